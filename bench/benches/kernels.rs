@@ -1,0 +1,2 @@
+//! Criterion benchmarks of latent's kernels.
+fn main() {}

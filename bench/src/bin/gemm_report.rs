@@ -1,0 +1,228 @@
+//! `gemm-report`: latent's SGEMM against matrixmultiply and the machine's
+//! measured FMA peak, for 1 and N threads, in one run.
+//!
+//! ```text
+//! cargo run --release -p latent-bench --bin gemm-report -- [--quick] [--threads N] [--isa avx512|avx2|portable]
+//! ```
+//!
+//! matrixmultiply reads its thread count (`MATMUL_NUM_THREADS`) once per
+//! process, so its multithreaded figures come from a child process of this
+//! same binary (`--mm-worker`), run in the same session.
+
+use latent_bench::{fma_peak_threads, result_line, seeded_vec, time_per_call};
+use latent_kernels::baseline::matrixmultiply_sgemm;
+use latent_kernels::gemm::{Accum, MatMut, MatRef, NoEpilogue, gemm_on, kernel_info};
+use latent_kernels::{Isa, Par};
+use std::process::Command;
+
+/// (m, k, n) shapes, as in the issue: RBM minibatch shapes and large squares.
+const SHAPES: [(usize, usize, usize); 7] = [
+    (100, 784, 500),
+    (100, 500, 784),
+    (784, 100, 500),
+    (1000, 784, 4096),
+    (512, 512, 512),
+    (1024, 1024, 1024),
+    (2048, 2048, 2048),
+];
+
+struct Opts {
+    quick: bool,
+    threads: usize,
+    isa: Isa,
+}
+
+fn usage() -> ! {
+    eprintln!("usage: gemm-report [--quick] [--threads N] [--isa portable|avx2|avx512]");
+    std::process::exit(2)
+}
+
+fn parse_args() -> Result<(Opts, Option<usize>), String> {
+    let mut opts = Opts {
+        quick: false,
+        threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        isa: Isa::selected(),
+    };
+    let mut worker = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--quick" => opts.quick = true,
+            "--threads" => {
+                let v = args.next().ok_or("--threads needs a value")?;
+                opts.threads = v
+                    .parse()
+                    .map_err(|_| format!("--threads: {v:?} is not a positive integer"))?;
+                if opts.threads == 0 {
+                    return Err("--threads must be at least 1".into());
+                }
+            }
+            "--isa" => {
+                let v = args.next().ok_or("--isa needs a value")?;
+                opts.isa = v.parse()?;
+                if !opts.isa.is_available() {
+                    return Err(format!("--isa {v}: not supported by this CPU"));
+                }
+            }
+            "--mm-worker" => {
+                let v = args.next().ok_or("--mm-worker needs a thread count")?;
+                worker = Some(
+                    v.parse()
+                        .map_err(|_| format!("--mm-worker: bad count {v:?}"))?,
+                );
+            }
+            "-h" | "--help" => usage(),
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    Ok((opts, worker))
+}
+
+fn sample_secs(quick: bool, flops: f64) -> (usize, f64) {
+    let target = if quick { 0.04 } else { 0.25 };
+    // Big products: fewer, longer samples.
+    let samples = if flops > 5e9 { 3 } else { 5 };
+    (samples, target)
+}
+
+fn time_mm(m: usize, k: usize, n: usize, quick: bool) -> f64 {
+    let a = seeded_vec(m * k, 1);
+    let b = seeded_vec(k * n, 2);
+    let mut c = vec![0.0f32; m * n];
+    let flops = 2.0 * (m * n * k) as f64;
+    let (samples, secs) = sample_secs(quick, flops);
+    let t = time_per_call(samples, secs, || {
+        mm_sgemm(m, k, n, &a, &b, &mut c);
+    });
+    flops / t / 1e9
+}
+
+fn mm_sgemm(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
+    let av = MatRef::row_major(a, m, k).expect("A view");
+    let bv = MatRef::row_major(b, k, n).expect("B view");
+    let cv = MatMut::row_major(c, m, n).expect("C view");
+    matrixmultiply_sgemm(1.0, av, bv, 0.0, cv).expect("matrixmultiply sgemm");
+}
+
+fn time_latent(isa: Isa, m: usize, k: usize, n: usize, threads: usize, quick: bool) -> f64 {
+    let a = seeded_vec(m * k, 1);
+    let b = seeded_vec(k * n, 2);
+    let mut c = vec![0.0f32; m * n];
+    let flops = 2.0 * (m * n * k) as f64;
+    let (samples, secs) = sample_secs(quick, flops);
+    let par = if threads == 1 {
+        Par::Seq
+    } else {
+        Par::Rayon(threads)
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("rayon pool");
+    let t = pool.install(|| {
+        time_per_call(samples, secs, || {
+            let av = MatRef::row_major(&a, m, k).expect("A view");
+            let bv = MatRef::row_major(&b, k, n).expect("B view");
+            let cv = MatMut::row_major(&mut c, m, n).expect("C view");
+            gemm_on(isa, 1.0, av, bv, Accum::Replace, cv, &NoEpilogue, par).expect("gemm");
+        })
+    });
+    flops / t / 1e9
+}
+
+/// Runs this binary as `--mm-worker threads` and parses its figures.
+fn mm_figures(threads: usize, quick: bool) -> Result<Vec<f64>, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("locating this program: {e}"))?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("--mm-worker")
+        .arg(threads.to_string())
+        .env("MATMUL_NUM_THREADS", threads.to_string());
+    if quick {
+        cmd.arg("--quick");
+    }
+    let out = cmd
+        .output()
+        .map_err(|e| format!("running the matrixmultiply worker: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "matrixmultiply worker failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let figures: Vec<f64> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("MM "))
+        .filter_map(|l| l.split_whitespace().last()?.parse().ok())
+        .collect();
+    if figures.len() != SHAPES.len() {
+        return Err(format!(
+            "matrixmultiply worker printed {} figures, expected {}",
+            figures.len(),
+            SHAPES.len()
+        ));
+    }
+    Ok(figures)
+}
+
+fn main() {
+    let (opts, worker) = parse_args().unwrap_or_else(|e| {
+        eprintln!("gemm-report: {e}");
+        usage()
+    });
+    if let Some(threads) = worker {
+        for &(m, k, n) in &SHAPES {
+            println!(
+                "MM {m} {k} {n} {threads} {:.3}",
+                time_mm(m, k, n, opts.quick)
+            );
+        }
+        return;
+    }
+    let info = kernel_info(opts.isa);
+    let mut thread_counts = vec![1];
+    if opts.threads > 1 {
+        thread_counts.push(opts.threads);
+    }
+    let peak_ms = if opts.quick { 100 } else { 400 };
+    println!(
+        "latent SGEMM report: isa={} kernel={} ({}x{}), blocking mc={} kc={} nc={}",
+        opts.isa, info.name, info.mr, info.nr, info.blocking.mc, info.blocking.kc, info.blocking.nc
+    );
+    let mut result = vec![("isa".to_string(), opts.isa.to_string())];
+    for &threads in &thread_counts {
+        let peak = fma_peak_threads(opts.isa, threads, peak_ms);
+        println!(
+            "\n{threads} thread(s): measured {} FMA peak {peak:.1} GFLOP/s",
+            opts.isa
+        );
+        result.push((format!("peak_t{threads}"), format!("{peak:.1}")));
+        let mm = mm_figures(threads, opts.quick).unwrap_or_else(|e| {
+            eprintln!("gemm-report: {e}");
+            vec![f64::NAN; SHAPES.len()]
+        });
+        println!(
+            "{:>18} {:>12} {:>12} {:>8} {:>8}",
+            "m x k x n", "latent GF/s", "mm GF/s", "ratio", "of peak"
+        );
+        for (&(m, k, n), &mm_gf) in SHAPES.iter().zip(&mm) {
+            let gf = time_latent(opts.isa, m, k, n, threads, opts.quick);
+            let shape = format!("{m}x{k}x{n}");
+            println!(
+                "{shape:>18} {gf:>12.1} {mm_gf:>12.1} {:>8.2} {:>7.1}%",
+                gf / mm_gf,
+                100.0 * gf / peak
+            );
+            result.push((format!("gflops_{shape}_t{threads}"), format!("{gf:.1}")));
+            result.push((
+                format!("vs_mm_{shape}_t{threads}"),
+                format!("{:.2}", gf / mm_gf),
+            ));
+            result.push((
+                format!("peak_frac_{shape}_t{threads}"),
+                format!("{:.3}", gf / peak),
+            ));
+        }
+    }
+    println!("{}", result_line(&result));
+}

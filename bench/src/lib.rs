@@ -1,0 +1,64 @@
+//! Shared helpers for latent's benchmark programs: timing, seeded inputs,
+//! the machine's measured FMA peak, and the `RESULT` line every program
+//! ends with.
+
+use latent_kernels::Isa;
+use latent_kernels::peak::fma_peak_gflops;
+use std::time::Instant;
+
+/// Median seconds per call of `f`, over `samples` samples of enough calls to
+/// last about `sample_secs` each, after one warm-up call.
+pub fn time_per_call(samples: usize, sample_secs: f64, mut f: impl FnMut()) -> f64 {
+    let start = Instant::now();
+    f();
+    let first = start.elapsed().as_secs_f64().max(1e-7);
+    let calls = ((sample_secs / first) as usize).clamp(1, 1_000_000);
+    let mut times: Vec<f64> = (0..samples.max(1))
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..calls {
+                f();
+            }
+            t.elapsed().as_secs_f64() / calls as f64
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
+/// A deterministic pseudo-random vector with entries in `[-1, 1)`
+/// (SplitMix64), so benchmark inputs are the same in every run.
+pub fn seeded_vec(len: usize, seed: u64) -> Vec<f32> {
+    let mut state = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    (0..len)
+        .map(|_| {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^= z >> 31;
+            ((z >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+/// The FMA peak of `threads` cores running at once on `isa`, in GFLOP/s:
+/// every thread of a fresh pool runs the peak loop simultaneously.
+pub fn fma_peak_threads(isa: Isa, threads: usize, millis: u64) -> f64 {
+    if threads <= 1 {
+        return fma_peak_gflops(isa, millis).unwrap_or(f64::NAN);
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("building a rayon pool for the peak measurement");
+    pool.broadcast(|_| fma_peak_gflops(isa, millis).unwrap_or(f64::NAN))
+        .into_iter()
+        .sum()
+}
+
+/// Formats the closing `RESULT key=value …` line from pairs.
+pub fn result_line(pairs: &[(String, String)]) -> String {
+    let body: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    format!("RESULT {}", body.join(" "))
+}

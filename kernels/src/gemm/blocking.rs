@@ -1,0 +1,62 @@
+//! Cache blocking for the SGEMM loops, in one place.
+
+/// Block sizes of the five loops around the microkernel.
+///
+/// The microkernels broadcast from A and vector-load from B (C is row-major
+/// in the registers), which is the transpose of the BLIS column-major
+/// picture; the roles of the blocks follow from that:
+///
+/// - `kc`: depth of one rank-`kc` update. The packed `MR x kc` panel of A
+///   stays in L1 while the kernel sweeps the B panels, so
+///   `MR * kc * 4` bytes should be well under L1 (12 KiB for 12x32 at 256).
+/// - `nc`: columns of B per block. The packed `kc x nc` block of B is swept
+///   once per A panel and should stay in L2 (`kc * nc * 4`: 512 KiB at
+///   256 x 512, half of Zen 4's L2).
+/// - `mc`: rows of A per block. The packed `mc x kc` block of A is reused
+///   for every B block and lives in L2/L3.
+///
+/// `mc` is rounded to a multiple of the kernel's `MR` and `nc` to a multiple
+/// of `NR` before use. `LATENT_GEMM_BLOCKING=mc,kc,nc` overrides the
+/// defaults, for tuning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Blocking {
+    /// Rows of A packed per block.
+    pub mc: usize,
+    /// Depth of one rank-`kc` update.
+    pub kc: usize,
+    /// Columns of B packed per block.
+    pub nc: usize,
+}
+
+impl Blocking {
+    /// `self`, or the override from `LATENT_GEMM_BLOCKING` when it is set
+    /// and well-formed, rounded to the tile shape `mr x nr`.
+    pub(crate) fn resolve(self, mr: usize, nr: usize) -> Blocking {
+        let raw = env_override().unwrap_or(self);
+        Blocking {
+            mc: raw.mc.max(1).div_ceil(mr) * mr,
+            kc: raw.kc.max(1),
+            nc: raw.nc.max(1).div_ceil(nr) * nr,
+        }
+    }
+}
+
+fn env_override() -> Option<Blocking> {
+    use std::sync::OnceLock;
+    static OVERRIDE: OnceLock<Option<Blocking>> = OnceLock::new();
+    *OVERRIDE.get_or_init(|| {
+        let text = std::env::var("LATENT_GEMM_BLOCKING").ok()?;
+        let parts: Vec<usize> = text
+            .split(',')
+            .map(|s| s.trim().parse::<usize>())
+            .collect::<Result<_, _>>()
+            .ok()?;
+        match parts[..] {
+            [mc, kc, nc] if mc > 0 && kc > 0 && nc > 0 => Some(Blocking { mc, kc, nc }),
+            _ => {
+                eprintln!("latent: LATENT_GEMM_BLOCKING={text:?} is not mc,kc,nc; ignored");
+                None
+            }
+        }
+    })
+}

@@ -1,0 +1,255 @@
+//! Single-precision matrix multiplication: `C ← α·op(A)·op(B) + β·C`.
+//!
+//! The structure is BLIS's: five loops around a register-tiled microkernel
+//! (one per instruction set, chosen at run time: see [`crate::isa`]), with A
+//! packed into k-major panels and B packed into row panels
+//! ([`Blocking`] documents the block sizes). When B is row-major and A is
+//! short (the RBM minibatch case) B is read in place instead of packed, so
+//! small products do not pay a packing pass that would cost as much as the
+//! arithmetic.
+//!
+//! Operands are strided views ([`MatRef`], [`MatMut`]), so transposes are
+//! free. [`Accum::Replace`] never reads C. Parallelism is an argument
+//! ([`Par`]); threads split C into disjoint blocks and never the k
+//! dimension, so every element of C is summed in the same order whatever the
+//! thread count: results are bit-identical for 1 or N threads.
+//!
+//! An [`Epilogue`] runs on each finished tile of C while it is still in
+//! cache, so a bias and an activation can be fused into the product.
+
+mod blocking;
+mod driver;
+mod pack;
+mod ukr;
+mod view;
+
+pub use blocking::Blocking;
+pub use view::{MatMut, MatRef};
+
+use crate::{Isa, KernelError, Par};
+
+/// What happens to the previous contents of C.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Accum {
+    /// `C ← α·op(A)·op(B)`. C is never read: NaN or garbage in it cannot
+    /// leak into the result.
+    Replace,
+    /// `C ← α·op(A)·op(B) + β·C`. As in BLAS, `β = 0` is the same as
+    /// [`Accum::Replace`] and does not read C.
+    Add {
+        /// The factor on the old C.
+        beta: f32,
+    },
+}
+
+impl Accum {
+    /// `C ← α·op(A)·op(B) + C`.
+    pub const ADD: Accum = Accum::Add { beta: 1.0 };
+
+    fn beta(self) -> f32 {
+        match self {
+            Accum::Replace => 0.0,
+            Accum::Add { beta } => beta,
+        }
+    }
+}
+
+/// Work fused into the write-out of C.
+///
+/// After the last rank-`kc` update of a tile the driver calls
+/// [`apply_row`](Epilogue::apply_row) once for each row segment of the tile,
+/// with the finished values (`α·AB + β·C`), while they are in L1. Every
+/// element of C is passed exactly once, also when `k = 0`. Calls for
+/// different tiles may come from different threads, in any order.
+pub trait Epilogue: Sync {
+    /// Checks that the epilogue fits an `rows x cols` C; called once by
+    /// [`gemm`] before any work. The default accepts every shape.
+    fn check(&self, rows: usize, cols: usize) -> Result<(), KernelError> {
+        let _ = (rows, cols);
+        Ok(())
+    }
+
+    /// Transforms `values = C[row, col0 .. col0 + values.len()]` in place.
+    fn apply_row(&self, row: usize, col0: usize, values: &mut [f32]);
+}
+
+/// The empty epilogue: C is left as the product wrote it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoEpilogue;
+
+impl Epilogue for NoEpilogue {
+    #[inline(always)]
+    fn apply_row(&self, _row: usize, _col0: usize, _values: &mut [f32]) {}
+}
+
+/// Adds a bias to every row: `C[i, j] += bias[j]` (the `1 cᵀ` term of a
+/// layer's pre-activation `X W + 1 cᵀ`).
+#[derive(Debug, Clone, Copy)]
+pub struct BiasAdd<'a> {
+    bias: &'a [f32],
+}
+
+impl<'a> BiasAdd<'a> {
+    /// A bias-add epilogue; [`gemm`] checks that `bias.len()` equals the
+    /// columns of C.
+    pub fn new(bias: &'a [f32]) -> Self {
+        BiasAdd { bias }
+    }
+
+    /// The number of columns this bias fits.
+    pub fn len(&self) -> usize {
+        self.bias.len()
+    }
+
+    /// Whether the bias is empty.
+    pub fn is_empty(&self) -> bool {
+        self.bias.is_empty()
+    }
+}
+
+impl Epilogue for BiasAdd<'_> {
+    fn check(&self, _rows: usize, cols: usize) -> Result<(), KernelError> {
+        if self.bias.len() != cols {
+            return Err(KernelError::LengthMismatch {
+                what: "gemm: bias of a BiasAdd epilogue (one per column of C)",
+                expected: cols,
+                found: self.bias.len(),
+            });
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn apply_row(&self, _row: usize, col0: usize, values: &mut [f32]) {
+        let bias = &self.bias[col0..col0 + values.len()];
+        for (v, b) in values.iter_mut().zip(bias) {
+            *v += b;
+        }
+    }
+}
+
+/// `C ← α·op(A)·op(B) (+ β·C)`, then `epilogue` on every element, with the
+/// CPU's best instruction set (see [`Isa::selected`]).
+///
+/// `a` is `m x k`, `b` is `k x n`, `c` is `m x n`; pass `x.t()` for a
+/// transposed operand. Errors if the shapes disagree.
+pub fn gemm<E: Epilogue>(
+    alpha: f32,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    accum: Accum,
+    c: MatMut<'_>,
+    epilogue: &E,
+    par: Par,
+) -> Result<(), KernelError> {
+    gemm_on(Isa::selected(), alpha, a, b, accum, c, epilogue, par)
+}
+
+/// [`gemm`] without an epilogue.
+pub fn sgemm(
+    alpha: f32,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    accum: Accum,
+    c: MatMut<'_>,
+    par: Par,
+) -> Result<(), KernelError> {
+    gemm(alpha, a, b, accum, c, &NoEpilogue, par)
+}
+
+/// [`gemm`] on a given instruction set; errors if this CPU lacks it.
+/// Tests and benchmarks use it to reach every path.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_on<E: Epilogue>(
+    isa: Isa,
+    alpha: f32,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    accum: Accum,
+    c: MatMut<'_>,
+    epilogue: &E,
+    par: Par,
+) -> Result<(), KernelError> {
+    if !isa.is_available() {
+        return Err(KernelError::IsaUnavailable(isa));
+    }
+    check_shapes(&a, &b, &c)?;
+    epilogue.check(c.rows(), c.cols())?;
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => {
+            driver::gemm_impl::<ukr::Avx512Ukr12x32, E>(alpha, a, b, accum.beta(), c, epilogue, par)
+        }
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => {
+            driver::gemm_impl::<ukr::Avx2Ukr6x16, E>(alpha, a, b, accum.beta(), c, epilogue, par)
+        }
+        _ => {
+            driver::gemm_impl::<ukr::PortableUkr4x8, E>(alpha, a, b, accum.beta(), c, epilogue, par)
+        }
+    }
+    Ok(())
+}
+
+/// The microkernel [`gemm_on`] uses for `isa`, with its tile and blocking,
+/// for reports.
+pub fn kernel_info(isa: Isa) -> KernelInfo {
+    use ukr::Microkernel;
+    fn info<K: Microkernel>() -> KernelInfo {
+        KernelInfo {
+            name: K::NAME,
+            mr: K::MR,
+            nr: K::NR,
+            blocking: K::BLOCKING.resolve(K::MR, K::NR),
+        }
+    }
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => info::<ukr::Avx512Ukr12x32>(),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => info::<ukr::Avx2Ukr6x16>(),
+        _ => info::<ukr::PortableUkr4x8>(),
+    }
+}
+
+/// Describes a microkernel: its name, tile shape and blocking in force.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KernelInfo {
+    /// The kernel's name (`sgemm_ukr_<isa>_<MR>x<NR>`).
+    pub name: &'static str,
+    /// Rows of the register tile.
+    pub mr: usize,
+    /// Columns of the register tile.
+    pub nr: usize,
+    /// The blocking used with it (after any `LATENT_GEMM_BLOCKING` override).
+    pub blocking: Blocking,
+}
+
+pub(crate) fn check_shapes(
+    a: &MatRef<'_>,
+    b: &MatRef<'_>,
+    c: &MatMut<'_>,
+) -> Result<(), KernelError> {
+    if a.cols() != b.rows() {
+        return Err(KernelError::ShapeMismatch {
+            what: "gemm: rows of op(B) must equal columns of op(A)",
+            expected: a.cols(),
+            found: b.rows(),
+        });
+    }
+    if c.rows() != a.rows() {
+        return Err(KernelError::ShapeMismatch {
+            what: "gemm: rows of C must equal rows of op(A)",
+            expected: a.rows(),
+            found: c.rows(),
+        });
+    }
+    if c.cols() != b.cols() {
+        return Err(KernelError::ShapeMismatch {
+            what: "gemm: columns of C must equal columns of op(B)",
+            expected: b.cols(),
+            found: c.cols(),
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,279 @@
+//! Register-tiled SGEMM microkernels, one per instruction set and tile shape.
+//!
+//! Every microkernel has the same contract (see [`Microkernel::run`]): it
+//! multiplies a packed `MR x kc` panel of A by a `kc x NR` panel of B held
+//! in registers as `MR*NR/lanes` accumulators, then writes
+//! `C ← α·acc + β·C` to a full `MR x NR` tile of C with unit column stride.
+//! With `β = 0` it never reads C, so NaN or garbage there cannot leak.
+//! Edge tiles and strided C are the driver's business: it points the kernel
+//! at a local tile buffer and copies the valid part.
+//!
+//! Panel layouts:
+//! - A is packed k-major: element `(i, p)` of the panel is `a[p*MR + i]`.
+//! - B is read as rows of `NR` contiguous floats, `b_rs` apart: element
+//!   `(p, j)` is `b[p*b_rs + j]`. A packed panel has `b_rs = NR`; a panel
+//!   read straight from a row-major B has `b_rs` = B's row stride.
+
+use super::blocking::Blocking;
+
+/// A register-tiled microkernel and its preferred cache blocking.
+pub(crate) trait Microkernel {
+    /// Rows of the C tile (the A panel's height; broadcast side).
+    const MR: usize;
+    /// Columns of the C tile (the B panel's width; vector side).
+    const NR: usize;
+    /// The kernel's name, for reports.
+    const NAME: &'static str;
+    /// Default blocking for this tile shape.
+    const BLOCKING: Blocking;
+
+    /// `C[i, j] ← α·Σ_p A[i, p]·B[p, j] + β·C[i, j]` for `i < MR`, `j < NR`.
+    ///
+    /// # Safety
+    /// - `a` is valid for reading `kc * MR` floats;
+    /// - `b` is valid for reading `b[p*b_rs + j]` for `p < kc`, `j < NR`;
+    /// - `c` is valid for writing (and, if `beta != 0`, reading)
+    ///   `c[i*c_rs + j]` for `i < MR`, `j < NR`, and nothing else aliases it;
+    /// - the CPU supports the kernel's instruction set.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn run(
+        kc: usize,
+        alpha: f32,
+        a: *const f32,
+        b: *const f32,
+        b_rs: usize,
+        beta: f32,
+        c: *mut f32,
+        c_rs: usize,
+    );
+}
+
+/// Portable fallback: a 4x8 tile in plain Rust, vectorised by the compiler
+/// for the baseline target (SSE2 on x86-64).
+pub(crate) struct PortableUkr4x8;
+
+impl Microkernel for PortableUkr4x8 {
+    const MR: usize = 4;
+    const NR: usize = 8;
+    const NAME: &'static str = "sgemm_ukr_portable_4x8";
+    const BLOCKING: Blocking = Blocking {
+        mc: 512,
+        kc: 256,
+        nc: 512,
+    };
+
+    unsafe fn run(
+        kc: usize,
+        alpha: f32,
+        a: *const f32,
+        b: *const f32,
+        b_rs: usize,
+        beta: f32,
+        c: *mut f32,
+        c_rs: usize,
+    ) {
+        let mut acc = [[0.0f32; 8]; 4];
+        for p in 0..kc {
+            // SAFETY: the caller guarantees kc*MR readable floats at `a` and
+            // NR readable floats at `b + p*b_rs` for every p < kc.
+            let (av, bv) = unsafe {
+                (
+                    *(a.add(p * 4) as *const [f32; 4]),
+                    *(b.add(p * b_rs) as *const [f32; 8]),
+                )
+            };
+            for i in 0..4 {
+                for j in 0..8 {
+                    acc[i][j] += av[i] * bv[j];
+                }
+            }
+        }
+        for (i, row) in acc.iter().enumerate() {
+            // SAFETY: the caller guarantees the MR x NR tile at `c` (row
+            // stride c_rs) is valid and not aliased.
+            let out = unsafe { &mut *(c.add(i * c_rs) as *mut [f32; 8]) };
+            if beta == 0.0 {
+                for j in 0..8 {
+                    out[j] = alpha * row[j];
+                }
+            } else {
+                for j in 0..8 {
+                    out[j] = alpha * row[j] + beta * out[j];
+                }
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+pub(crate) use x86::{Avx2Ukr6x16, Avx512Ukr12x32};
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::{Blocking, Microkernel};
+    use core::arch::x86_64::*;
+
+    /// AVX2+FMA 6x16 tile (the BLIS haswell shape): 12 ymm accumulators,
+    /// two B vectors and one broadcast per step.
+    pub(crate) struct Avx2Ukr6x16;
+
+    impl Microkernel for Avx2Ukr6x16 {
+        const MR: usize = 6;
+        const NR: usize = 16;
+        const NAME: &'static str = "sgemm_ukr_avx2_6x16";
+        const BLOCKING: Blocking = Blocking {
+            mc: 1020,
+            kc: 256,
+            nc: 512,
+        };
+
+        unsafe fn run(
+            kc: usize,
+            alpha: f32,
+            a: *const f32,
+            b: *const f32,
+            b_rs: usize,
+            beta: f32,
+            c: *mut f32,
+            c_rs: usize,
+        ) {
+            // SAFETY: the caller guarantees the pointer contract of `run`
+            // and that the CPU has AVX2 and FMA.
+            unsafe { sgemm_ukr_avx2_6x16(kc, alpha, a, b, b_rs, beta, c, c_rs) }
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn sgemm_ukr_avx2_6x16(
+        kc: usize,
+        alpha: f32,
+        a: *const f32,
+        b: *const f32,
+        b_rs: usize,
+        beta: f32,
+        c: *mut f32,
+        c_rs: usize,
+    ) {
+        const MR: usize = 6;
+        let mut acc = [[_mm256_setzero_ps(); 2]; MR];
+        let mut ap = a;
+        let mut bp = b;
+        for _ in 0..kc {
+            // SAFETY: `bp` points at a row of NR = 16 readable floats and
+            // `ap` at MR readable floats (the caller's contract); the loop
+            // advances them by one row/column of the panels.
+            unsafe {
+                let b0 = _mm256_loadu_ps(bp);
+                let b1 = _mm256_loadu_ps(bp.add(8));
+                for (i, row) in acc.iter_mut().enumerate() {
+                    let ai = _mm256_broadcast_ss(&*ap.add(i));
+                    row[0] = _mm256_fmadd_ps(ai, b0, row[0]);
+                    row[1] = _mm256_fmadd_ps(ai, b1, row[1]);
+                }
+                ap = ap.add(MR);
+                bp = bp.add(b_rs);
+            }
+        }
+        let va = _mm256_set1_ps(alpha);
+        let vb = _mm256_set1_ps(beta);
+        for (i, row) in acc.iter().enumerate() {
+            // SAFETY: the caller guarantees the MR x NR tile at `c` is valid
+            // for writes, and for reads when beta != 0.
+            unsafe {
+                let cp = c.add(i * c_rs);
+                if beta == 0.0 {
+                    _mm256_storeu_ps(cp, _mm256_mul_ps(va, row[0]));
+                    _mm256_storeu_ps(cp.add(8), _mm256_mul_ps(va, row[1]));
+                } else {
+                    let c0 = _mm256_mul_ps(vb, _mm256_loadu_ps(cp));
+                    let c1 = _mm256_mul_ps(vb, _mm256_loadu_ps(cp.add(8)));
+                    _mm256_storeu_ps(cp, _mm256_fmadd_ps(va, row[0], c0));
+                    _mm256_storeu_ps(cp.add(8), _mm256_fmadd_ps(va, row[1], c1));
+                }
+            }
+        }
+    }
+
+    /// AVX-512F 12x32 tile (row-major image of the BLIS skx/zen4 32x12
+    /// shape): 24 zmm accumulators, two B vectors and one broadcast per step.
+    pub(crate) struct Avx512Ukr12x32;
+
+    impl Microkernel for Avx512Ukr12x32 {
+        const MR: usize = 12;
+        const NR: usize = 32;
+        const NAME: &'static str = "sgemm_ukr_avx512_12x32";
+        const BLOCKING: Blocking = Blocking {
+            mc: 1008,
+            kc: 256,
+            nc: 512,
+        };
+
+        unsafe fn run(
+            kc: usize,
+            alpha: f32,
+            a: *const f32,
+            b: *const f32,
+            b_rs: usize,
+            beta: f32,
+            c: *mut f32,
+            c_rs: usize,
+        ) {
+            // SAFETY: the caller guarantees the pointer contract of `run`
+            // and that the CPU has AVX-512F.
+            unsafe { sgemm_ukr_avx512_12x32(kc, alpha, a, b, b_rs, beta, c, c_rs) }
+        }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn sgemm_ukr_avx512_12x32(
+        kc: usize,
+        alpha: f32,
+        a: *const f32,
+        b: *const f32,
+        b_rs: usize,
+        beta: f32,
+        c: *mut f32,
+        c_rs: usize,
+    ) {
+        const MR: usize = 12;
+        let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+        let mut ap = a;
+        let mut bp = b;
+        for _ in 0..kc {
+            // SAFETY: `bp` points at a row of NR = 32 readable floats and
+            // `ap` at MR readable floats (the caller's contract); the loop
+            // advances them by one row/column of the panels.
+            unsafe {
+                let b0 = _mm512_loadu_ps(bp);
+                let b1 = _mm512_loadu_ps(bp.add(16));
+                for (i, row) in acc.iter_mut().enumerate() {
+                    let ai = _mm512_set1_ps(*ap.add(i));
+                    row[0] = _mm512_fmadd_ps(ai, b0, row[0]);
+                    row[1] = _mm512_fmadd_ps(ai, b1, row[1]);
+                }
+                ap = ap.add(MR);
+                bp = bp.add(b_rs);
+            }
+        }
+        let va = _mm512_set1_ps(alpha);
+        let vb = _mm512_set1_ps(beta);
+        for (i, row) in acc.iter().enumerate() {
+            // SAFETY: the caller guarantees the MR x NR tile at `c` is valid
+            // for writes, and for reads when beta != 0.
+            unsafe {
+                let cp = c.add(i * c_rs);
+                if beta == 0.0 {
+                    _mm512_storeu_ps(cp, _mm512_mul_ps(va, row[0]));
+                    _mm512_storeu_ps(cp.add(16), _mm512_mul_ps(va, row[1]));
+                } else {
+                    let c0 = _mm512_mul_ps(vb, _mm512_loadu_ps(cp));
+                    let c1 = _mm512_mul_ps(vb, _mm512_loadu_ps(cp.add(16)));
+                    _mm512_storeu_ps(cp, _mm512_fmadd_ps(va, row[0], c0));
+                    _mm512_storeu_ps(cp.add(16), _mm512_fmadd_ps(va, row[1], c1));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! Kernels for latent: the numerical building blocks every model is made of.
+//!
+//! - [`gemm`]: a cache-blocked, multithreaded SGEMM with register-tiled
+//!   microkernels for AVX-512F, AVX2+FMA and a portable fallback, chosen at
+//!   run time, and an epilogue hook that fuses work into the write-out of C.
+//! - [`isa`]: run-time CPU feature detection and the `LATENT_ISA` override.
+//!
+//! This crate knows nothing about models. Every public function is safe and
+//! checks the shapes it is given; `unsafe` stays inside, next to a
+//! `// SAFETY:` comment that says why it is sound.
+
+#[cfg(feature = "baseline")]
+pub mod baseline;
+pub mod error;
+pub mod gemm;
+pub mod isa;
+pub mod par;
+pub mod peak;
+
+pub use error::KernelError;
+pub use gemm::{Accum, BiasAdd, Epilogue, MatMut, MatRef, NoEpilogue, gemm, gemm_on, sgemm};
+pub use isa::Isa;
+pub use par::Par;

@@ -1,0 +1,3 @@
+//! Models for latent: restricted Boltzmann machines, deep belief nets and the
+//! autoencoder family, written as thin layers over `latent-kernels` and
+//! `latent-engine`. The formulas follow `MODELS.md`.

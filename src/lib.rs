@@ -1,0 +1,10 @@
+//! latent: representation learning on multicore CPUs.
+//!
+//! This facade re-exports the workspace crates:
+//! - [`kernels`]: SGEMM and the element-wise kernels every model is built from;
+//! - [`engine`]: the training runtime;
+//! - [`models`]: RBMs, deep belief nets and autoencoders.
+
+pub use latent_engine as engine;
+pub use latent_kernels as kernels;
+pub use latent_models as models;
