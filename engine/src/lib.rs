@@ -2,4 +2,19 @@
 //! minibatching, optimisers, schedules, checkpoints and progress reporting.
 //!
 //! The engine knows nothing about particular models; models are built on it
-//! in `latent-models`.
+//! in `latent-models`. `unsafe` is forbidden here: the kernels crate is the
+//! only place that needs it.
+
+#![forbid(unsafe_code)]
+
+pub mod data;
+pub mod error;
+mod fsutil;
+pub mod matrix;
+pub mod preprocess;
+pub mod rng;
+
+pub use data::Dataset;
+pub use error::{EngineError, Location, Result};
+pub use matrix::Matrix;
+pub use rng::Rng;

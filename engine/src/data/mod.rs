@@ -1,0 +1,77 @@
+//! Data in and out: readers for IDX (MNIST), NPY and CSV, writers for NPY
+//! and CSV, the [`Dataset`] they produce, and the MNIST helpers.
+//!
+//! Every reader checks its input completely (magic numbers, declared vs
+//! actual sizes, element types, ragged rows, NaN/Inf, empty files) and
+//! returns either a whole dataset or a typed [`EngineError`] naming the
+//! file, the byte offset or line, and what was expected — never a partial
+//! result or a panic.
+
+pub mod csv;
+pub mod idx;
+pub mod mnist;
+pub mod npy;
+
+use crate::error::{EngineError, Result};
+use crate::matrix::Matrix;
+
+/// Samples (one a row) with optional integer labels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dataset {
+    /// The samples, `n x features`.
+    pub x: Matrix,
+    /// One label per sample, when the source has them.
+    pub labels: Option<Vec<u32>>,
+}
+
+impl Dataset {
+    /// A dataset; errors if there is not exactly one label per row.
+    pub fn new(x: Matrix, labels: Option<Vec<u32>>) -> Result<Self> {
+        if let Some(l) = &labels
+            && l.len() != x.rows()
+        {
+            return Err(EngineError::SizeMismatch {
+                what: "dataset: number of labels vs number of samples".into(),
+                expected: x.rows() as u64,
+                found: l.len() as u64,
+            });
+        }
+        Ok(Dataset { x, labels })
+    }
+
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        self.x.rows()
+    }
+
+    /// Whether there are no samples.
+    pub fn is_empty(&self) -> bool {
+        self.x.rows() == 0
+    }
+
+    /// Number of features (columns).
+    pub fn features(&self) -> usize {
+        self.x.cols()
+    }
+
+    /// The first `n` samples and the rest, as two datasets.
+    pub fn split_at(&self, n: usize) -> Result<(Dataset, Dataset)> {
+        if n > self.len() {
+            return Err(EngineError::InvalidArgument {
+                what: "Dataset::split_at: split point",
+                value: n.to_string(),
+                expected: "at most the number of samples",
+            });
+        }
+        let rest = self.len() - n;
+        let a = Dataset {
+            x: self.x.slice_rows(0, n)?,
+            labels: self.labels.as_ref().map(|l| l[..n].to_vec()),
+        };
+        let b = Dataset {
+            x: self.x.slice_rows(n, rest)?,
+            labels: self.labels.as_ref().map(|l| l[n..].to_vec()),
+        };
+        Ok((a, b))
+    }
+}

@@ -1,0 +1,391 @@
+//! The typed error of the engine.
+//!
+//! Every failure names what it concerns (a file and a byte offset or line,
+//! a tensor and an epoch/batch) and what was expected, so a user can act on
+//! the message without a debugger. Library code returns these; it never
+//! panics on bad input.
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use latent_kernels::KernelError;
+
+/// The engine's result type.
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+/// Where in a file something went wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Location {
+    /// A byte offset from the start of the (decompressed) file.
+    Offset(u64),
+    /// A 1-based line and a 1-based field (column) in a text file.
+    Line {
+        /// 1-based line number.
+        line: usize,
+        /// 1-based field number (0 when the whole line is meant).
+        field: usize,
+    },
+    /// A 0-based element `(row, col)` of a matrix.
+    Element {
+        /// Row index.
+        row: usize,
+        /// Column index.
+        col: usize,
+    },
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Location::Offset(o) => write!(f, "byte offset {o}"),
+            Location::Line { line, field: 0 } => write!(f, "line {line}"),
+            Location::Line { line, field } => write!(f, "line {line}, field {field}"),
+            Location::Element { row, col } => write!(f, "row {row}, column {col}"),
+        }
+    }
+}
+
+/// Everything that can go wrong in the engine.
+#[derive(Debug)]
+pub enum EngineError {
+    /// An operating-system I/O error on a file.
+    Io {
+        /// The file (or directory).
+        path: PathBuf,
+        /// What was being done ("open", "read", "write", "rename", …).
+        op: &'static str,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// A file (or its data part) is empty.
+    Empty {
+        /// The file.
+        path: PathBuf,
+        /// What was expected in it.
+        expected: &'static str,
+    },
+    /// A file does not start with the magic number of its format.
+    BadMagic {
+        /// The file.
+        path: PathBuf,
+        /// The expected magic, as text.
+        expected: String,
+        /// What the file has there, as text.
+        found: String,
+    },
+    /// The file ends before the data its header declares.
+    Truncated {
+        /// The file.
+        path: PathBuf,
+        /// Offset at which the file (or stream) ended.
+        offset: u64,
+        /// What was still expected there.
+        expected: String,
+    },
+    /// Bytes follow the end of the data the header declares.
+    TrailingData {
+        /// The file.
+        path: PathBuf,
+        /// Offset where the declared data ends.
+        offset: u64,
+        /// How many bytes follow (at least).
+        extra: u64,
+    },
+    /// A header field is malformed or out of range.
+    BadHeader {
+        /// The file.
+        path: PathBuf,
+        /// Offset of the header field.
+        offset: u64,
+        /// What was expected.
+        expected: String,
+        /// What was found.
+        found: String,
+    },
+    /// An element type the reader does not support.
+    UnsupportedDtype {
+        /// The file.
+        path: PathBuf,
+        /// The type found, as the format spells it.
+        found: String,
+        /// The types supported.
+        expected: &'static str,
+    },
+    /// A text field that does not parse as what was expected.
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// Line and field.
+        location: Location,
+        /// The offending text (shortened).
+        found: String,
+        /// What was expected.
+        expected: &'static str,
+    },
+    /// A CSV row with a different number of fields than the first row.
+    RaggedRow {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// Fields in the first data row.
+        expected: usize,
+        /// Fields in this row.
+        found: usize,
+    },
+    /// A NaN or infinity in data read from a file.
+    NonFinite {
+        /// The file.
+        path: PathBuf,
+        /// Where (offset, line or element).
+        location: Location,
+        /// The value.
+        value: f64,
+    },
+    /// Two sizes that must agree do not (e.g. images vs labels).
+    SizeMismatch {
+        /// What was compared.
+        what: String,
+        /// The size required.
+        expected: u64,
+        /// The size found.
+        found: u64,
+    },
+    /// A gzip stream that cannot be decompressed.
+    Gzip {
+        /// The file.
+        path: PathBuf,
+        /// The decoder's message.
+        source: io::Error,
+    },
+    /// A checkpoint whose checksum does not match its contents.
+    Checksum {
+        /// The file.
+        path: PathBuf,
+        /// The checksum stored in the file.
+        stored: u64,
+        /// The checksum of the contents.
+        computed: u64,
+    },
+    /// A file in a format version this build cannot read.
+    UnsupportedVersion {
+        /// The file.
+        path: PathBuf,
+        /// The version found.
+        found: u32,
+        /// The newest version supported.
+        supported: u32,
+    },
+    /// A checkpoint that does not fit the model or trainer it is loaded into.
+    Mismatch {
+        /// What does not fit.
+        what: String,
+        /// What the receiver expects.
+        expected: String,
+        /// What the checkpoint holds.
+        found: String,
+    },
+    /// An argument outside its domain (a bad hyper-parameter, a value
+    /// outside a range, a zero batch size, …).
+    InvalidArgument {
+        /// Which argument.
+        what: &'static str,
+        /// Its value, as text.
+        value: String,
+        /// What was expected.
+        expected: &'static str,
+    },
+    /// A matrix whose shape does not fit an operation.
+    Shape {
+        /// What was checked.
+        what: &'static str,
+        /// Expected shape, as text.
+        expected: String,
+        /// Found shape, as text.
+        found: String,
+    },
+    /// Training produced a NaN or infinity; the parameters were rolled back
+    /// to their last finite values.
+    Diverged {
+        /// 0-based epoch.
+        epoch: usize,
+        /// 0-based minibatch within the epoch.
+        batch: usize,
+        /// What became non-finite: `"loss"`, `"gradient of W"`, `"W"`, a
+        /// metric, …
+        tensor: String,
+        /// Flat index of the first bad element (0 for a scalar).
+        index: usize,
+        /// The bad value.
+        value: f32,
+    },
+    /// A kernel refused its arguments.
+    Kernel(KernelError),
+}
+
+impl EngineError {
+    /// An [`EngineError::Io`] for `path`.
+    pub fn io(path: &Path, op: &'static str, source: io::Error) -> Self {
+        EngineError::Io {
+            path: path.to_path_buf(),
+            op,
+            source,
+        }
+    }
+}
+
+impl fmt::Display for EngineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use EngineError::*;
+        match self {
+            Io { path, op, source } => write!(f, "{}: cannot {op}: {source}", path.display()),
+            Empty { path, expected } => {
+                write!(f, "{}: empty file, expected {expected}", path.display())
+            }
+            BadMagic {
+                path,
+                expected,
+                found,
+            } => write!(
+                f,
+                "{}: not the expected format: expected magic {expected} at byte offset 0, found {found}",
+                path.display()
+            ),
+            Truncated {
+                path,
+                offset,
+                expected,
+            } => write!(
+                f,
+                "{}: truncated at byte offset {offset}: expected {expected}",
+                path.display()
+            ),
+            TrailingData {
+                path,
+                offset,
+                extra,
+            } => write!(
+                f,
+                "{}: {extra} unexpected byte(s) after the declared end of the data at byte offset {offset}",
+                path.display()
+            ),
+            BadHeader {
+                path,
+                offset,
+                expected,
+                found,
+            } => write!(
+                f,
+                "{}: bad header at byte offset {offset}: expected {expected}, found {found}",
+                path.display()
+            ),
+            UnsupportedDtype {
+                path,
+                found,
+                expected,
+            } => write!(
+                f,
+                "{}: unsupported element type {found}, expected {expected}",
+                path.display()
+            ),
+            Parse {
+                path,
+                location,
+                found,
+                expected,
+            } => write!(
+                f,
+                "{}: {location}: expected {expected}, found {found:?}",
+                path.display()
+            ),
+            RaggedRow {
+                path,
+                line,
+                expected,
+                found,
+            } => write!(
+                f,
+                "{}: line {line}: expected {expected} fields (as in the first row), found {found}",
+                path.display()
+            ),
+            NonFinite {
+                path,
+                location,
+                value,
+            } => write!(
+                f,
+                "{}: {location}: expected a finite number, found {value}",
+                path.display()
+            ),
+            SizeMismatch {
+                what,
+                expected,
+                found,
+            } => write!(f, "{what}: expected {expected}, found {found}"),
+            Gzip { path, source } => {
+                write!(f, "{}: corrupt gzip stream: {source}", path.display())
+            }
+            Checksum {
+                path,
+                stored,
+                computed,
+            } => write!(
+                f,
+                "{}: checksum mismatch (stored {stored:#018x}, computed {computed:#018x}): the file is corrupted",
+                path.display()
+            ),
+            UnsupportedVersion {
+                path,
+                found,
+                supported,
+            } => write!(
+                f,
+                "{}: format version {found} is not supported (this build reads versions up to {supported})",
+                path.display()
+            ),
+            Mismatch {
+                what,
+                expected,
+                found,
+            } => write!(f, "{what}: expected {expected}, found {found}"),
+            InvalidArgument {
+                what,
+                value,
+                expected,
+            } => write!(f, "{what}: got {value}, expected {expected}"),
+            Shape {
+                what,
+                expected,
+                found,
+            } => write!(f, "{what}: expected shape {expected}, found {found}"),
+            Diverged {
+                epoch,
+                batch,
+                tensor,
+                index,
+                value,
+            } => write!(
+                f,
+                "training diverged at epoch {epoch}, batch {batch}: {tensor}[{index}] = {value}; the last finite parameters were kept"
+            ),
+            Kernel(e) => write!(f, "kernel error: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for EngineError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            EngineError::Io { source, .. } | EngineError::Gzip { source, .. } => Some(source),
+            EngineError::Kernel(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<KernelError> for EngineError {
+    fn from(e: KernelError) -> Self {
+        EngineError::Kernel(e)
+    }
+}

@@ -1,0 +1,335 @@
+//! A dense, row-major `f32` matrix with 64-byte aligned storage.
+//!
+//! Storage is a `Vec` of 64-byte chunks (`#[repr(C, align(64))]`, sixteen
+//! `f32` each) viewed as `&[f32]` through `bytemuck`, so the first element
+//! of every matrix sits on a cache line (and an AVX-512 register) boundary
+//! without any `unsafe` here. Views convert straight into the kernels'
+//! [`MatRef`]/[`MatMut`].
+
+use bytemuck::{Pod, Zeroable};
+use latent_kernels::{MatMut, MatRef};
+
+use crate::error::{EngineError, Result};
+
+/// Sixteen `f32`: one cache line, the unit of aligned storage.
+#[derive(Clone, Copy, Debug, PartialEq, Pod, Zeroable)]
+#[repr(C, align(64))]
+struct Chunk([f32; 16]);
+
+const CHUNK: usize = 16;
+
+/// A dense row-major `rows x cols` matrix of `f32` whose storage starts on
+/// a 64-byte boundary.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Matrix {
+    chunks: Vec<Chunk>,
+    rows: usize,
+    cols: usize,
+}
+
+fn checked_len(rows: usize, cols: usize) -> Result<usize> {
+    rows.checked_mul(cols)
+        .filter(|&n| n <= isize::MAX as usize / 4)
+        .ok_or_else(|| EngineError::InvalidArgument {
+            what: "matrix shape",
+            value: format!("{rows}x{cols}"),
+            expected: "a size that fits in memory",
+        })
+}
+
+impl Matrix {
+    /// A `rows x cols` matrix of zeros.
+    pub fn zeros(rows: usize, cols: usize) -> Result<Self> {
+        let len = checked_len(rows, cols)?;
+        Ok(Matrix {
+            chunks: vec![Chunk([0.0; CHUNK]); len.div_ceil(CHUNK)],
+            rows,
+            cols,
+        })
+    }
+
+    /// A `rows x cols` matrix filled with `value`.
+    pub fn filled(rows: usize, cols: usize, value: f32) -> Result<Self> {
+        let mut m = Self::zeros(rows, cols)?;
+        m.as_mut_slice().fill(value);
+        Ok(m)
+    }
+
+    /// A matrix holding `data` (row-major); `data.len()` must be `rows * cols`.
+    pub fn from_slice(rows: usize, cols: usize, data: &[f32]) -> Result<Self> {
+        let len = checked_len(rows, cols)?;
+        if data.len() != len {
+            return Err(EngineError::Shape {
+                what: "Matrix::from_slice: data length",
+                expected: format!("{rows}x{cols} = {len} elements"),
+                found: format!("{} elements", data.len()),
+            });
+        }
+        let mut m = Self::zeros(rows, cols)?;
+        m.as_mut_slice().copy_from_slice(data);
+        Ok(m)
+    }
+
+    /// A matrix whose element `(i, j)` is `f(i, j)`.
+    pub fn from_fn(
+        rows: usize,
+        cols: usize,
+        mut f: impl FnMut(usize, usize) -> f32,
+    ) -> Result<Self> {
+        let mut m = Self::zeros(rows, cols)?;
+        for i in 0..rows {
+            for (j, v) in m.row_mut(i).iter_mut().enumerate() {
+                *v = f(i, j);
+            }
+        }
+        Ok(m)
+    }
+
+    /// Number of rows.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Number of columns.
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// `(rows, cols)`.
+    pub fn shape(&self) -> (usize, usize) {
+        (self.rows, self.cols)
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.rows * self.cols
+    }
+
+    /// Whether the matrix has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// All elements, row-major.
+    pub fn as_slice(&self) -> &[f32] {
+        let len = self.len();
+        &bytemuck::cast_slice::<Chunk, f32>(&self.chunks)[..len]
+    }
+
+    /// All elements, row-major, mutable.
+    pub fn as_mut_slice(&mut self) -> &mut [f32] {
+        let len = self.len();
+        &mut bytemuck::cast_slice_mut::<Chunk, f32>(&mut self.chunks)[..len]
+    }
+
+    /// Row `i` (panics if `i >= rows`, like slice indexing).
+    pub fn row(&self, i: usize) -> &[f32] {
+        &self.as_slice()[i * self.cols..(i + 1) * self.cols]
+    }
+
+    /// Row `i`, mutable (panics if `i >= rows`, like slice indexing).
+    pub fn row_mut(&mut self, i: usize) -> &mut [f32] {
+        let c = self.cols;
+        &mut self.as_mut_slice()[i * c..(i + 1) * c]
+    }
+
+    /// Element `(i, j)`, or `None` outside the matrix.
+    pub fn get(&self, i: usize, j: usize) -> Option<f32> {
+        (i < self.rows && j < self.cols).then(|| self.as_slice()[i * self.cols + j])
+    }
+
+    /// The whole matrix as a kernel view.
+    pub fn view(&self) -> MatRef<'_> {
+        self.rows_view(0, self.rows)
+            .expect("a matrix's own shape always fits its storage")
+    }
+
+    /// The whole matrix as a mutable kernel view.
+    pub fn view_mut(&mut self) -> MatMut<'_> {
+        let (r, c) = self.shape();
+        self.rows_view_mut(0, r)
+            .unwrap_or_else(|_| unreachable!("a {r}x{c} matrix always fits its storage"))
+    }
+
+    fn check_rows(&self, start: usize, n: usize) -> Result<()> {
+        match start.checked_add(n) {
+            Some(end) if end <= self.rows => Ok(()),
+            _ => Err(EngineError::Shape {
+                what: "Matrix: row range",
+                expected: format!("rows within 0..{}", self.rows),
+                found: format!("rows {start}..{}", start.saturating_add(n)),
+            }),
+        }
+    }
+
+    /// Rows `start..start + n` as a kernel view (row-major, contiguous).
+    pub fn rows_view(&self, start: usize, n: usize) -> Result<MatRef<'_>> {
+        self.check_rows(start, n)?;
+        let c = self.cols;
+        let data = &self.as_slice()[start * c..(start + n) * c];
+        Ok(MatRef::row_major(data, n, c)?)
+    }
+
+    /// Rows `start..start + n` as a mutable kernel view.
+    pub fn rows_view_mut(&mut self, start: usize, n: usize) -> Result<MatMut<'_>> {
+        self.check_rows(start, n)?;
+        let c = self.cols;
+        let data = &mut self.as_mut_slice()[start * c..(start + n) * c];
+        Ok(MatMut::row_major(data, n, c)?)
+    }
+
+    fn check_cols(&self, start: usize, n: usize) -> Result<()> {
+        match start.checked_add(n) {
+            Some(end) if end <= self.cols => Ok(()),
+            _ => Err(EngineError::Shape {
+                what: "Matrix: column range",
+                expected: format!("columns within 0..{}", self.cols),
+                found: format!("columns {start}..{}", start.saturating_add(n)),
+            }),
+        }
+    }
+
+    /// Columns `start..start + n` (all rows) as a strided kernel view.
+    pub fn cols_view(&self, start: usize, n: usize) -> Result<MatRef<'_>> {
+        self.check_cols(start, n)?;
+        if self.rows == 0 || n == 0 {
+            return Ok(MatRef::new(&[], self.rows, n, self.cols.max(1), 1)?);
+        }
+        let data = &self.as_slice()[start..];
+        Ok(MatRef::new(data, self.rows, n, self.cols, 1)?)
+    }
+
+    /// Columns `start..start + n` (all rows) as a mutable strided kernel view.
+    pub fn cols_view_mut(&mut self, start: usize, n: usize) -> Result<MatMut<'_>> {
+        self.check_cols(start, n)?;
+        let (rows, cols) = self.shape();
+        if rows == 0 || n == 0 {
+            return Ok(MatMut::new(&mut [], rows, n, cols.max(1), 1)?);
+        }
+        let data = &mut self.as_mut_slice()[start..];
+        Ok(MatMut::new(data, rows, n, cols, 1)?)
+    }
+
+    /// Column `j` as an `rows x 1` kernel view.
+    pub fn col_view(&self, j: usize) -> Result<MatRef<'_>> {
+        self.cols_view(j, 1)
+    }
+
+    /// Copies `other` into `self`; the shapes must match. Allocates nothing.
+    pub fn copy_from(&mut self, other: &Matrix) -> Result<()> {
+        if self.shape() != other.shape() {
+            return Err(EngineError::Shape {
+                what: "Matrix::copy_from",
+                expected: format!("{}x{}", self.rows, self.cols),
+                found: format!("{}x{}", other.rows, other.cols),
+            });
+        }
+        self.as_mut_slice().copy_from_slice(other.as_slice());
+        Ok(())
+    }
+
+    /// A new matrix holding the rows `start..start + n`.
+    pub fn slice_rows(&self, start: usize, n: usize) -> Result<Matrix> {
+        self.check_rows(start, n)?;
+        let c = self.cols;
+        Matrix::from_slice(n, c, &self.as_slice()[start * c..(start + n) * c])
+    }
+
+    /// The first non-finite element as `(flat index, value)`, if any.
+    pub fn first_non_finite(&self) -> Option<(usize, f32)> {
+        first_non_finite(self.as_slice())
+    }
+}
+
+/// The first non-finite element of `values` as `(index, value)`, if any.
+/// Allocates nothing.
+pub fn first_non_finite(values: &[f32]) -> Option<(usize, f32)> {
+    // Branch-free fast path: `x * 0` is 0 for finite x and NaN otherwise.
+    let mut acc = 0.0f32;
+    for chunk in values.chunks(256) {
+        for &v in chunk {
+            acc += v * 0.0;
+        }
+        if acc.is_nan() {
+            break;
+        }
+    }
+    if !acc.is_nan() {
+        return None;
+    }
+    values
+        .iter()
+        .enumerate()
+        .find(|(_, v)| !v.is_finite())
+        .map(|(i, &v)| (i, v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use latent_kernels::{Accum, Par, sgemm};
+
+    #[test]
+    fn storage_is_aligned_and_views_work() {
+        for (r, c) in [(0, 0), (1, 1), (3, 5), (17, 33)] {
+            let m = Matrix::from_fn(r, c, |i, j| (i * 100 + j) as f32).unwrap();
+            assert_eq!(m.as_slice().as_ptr() as usize % 64, 0);
+            assert_eq!(m.clone().as_slice().as_ptr() as usize % 64, 0);
+            if r > 0 && c > 0 {
+                assert_eq!(
+                    m.view().get(r - 1, c - 1),
+                    Some(((r - 1) * 100 + c - 1) as f32)
+                );
+                assert_eq!(
+                    m.col_view(c - 1).unwrap().get(r - 1, 0),
+                    m.get(r - 1, c - 1)
+                );
+                assert_eq!(m.view().t().get(c - 1, 0), m.get(0, c - 1));
+            }
+        }
+    }
+
+    #[test]
+    fn views_feed_gemm() {
+        let a = Matrix::from_fn(3, 4, |i, j| (i + j) as f32).unwrap();
+        let b = Matrix::from_fn(4, 6, |i, j| (i * j) as f32 * 0.5).unwrap();
+        let mut c = Matrix::zeros(3, 2).unwrap();
+        sgemm(
+            1.0,
+            a.view(),
+            b.cols_view(2, 2).unwrap(),
+            Accum::Replace,
+            c.view_mut(),
+            Par::Seq,
+        )
+        .unwrap();
+        for i in 0..3 {
+            for j in 0..2 {
+                let want: f32 = (0..4)
+                    .map(|k| a.get(i, k).unwrap() * b.get(k, j + 2).unwrap())
+                    .sum();
+                assert_eq!(c.get(i, j), Some(want));
+            }
+        }
+        let mut cm = Matrix::zeros(3, 6).unwrap();
+        sgemm(
+            1.0,
+            a.view(),
+            b.view(),
+            Accum::Replace,
+            cm.cols_view_mut(1, 2).unwrap(),
+            Par::Seq,
+        )
+        .unwrap_err();
+        assert!(a.rows_view(2, 2).is_err());
+    }
+
+    #[test]
+    fn non_finite_found() {
+        let mut v = vec![1.0f32; 1000];
+        assert_eq!(first_non_finite(&v), None);
+        v[700] = f32::INFINITY;
+        v[900] = f32::NAN;
+        assert_eq!(first_non_finite(&v), Some((700, f32::INFINITY)));
+    }
+}

@@ -1,0 +1,310 @@
+//! Preprocessing: scaling to `[0, 1]`, binarisation (threshold or
+//! stochastic with a seed), and per-feature standardisation whose
+//! statistics are kept ([`Standardizer`]) and can be saved, so exactly the
+//! same transform is applied at inference.
+
+use std::path::Path;
+
+use crate::data::npy;
+use crate::error::{EngineError, Location, Result};
+use crate::matrix::Matrix;
+use crate::rng::{Rng, streams};
+
+fn out_of_range(
+    what: &'static str,
+    m: &Matrix,
+    i: usize,
+    v: f32,
+    expected: &'static str,
+) -> EngineError {
+    let c = m.cols().max(1);
+    EngineError::InvalidArgument {
+        what,
+        value: format!(
+            "{v} at {}",
+            Location::Element {
+                row: i / c,
+                col: i % c
+            }
+        ),
+        expected,
+    }
+}
+
+/// Maps `[lo, hi]` linearly onto `[0, 1]` in place (for MNIST pixels:
+/// `lo = 0`, `hi = 255`). Errors, changing nothing, if a value lies
+/// outside `[lo, hi]` or `lo >= hi`.
+pub fn scale_to_unit(x: &mut Matrix, lo: f32, hi: f32) -> Result<()> {
+    if !(lo.is_finite() && hi.is_finite() && lo < hi) {
+        return Err(EngineError::InvalidArgument {
+            what: "scale_to_unit: range",
+            value: format!("[{lo}, {hi}]"),
+            expected: "finite lo < hi",
+        });
+    }
+    if let Some((i, &v)) = x
+        .as_slice()
+        .iter()
+        .enumerate()
+        .find(|(_, v)| !(lo..=hi).contains(*v))
+    {
+        return Err(out_of_range(
+            "scale_to_unit: value",
+            x,
+            i,
+            v,
+            "a value within [lo, hi]",
+        ));
+    }
+    let range = hi - lo;
+    for v in x.as_mut_slice() {
+        *v = ((*v - lo) / range).clamp(0.0, 1.0);
+    }
+    Ok(())
+}
+
+/// Sets each value to 1 when it is strictly greater than `threshold`, else 0.
+pub fn binarise_threshold(x: &mut Matrix, threshold: f32) -> Result<()> {
+    if threshold.is_nan() {
+        return Err(EngineError::InvalidArgument {
+            what: "binarise_threshold: threshold",
+            value: "NaN".into(),
+            expected: "a number",
+        });
+    }
+    for v in x.as_mut_slice() {
+        *v = if *v > threshold { 1.0 } else { 0.0 };
+    }
+    Ok(())
+}
+
+/// Stochastic binarisation: each value `p` in `[0, 1]` becomes 1 with
+/// probability `p` (`[u < p]`, `u` uniform), from the stream
+/// ([`streams::BINARISE`]) of `seed`. The same seed gives the same result.
+/// Errors, changing nothing, if a value lies outside `[0, 1]`.
+pub fn binarise_stochastic(x: &mut Matrix, seed: u64) -> Result<()> {
+    if let Some((i, &v)) = x
+        .as_slice()
+        .iter()
+        .enumerate()
+        .find(|(_, v)| !(0.0..=1.0).contains(*v))
+    {
+        return Err(out_of_range(
+            "binarise_stochastic: probability",
+            x,
+            i,
+            v,
+            "a probability within [0, 1]",
+        ));
+    }
+    let mut rng = Rng::stream(seed, streams::BINARISE);
+    for v in x.as_mut_slice() {
+        *v = if rng.uniform_f32() < *v { 1.0 } else { 0.0 };
+    }
+    Ok(())
+}
+
+/// Per-feature standardisation `(x - mean) / std`, with the statistics of
+/// the data it was fitted on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Standardizer {
+    /// Mean of each feature.
+    pub mean: Vec<f32>,
+    /// Standard deviation of each feature (1 where a feature is constant).
+    pub std: Vec<f32>,
+}
+
+impl Standardizer {
+    /// Features whose standard deviation is below this are left unscaled
+    /// (their `std` is stored as 1) so constant pixels do not blow up.
+    pub const MIN_STD: f64 = 1e-6;
+
+    /// Fits the statistics of `x` (computed in `f64`, population variance).
+    pub fn fit(x: &Matrix) -> Result<Self> {
+        if x.rows() == 0 {
+            return Err(EngineError::InvalidArgument {
+                what: "Standardizer::fit: samples",
+                value: "0 rows".into(),
+                expected: "at least one sample",
+            });
+        }
+        let n = x.rows() as f64;
+        let mut mean = vec![0f64; x.cols()];
+        for i in 0..x.rows() {
+            for (m, &v) in mean.iter_mut().zip(x.row(i)) {
+                *m += v as f64;
+            }
+        }
+        mean.iter_mut().for_each(|m| *m /= n);
+        let mut var = vec![0f64; x.cols()];
+        for i in 0..x.rows() {
+            for ((s, &v), &m) in var.iter_mut().zip(x.row(i)).zip(&mean) {
+                *s += (v as f64 - m).powi(2);
+            }
+        }
+        let std = var
+            .iter()
+            .map(|s| {
+                let sd = (s / n).sqrt();
+                if sd < Self::MIN_STD { 1.0 } else { sd as f32 }
+            })
+            .collect();
+        Ok(Standardizer {
+            mean: mean.iter().map(|&m| m as f32).collect(),
+            std,
+        })
+    }
+
+    fn check(&self, x: &Matrix, what: &'static str) -> Result<()> {
+        if x.cols() != self.mean.len() {
+            return Err(EngineError::Shape {
+                what,
+                expected: format!("{} columns", self.mean.len()),
+                found: format!("{} columns", x.cols()),
+            });
+        }
+        Ok(())
+    }
+
+    /// Applies `(x - mean) / std` in place.
+    pub fn transform(&self, x: &mut Matrix) -> Result<()> {
+        self.check(x, "Standardizer::transform")?;
+        for i in 0..x.rows() {
+            for ((v, &m), &s) in x.row_mut(i).iter_mut().zip(&self.mean).zip(&self.std) {
+                *v = (*v - m) / s;
+            }
+        }
+        Ok(())
+    }
+
+    /// Undoes [`transform`](Self::transform): `x * std + mean` in place.
+    pub fn inverse_transform(&self, x: &mut Matrix) -> Result<()> {
+        self.check(x, "Standardizer::inverse_transform")?;
+        for i in 0..x.rows() {
+            for ((v, &m), &s) in x.row_mut(i).iter_mut().zip(&self.mean).zip(&self.std) {
+                *v = *v * s + m;
+            }
+        }
+        Ok(())
+    }
+
+    /// The statistics as a `2 x features` matrix: row 0 the means, row 1 the
+    /// standard deviations (the form saved in files and checkpoints).
+    pub fn to_matrix(&self) -> Result<Matrix> {
+        let n = self.mean.len();
+        let mut m = Matrix::zeros(2, n)?;
+        m.row_mut(0).copy_from_slice(&self.mean);
+        m.row_mut(1).copy_from_slice(&self.std);
+        Ok(m)
+    }
+
+    /// Statistics from [`to_matrix`](Self::to_matrix)'s form; checks the
+    /// shape and that every std is finite and positive.
+    pub fn from_matrix(m: &Matrix) -> Result<Self> {
+        if m.rows() != 2 {
+            return Err(EngineError::Shape {
+                what: "Standardizer::from_matrix",
+                expected: "2 x features (means, stds)".into(),
+                found: format!("{}x{}", m.rows(), m.cols()),
+            });
+        }
+        if let Some((i, v)) = m.first_non_finite() {
+            return Err(out_of_range(
+                "Standardizer statistics",
+                m,
+                i,
+                v,
+                "finite values",
+            ));
+        }
+        if let Some((j, &s)) = m.row(1).iter().enumerate().find(|(_, s)| **s <= 0.0) {
+            return Err(out_of_range(
+                "Standardizer std",
+                m,
+                m.cols() + j,
+                s,
+                "a positive std",
+            ));
+        }
+        Ok(Standardizer {
+            mean: m.row(0).to_vec(),
+            std: m.row(1).to_vec(),
+        })
+    }
+
+    /// Saves the statistics as an NPY file (`2 x features`, `<f4`).
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        npy::write_matrix(path, &self.to_matrix()?)
+    }
+
+    /// Loads statistics saved by [`save`](Self::save).
+    pub fn load(path: impl AsRef<Path>) -> Result<Self> {
+        Self::from_matrix(&npy::read_matrix(path)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scale_and_binarise() {
+        let mut m = Matrix::from_slice(1, 4, &[0.0, 51.0, 255.0, 128.0]).unwrap();
+        scale_to_unit(&mut m, 0.0, 255.0).unwrap();
+        assert_eq!(m.as_slice(), &[0.0, 0.2, 1.0, 128.0 / 255.0]);
+        let mut t = m.clone();
+        binarise_threshold(&mut t, 0.5).unwrap();
+        assert_eq!(t.as_slice(), &[0.0, 0.0, 1.0, 1.0]);
+        let mut bad = Matrix::from_slice(1, 2, &[0.0, 256.0]).unwrap();
+        assert!(scale_to_unit(&mut bad, 0.0, 255.0).is_err());
+        assert_eq!(bad.as_slice(), &[0.0, 256.0], "unchanged on error");
+        assert!(binarise_stochastic(&mut bad, 1).is_err());
+    }
+
+    #[test]
+    fn stochastic_binarisation_is_seeded_and_unbiased() {
+        let mut a = Matrix::filled(100, 100, 0.3).unwrap();
+        let mut b = a.clone();
+        let mut c = a.clone();
+        binarise_stochastic(&mut a, 5).unwrap();
+        binarise_stochastic(&mut b, 5).unwrap();
+        binarise_stochastic(&mut c, 6).unwrap();
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        let mean = a.as_slice().iter().sum::<f32>() / 10_000.0;
+        assert!((mean - 0.3).abs() < 0.02, "{mean}");
+        assert!(a.as_slice().iter().all(|&v| v == 0.0 || v == 1.0));
+    }
+
+    #[test]
+    fn standardizer_round_trips() {
+        let x = Matrix::from_fn(
+            50,
+            3,
+            |i, j| if j == 2 { 7.0 } else { (i * (j + 1)) as f32 },
+        )
+        .unwrap();
+        let s = Standardizer::fit(&x).unwrap();
+        let mut y = x.clone();
+        s.transform(&mut y).unwrap();
+        for j in 0..2 {
+            let mean: f64 = (0..50).map(|i| y.get(i, j).unwrap() as f64).sum::<f64>() / 50.0;
+            let var: f64 = (0..50)
+                .map(|i| (y.get(i, j).unwrap() as f64 - mean).powi(2))
+                .sum::<f64>()
+                / 50.0;
+            assert!(
+                mean.abs() < 1e-5 && (var - 1.0).abs() < 1e-4,
+                "{mean} {var}"
+            );
+        }
+        assert!(y.row(0)[2] == 0.0 && s.std[2] == 1.0);
+        let back = Standardizer::from_matrix(&s.to_matrix().unwrap()).unwrap();
+        assert_eq!(back, s);
+        back.inverse_transform(&mut y).unwrap();
+        for (a, b) in y.as_slice().iter().zip(x.as_slice()) {
+            assert!((a - b).abs() < 1e-4);
+        }
+        assert!(s.transform(&mut Matrix::zeros(1, 4).unwrap()).is_err());
+    }
+}
