@@ -11,6 +11,9 @@ pub mod data;
 pub mod error;
 mod fsutil;
 pub mod matrix;
+pub mod minibatch;
+pub mod optim;
+pub mod params;
 pub mod preprocess;
 pub mod rng;
 

@@ -1,0 +1,226 @@
+//! Minibatching: a fresh seeded shuffle every epoch, the last partial batch
+//! kept or dropped, and every buffer allocated once.
+//!
+//! The shuffle of epoch `e` is a function of `(seed, e)` only
+//! ([`Rng::substream`] of [`streams::SHUFFLE`]), so a run resumed at epoch
+//! `e` sees exactly the batches an uninterrupted run would.
+
+use latent_kernels::MatRef;
+
+use crate::error::{EngineError, Result};
+use crate::matrix::Matrix;
+use crate::rng::{Rng, streams};
+
+/// One minibatch: views into the batcher's buffers.
+#[derive(Debug, Clone, Copy)]
+pub struct Batch<'a> {
+    /// The samples, `len x features`, row-major and 64-byte aligned.
+    pub x: MatRef<'a>,
+    /// Their labels, when the data has labels.
+    pub labels: Option<&'a [u32]>,
+    /// The rows of the data set they came from.
+    pub indices: &'a [u32],
+    /// 0-based epoch.
+    pub epoch: usize,
+    /// 0-based batch within the epoch.
+    pub index: usize,
+}
+
+impl Batch<'_> {
+    /// Number of samples in the batch.
+    pub fn len(&self) -> usize {
+        self.x.rows()
+    }
+
+    /// Whether the batch is empty (never, for a batch from [`Minibatcher`]).
+    pub fn is_empty(&self) -> bool {
+        self.x.rows() == 0
+    }
+}
+
+/// Cuts a data set into shuffled minibatches, reusing its buffers.
+#[derive(Debug, Clone)]
+pub struct Minibatcher {
+    seed: u64,
+    batch_size: usize,
+    drop_last: bool,
+    shuffle: bool,
+    n: usize,
+    features: usize,
+    epoch: usize,
+    order: Vec<u32>,
+    x: Matrix,
+    labels: Vec<u32>,
+}
+
+impl Minibatcher {
+    /// A batcher for `n` samples of `features` columns. With `drop_last` a
+    /// final batch smaller than `batch_size` is skipped; otherwise it is
+    /// kept. With `shuffle == false` samples come in order.
+    pub fn new(
+        n: usize,
+        features: usize,
+        batch_size: usize,
+        seed: u64,
+        drop_last: bool,
+        shuffle: bool,
+    ) -> Result<Self> {
+        if batch_size == 0 {
+            return Err(EngineError::InvalidArgument {
+                what: "Minibatcher: batch size",
+                value: "0".into(),
+                expected: "at least 1",
+            });
+        }
+        if n > u32::MAX as usize {
+            return Err(EngineError::InvalidArgument {
+                what: "Minibatcher: number of samples",
+                value: n.to_string(),
+                expected: "at most 2^32 - 1",
+            });
+        }
+        let rows = batch_size.min(n.max(1));
+        Ok(Minibatcher {
+            seed,
+            batch_size,
+            drop_last,
+            shuffle,
+            n,
+            features,
+            epoch: 0,
+            order: (0..n as u32).collect(),
+            x: Matrix::zeros(rows, features)?,
+            labels: Vec::with_capacity(rows),
+        })
+    }
+
+    /// The batch size.
+    pub fn batch_size(&self) -> usize {
+        self.batch_size
+    }
+
+    /// Batches per epoch.
+    pub fn num_batches(&self) -> usize {
+        if self.drop_last {
+            self.n / self.batch_size
+        } else {
+            self.n.div_ceil(self.batch_size)
+        }
+    }
+
+    /// Samples per epoch (less than `n` when the last batch is dropped).
+    pub fn samples_per_epoch(&self) -> usize {
+        if self.drop_last {
+            self.num_batches() * self.batch_size
+        } else {
+            self.n
+        }
+    }
+
+    /// Starts epoch `epoch`: the order becomes the shuffle of `(seed, epoch)`.
+    /// Allocates nothing.
+    pub fn start_epoch(&mut self, epoch: usize) {
+        self.epoch = epoch;
+        for (i, o) in self.order.iter_mut().enumerate() {
+            *o = i as u32;
+        }
+        if self.shuffle {
+            Rng::substream(self.seed, streams::SHUFFLE, epoch as u64).shuffle(&mut self.order);
+        }
+    }
+
+    /// The sample order of the current epoch.
+    pub fn order(&self) -> &[u32] {
+        &self.order
+    }
+
+    /// Gathers batch `index` of the current epoch from `data` (and its
+    /// labels) into the batcher's buffers. Allocates nothing.
+    pub fn batch<'a>(
+        &'a mut self,
+        index: usize,
+        data: &Matrix,
+        labels: Option<&[u32]>,
+    ) -> Result<Batch<'a>> {
+        if data.rows() != self.n || data.cols() != self.features {
+            return Err(EngineError::Shape {
+                what: "Minibatcher::batch: data",
+                expected: format!("{}x{}", self.n, self.features),
+                found: format!("{}x{}", data.rows(), data.cols()),
+            });
+        }
+        if let Some(l) = labels
+            && l.len() != self.n
+        {
+            return Err(EngineError::SizeMismatch {
+                what: "Minibatcher::batch: labels vs samples".into(),
+                expected: self.n as u64,
+                found: l.len() as u64,
+            });
+        }
+        if index >= self.num_batches() {
+            return Err(EngineError::InvalidArgument {
+                what: "Minibatcher::batch: batch index",
+                value: index.to_string(),
+                expected: "less than num_batches()",
+            });
+        }
+        let start = index * self.batch_size;
+        let len = self.batch_size.min(self.n - start);
+        let idx = &self.order[start..start + len];
+        for (r, &src) in idx.iter().enumerate() {
+            self.x.row_mut(r).copy_from_slice(data.row(src as usize));
+        }
+        self.labels.clear();
+        if let Some(l) = labels {
+            self.labels.extend(idx.iter().map(|&i| l[i as usize]));
+        }
+        Ok(Batch {
+            x: self.x.rows_view(0, len)?,
+            labels: labels.map(|_| &self.labels[..]),
+            indices: idx,
+            epoch: self.epoch,
+            index,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_sample_once_per_epoch_and_fresh_shuffles() {
+        let data = Matrix::from_fn(10, 2, |i, j| (i * 2 + j) as f32).unwrap();
+        let labels: Vec<u32> = (0..10).collect();
+        let mut b = Minibatcher::new(10, 2, 4, 42, false, true).unwrap();
+        assert_eq!(b.num_batches(), 3);
+        let mut orders = Vec::new();
+        for epoch in 0..3 {
+            b.start_epoch(epoch);
+            let mut seen = Vec::new();
+            for i in 0..3 {
+                let batch = b.batch(i, &data, Some(&labels)).unwrap();
+                assert_eq!(batch.len(), if i == 2 { 2 } else { 4 });
+                for r in 0..batch.len() {
+                    let l = batch.labels.unwrap()[r];
+                    assert_eq!(batch.x.get(r, 1), Some((l * 2 + 1) as f32));
+                    assert_eq!(batch.indices[r], l);
+                    seen.push(l);
+                }
+            }
+            orders.push(seen.clone());
+            seen.sort();
+            assert_eq!(seen, labels);
+        }
+        assert_ne!(orders[0], orders[1]);
+        assert_ne!(orders[1], orders[2]);
+        // Same (seed, epoch), same order; drop_last skips the partial batch.
+        let mut c = Minibatcher::new(10, 2, 4, 42, true, true).unwrap();
+        c.start_epoch(1);
+        assert_eq!(c.num_batches(), 2);
+        assert_eq!(c.order(), &orders[1][..]);
+        assert!(c.batch(2, &data, None).is_err());
+        assert!(Minibatcher::new(10, 2, 0, 1, false, true).is_err());
+    }
+}

@@ -1,0 +1,534 @@
+//! Optimisers and learning-rate schedules.
+//!
+//! Gradients are of the objective being **minimised** (for an RBM, the
+//! negative log-likelihood gradient `⟨vhᵀ⟩_model - ⟨vhᵀ⟩_data`). L2 weight
+//! decay `λ` adds `λ·w` to the gradient of tensors whose [`Role`] is
+//! [`Role::Weight`] only, never to biases.
+//!
+//! - SGD with momentum, in the form of Hinton's practical guide:
+//!   `v ← μ·v - ε·(g + λ·w)`, `w ← w + v`, with `μ` from a [`Momentum`]
+//!   schedule (0.5 for the first 5 epochs, then 0.9 by default).
+//! - Adam: `g' = g + λ·w`, `m ← β₁m + (1-β₁)g'`, `s ← β₂s + (1-β₂)g'²`,
+//!   `w ← w - ε·m̂ / (√ŝ + ϵ)` with bias-corrected `m̂`, `ŝ`.
+//!
+//! State buffers are allocated when the optimiser is made; a step
+//! allocates nothing. Updates are element-wise in a fixed order, so they
+//! are bit-identical whatever the thread count.
+
+use crate::error::{EngineError, Result};
+use crate::matrix::Matrix;
+use crate::params::{ParamSet, Role, Tensor};
+
+/// How the momentum coefficient changes with the epoch.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Momentum {
+    /// The same coefficient every epoch.
+    Constant(f32),
+    /// `initial` for epochs `0..switch_epoch`, then `final_value`.
+    Switch {
+        /// Momentum of the first epochs.
+        initial: f32,
+        /// Momentum afterwards.
+        final_value: f32,
+        /// The first epoch (0-based) with `final_value`.
+        switch_epoch: usize,
+    },
+}
+
+impl Momentum {
+    /// Hinton's schedule: 0.5 for the first 5 epochs, then 0.9.
+    pub const HINTON: Momentum = Momentum::Switch {
+        initial: 0.5,
+        final_value: 0.9,
+        switch_epoch: 5,
+    };
+
+    /// The coefficient for 0-based `epoch`.
+    pub fn at(&self, epoch: usize) -> f32 {
+        match *self {
+            Momentum::Constant(m) => m,
+            Momentum::Switch {
+                initial,
+                final_value,
+                switch_epoch,
+            } => {
+                if epoch < switch_epoch {
+                    initial
+                } else {
+                    final_value
+                }
+            }
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        let ok = |m: f32| (0.0..1.0).contains(&m);
+        let good = match *self {
+            Momentum::Constant(m) => ok(m),
+            Momentum::Switch {
+                initial,
+                final_value,
+                ..
+            } => ok(initial) && ok(final_value),
+        };
+        if good {
+            Ok(())
+        } else {
+            Err(EngineError::InvalidArgument {
+                what: "momentum",
+                value: format!("{self:?}"),
+                expected: "coefficients in [0, 1)",
+            })
+        }
+    }
+}
+
+/// How the learning rate decays with the epoch.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Decay {
+    /// No decay.
+    Constant,
+    /// Multiply by `gamma` every `every` epochs.
+    Step {
+        /// Epochs between drops.
+        every: usize,
+        /// Factor per drop.
+        gamma: f32,
+    },
+    /// Multiply by `gamma` every epoch.
+    Exponential {
+        /// Factor per epoch.
+        gamma: f32,
+    },
+}
+
+/// A learning-rate schedule: a base rate, an epoch-wise decay and an
+/// optional linear warm-up over the first optimiser steps.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LrSchedule {
+    /// The base learning rate.
+    pub base: f32,
+    /// The decay.
+    pub decay: Decay,
+    /// Steps of linear warm-up: step `t` (0-based) uses
+    /// `(t + 1) / warmup_steps` of the rate while `t < warmup_steps`.
+    pub warmup_steps: u64,
+}
+
+impl LrSchedule {
+    /// A constant rate.
+    pub fn constant(lr: f32) -> Self {
+        LrSchedule {
+            base: lr,
+            decay: Decay::Constant,
+            warmup_steps: 0,
+        }
+    }
+
+    /// `lr · gamma^⌊epoch / every⌋`.
+    pub fn step(lr: f32, every: usize, gamma: f32) -> Self {
+        LrSchedule {
+            base: lr,
+            decay: Decay::Step { every, gamma },
+            warmup_steps: 0,
+        }
+    }
+
+    /// `lr · gamma^epoch`.
+    pub fn exponential(lr: f32, gamma: f32) -> Self {
+        LrSchedule {
+            base: lr,
+            decay: Decay::Exponential { gamma },
+            warmup_steps: 0,
+        }
+    }
+
+    /// This schedule with a linear warm-up over the first `steps` steps.
+    pub fn with_warmup(mut self, steps: u64) -> Self {
+        self.warmup_steps = steps;
+        self
+    }
+
+    /// The rate at 0-based `epoch` and global 0-based optimiser `step`.
+    pub fn at(&self, epoch: usize, step: u64) -> f32 {
+        let e = epoch.min(i32::MAX as usize) as i32;
+        let decayed = match self.decay {
+            Decay::Constant => self.base as f64,
+            Decay::Step { every, gamma } => {
+                self.base as f64
+                    * (gamma as f64).powi((epoch / every.max(1)).min(i32::MAX as usize) as i32)
+            }
+            Decay::Exponential { gamma } => self.base as f64 * (gamma as f64).powi(e),
+        };
+        let warm = if step < self.warmup_steps {
+            (step + 1) as f64 / self.warmup_steps as f64
+        } else {
+            1.0
+        };
+        (decayed * warm) as f32
+    }
+
+    fn validate(&self) -> Result<()> {
+        let bad = |expected| {
+            Err(EngineError::InvalidArgument {
+                what: "learning-rate schedule",
+                value: format!("{self:?}"),
+                expected,
+            })
+        };
+        if !(self.base.is_finite() && self.base > 0.0) {
+            return bad("a finite positive base rate");
+        }
+        match self.decay {
+            Decay::Step { every: 0, .. } => bad("a step interval of at least 1 epoch"),
+            Decay::Step { gamma, .. } | Decay::Exponential { gamma }
+                if !(gamma.is_finite() && gamma > 0.0) =>
+            {
+                bad("a finite positive decay factor")
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Which optimiser, with its own hyper-parameters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum OptimizerKind {
+    /// SGD with momentum.
+    Sgd {
+        /// The momentum schedule.
+        momentum: Momentum,
+    },
+    /// Adam (Kingma & Ba 2015).
+    Adam {
+        /// Decay of the first moment (0.9).
+        beta1: f32,
+        /// Decay of the second moment (0.999).
+        beta2: f32,
+        /// Added to the root of the second moment (1e-8).
+        eps: f32,
+    },
+}
+
+impl OptimizerKind {
+    /// Adam with the usual defaults.
+    pub const ADAM: OptimizerKind = OptimizerKind::Adam {
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-8,
+    };
+
+    /// `"sgd"` or `"adam"`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            OptimizerKind::Sgd { .. } => "sgd",
+            OptimizerKind::Adam { .. } => "adam",
+        }
+    }
+
+    fn slots(&self) -> &'static [&'static str] {
+        match self {
+            OptimizerKind::Sgd { .. } => &["velocity"],
+            OptimizerKind::Adam { .. } => &["m", "v"],
+        }
+    }
+}
+
+/// An optimiser's full configuration.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OptimizerConfig {
+    /// SGD or Adam.
+    pub kind: OptimizerKind,
+    /// The learning-rate schedule.
+    pub lr: LrSchedule,
+    /// L2 weight decay `λ`, applied to [`Role::Weight`] tensors only.
+    pub weight_decay: f32,
+}
+
+impl OptimizerConfig {
+    /// SGD with Hinton's momentum schedule and weight decay.
+    pub fn sgd_hinton(lr: f32, weight_decay: f32) -> Self {
+        OptimizerConfig {
+            kind: OptimizerKind::Sgd {
+                momentum: Momentum::HINTON,
+            },
+            lr: LrSchedule::constant(lr),
+            weight_decay,
+        }
+    }
+
+    /// Adam with the usual defaults and no weight decay.
+    pub fn adam(lr: f32) -> Self {
+        OptimizerConfig {
+            kind: OptimizerKind::ADAM,
+            lr: LrSchedule::constant(lr),
+            weight_decay: 0.0,
+        }
+    }
+
+    /// Checks every hyper-parameter.
+    pub fn validate(&self) -> Result<()> {
+        self.lr.validate()?;
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return Err(EngineError::InvalidArgument {
+                what: "weight decay",
+                value: self.weight_decay.to_string(),
+                expected: "a finite non-negative number",
+            });
+        }
+        match self.kind {
+            OptimizerKind::Sgd { momentum } => momentum.validate(),
+            OptimizerKind::Adam { beta1, beta2, eps } => {
+                let ok = |b: f32| (0.0..1.0).contains(&b);
+                if ok(beta1) && ok(beta2) && eps.is_finite() && eps > 0.0 {
+                    Ok(())
+                } else {
+                    Err(EngineError::InvalidArgument {
+                        what: "Adam hyper-parameters",
+                        value: format!("beta1 {beta1}, beta2 {beta2}, eps {eps}"),
+                        expected: "betas in [0, 1) and a positive eps",
+                    })
+                }
+            }
+        }
+    }
+}
+
+/// An optimiser with its state.
+#[derive(Debug, Clone)]
+pub struct Optimizer {
+    config: OptimizerConfig,
+    step: u64,
+    /// One buffer per (slot, parameter): slot-major.
+    state: Vec<Tensor>,
+    nparams: usize,
+}
+
+impl Optimizer {
+    /// An optimiser for `params`, with zeroed state.
+    pub fn new(config: OptimizerConfig, params: &ParamSet) -> Result<Self> {
+        config.validate()?;
+        let mut state = Vec::new();
+        for slot in config.kind.slots() {
+            for t in params.tensors() {
+                state.push(Tensor {
+                    name: format!("{slot}.{}", t.name),
+                    role: t.role,
+                    value: Matrix::zeros(t.value.rows(), t.value.cols())?,
+                });
+            }
+        }
+        Ok(Optimizer {
+            config,
+            step: 0,
+            state,
+            nparams: params.len(),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &OptimizerConfig {
+        &self.config
+    }
+
+    /// Steps taken so far.
+    pub fn steps(&self) -> u64 {
+        self.step
+    }
+
+    /// The learning rate the next step at `epoch` will use.
+    pub fn lr(&self, epoch: usize) -> f32 {
+        self.config.lr.at(epoch, self.step)
+    }
+
+    /// The state buffers (`velocity.W`, or `m.W` and `v.W`, …).
+    pub fn state(&self) -> &[Tensor] {
+        &self.state
+    }
+
+    /// Restores the step count and state buffers saved from an optimiser
+    /// of the same kind over the same parameters.
+    pub fn restore(&mut self, step: u64, state: &[Tensor]) -> Result<()> {
+        let same = state.len() == self.state.len()
+            && state
+                .iter()
+                .zip(&self.state)
+                .all(|(a, b)| a.name == b.name && a.value.shape() == b.value.shape());
+        if !same {
+            let names = |s: &[Tensor]| {
+                s.iter()
+                    .map(|t| format!("{}:{}x{}", t.name, t.value.rows(), t.value.cols()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            return Err(EngineError::Mismatch {
+                what: format!("{} optimiser state", self.config.kind.name()),
+                expected: names(&self.state),
+                found: names(state),
+            });
+        }
+        for (dst, src) in self.state.iter_mut().zip(state) {
+            dst.value.copy_from(&src.value)?;
+        }
+        self.step = step;
+        Ok(())
+    }
+
+    /// One update of `params` from `grads` (same layout) at 0-based
+    /// `epoch`. Allocates nothing.
+    pub fn step(&mut self, params: &mut ParamSet, grads: &ParamSet, epoch: usize) -> Result<()> {
+        if params.len() != self.nparams || grads.len() != self.nparams {
+            params.check_same_layout(grads, "optimiser: gradients vs parameters")?;
+            return Err(EngineError::SizeMismatch {
+                what: "optimiser: number of parameter tensors".into(),
+                expected: self.nparams as u64,
+                found: params.len() as u64,
+            });
+        }
+        for (i, (p, g)) in params.tensors().iter().zip(grads.tensors()).enumerate() {
+            if p.value.shape() != g.value.shape() || p.value.shape() != self.state[i].value.shape()
+            {
+                return Err(EngineError::Shape {
+                    what: "optimiser: a gradient or parameter tensor",
+                    expected: format!("{:?} for {}", self.state[i].value.shape(), p.name),
+                    found: format!("{:?} / {:?}", p.value.shape(), g.value.shape()),
+                });
+            }
+        }
+        let lr = self.config.lr.at(epoch, self.step);
+        let wd = self.config.weight_decay;
+        let n = self.nparams;
+        match self.config.kind {
+            OptimizerKind::Sgd { momentum } => {
+                let mu = momentum.at(epoch);
+                for (i, (p, g)) in params
+                    .tensors_mut()
+                    .iter_mut()
+                    .zip(grads.tensors())
+                    .enumerate()
+                {
+                    let lam = if p.role == Role::Weight { wd } else { 0.0 };
+                    let v = self.state[i].value.as_mut_slice();
+                    let w = p.value.as_mut_slice();
+                    for ((w, v), &g) in w.iter_mut().zip(v.iter_mut()).zip(g.value.as_slice()) {
+                        *v = mu * *v - lr * (g + lam * *w);
+                        *w += *v;
+                    }
+                }
+            }
+            OptimizerKind::Adam { beta1, beta2, eps } => {
+                let t = (self.step + 1).min(i32::MAX as u64) as i32;
+                let c1 = (1.0 - (beta1 as f64).powi(t)) as f32;
+                let c2 = (1.0 - (beta2 as f64).powi(t)) as f32;
+                let (ms, vs) = self.state.split_at_mut(n);
+                for (i, (p, g)) in params
+                    .tensors_mut()
+                    .iter_mut()
+                    .zip(grads.tensors())
+                    .enumerate()
+                {
+                    let lam = if p.role == Role::Weight { wd } else { 0.0 };
+                    let m = ms[i].value.as_mut_slice();
+                    let s = vs[i].value.as_mut_slice();
+                    let w = p.value.as_mut_slice();
+                    for (((w, m), s), &g) in w
+                        .iter_mut()
+                        .zip(m.iter_mut())
+                        .zip(s.iter_mut())
+                        .zip(g.value.as_slice())
+                    {
+                        let g = g + lam * *w;
+                        *m = beta1 * *m + (1.0 - beta1) * g;
+                        *s = beta2 * *s + (1.0 - beta2) * g * g;
+                        *w -= lr * (*m / c1) / ((*s / c2).sqrt() + eps);
+                    }
+                }
+            }
+        }
+        self.step += 1;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params() -> ParamSet {
+        let mut p = ParamSet::new();
+        p.push("W", Role::Weight, Matrix::filled(2, 2, 1.0).unwrap())
+            .unwrap();
+        p.push("b", Role::Bias, Matrix::filled(1, 2, 1.0).unwrap())
+            .unwrap();
+        p
+    }
+
+    #[test]
+    fn schedules() {
+        assert_eq!(Momentum::HINTON.at(0), 0.5);
+        assert_eq!(Momentum::HINTON.at(4), 0.5);
+        assert_eq!(Momentum::HINTON.at(5), 0.9);
+        let s = LrSchedule::step(1.0, 2, 0.5);
+        assert_eq!(
+            [s.at(0, 0), s.at(1, 0), s.at(2, 0), s.at(5, 0)],
+            [1.0, 1.0, 0.5, 0.25]
+        );
+        let e = LrSchedule::exponential(1.0, 0.5);
+        assert_eq!(e.at(3, 0), 0.125);
+        let w = LrSchedule::constant(1.0).with_warmup(4);
+        assert_eq!(
+            [w.at(0, 0), w.at(0, 1), w.at(0, 3), w.at(0, 9)],
+            [0.25, 0.5, 1.0, 1.0]
+        );
+        assert!(OptimizerConfig::adam(-1.0).validate().is_err());
+        assert!(
+            OptimizerConfig {
+                lr: LrSchedule::step(0.1, 0, 0.5),
+                ..OptimizerConfig::adam(0.1)
+            }
+            .validate()
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn sgd_momentum_and_decay_on_weights_only() {
+        let mut p = params();
+        let mut g = p.zeros_like().unwrap();
+        g.value_mut(0).as_mut_slice().fill(1.0);
+        g.value_mut(1).as_mut_slice().fill(1.0);
+        let mut o = Optimizer::new(OptimizerConfig::sgd_hinton(0.1, 0.5), &p).unwrap();
+        o.step(&mut p, &g, 0).unwrap();
+        // v = -0.1 * (1 + 0.5 * 1) = -0.15 for W; -0.1 for b.
+        assert_eq!(p.value(0).as_slice()[0], 1.0 - 0.15);
+        assert_eq!(p.value(1).as_slice()[0], 1.0 - 0.1);
+        o.step(&mut p, &g, 0).unwrap();
+        // b: v = 0.5 * -0.1 - 0.1 = -0.15.
+        assert!((p.value(1).as_slice()[0] - (0.9 - 0.15)).abs() < 1e-7);
+        assert_eq!(o.steps(), 2);
+    }
+
+    #[test]
+    fn adam_first_step_is_lr_times_sign() {
+        let mut p = params();
+        let mut g = p.zeros_like().unwrap();
+        g.value_mut(0)
+            .as_mut_slice()
+            .copy_from_slice(&[3.0, -2.0, 0.5, -1e-3]);
+        let mut o = Optimizer::new(OptimizerConfig::adam(0.01), &p).unwrap();
+        o.step(&mut p, &g, 0).unwrap();
+        let want = [0.99, 1.01, 0.99, 1.01];
+        for (a, b) in p.value(0).as_slice().iter().zip(want) {
+            assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+        }
+        assert_eq!(
+            p.value(1).as_slice(),
+            &[1.0, 1.0],
+            "zero gradient, no decay on biases"
+        );
+        let saved = o.state().to_vec();
+        let mut o2 = Optimizer::new(OptimizerConfig::adam(0.01), &p).unwrap();
+        o2.restore(o.steps(), &saved).unwrap();
+        assert!(o2.restore(1, &saved[..1]).is_err());
+    }
+}
