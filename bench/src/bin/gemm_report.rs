@@ -11,7 +11,9 @@
 
 use latent_bench::{fma_peak_threads, result_line, seeded_vec, time_per_call};
 use latent_kernels::baseline::matrixmultiply_sgemm;
-use latent_kernels::gemm::{Accum, MatMut, MatRef, NoEpilogue, gemm_on, kernel_info};
+use latent_kernels::gemm::{
+    Accum, MatMut, MatRef, NoEpilogue, gemm_on, kernel_info, microkernel_gflops,
+};
 use latent_kernels::{Isa, Par};
 use std::process::Command;
 
@@ -28,18 +30,26 @@ const SHAPES: [(usize, usize, usize); 7] = [
 
 struct Opts {
     quick: bool,
+    no_baseline: bool,
+    single_only: bool,
+    shapes: Vec<(usize, usize, usize)>,
     threads: usize,
     isa: Isa,
 }
 
 fn usage() -> ! {
-    eprintln!("usage: gemm-report [--quick] [--threads N] [--isa portable|avx2|avx512]");
+    eprintln!(
+        "usage: gemm-report [--quick] [--threads N] [--isa portable|avx2|avx512] [--shape MxKxN]... [--no-baseline] [--single]"
+    );
     std::process::exit(2)
 }
 
 fn parse_args() -> Result<(Opts, Option<usize>), String> {
     let mut opts = Opts {
         quick: false,
+        no_baseline: false,
+        single_only: false,
+        shapes: SHAPES.to_vec(),
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         isa: Isa::selected(),
     };
@@ -48,6 +58,19 @@ fn parse_args() -> Result<(Opts, Option<usize>), String> {
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--quick" => opts.quick = true,
+            "--no-baseline" => opts.no_baseline = true,
+            "--single" => opts.single_only = true,
+            "--shape" => {
+                let v = args.next().ok_or("--shape needs MxKxN")?;
+                let dims: Vec<usize> = v.split('x').filter_map(|d| d.parse().ok()).collect();
+                let [m, k, n] = dims[..] else {
+                    return Err(format!("--shape {v:?}: expected MxKxN"));
+                };
+                if opts.shapes.len() == SHAPES.len() && opts.shapes == SHAPES {
+                    opts.shapes.clear();
+                }
+                opts.shapes.push((m, k, n));
+            }
             "--threads" => {
                 let v = args.next().ok_or("--threads needs a value")?;
                 opts.threads = v
@@ -131,7 +154,8 @@ fn time_latent(isa: Isa, m: usize, k: usize, n: usize, threads: usize, quick: bo
 }
 
 /// Runs this binary as `--mm-worker threads` and parses its figures.
-fn mm_figures(threads: usize, quick: bool) -> Result<Vec<f64>, String> {
+fn mm_figures(threads: usize, opts: &Opts) -> Result<Vec<f64>, String> {
+    let quick = opts.quick;
     let exe = std::env::current_exe().map_err(|e| format!("locating this program: {e}"))?;
     let mut cmd = Command::new(exe);
     cmd.arg("--mm-worker")
@@ -139,6 +163,9 @@ fn mm_figures(threads: usize, quick: bool) -> Result<Vec<f64>, String> {
         .env("MATMUL_NUM_THREADS", threads.to_string());
     if quick {
         cmd.arg("--quick");
+    }
+    for &(m, k, n) in &opts.shapes {
+        cmd.arg("--shape").arg(format!("{m}x{k}x{n}"));
     }
     let out = cmd
         .output()
@@ -155,7 +182,7 @@ fn mm_figures(threads: usize, quick: bool) -> Result<Vec<f64>, String> {
         .filter_map(|l| l.strip_prefix("MM "))
         .filter_map(|l| l.split_whitespace().last()?.parse().ok())
         .collect();
-    if figures.len() != SHAPES.len() {
+    if figures.len() != opts.shapes.len() {
         return Err(format!(
             "matrixmultiply worker printed {} figures, expected {}",
             figures.len(),
@@ -181,7 +208,7 @@ fn main() {
     }
     let info = kernel_info(opts.isa);
     let mut thread_counts = vec![1];
-    if opts.threads > 1 {
+    if opts.threads > 1 && !opts.single_only {
         thread_counts.push(opts.threads);
     }
     let peak_ms = if opts.quick { 100 } else { 400 };
@@ -189,7 +216,25 @@ fn main() {
         "latent SGEMM report: isa={} kernel={} ({}x{}), blocking mc={} kc={} nc={}",
         opts.isa, info.name, info.mr, info.nr, info.blocking.mc, info.blocking.kc, info.blocking.nc
     );
-    let mut result = vec![("isa".to_string(), opts.isa.to_string())];
+    let ukr_gf = (0..3)
+        .filter_map(|_| {
+            microkernel_gflops(
+                opts.isa,
+                info.blocking.kc,
+                if opts.quick { 20_000 } else { 100_000 },
+                1,
+                1,
+            )
+        })
+        .fold(0.0f64, f64::max);
+    println!(
+        "microkernel alone (L1-resident panels, kc={}): {ukr_gf:.1} GFLOP/s",
+        info.blocking.kc
+    );
+    let mut result = vec![
+        ("isa".to_string(), opts.isa.to_string()),
+        ("ukr_gflops".to_string(), format!("{ukr_gf:.1}")),
+    ];
     for &threads in &thread_counts {
         let peak = fma_peak_threads(opts.isa, threads, peak_ms);
         println!(
@@ -197,15 +242,19 @@ fn main() {
             opts.isa
         );
         result.push((format!("peak_t{threads}"), format!("{peak:.1}")));
-        let mm = mm_figures(threads, opts.quick).unwrap_or_else(|e| {
-            eprintln!("gemm-report: {e}");
-            vec![f64::NAN; SHAPES.len()]
-        });
+        let mm = if opts.no_baseline {
+            vec![f64::NAN; opts.shapes.len()]
+        } else {
+            mm_figures(threads, &opts).unwrap_or_else(|e| {
+                eprintln!("gemm-report: {e}");
+                vec![f64::NAN; opts.shapes.len()]
+            })
+        };
         println!(
             "{:>18} {:>12} {:>12} {:>8} {:>8}",
             "m x k x n", "latent GF/s", "mm GF/s", "ratio", "of peak"
         );
-        for (&(m, k, n), &mm_gf) in SHAPES.iter().zip(&mm) {
+        for (&(m, k, n), &mm_gf) in opts.shapes.iter().zip(&mm) {
             let gf = time_latent(opts.isa, m, k, n, threads, opts.quick);
             let shape = format!("{m}x{k}x{n}");
             println!(

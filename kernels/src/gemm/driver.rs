@@ -177,6 +177,24 @@ fn scale_only<E: Epilogue>(c: CPtr, m: usize, n: usize, beta: f32, epi: &E) {
     }
 }
 
+fn b_panel_outer(b_mode: BMode) -> bool {
+    use std::sync::OnceLock;
+    static ORDER: OnceLock<Option<bool>> = OnceLock::new();
+    let forced = *ORDER.get_or_init(|| match std::env::var("LATENT_GEMM_ORDER").as_deref() {
+        Ok("b") => Some(true),
+        Ok("a") => Some(false),
+        _ => None,
+    });
+    forced.unwrap_or(b_mode == BMode::InPlace)
+}
+
+/// The block size at most `max` (a multiple of `unit`) that cuts `len`
+/// into the fewest, most even blocks.
+fn balanced(len: usize, max: usize, unit: usize) -> usize {
+    let blocks = len.div_ceil(max).max(1);
+    (len.div_ceil(blocks).div_ceil(unit) * unit).max(unit)
+}
+
 #[repr(align(64))]
 struct TileBuf([f32; MAX_TILE]);
 
@@ -199,16 +217,21 @@ fn gemm_block<K: Microkernel, E: Epilogue>(
     debug_assert!(mr * nr <= MAX_TILE);
     let k = a.cols();
     let mut tile = TileBuf([0.0; MAX_TILE]);
-    for ic in rows.clone().step_by(blk.mc) {
-        let mc = blk.mc.min(rows.end - ic);
-        for pc in (0..k).step_by(blk.kc) {
-            let kc = blk.kc.min(k - pc);
+    // Even blocks: 1024 rows are two blocks of 516, not 1008 + 16, and
+    // k = 784 is four updates of 196, not three of 256 and one of 16.
+    let mc_blk = balanced(rows.len(), blk.mc, mr);
+    let nc_blk = balanced(cols.len(), blk.nc, nr);
+    let kc_blk = balanced(k, blk.kc, 1);
+    for ic in rows.clone().step_by(mc_blk) {
+        let mc = mc_blk.min(rows.end - ic);
+        for pc in (0..k).step_by(kc_blk) {
+            let kc = kc_blk.min(k - pc);
             let beta_blk = if pc == 0 { beta } else { 1.0 };
             let last = pc + kc == k;
             let apack = bufs.a.slice(mc.div_ceil(mr) * mr * kc);
             pack_a(K::MR, a, ic, mc, pc, kc, apack);
-            for jc in cols.clone().step_by(blk.nc) {
-                let nc = blk.nc.min(cols.end - jc);
+            for jc in cols.clone().step_by(nc_blk) {
+                let nc = nc_blk.min(cols.end - jc);
                 let n_full = nc / nr * nr;
                 let (bpack, bedge): (&[f32], &[f32]) = match b_mode {
                     BMode::Packed => {
@@ -224,10 +247,17 @@ fn gemm_block<K: Microkernel, E: Epilogue>(
                         (&[], edge)
                     }
                 };
-                for ir in (0..mc).step_by(mr) {
+                let (n_ir, n_jr) = (mc.div_ceil(mr), nc.div_ceil(nr));
+                let b_outer = b_panel_outer(b_mode);
+                for t in 0..n_ir * n_jr {
+                    let (ir, jr) = if b_outer {
+                        ((t % n_ir) * mr, (t / n_ir) * nr)
+                    } else {
+                        ((t / n_jr) * mr, (t % n_jr) * nr)
+                    };
                     let m_cur = mr.min(mc - ir);
                     let a_panel = apack[ir * kc..].as_ptr();
-                    for jr in (0..nc).step_by(nr) {
+                    {
                         let n_cur = nr.min(nc - jr);
                         let (b_panel, b_rs) = match b_mode {
                             BMode::Packed => (bpack[jr * kc..].as_ptr(), nr),

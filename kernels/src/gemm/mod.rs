@@ -253,3 +253,56 @@ pub(crate) fn check_shapes(
     }
     Ok(())
 }
+
+/// Runs the microkernel for `isa` `reps` times on L1-resident panels of depth
+/// `kc` (cycling over `b_panels` B panels, to put B in L2 instead) and returns its GFLOP/s: the kernel's own ceiling, without packing
+/// or memory traffic. For tuning and reports; `None` if the CPU lacks `isa`.
+#[doc(hidden)]
+pub fn microkernel_gflops(
+    isa: Isa,
+    kc: usize,
+    reps: usize,
+    b_panels: usize,
+    a_panels: usize,
+) -> Option<f64> {
+    use ukr::Microkernel;
+    fn run<K: Microkernel>(kc: usize, reps: usize, b_panels: usize, a_panels: usize) -> f64 {
+        let (b_panels, a_panels) = (b_panels.max(1), a_panels.max(1));
+        let a = vec![1.0f32; K::MR * kc * a_panels];
+        let b = vec![1.0f32; K::NR * kc * b_panels];
+        let mut c = vec![0.0f32; K::MR * K::NR];
+        let start = std::time::Instant::now();
+        for rep in 0..reps {
+            let b = &b[(rep % b_panels) * K::NR * kc..];
+            let a = &a[(rep / b_panels % a_panels) * K::MR * kc..];
+            // SAFETY: `a` holds MR*kc floats, `b` holds kc rows of NR floats
+            // (row stride NR), `c` holds an MR x NR tile (row stride NR);
+            // the caller checked the ISA.
+            unsafe {
+                K::run(
+                    kc,
+                    1.0,
+                    a.as_ptr(),
+                    b.as_ptr(),
+                    K::NR,
+                    1.0,
+                    c.as_mut_ptr(),
+                    K::NR,
+                )
+            };
+            std::hint::black_box(&mut c);
+        }
+        let secs = start.elapsed().as_secs_f64();
+        2.0 * (K::MR * K::NR * kc * reps) as f64 / secs / 1e9
+    }
+    if !isa.is_available() {
+        return None;
+    }
+    Some(match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => run::<ukr::Avx512Ukr12x32>(kc, reps, b_panels, a_panels),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => run::<ukr::Avx2Ukr6x16>(kc, reps, b_panels, a_panels),
+        _ => run::<ukr::PortableUkr4x8>(kc, reps, b_panels, a_panels),
+    })
+}

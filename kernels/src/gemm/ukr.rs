@@ -122,7 +122,7 @@ mod x86 {
         const NR: usize = 16;
         const NAME: &'static str = "sgemm_ukr_avx2_6x16";
         const BLOCKING: Blocking = Blocking {
-            mc: 1020,
+            mc: 4080,
             kc: 256,
             nc: 512,
         };
@@ -204,7 +204,7 @@ mod x86 {
         const NR: usize = 32;
         const NAME: &'static str = "sgemm_ukr_avx512_12x32";
         const BLOCKING: Blocking = Blocking {
-            mc: 1008,
+            mc: 4080,
             kc: 256,
             nc: 512,
         };
@@ -238,24 +238,56 @@ mod x86 {
         c_rs: usize,
     ) {
         const MR: usize = 12;
+        // Rows of B fetched ahead of use (B comes from L2, or from memory
+        // when read in place).
+        const PREFETCH_ROWS: usize = 8;
+        // Iterations before the end at which the C tile is pulled into L1.
+        const C_TO_L1: usize = 16;
         let mut acc = [[_mm512_setzero_ps(); 2]; MR];
         let mut ap = a;
         let mut bp = b;
-        for _ in 0..kc {
+        // Prefetching never faults. The C tile goes to L2 now (the B panel
+        // streaming through L1 during the loop would evict it from there),
+        // and to L1 shortly before the write-out.
+        let prefetch_c = |hint_l1: bool| {
+            for i in 0..MR {
+                let row = c.wrapping_add(i * c_rs) as *const i8;
+                if hint_l1 {
+                    _mm_prefetch::<_MM_HINT_T0>(row);
+                    _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(124));
+                } else {
+                    _mm_prefetch::<_MM_HINT_T1>(row);
+                    _mm_prefetch::<_MM_HINT_T1>(row.wrapping_add(124));
+                }
+            }
+        };
+        prefetch_c(false);
+        let mut step = |ap: &mut *const f32, bp: &mut *const f32| {
+            let ahead = bp.wrapping_add(PREFETCH_ROWS * b_rs) as *const i8;
+            _mm_prefetch::<_MM_HINT_T0>(ahead);
+            _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(124));
             // SAFETY: `bp` points at a row of NR = 32 readable floats and
-            // `ap` at MR readable floats (the caller's contract); the loop
-            // advances them by one row/column of the panels.
+            // `ap` at MR readable floats (the caller's contract, for each of
+            // the kc steps); each step advances them by one row/column.
             unsafe {
-                let b0 = _mm512_loadu_ps(bp);
+                let b0 = _mm512_loadu_ps(*bp);
                 let b1 = _mm512_loadu_ps(bp.add(16));
                 for (i, row) in acc.iter_mut().enumerate() {
                     let ai = _mm512_set1_ps(*ap.add(i));
                     row[0] = _mm512_fmadd_ps(ai, b0, row[0]);
                     row[1] = _mm512_fmadd_ps(ai, b1, row[1]);
                 }
-                ap = ap.add(MR);
-                bp = bp.add(b_rs);
+                *ap = ap.add(MR);
+                *bp = bp.add(b_rs);
             }
+        };
+        let main = kc.saturating_sub(C_TO_L1);
+        for _ in 0..main {
+            step(&mut ap, &mut bp);
+        }
+        prefetch_c(true);
+        for _ in main..kc {
+            step(&mut ap, &mut bp);
         }
         let va = _mm512_set1_ps(alpha);
         let vb = _mm512_set1_ps(beta);
