@@ -254,9 +254,11 @@ pub(crate) fn check_shapes(
     Ok(())
 }
 
-/// Runs the microkernel for `isa` `reps` times on L1-resident panels of depth
-/// `kc` (cycling over `b_panels` B panels, to put B in L2 instead) and returns its GFLOP/s: the kernel's own ceiling, without packing
-/// or memory traffic. For tuning and reports; `None` if the CPU lacks `isa`.
+/// Runs the microkernel for `isa` `reps` times and returns its GFLOP/s:
+/// the kernel's own ceiling without packing. It cycles over `b_panels`
+/// B panels, `a_panels` A panels and a `c_tiles = (rows, cols)` grid of C
+/// tiles, so the operands can be put in L1 (all 1) or further out. For
+/// tuning and reports; `None` if the CPU lacks `isa`.
 #[doc(hidden)]
 pub fn microkernel_gflops(
     isa: Isa,
@@ -264,20 +266,32 @@ pub fn microkernel_gflops(
     reps: usize,
     b_panels: usize,
     a_panels: usize,
+    c_tiles: (usize, usize),
 ) -> Option<f64> {
     use ukr::Microkernel;
-    fn run<K: Microkernel>(kc: usize, reps: usize, b_panels: usize, a_panels: usize) -> f64 {
-        let (b_panels, a_panels) = (b_panels.max(1), a_panels.max(1));
+    fn run<K: Microkernel>(
+        kc: usize,
+        reps: usize,
+        panels: (usize, usize),
+        c_tiles: (usize, usize),
+    ) -> f64 {
+        let (b_panels, a_panels) = (panels.0.max(1), panels.1.max(1));
+        let (ct_rows, ct_cols) = (c_tiles.0.max(1), c_tiles.1.max(1));
+        let c_rs = ct_cols * K::NR + 4;
         let a = vec![1.0f32; K::MR * kc * a_panels];
         let b = vec![1.0f32; K::NR * kc * b_panels];
-        let mut c = vec![0.0f32; K::MR * K::NR];
+        let mut c = vec![0.0f32; ct_rows * K::MR * c_rs];
         let start = std::time::Instant::now();
         for rep in 0..reps {
             let b = &b[(rep % b_panels) * K::NR * kc..];
             let a = &a[(rep / b_panels % a_panels) * K::MR * kc..];
-            // SAFETY: `a` holds MR*kc floats, `b` holds kc rows of NR floats
-            // (row stride NR), `c` holds an MR x NR tile (row stride NR);
-            // the caller checked the ISA.
+            let (ti, tj) = (rep / ct_cols % ct_rows, rep % ct_cols);
+            let c = &mut c[ti * K::MR * c_rs + tj * K::NR..];
+            // SAFETY: `a` holds at least MR*kc floats, `b` kc rows of NR
+            // floats (row stride NR), `c` an MR x NR tile with row stride
+            // c_rs (the buffer has ct_rows*MR rows of c_rs floats and the
+            // tile starts at column tj*NR <= c_rs - NR); the caller checked
+            // the ISA.
             unsafe {
                 K::run(
                     kc,
@@ -287,10 +301,10 @@ pub fn microkernel_gflops(
                     K::NR,
                     1.0,
                     c.as_mut_ptr(),
-                    K::NR,
+                    c_rs,
                 )
             };
-            std::hint::black_box(&mut c);
+            std::hint::black_box(&mut *c);
         }
         let secs = start.elapsed().as_secs_f64();
         2.0 * (K::MR * K::NR * kc * reps) as f64 / secs / 1e9
@@ -298,11 +312,12 @@ pub fn microkernel_gflops(
     if !isa.is_available() {
         return None;
     }
+    let panels = (b_panels, a_panels);
     Some(match isa {
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => run::<ukr::Avx512Ukr12x32>(kc, reps, b_panels, a_panels),
+        Isa::Avx512 => run::<ukr::Avx512Ukr12x32>(kc, reps, panels, c_tiles),
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => run::<ukr::Avx2Ukr6x16>(kc, reps, b_panels, a_panels),
-        _ => run::<ukr::PortableUkr4x8>(kc, reps, b_panels, a_panels),
+        Isa::Avx2 => run::<ukr::Avx2Ukr6x16>(kc, reps, panels, c_tiles),
+        _ => run::<ukr::PortableUkr4x8>(kc, reps, panels, c_tiles),
     })
 }
