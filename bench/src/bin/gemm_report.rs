@@ -224,6 +224,7 @@ fn main() {
                 if opts.quick { 20_000 } else { 100_000 },
                 1,
                 1,
+                (1, 1),
             )
         })
         .fold(0.0f64, f64::max);
