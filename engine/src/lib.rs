@@ -7,6 +7,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod checkpoint;
 pub mod data;
 pub mod error;
 mod fsutil;
@@ -16,8 +17,18 @@ pub mod optim;
 pub mod params;
 pub mod preprocess;
 pub mod rng;
+pub mod train;
 
+pub use checkpoint::Checkpoint;
 pub use data::Dataset;
 pub use error::{EngineError, Location, Result};
+pub use latent_kernels::Par;
 pub use matrix::Matrix;
+pub use minibatch::{Batch, Minibatcher};
+pub use optim::{LrSchedule, Momentum, Optimizer, OptimizerConfig, OptimizerKind};
+pub use params::{ParamSet, Role, Tensor};
 pub use rng::Rng;
+pub use train::{
+    BatchProgress, Control, EarlyStopping, EpochProgress, FitSummary, Metrics, Model, Observer,
+    Silent, StepContext, StepOutput, StopReason, Threads, TrainConfig, Trainer,
+};
