@@ -1,3 +1,7 @@
 //! Models for latent: restricted Boltzmann machines, deep belief nets and the
 //! autoencoder family, written as thin layers over `latent-kernels` and
 //! `latent-engine`. The formulas follow `MODELS.md`.
+
+pub mod error;
+
+pub use error::{ModelError, Result};

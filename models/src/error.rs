@@ -1,0 +1,85 @@
+//! The typed error of the models crate.
+
+use latent_engine::EngineError;
+use latent_kernels::KernelError;
+use std::fmt;
+
+/// Why a model operation failed.
+#[derive(Debug)]
+pub enum ModelError {
+    /// A kernel refused its arguments (shapes, values).
+    Kernel(KernelError),
+    /// The engine failed (data, checkpoints, training loop).
+    Engine(EngineError),
+    /// An argument had the wrong size.
+    Shape {
+        /// What was being checked.
+        what: String,
+        /// The size required.
+        expected: usize,
+        /// The size given.
+        found: usize,
+    },
+    /// A configuration or argument value outside its domain.
+    InvalidConfig {
+        /// Which setting.
+        what: &'static str,
+        /// Its value, as text.
+        value: String,
+        /// What is allowed.
+        expected: &'static str,
+    },
+    /// An operation that does not apply to this model (e.g. pseudo-likelihood
+    /// of a Gaussian RBM, exact `log Z` with too many units).
+    Unsupported {
+        /// The operation.
+        what: &'static str,
+        /// Why not.
+        why: String,
+    },
+}
+
+impl fmt::Display for ModelError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ModelError::Kernel(e) => write!(f, "{e}"),
+            ModelError::Engine(e) => write!(f, "{e}"),
+            ModelError::Shape {
+                what,
+                expected,
+                found,
+            } => write!(f, "{what}: expected {expected}, found {found}"),
+            ModelError::InvalidConfig {
+                what,
+                value,
+                expected,
+            } => write!(f, "{what} = {value}: expected {expected}"),
+            ModelError::Unsupported { what, why } => write!(f, "{what}: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for ModelError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ModelError::Kernel(e) => Some(e),
+            ModelError::Engine(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<KernelError> for ModelError {
+    fn from(e: KernelError) -> Self {
+        ModelError::Kernel(e)
+    }
+}
+
+impl From<EngineError> for ModelError {
+    fn from(e: EngineError) -> Self {
+        ModelError::Engine(e)
+    }
+}
+
+/// Results of model operations.
+pub type Result<T> = std::result::Result<T, ModelError>;
