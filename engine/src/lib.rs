@@ -6,6 +6,7 @@
 //! only place that needs it.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod checkpoint;
 pub mod data;

@@ -167,7 +167,9 @@ impl Matrix {
         self.check_rows(start, n)?;
         let c = self.cols;
         let data = &self.as_slice()[start * c..(start + n) * c];
-        Ok(MatRef::row_major(data, n, c)?)
+        // `MatRef::new`, not `row_major`: the latter formats an error message
+        // eagerly (it allocates on every call), and views are made every step.
+        Ok(MatRef::new(data, n, c, c.max(1), 1)?)
     }
 
     /// Rows `start..start + n` as a mutable kernel view.
@@ -175,7 +177,7 @@ impl Matrix {
         self.check_rows(start, n)?;
         let c = self.cols;
         let data = &mut self.as_mut_slice()[start * c..(start + n) * c];
-        Ok(MatMut::row_major(data, n, c)?)
+        Ok(MatMut::new(data, n, c, c.max(1), 1)?)
     }
 
     fn check_cols(&self, start: usize, n: usize) -> Result<()> {

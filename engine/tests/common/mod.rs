@@ -24,6 +24,8 @@ pub struct LinReg {
     resid: Matrix,
     /// Poison the gradient of `W` at (epoch, batch) with a NaN at index 5.
     pub poison_at: Option<(usize, usize)>,
+    /// Set the gradient of `W` at index 7 to `f32::MAX` at (epoch, batch).
+    pub huge_grad_at: Option<(usize, usize)>,
     /// Validation metrics to return, one per epoch, instead of the MSE.
     pub valid_script: Option<Vec<f64>>,
     pub valid_calls: usize,
@@ -45,6 +47,7 @@ impl LinReg {
             params,
             resid: Matrix::default(),
             poison_at: None,
+            huge_grad_at: None,
             valid_script: None,
             valid_calls: 0,
             use_rng: false,
@@ -125,6 +128,9 @@ impl Model for LinReg {
         }
         if self.poison_at == Some((ctx.epoch, ctx.batch)) {
             grads.value_mut(0).as_mut_slice()[5] = f32::NAN;
+        }
+        if self.huge_grad_at == Some((ctx.epoch, ctx.batch)) {
+            grads.value_mut(0).as_mut_slice()[7] = f32::MAX;
         }
         let mut out = StepOutput {
             loss,

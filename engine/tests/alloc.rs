@@ -1,0 +1,126 @@
+//! After the first step, a training step allocates nothing. A counting
+//! global allocator (this test binary only) counts every allocation made
+//! by the current thread (so tests running in parallel do not disturb
+//! each other); training runs on one thread and the observer reads the
+//! count after each batch.
+
+mod common;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use common::{LinReg, data};
+use latent_engine::{
+    BatchProgress, Control, EarlyStopping, Observer, OptimizerConfig, Threads, TrainConfig, Trainer,
+};
+
+struct Counting;
+
+thread_local! {
+    /// Allocations by this thread. Const-initialised and without a
+    /// destructor, so using it inside the allocator never allocates.
+    static ALLOCS: Cell<usize> = const { Cell::new(0) };
+}
+
+fn count() {
+    ALLOCS.with(|c| c.set(c.get() + 1));
+}
+
+fn allocs() -> usize {
+    ALLOCS.with(Cell::get)
+}
+
+// SAFETY: forwards every call unchanged to the system allocator; the
+// counter is a thread-local cell and has no effect on the memory returned.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count();
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        count();
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count();
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Records the allocation count at every batch.
+struct Counter {
+    /// (epoch, batch, allocations so far)
+    marks: Vec<(usize, usize, usize)>,
+}
+
+impl Observer for Counter {
+    fn on_batch(&mut self, p: &BatchProgress<'_>) -> Control {
+        let n = allocs();
+        // `marks` has room reserved up front: pushing does not allocate.
+        self.marks.push((p.epoch, p.batch, n));
+        Control::Continue
+    }
+}
+
+#[test]
+fn a_training_step_allocates_nothing_after_the_first() {
+    // 1000 samples in batches of 128: 7 full batches and a partial one.
+    let train = data(1000, 4);
+    let valid = data(200, 6);
+    for opt in [
+        OptimizerConfig::sgd_hinton(0.01, 1e-4),
+        OptimizerConfig::adam(1e-3),
+    ] {
+        let config = TrainConfig {
+            epochs: 3,
+            batch_size: 128,
+            threads: Threads::Count(1),
+            early_stopping: Some(EarlyStopping {
+                patience: 5,
+                min_delta: 0.0,
+                restore_best: true,
+            }),
+            ..TrainConfig::new(opt)
+        };
+        let mut trainer = Trainer::new(LinReg::new(1), config).unwrap();
+        let mut obs = Counter {
+            marks: Vec::with_capacity(1000),
+        };
+        trainer.fit(&train, Some(&valid), &mut obs).unwrap();
+        assert_eq!(obs.marks.len(), 24);
+        // Steps between consecutive batches of one epoch, after the first
+        // step of the run.
+        let mut checked = 0;
+        for w in obs.marks.windows(2) {
+            let ((e0, _, a0), (e1, b1, a1)) = (w[0], w[1]);
+            if e0 == e1 {
+                assert_eq!(
+                    a1 - a0,
+                    0,
+                    "{:?}: epoch {e1}, batch {b1} allocated",
+                    opt.kind
+                );
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, 21);
+    }
+}
+
+#[test]
+fn the_counter_sees_allocations() {
+    let before = allocs();
+    let v = std::hint::black_box(vec![1u8; 100]);
+    assert!(allocs() > before);
+    drop(v);
+}
