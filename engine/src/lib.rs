@@ -1,9 +1,23 @@
-//! Training runtime for latent: matrices and workspaces, data readers,
-//! minibatching, optimisers, schedules, checkpoints and progress reporting.
+//! Training runtime for latent: matrices, data readers, minibatching,
+//! optimisers, schedules, checkpoints and progress reporting.
 //!
-//! The engine knows nothing about particular models; models are built on it
-//! in `latent-models`. `unsafe` is forbidden here: the kernels crate is the
-//! only place that needs it.
+//! | module | what it holds |
+//! | --- | --- |
+//! | [`error`] | [`EngineError`]: file, offset or line, and what was expected |
+//! | [`data`] | IDX (plain or gzip), NPY and CSV readers and writers; [`data::mnist`] |
+//! | [`preprocess`] | scaling to `[0, 1]`, binarisation, saved standardisation |
+//! | [`matrix`] | [`Matrix`]: 64-byte aligned, views that are kernel operands |
+//! | [`rng`] | seeded streams derived from `(seed, stream id)` |
+//! | [`minibatch`] | per-epoch seeded shuffles into buffers allocated once |
+//! | [`params`] | named tensors with weight/bias roles |
+//! | [`optim`] | SGD with momentum schedules, Adam, learning-rate schedules |
+//! | [`train`] | the [`Model`] trait, the [`Trainer`], observers, threads |
+//! | [`checkpoint`] | the versioned, checksummed, atomically written format |
+//!
+//! A model implements [`Model`] (its parameters as a [`ParamSet`] and a
+//! gradient over a [`Batch`]); a [`Trainer`] does the rest. The engine knows
+//! nothing about particular models; they live in `latent-models`. `unsafe`
+//! is forbidden here: the kernels crate is the only place that needs it.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

@@ -18,6 +18,14 @@
 //! resumed from a checkpoint taken at an epoch boundary ends where an
 //! uninterrupted run would.
 //!
+//! # Divergence
+//! Before each update the loss and every gradient are checked; a NaN or
+//! infinity stops training with [`EngineError::Diverged`] naming the tensor,
+//! the flat index, the epoch and the batch, and the parameters are
+//! untouched. After the update the parameters are checked; if one became
+//! non-finite they are put back from a copy taken before the step (the
+//! optimiser's momentum/moment buffers are not rolled back).
+//!
 //! # Allocation
 //! Every buffer (minibatch, gradients, optimiser state, the divergence
 //! guard's copy of the parameters) is allocated before the first step; a
@@ -137,7 +145,9 @@ pub trait Model {
     /// Writes the gradient of the minibatch objective (to be minimised)
     /// into `grads` (zeroed by the trainer, same layout as the
     /// parameters) and returns the loss. Must not allocate after its first
-    /// call for a given batch size.
+    /// call for a given batch size, and should report the same metrics in
+    /// the same order for every batch (the trainer averages them by
+    /// position).
     fn gradient(
         &mut self,
         batch: &Batch<'_>,
