@@ -9,6 +9,7 @@
 //! checks the shapes it is given; `unsafe` stays inside, next to a
 //! `// SAFETY:` comment that says why it is sound.
 
+pub mod activation;
 #[cfg(feature = "baseline")]
 pub mod baseline;
 pub mod error;
@@ -16,7 +17,13 @@ pub mod gemm;
 pub mod isa;
 pub mod par;
 pub mod peak;
+pub mod penalty;
+pub mod random;
+pub mod reduce;
+mod simd;
+mod split;
 
+pub use activation::{Activation, BiasActivation};
 pub use error::KernelError;
 pub use gemm::{Accum, BiasAdd, Epilogue, MatMut, MatRef, NoEpilogue, gemm, gemm_on, sgemm};
 pub use isa::Isa;

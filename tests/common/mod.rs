@@ -39,3 +39,59 @@ impl TestRng {
             .collect()
     }
 }
+
+/// Instruction sets to test, for the element-wise kernel tests; prints a
+/// `SKIP:` line for each one this CPU lacks.
+pub fn present_isas() -> Vec<latent::kernels::Isa> {
+    latent::kernels::Isa::ALL
+        .into_iter()
+        .filter(|isa| {
+            let ok = isa.is_available();
+            if !ok {
+                eprintln!("SKIP: {isa} not supported by this CPU; its kernels are not tested here");
+            }
+            ok
+        })
+        .collect()
+}
+
+/// Distance in units in the last place between two `f32` (0 for `+0` and
+/// `-0`; `u64::MAX` if exactly one is NaN, 0 if both are).
+pub fn ulp_diff(a: f32, b: f32) -> u64 {
+    if a.is_nan() || b.is_nan() {
+        return if a.is_nan() && b.is_nan() {
+            0
+        } else {
+            u64::MAX
+        };
+    }
+    let key = |x: f32| -> i64 {
+        let bits = x.to_bits();
+        if bits >> 31 == 1 {
+            -((bits & 0x7fff_ffff) as i64)
+        } else {
+            bits as i64
+        }
+    };
+    (key(a) - key(b)).unsigned_abs()
+}
+
+/// The relative error of the style guide: `|a-n| / max(|a|, |n|, 1e-8)`.
+pub fn rel_err(a: f64, n: f64) -> f64 {
+    (a - n).abs() / a.abs().max(n.abs()).max(1e-8)
+}
+
+/// `σ(x)` in `f64`, in the stable form.
+pub fn sigmoid64(x: f64) -> f64 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
+}
+
+/// `softplus(x) = ln(1+e^x)` in `f64`, in the stable form.
+pub fn softplus64(x: f64) -> f64 {
+    x.max(0.0) + (-x.abs()).exp().ln_1p()
+}
