@@ -3,5 +3,7 @@
 //! `latent-engine`. The formulas follow `MODELS.md`.
 
 pub mod error;
+pub mod eval;
+pub mod rbm;
 
 pub use error::{ModelError, Result};

@@ -292,11 +292,13 @@ fn check_dense_len(
     rows: usize,
     cols: usize,
 ) -> Result<(), KernelError> {
-    let expected = rows.checked_mul(cols).ok_or(KernelError::InvalidValue {
-        what,
-        value: format!("{rows}x{cols}"),
-        expected: "a size that fits in memory",
-    })?;
+    let expected = rows
+        .checked_mul(cols)
+        .ok_or_else(|| KernelError::InvalidValue {
+            what,
+            value: format!("{rows}x{cols}"),
+            expected: "a size that fits in memory",
+        })?;
     if len != expected {
         return Err(KernelError::LengthMismatch {
             what,

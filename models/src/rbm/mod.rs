@@ -1,0 +1,960 @@
+//! Restricted Boltzmann machines (MODELS.md section 2): Bernoulli-Bernoulli
+//! and Gaussian-Bernoulli, trained with CD-k or persistent CD through the
+//! engine's [`Trainer`](latent_engine::train::Trainer).
+//!
+//! A training step is a handful of fused kernel calls on buffers allocated
+//! once per batch size:
+//!
+//! 1. `P⁰ = σ(V⁰W + 1cᵀ)` and `H⁰ ~ Bernoulli(P⁰)`: one GEMM with a bias-add
+//!    epilogue and one fused sigmoid+sample pass;
+//! 2. the chain: `Vᵗ = p(v|Hᵗ⁻¹)` (GEMM with the activation fused into its
+//!    write-out), `Pᵗ = σ(VᵗW + 1cᵀ)`, sampling `Hᵗ` unless `t = k`;
+//! 3. the weight gradient `−(V⁰ᵀP⁰ − VᵏᵀPᵏ)/B` as **one** GEMM of the
+//!    stacked matrices `[V⁰; Vᵏ]ᵀ [P⁰; −Pᵏ]`, and the bias gradients as column
+//!    sums.
+//!
+//! The gradient handed to the optimiser is that of the negative
+//! log-likelihood (to be minimised); weight decay and momentum are the
+//! optimiser's (see [`RbmConfig::default_optimizer`]). The reported loss is
+//! the reconstruction error: the mean over the batch of
+//! `Σ_i (v_i − p(v_i|H⁰))²`.
+//!
+//! Gaussian visibles use unit variance (`σ_i = 1`, MODELS.md 2.2): standardise
+//! the data per feature first (`latent_engine::preprocess`).
+
+use latent_engine::train::{Model, StepContext, StepOutput};
+use latent_engine::{Batch, Matrix, OptimizerConfig, ParamSet, Role, Tensor};
+use latent_kernels::Par;
+use latent_kernels::activation::{Activation, BiasActivation};
+use latent_kernels::gemm::{Accum, BiasAdd, MatMut, MatRef, gemm, sgemm};
+use latent_kernels::random::{Scale, Streams, bernoulli, gaussian, sigmoid_bernoulli};
+use latent_kernels::reduce::{col_sums, sq_err};
+
+use crate::error::{ModelError, Result};
+
+/// The kind of visible units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VisibleUnits {
+    /// Binary visibles: `p(v_i = 1 | h) = σ(b_i + (W h)_i)`.
+    Bernoulli,
+    /// Real-valued visibles with unit variance: `p(v_i | h) = N(b_i + (W h)_i, 1)`.
+    Gaussian,
+}
+
+impl VisibleUnits {
+    /// `"bernoulli"` or `"gaussian"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            VisibleUnits::Bernoulli => "bernoulli",
+            VisibleUnits::Gaussian => "gaussian",
+        }
+    }
+}
+
+/// A target for the mean hidden activation (Hinton's guide, section 11).
+///
+/// `q̂_j ← decay·q̂_j + (1 − decay)·mean(P⁰_j)` each step, and the gradient
+/// of the penalty `cost·Σ_j (q̂_j − target)` pushes the hidden biases by
+/// `cost·(q̂_j − target)` and the weights by `cost·(q̂_j − target)·v̄_i`
+/// (`v̄` the batch mean of the data), the derivative through each unit's
+/// total input.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sparsity {
+    /// The target mean activation `ρ` in (0, 1).
+    pub target: f32,
+    /// The penalty's weight `κ`.
+    pub cost: f32,
+    /// The decay of the moving average `q̂` in [0, 1).
+    pub decay: f32,
+}
+
+/// Hyper-parameters of an RBM and its training.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RbmConfig {
+    /// Visible units' kind.
+    pub visible: VisibleUnits,
+    /// Number of visible units `V`.
+    pub n_visible: usize,
+    /// Number of hidden units `H`.
+    pub n_hidden: usize,
+    /// Gibbs steps per gradient estimate (`k` of CD-k / PCD-k), at least 1.
+    pub cd_k: usize,
+    /// Persistent CD: keep the negative chains across minibatches.
+    pub persistent: bool,
+    /// Sample the visibles in the negative chain instead of using their
+    /// means (mean-field reconstructions, the default for CD). PCD always
+    /// samples, since its chains must be proper Markov chains.
+    pub sample_visible: bool,
+    /// Standard deviation of the initial weights (Hinton: 0.01).
+    pub init_std: f32,
+    /// Optional sparsity target.
+    pub sparsity: Option<Sparsity>,
+}
+
+impl RbmConfig {
+    /// CD-1 with Hinton's defaults for `n_visible` Bernoulli visibles and
+    /// `n_hidden` hidden units.
+    pub fn bernoulli(n_visible: usize, n_hidden: usize) -> Self {
+        RbmConfig {
+            visible: VisibleUnits::Bernoulli,
+            n_visible,
+            n_hidden,
+            cd_k: 1,
+            persistent: false,
+            sample_visible: false,
+            init_std: 0.01,
+            sparsity: None,
+        }
+    }
+
+    /// CD-1 with Hinton's defaults for `n_visible` unit-variance Gaussian
+    /// visibles (standardised data) and `n_hidden` hidden units.
+    pub fn gaussian(n_visible: usize, n_hidden: usize) -> Self {
+        RbmConfig {
+            visible: VisibleUnits::Gaussian,
+            ..Self::bernoulli(n_visible, n_hidden)
+        }
+    }
+
+    /// Hinton's optimiser: SGD with momentum 0.5 then 0.9, weight decay
+    /// 1e-4 on the weights, learning rate 0.1 (binary data) or 0.001
+    /// (Gaussian visibles).
+    pub fn default_optimizer(&self) -> OptimizerConfig {
+        let lr = match self.visible {
+            VisibleUnits::Bernoulli => 0.1,
+            VisibleUnits::Gaussian => 0.001,
+        };
+        OptimizerConfig::sgd_hinton(lr, 1e-4)
+    }
+
+    /// Checks every field.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |what, value: String, expected| {
+            Err(ModelError::InvalidConfig {
+                what,
+                value,
+                expected,
+            })
+        };
+        if self.n_visible == 0 {
+            return bad("n_visible", "0".into(), "at least 1");
+        }
+        if self.n_hidden == 0 {
+            return bad("n_hidden", "0".into(), "at least 1");
+        }
+        if self.cd_k == 0 {
+            return bad("cd_k", "0".into(), "at least 1 Gibbs step");
+        }
+        if !(self.init_std.is_finite() && self.init_std >= 0.0) {
+            return bad("init_std", self.init_std.to_string(), "a finite value >= 0");
+        }
+        if let Some(s) = self.sparsity {
+            if !(s.target > 0.0 && s.target < 1.0) {
+                return bad("sparsity target", s.target.to_string(), "a value in (0, 1)");
+            }
+            if !(s.cost.is_finite() && s.cost >= 0.0) {
+                return bad("sparsity cost", s.cost.to_string(), "a finite value >= 0");
+            }
+            if !(0.0..1.0).contains(&s.decay) {
+                return bad("sparsity decay", s.decay.to_string(), "a value in [0, 1)");
+            }
+        }
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        let sparsity = match self.sparsity {
+            Some(s) => format!("target={} cost={} decay={}", s.target, s.cost, s.decay),
+            None => "none".into(),
+        };
+        format!(
+            "visible={} n_visible={} n_hidden={} cd_k={} persistent={} sample_visible={} init_std={} sparsity={}",
+            self.visible.name(),
+            self.n_visible,
+            self.n_hidden,
+            self.cd_k,
+            self.persistent,
+            self.sample_visible,
+            self.init_std,
+            sparsity
+        )
+    }
+}
+
+/// Index of the weight matrix `W` (V x H) in the parameter set.
+pub const W: usize = 0;
+/// Index of the visible biases `b` (1 x V).
+pub const B_VIS: usize = 1;
+/// Index of the hidden biases `c` (1 x H).
+pub const C_HID: usize = 2;
+
+/// Buffers of one training step, sized for the largest batch seen.
+#[derive(Debug, Default)]
+struct Workspace {
+    rows: usize,
+    /// `[V⁰; Vᵏ]`, `2B x V`.
+    stacked_v: Vec<f32>,
+    /// `[P⁰; Pᵏ]` (then `[P⁰; −Pᵏ]`), `2B x H`.
+    stacked_p: Vec<f32>,
+    /// Hidden samples, `B x H`.
+    h: Vec<f32>,
+    /// Visible means before sampling, `B x V`.
+    v_mean: Vec<f32>,
+    /// Column sums, `V` and `H` long, two of each.
+    sum_v: [Vec<f32>; 2],
+    sum_p: [Vec<f32>; 2],
+}
+
+impl Workspace {
+    fn ensure(&mut self, rows: usize, v: usize, h: usize) {
+        if rows <= self.rows {
+            return;
+        }
+        self.rows = rows;
+        self.stacked_v = vec![0.0; 2 * rows * v];
+        self.stacked_p = vec![0.0; 2 * rows * h];
+        self.h = vec![0.0; rows * h];
+        self.v_mean = vec![0.0; rows * v];
+        self.sum_v = [vec![0.0; v], vec![0.0; v]];
+        self.sum_p = [vec![0.0; h], vec![0.0; h]];
+    }
+}
+
+/// A restricted Boltzmann machine with its training state.
+#[derive(Debug)]
+pub struct Rbm {
+    config: RbmConfig,
+    params: ParamSet,
+    ws: Workspace,
+    /// PCD: the negative chains' visible states (`chains x V`).
+    chains: Option<Matrix>,
+    /// Sparsity: the moving average of the hidden activations.
+    q_hat: Vec<f32>,
+}
+
+impl Rbm {
+    /// A new RBM with `W ~ N(0, init_std²)` (seeded), zero biases.
+    pub fn new(config: RbmConfig, seed: u64) -> Result<Self> {
+        config.validate()?;
+        let (v, h) = (config.n_visible, config.n_hidden);
+        let mut rng = latent_engine::Rng::stream(seed, 0x52_424d); // "RBM"
+        let w = Matrix::from_fn(v, h, |_, _| (rng.normal() * config.init_std as f64) as f32)?;
+        let mut params = ParamSet::new();
+        params.push("W", Role::Weight, w)?;
+        params.push("b", Role::Bias, Matrix::zeros(1, v)?)?;
+        params.push("c", Role::Bias, Matrix::zeros(1, h)?)?;
+        let q_hat = match config.sparsity {
+            Some(s) => vec![s.target; h],
+            None => Vec::new(),
+        };
+        Ok(Rbm {
+            config,
+            params,
+            ws: Workspace::default(),
+            chains: None,
+            q_hat,
+        })
+    }
+
+    /// An RBM with the given parameters (`w` is `V x H` row-major).
+    pub fn from_params(config: RbmConfig, w: &[f32], b: &[f32], c: &[f32]) -> Result<Self> {
+        let mut rbm = Rbm::new(
+            RbmConfig {
+                init_std: 0.0,
+                ..config
+            },
+            0,
+        )?;
+        rbm.config.init_std = config.init_std;
+        let (v, h) = (config.n_visible, config.n_hidden);
+        check_len("Rbm::from_params: w (V*H)", w.len(), v * h)?;
+        check_len("Rbm::from_params: b (V)", b.len(), v)?;
+        check_len("Rbm::from_params: c (H)", c.len(), h)?;
+        rbm.params.value_mut(W).as_mut_slice().copy_from_slice(w);
+        rbm.params
+            .value_mut(B_VIS)
+            .as_mut_slice()
+            .copy_from_slice(b);
+        rbm.params
+            .value_mut(C_HID)
+            .as_mut_slice()
+            .copy_from_slice(c);
+        Ok(rbm)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &RbmConfig {
+        &self.config
+    }
+
+    /// The weights `W`, `V x H` row-major.
+    pub fn weights(&self) -> &Matrix {
+        self.params.value(W)
+    }
+
+    /// The visible biases `b`.
+    pub fn visible_bias(&self) -> &[f32] {
+        self.params.value(B_VIS).as_slice()
+    }
+
+    /// The hidden biases `c`.
+    pub fn hidden_bias(&self) -> &[f32] {
+        self.params.value(C_HID).as_slice()
+    }
+
+    /// Hinton's visible-bias initialisation: `b_i = ln(p_i/(1 − p_i))` of the
+    /// data's column means `p_i` (clipped to `[1e-3, 1 − 1e-3]`) for
+    /// Bernoulli visibles; the column means for Gaussian visibles.
+    pub fn init_visible_bias_from_data(&mut self, x: &Matrix, par: Par) -> Result<()> {
+        check_len(
+            "init_visible_bias_from_data: columns of x",
+            x.cols(),
+            self.config.n_visible,
+        )?;
+        if x.rows() == 0 {
+            return Err(ModelError::Shape {
+                what: "init_visible_bias_from_data: rows of x".into(),
+                expected: 1,
+                found: 0,
+            });
+        }
+        let mut means = vec![0.0f32; x.cols()];
+        latent_kernels::reduce::col_means(x.as_slice(), x.rows(), x.cols(), &mut means, par)?;
+        let b = self.params.value_mut(B_VIS).as_mut_slice();
+        for (bi, &p) in b.iter_mut().zip(&means) {
+            *bi = match self.config.visible {
+                VisibleUnits::Bernoulli => {
+                    let p = p.clamp(1e-3, 1.0 - 1e-3);
+                    (p / (1.0 - p)).ln()
+                }
+                VisibleUnits::Gaussian => p,
+            };
+        }
+        Ok(())
+    }
+
+    fn check_input(&self, what: &str, x: &MatRef<'_>) -> Result<()> {
+        check_len(
+            &format!("{what}: columns of the data (visible units)"),
+            x.cols(),
+            self.config.n_visible,
+        )
+    }
+
+    /// Hidden probabilities `p(h = 1 | v) = σ(xW + 1cᵀ)` of the rows of `x`
+    /// into `out` (`rows x H`): the features of the data. One fused GEMM.
+    pub fn transform(&self, x: MatRef<'_>, out: MatMut<'_>, par: Par) -> Result<()> {
+        self.check_input("Rbm::transform", &x)?;
+        let c = self.hidden_bias();
+        gemm(
+            1.0,
+            x,
+            self.weights().view(),
+            Accum::Replace,
+            out,
+            &BiasActivation::new(c, Activation::Sigmoid),
+            par,
+        )?;
+        Ok(())
+    }
+
+    /// The visible means `E[v | h]` for hidden states `h` (`rows x H`) into
+    /// `out` (`rows x V`): `σ(hWᵀ + 1bᵀ)` or `hWᵀ + 1bᵀ`.
+    pub fn visible_means(&self, h: MatRef<'_>, out: MatMut<'_>, par: Par) -> Result<()> {
+        check_len(
+            "Rbm::visible_means: columns of h (hidden units)",
+            h.cols(),
+            self.config.n_hidden,
+        )?;
+        let b = self.visible_bias();
+        let wt = self.weights().view().t();
+        match self.config.visible {
+            VisibleUnits::Bernoulli => gemm(
+                1.0,
+                h,
+                wt,
+                Accum::Replace,
+                out,
+                &BiasActivation::new(b, Activation::Sigmoid),
+                par,
+            )?,
+            VisibleUnits::Gaussian => gemm(1.0, h, wt, Accum::Replace, out, &BiasAdd::new(b), par)?,
+        }
+        Ok(())
+    }
+
+    /// Mean-field reconstructions `E[v | h = p(h|x)]` of the rows of `x` into
+    /// `out` (`rows x V`). Allocates a `rows x H` scratch buffer.
+    pub fn reconstruct(&self, x: MatRef<'_>, out: MatMut<'_>, par: Par) -> Result<()> {
+        self.check_input("Rbm::reconstruct", &x)?;
+        let mut p = Matrix::zeros(x.rows(), self.config.n_hidden)?;
+        self.transform(x, p.view_mut(), par)?;
+        self.visible_means(p.view(), out, par)
+    }
+
+    /// Mean reconstruction error of `x` (MODELS.md 2.4): the mean over rows
+    /// of `Σ_i (v_i − p(v_i | H⁰))²` with `H⁰` sampled from `p(h|v)` by the
+    /// streams of `seed`.
+    pub fn reconstruction_error(&self, x: &Matrix, seed: u64, par: Par) -> Result<f64> {
+        let (rows, h_n) = (x.rows(), self.config.n_hidden);
+        self.check_input("Rbm::reconstruction_error", &x.view())?;
+        if rows == 0 {
+            return Ok(0.0);
+        }
+        let mut p = Matrix::zeros(rows, h_n)?;
+        let mut h = Matrix::zeros(rows, h_n)?;
+        let mut recon = Matrix::zeros(rows, self.config.n_visible)?;
+        gemm(
+            1.0,
+            x.view(),
+            self.weights().view(),
+            Accum::Replace,
+            p.view_mut(),
+            &BiasAdd::new(self.hidden_bias()),
+            par,
+        )?;
+        sigmoid_bernoulli(
+            Streams::new(seed),
+            p.as_mut_slice(),
+            None,
+            h.as_mut_slice(),
+            rows,
+            h_n,
+            par,
+        )?;
+        self.visible_means(h.view(), recon.view_mut(), par)?;
+        let total = sq_err(
+            recon.as_slice(),
+            x.as_slice(),
+            rows,
+            self.config.n_visible,
+            None,
+            None,
+            0.0,
+        )?;
+        Ok(total as f64 / rows as f64)
+    }
+
+    /// Free energies `F(v)` of the rows of `x` into `out` (MODELS.md 2.1,
+    /// 2.2), in f32 with a stable softplus. Allocates a `rows x H` scratch.
+    pub fn free_energy(&self, x: MatRef<'_>, out: &mut [f32], par: Par) -> Result<()> {
+        self.check_input("Rbm::free_energy", &x)?;
+        let (rows, v_n, h_n) = (x.rows(), self.config.n_visible, self.config.n_hidden);
+        check_len("Rbm::free_energy: out (one per row)", out.len(), rows)?;
+        let mut act = Matrix::zeros(rows, h_n)?;
+        gemm(
+            1.0,
+            x,
+            self.weights().view(),
+            Accum::Replace,
+            act.view_mut(),
+            &BiasActivation::new(self.hidden_bias(), Activation::Softplus),
+            par,
+        )?;
+        let b = self.visible_bias();
+        for (i, f) in out.iter_mut().enumerate() {
+            let hidden: f64 = act.row(i).iter().map(|&s| s as f64).sum();
+            let visible: f64 = match self.config.visible {
+                VisibleUnits::Bernoulli => (0..v_n)
+                    .map(|j| b[j] as f64 * x.get(i, j).unwrap_or(0.0) as f64)
+                    .sum::<f64>(),
+                VisibleUnits::Gaussian => -(0..v_n)
+                    .map(|j| {
+                        let d = x.get(i, j).unwrap_or(0.0) as f64 - b[j] as f64;
+                        0.5 * d * d
+                    })
+                    .sum::<f64>(),
+            };
+            *f = (-visible - hidden) as f32;
+        }
+        Ok(())
+    }
+
+    /// Runs `steps` steps of block Gibbs sampling `v → h → v` in place on
+    /// the visible states `v` (`rows x V`), drawing from `streams` (advanced
+    /// once per half-step). Bernoulli visibles are sampled, Gaussian ones
+    /// get unit-variance noise. Allocates scratch buffers.
+    pub fn gibbs(
+        &self,
+        v: &mut Matrix,
+        steps: usize,
+        streams: Streams,
+        par: Par,
+    ) -> Result<Streams> {
+        self.check_input("Rbm::gibbs", &v.view())?;
+        let (rows, v_n, h_n) = (v.rows(), self.config.n_visible, self.config.n_hidden);
+        let mut p = Matrix::zeros(rows, h_n)?;
+        let mut h = Matrix::zeros(rows, h_n)?;
+        let mut mean = Matrix::zeros(rows, v_n)?;
+        let mut streams = streams;
+        for _ in 0..steps {
+            gemm(
+                1.0,
+                v.view(),
+                self.weights().view(),
+                Accum::Replace,
+                p.view_mut(),
+                &BiasAdd::new(self.hidden_bias()),
+                par,
+            )?;
+            sigmoid_bernoulli(
+                streams,
+                p.as_mut_slice(),
+                None,
+                h.as_mut_slice(),
+                rows,
+                h_n,
+                par,
+            )?;
+            streams = streams.next_step();
+            self.visible_means(h.view(), mean.view_mut(), par)?;
+            self.sample_visible(streams, mean.as_slice(), v.as_mut_slice(), rows, par)?;
+            streams = streams.next_step();
+        }
+        Ok(streams)
+    }
+
+    /// `n` samples from the model: `n` chains started from uniform random
+    /// binary states (Bernoulli) or standard normal states (Gaussian), run
+    /// for `steps` Gibbs steps with the streams of `seed`. Returns the last
+    /// visible means (`n x V`), the usual picture of RBM samples.
+    pub fn sample(&self, n: usize, steps: usize, seed: u64, par: Par) -> Result<Matrix> {
+        let v_n = self.config.n_visible;
+        let mut v = Matrix::zeros(n, v_n)?;
+        let streams = Streams::new(seed);
+        match self.config.visible {
+            VisibleUnits::Bernoulli => {
+                let half = vec![0.5f32; n * v_n];
+                bernoulli(streams, &half, v.as_mut_slice(), n, v_n, par)?;
+            }
+            VisibleUnits::Gaussian => {
+                let zero = vec![0.0f32; n * v_n];
+                gaussian(
+                    streams,
+                    &zero,
+                    Scale::Scalar(1.0),
+                    v.as_mut_slice(),
+                    n,
+                    v_n,
+                    par,
+                )?;
+            }
+        }
+        let streams = self.gibbs(&mut v, steps.saturating_sub(1), streams.next_step(), par)?;
+        // The last step ends in means rather than samples.
+        let h_n = self.config.n_hidden;
+        let mut p = Matrix::zeros(n, h_n)?;
+        let mut h = Matrix::zeros(n, h_n)?;
+        gemm(
+            1.0,
+            v.view(),
+            self.weights().view(),
+            Accum::Replace,
+            p.view_mut(),
+            &BiasAdd::new(self.hidden_bias()),
+            par,
+        )?;
+        sigmoid_bernoulli(
+            streams,
+            p.as_mut_slice(),
+            None,
+            h.as_mut_slice(),
+            n,
+            h_n,
+            par,
+        )?;
+        let mut out = Matrix::zeros(n, v_n)?;
+        self.visible_means(h.view(), out.view_mut(), par)?;
+        Ok(out)
+    }
+
+    /// Samples visibles from their means: Bernoulli draws, or unit-variance
+    /// Gaussian noise.
+    fn sample_visible(
+        &self,
+        streams: Streams,
+        mean: &[f32],
+        out: &mut [f32],
+        rows: usize,
+        par: Par,
+    ) -> Result<()> {
+        let v_n = self.config.n_visible;
+        match self.config.visible {
+            VisibleUnits::Bernoulli => bernoulli(streams, mean, out, rows, v_n, par)?,
+            VisibleUnits::Gaussian => {
+                gaussian(streams, mean, Scale::Scalar(1.0), out, rows, v_n, par)?
+            }
+        }
+        Ok(())
+    }
+
+    /// The CD-k / PCD-k gradient of the negative log-likelihood for the
+    /// minibatch `x` (`B x V`) into `grads` (same layout as the parameters),
+    /// drawing from the streams of `seed`. Returns the reconstruction error.
+    /// Allocates only when the batch is larger than any seen before.
+    pub fn cd_gradient(
+        &mut self,
+        x: MatRef<'_>,
+        grads: &mut ParamSet,
+        seed: u64,
+        par: Par,
+    ) -> Result<f64> {
+        self.check_input("Rbm::cd_gradient", &x)?;
+        self.params
+            .check_same_layout(grads, "Rbm::cd_gradient: gradient layout")?;
+        let (rows, v_n, h_n) = (x.rows(), self.config.n_visible, self.config.n_hidden);
+        if rows == 0 {
+            return Ok(0.0);
+        }
+        self.ws.ensure(rows, v_n, h_n);
+        if self.config.persistent {
+            self.ensure_chains(rows, seed, par)?;
+        }
+        let mut streams = Streams::new(seed);
+        let ws = &mut self.ws;
+        let params = &self.params;
+        let (w, b, c) = (
+            params.value(W),
+            params.value(B_VIS).as_slice(),
+            params.value(C_HID).as_slice(),
+        );
+        let (sv_pos, sv_neg) = ws.stacked_v[..2 * rows * v_n].split_at_mut(rows * v_n);
+        let (sp_pos, sp_neg) = ws.stacked_p[..2 * rows * h_n].split_at_mut(rows * h_n);
+        let h = &mut ws.h[..rows * h_n];
+        let v_mean = &mut ws.v_mean[..rows * v_n];
+
+        // V⁰ into the top of the stack (a strided x is gathered here too).
+        copy_rows(&x, sv_pos);
+        let v0 = MatRef::row_major(sv_pos, rows, v_n)?;
+        // Positive phase: P⁰ = σ(V⁰W + c), H⁰ ~ P⁰.
+        gemm(
+            1.0,
+            v0,
+            w.view(),
+            Accum::Replace,
+            MatMut::row_major(sp_pos, rows, h_n)?,
+            &BiasAdd::new(c),
+            par,
+        )?;
+        sigmoid_bernoulli(streams, sp_pos, None, h, rows, h_n, par)?;
+        streams = streams.next_step();
+
+        let visible_epilogue_act = match self.config.visible {
+            VisibleUnits::Bernoulli => Activation::Sigmoid,
+            VisibleUnits::Gaussian => Activation::Identity,
+        };
+        let down = BiasActivation::new(b, visible_epilogue_act);
+        let wt = w.view().t();
+        let sample_v = self.config.persistent || self.config.sample_visible;
+        let k = self.config.cd_k;
+        let mut recon_error = None;
+
+        if self.config.persistent {
+            // The reconstruction error still refers to the data: V¹ = E[v | H⁰].
+            gemm(
+                1.0,
+                MatRef::row_major(h, rows, h_n)?,
+                wt,
+                Accum::Replace,
+                MatMut::row_major(v_mean, rows, v_n)?,
+                &down,
+                par,
+            )?;
+            recon_error = Some(sq_err(v_mean, sv_pos, rows, v_n, None, None, 0.0)? as f64);
+            // The negative chains continue from where they stopped.
+            let chains = self.chains.as_ref().expect("chains ensured above");
+            sv_neg.copy_from_slice(&chains.as_slice()[..rows * v_n]);
+            gemm(
+                1.0,
+                MatRef::row_major(sv_neg, rows, v_n)?,
+                w.view(),
+                Accum::Replace,
+                MatMut::row_major(sp_neg, rows, h_n)?,
+                &BiasAdd::new(c),
+                par,
+            )?;
+            sigmoid_bernoulli(streams, sp_neg, None, h, rows, h_n, par)?;
+            streams = streams.next_step();
+        }
+        for t in 1..=k {
+            // Vᵗ = E[v | Hᵗ⁻¹] (and a sample of it when asked).
+            gemm(
+                1.0,
+                MatRef::row_major(h, rows, h_n)?,
+                wt,
+                Accum::Replace,
+                MatMut::row_major(v_mean, rows, v_n)?,
+                &down,
+                par,
+            )?;
+            if recon_error.is_none() {
+                recon_error = Some(sq_err(v_mean, sv_pos, rows, v_n, None, None, 0.0)? as f64);
+            }
+            if sample_v {
+                match self.config.visible {
+                    VisibleUnits::Bernoulli => bernoulli(streams, v_mean, sv_neg, rows, v_n, par)?,
+                    VisibleUnits::Gaussian => {
+                        gaussian(streams, v_mean, Scale::Scalar(1.0), sv_neg, rows, v_n, par)?
+                    }
+                }
+                streams = streams.next_step();
+            } else {
+                sv_neg.copy_from_slice(v_mean);
+            }
+            // Pᵗ = σ(VᵗW + c); Hᵗ ~ Pᵗ unless this is the last step.
+            let vt = MatRef::row_major(sv_neg, rows, v_n)?;
+            if t < k {
+                gemm(
+                    1.0,
+                    vt,
+                    w.view(),
+                    Accum::Replace,
+                    MatMut::row_major(sp_neg, rows, h_n)?,
+                    &BiasAdd::new(c),
+                    par,
+                )?;
+                sigmoid_bernoulli(streams, sp_neg, None, h, rows, h_n, par)?;
+                streams = streams.next_step();
+            } else {
+                gemm(
+                    1.0,
+                    vt,
+                    w.view(),
+                    Accum::Replace,
+                    MatMut::row_major(sp_neg, rows, h_n)?,
+                    &BiasActivation::new(c, Activation::Sigmoid),
+                    par,
+                )?;
+            }
+        }
+        if let Some(chains) = self.chains.as_mut() {
+            chains.as_mut_slice()[..rows * v_n].copy_from_slice(sv_neg);
+        }
+
+        // Bias gradients: −(mean V⁰ − mean Vᵏ), −(mean P⁰ − mean Pᵏ).
+        let [sum_v0, sum_vk] = &mut ws.sum_v;
+        let [sum_p0, sum_pk] = &mut ws.sum_p;
+        col_sums(sv_pos, rows, v_n, sum_v0, par)?;
+        col_sums(sv_neg, rows, v_n, sum_vk, par)?;
+        col_sums(sp_pos, rows, h_n, sum_p0, par)?;
+        col_sums(sp_neg, rows, h_n, sum_pk, par)?;
+        let inv_b = 1.0 / rows as f32;
+        for ((g, &s0), &sk) in grads
+            .value_mut(B_VIS)
+            .as_mut_slice()
+            .iter_mut()
+            .zip(sum_v0.iter())
+            .zip(sum_vk.iter())
+        {
+            *g = -(s0 - sk) * inv_b;
+        }
+        for ((g, &s0), &sk) in grads
+            .value_mut(C_HID)
+            .as_mut_slice()
+            .iter_mut()
+            .zip(sum_p0.iter())
+            .zip(sum_pk.iter())
+        {
+            *g = -(s0 - sk) * inv_b;
+        }
+        // Weight gradient: −(1/B)·[V⁰; Vᵏ]ᵀ [P⁰; −Pᵏ], one GEMM.
+        for p in sp_neg.iter_mut() {
+            *p = -*p;
+        }
+        let sv = MatRef::row_major(&ws.stacked_v[..2 * rows * v_n], 2 * rows, v_n)?;
+        let sp = MatRef::row_major(&ws.stacked_p[..2 * rows * h_n], 2 * rows, h_n)?;
+        sgemm(
+            -inv_b,
+            sv.t(),
+            sp,
+            Accum::Replace,
+            grads.value_mut(W).view_mut(),
+            par,
+        )?;
+
+        if let Some(s) = self.config.sparsity {
+            let grad_c = grads.value_mut(C_HID).as_mut_slice();
+            for (j, q) in self.q_hat.iter_mut().enumerate() {
+                *q = s.decay * *q + (1.0 - s.decay) * sum_p0[j] * inv_b;
+                grad_c[j] += s.cost * (*q - s.target);
+            }
+            let grad_w = grads.value_mut(W);
+            for (i, &sum) in sum_v0.iter().enumerate() {
+                let v_bar = sum * inv_b;
+                for (g, &q) in grad_w.row_mut(i).iter_mut().zip(&self.q_hat) {
+                    *g += s.cost * (q - s.target) * v_bar;
+                }
+            }
+        }
+        Ok(recon_error.unwrap_or(0.0) * inv_b as f64)
+    }
+
+    /// PCD: makes sure there are at least `rows` chains, started at random
+    /// states the first time.
+    fn ensure_chains(&mut self, rows: usize, seed: u64, par: Par) -> Result<()> {
+        let v_n = self.config.n_visible;
+        if self.chains.as_ref().is_some_and(|c| c.rows() >= rows) {
+            return Ok(());
+        }
+        let mut chains = Matrix::zeros(rows, v_n)?;
+        let streams = Streams::new(seed ^ 0xC4A1_7500_0000_0001);
+        match self.config.visible {
+            VisibleUnits::Bernoulli => {
+                let half = vec![0.5f32; rows * v_n];
+                bernoulli(streams, &half, chains.as_mut_slice(), rows, v_n, par)?;
+            }
+            VisibleUnits::Gaussian => {
+                let zero = vec![0.0f32; rows * v_n];
+                gaussian(
+                    streams,
+                    &zero,
+                    Scale::Scalar(1.0),
+                    chains.as_mut_slice(),
+                    rows,
+                    v_n,
+                    par,
+                )?;
+            }
+        }
+        if let Some(old) = &self.chains {
+            chains.as_mut_slice()[..old.len()].copy_from_slice(old.as_slice());
+        }
+        self.chains = Some(chains);
+        Ok(())
+    }
+
+    /// The persistent chains (PCD), if any.
+    pub fn chains(&self) -> Option<&Matrix> {
+        self.chains.as_ref()
+    }
+}
+
+/// Copies the rows of a (possibly strided) view into a dense row-major buffer.
+fn copy_rows(x: &MatRef<'_>, out: &mut [f32]) {
+    let cols = x.cols();
+    if x.col_stride() == 1 && x.row_stride() == cols {
+        out.copy_from_slice(&x.as_slice()[..x.rows() * cols]);
+        return;
+    }
+    for (i, row) in out.chunks_exact_mut(cols).enumerate().take(x.rows()) {
+        for (j, o) in row.iter_mut().enumerate() {
+            *o = x.get(i, j).unwrap_or(0.0);
+        }
+    }
+}
+
+fn check_len(what: &str, found: usize, expected: usize) -> Result<()> {
+    if found != expected {
+        return Err(ModelError::Shape {
+            what: what.to_string(),
+            expected,
+            found,
+        });
+    }
+    Ok(())
+}
+
+impl Model for Rbm {
+    fn kind(&self) -> &str {
+        match self.config.visible {
+            VisibleUnits::Bernoulli => "rbm",
+            VisibleUnits::Gaussian => "gaussian-rbm",
+        }
+    }
+
+    fn hyperparameters(&self) -> String {
+        self.config.describe()
+    }
+
+    fn params(&self) -> &ParamSet {
+        &self.params
+    }
+
+    fn params_mut(&mut self) -> &mut ParamSet {
+        &mut self.params
+    }
+
+    fn gradient(
+        &mut self,
+        batch: &Batch<'_>,
+        grads: &mut ParamSet,
+        ctx: &mut StepContext<'_>,
+    ) -> latent_engine::Result<StepOutput> {
+        let seed = ctx.rng.next_u64();
+        let loss = self
+            .cd_gradient(batch.x, grads, seed, ctx.par)
+            .map_err(into_engine)?;
+        Ok(StepOutput {
+            loss,
+            ..StepOutput::default()
+        })
+    }
+
+    fn validation_metric(
+        &mut self,
+        x: &Matrix,
+        _labels: Option<&[u32]>,
+        par: Par,
+    ) -> latent_engine::Result<Option<f64>> {
+        self.reconstruction_error(x, 0x5EED, par)
+            .map(Some)
+            .map_err(into_engine)
+    }
+
+    fn persistent_state(&self) -> Vec<Tensor> {
+        let mut state = Vec::new();
+        if let Some(chains) = &self.chains {
+            state.push(Tensor {
+                name: "pcd_chains".into(),
+                role: Role::Other,
+                value: chains.clone(),
+            });
+        }
+        if !self.q_hat.is_empty() {
+            let q = Matrix::from_slice(1, self.q_hat.len(), &self.q_hat).expect("q_hat is 1 x H");
+            state.push(Tensor {
+                name: "sparsity_q_hat".into(),
+                role: Role::Other,
+                value: q,
+            });
+        }
+        state
+    }
+
+    fn load_persistent_state(&mut self, state: &[Tensor]) -> latent_engine::Result<()> {
+        for t in state {
+            match t.name.as_str() {
+                "pcd_chains" if t.value.cols() == self.config.n_visible => {
+                    self.chains = Some(t.value.clone())
+                }
+                "sparsity_q_hat" if t.value.len() == self.config.n_hidden => {
+                    self.q_hat = t.value.as_slice().to_vec()
+                }
+                _ => {
+                    return Err(latent_engine::EngineError::Mismatch {
+                        what: format!("persistent state of model {}", self.kind()),
+                        expected: format!(
+                            "pcd_chains (rows x {}) or sparsity_q_hat (1 x {})",
+                            self.config.n_visible, self.config.n_hidden
+                        ),
+                        found: format!("{} ({} x {})", t.name, t.value.rows(), t.value.cols()),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Model errors cross the engine's `Model` boundary as engine errors.
+fn into_engine(e: ModelError) -> latent_engine::EngineError {
+    match e {
+        ModelError::Engine(e) => e,
+        ModelError::Kernel(e) => latent_engine::EngineError::from(e),
+        other => latent_engine::EngineError::InvalidArgument {
+            what: "model",
+            value: other.to_string(),
+            expected: "valid model input",
+        },
+    }
+}
