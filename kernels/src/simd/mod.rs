@@ -85,6 +85,9 @@ pub(crate) trait Simd: Copy + Send + Sync {
     /// `x[..k]` for `k = x.len() <= 16`, the other lanes `fill`.
     #[inline(always)]
     fn load_part(self, x: &[f32], fill: f32) -> Self::F {
+        if let Ok(full) = <&[f32; LANES]>::try_from(x) {
+            return self.load(full);
+        }
         let mut buf = [fill; LANES];
         let k = x.len().min(LANES);
         buf[..k].copy_from_slice(&x[..k]);
@@ -94,6 +97,9 @@ pub(crate) trait Simd: Copy + Send + Sync {
     /// Stores the first `out.len() <= 16` lanes of `v`.
     #[inline(always)]
     fn store_part(self, v: Self::F, out: &mut [f32]) {
+        if let Ok(full) = <&mut [f32; LANES]>::try_from(&mut *out) {
+            return self.store(v, full);
+        }
         let mut buf = [0.0; LANES];
         self.store(v, &mut buf);
         let k = out.len().min(LANES);
