@@ -374,9 +374,36 @@ impl Optimizer {
         Ok(())
     }
 
-    /// One update of `params` from `grads` (same layout) at 0-based
-    /// `epoch`. Allocates nothing.
+    /// One update of `params` in place from `grads`.
     pub fn step(&mut self, params: &mut ParamSet, grads: &ParamSet, epoch: usize) -> Result<()> {
+        self.check_layout(params, grads)?;
+        self.update(None, params, grads, epoch);
+        Ok(())
+    }
+
+    /// One update that reads `params` and writes the new values into `out`
+    /// (same layout), leaving `params` untouched, in one fused pass that also
+    /// looks for NaN and infinity in what it writes. Returns the first
+    /// non-finite new value as `(tensor, index, value)`, if any.
+    ///
+    /// This is the trainer's divergence guard without extra passes: it keeps
+    /// two parameter sets and swaps them only when the update is finite, so
+    /// the last good parameters survive a diverging step without a copy.
+    /// (The optimiser's own state, momentum or Adam moments, is updated in
+    /// place either way.)
+    pub fn step_into(
+        &mut self,
+        params: &ParamSet,
+        grads: &ParamSet,
+        out: &mut ParamSet,
+        epoch: usize,
+    ) -> Result<Option<(usize, usize, f32)>> {
+        self.check_layout(params, grads)?;
+        params.check_same_layout(out, "optimiser: output parameters")?;
+        Ok(self.update(Some(params), out, grads, epoch))
+    }
+
+    fn check_layout(&self, params: &ParamSet, grads: &ParamSet) -> Result<()> {
         if params.len() != self.nparams || grads.len() != self.nparams {
             params.check_same_layout(grads, "optimiser: gradients vs parameters")?;
             return Err(EngineError::SizeMismatch {
@@ -395,58 +422,158 @@ impl Optimizer {
                 });
             }
         }
+        Ok(())
+    }
+
+    /// The update rule: reads `params_in` (or `out` itself, in place) and
+    /// writes `out`; returns the first non-finite value written.
+    fn update(
+        &mut self,
+        params_in: Option<&ParamSet>,
+        out: &mut ParamSet,
+        grads: &ParamSet,
+        epoch: usize,
+    ) -> Option<(usize, usize, f32)> {
         let lr = self.config.lr.at(epoch, self.step);
         let wd = self.config.weight_decay;
         let n = self.nparams;
-        match self.config.kind {
-            OptimizerKind::Sgd { momentum } => {
-                let mu = momentum.at(epoch);
-                for (i, (p, g)) in params
-                    .tensors_mut()
-                    .iter_mut()
-                    .zip(grads.tensors())
-                    .enumerate()
-                {
-                    let lam = if p.role == Role::Weight { wd } else { 0.0 };
+        let mut first_bad = None;
+        for (i, g) in grads.tensors().iter().enumerate() {
+            let lam = if g.role == Role::Weight { wd } else { 0.0 };
+            let g = g.value.as_slice();
+            let old = params_in.map(|p| p.value(i).as_slice());
+            let w = out.value_mut(i).as_mut_slice();
+            let bad = match self.config.kind {
+                OptimizerKind::Sgd { momentum } => {
+                    let rule = Sgd {
+                        mu: momentum.at(epoch),
+                        lr,
+                        lam,
+                    };
                     let v = self.state[i].value.as_mut_slice();
-                    let w = p.value.as_mut_slice();
-                    for ((w, v), &g) in w.iter_mut().zip(v.iter_mut()).zip(g.value.as_slice()) {
-                        *v = mu * *v - lr * (g + lam * *w);
-                        *w += *v;
-                    }
+                    rule.apply(old, w, v, g)
                 }
-            }
-            OptimizerKind::Adam { beta1, beta2, eps } => {
-                let t = (self.step + 1).min(i32::MAX as u64) as i32;
-                let c1 = (1.0 - (beta1 as f64).powi(t)) as f32;
-                let c2 = (1.0 - (beta2 as f64).powi(t)) as f32;
-                let (ms, vs) = self.state.split_at_mut(n);
-                for (i, (p, g)) in params
-                    .tensors_mut()
-                    .iter_mut()
-                    .zip(grads.tensors())
-                    .enumerate()
-                {
-                    let lam = if p.role == Role::Weight { wd } else { 0.0 };
-                    let m = ms[i].value.as_mut_slice();
-                    let s = vs[i].value.as_mut_slice();
-                    let w = p.value.as_mut_slice();
-                    for (((w, m), s), &g) in w
-                        .iter_mut()
-                        .zip(m.iter_mut())
-                        .zip(s.iter_mut())
-                        .zip(g.value.as_slice())
-                    {
-                        let g = g + lam * *w;
-                        *m = beta1 * *m + (1.0 - beta1) * g;
-                        *s = beta2 * *s + (1.0 - beta2) * g * g;
-                        *w -= lr * (*m / c1) / ((*s / c2).sqrt() + eps);
-                    }
+                OptimizerKind::Adam { beta1, beta2, eps } => {
+                    let t = (self.step + 1).min(i32::MAX as u64) as i32;
+                    let rule = Adam {
+                        beta1,
+                        beta2,
+                        eps,
+                        lr,
+                        lam,
+                        c1: (1.0 - (beta1 as f64).powi(t)) as f32,
+                        c2: (1.0 - (beta2 as f64).powi(t)) as f32,
+                    };
+                    let (ms, vs) = self.state.split_at_mut(n);
+                    rule.apply(
+                        old,
+                        w,
+                        ms[i].value.as_mut_slice(),
+                        vs[i].value.as_mut_slice(),
+                        g,
+                    )
                 }
+            };
+            if bad && first_bad.is_none() {
+                first_bad = crate::matrix::first_non_finite(w).map(|(k, v)| (i, k, v));
             }
         }
         self.step += 1;
-        Ok(())
+        first_bad
+    }
+}
+
+/// Whether `x` is NaN or infinite (integer test, so loops vectorise).
+#[inline(always)]
+fn is_non_finite(x: f32) -> bool {
+    x.to_bits() & 0x7f80_0000 == 0x7f80_0000
+}
+
+/// SGD with momentum and L2 decay: `v ← μv − lr(g + λw)`, `w ← w + v`.
+struct Sgd {
+    mu: f32,
+    lr: f32,
+    lam: f32,
+}
+
+impl Sgd {
+    /// Updates `w` (from `old`, or in place) and `v`; true if any new
+    /// weight is non-finite.
+    fn apply(&self, old: Option<&[f32]>, w: &mut [f32], v: &mut [f32], g: &[f32]) -> bool {
+        let (mu, lr, lam) = (self.mu, self.lr, self.lam);
+        let mut bad = false;
+        match old {
+            Some(old) => {
+                for (((w, v), &g), &w0) in w.iter_mut().zip(v.iter_mut()).zip(g).zip(old) {
+                    *v = mu * *v - lr * (g + lam * w0);
+                    *w = w0 + *v;
+                    bad |= is_non_finite(*w);
+                }
+            }
+            None => {
+                for ((w, v), &g) in w.iter_mut().zip(v.iter_mut()).zip(g) {
+                    *v = mu * *v - lr * (g + lam * *w);
+                    *w += *v;
+                    bad |= is_non_finite(*w);
+                }
+            }
+        }
+        bad
+    }
+}
+
+/// Adam with L2 decay added to the gradient and bias-corrected moments.
+struct Adam {
+    beta1: f32,
+    beta2: f32,
+    eps: f32,
+    lr: f32,
+    lam: f32,
+    c1: f32,
+    c2: f32,
+}
+
+impl Adam {
+    #[inline(always)]
+    fn one(&self, w0: f32, m: &mut f32, s: &mut f32, g: f32) -> f32 {
+        let g = g + self.lam * w0;
+        *m = self.beta1 * *m + (1.0 - self.beta1) * g;
+        *s = self.beta2 * *s + (1.0 - self.beta2) * g * g;
+        w0 - self.lr * (*m / self.c1) / ((*s / self.c2).sqrt() + self.eps)
+    }
+
+    /// Updates `w` (from `old`, or in place) and the moments; true if any
+    /// new weight is non-finite.
+    fn apply(
+        &self,
+        old: Option<&[f32]>,
+        w: &mut [f32],
+        m: &mut [f32],
+        s: &mut [f32],
+        g: &[f32],
+    ) -> bool {
+        let mut bad = false;
+        match old {
+            Some(old) => {
+                for ((((w, m), s), &g), &w0) in w
+                    .iter_mut()
+                    .zip(m.iter_mut())
+                    .zip(s.iter_mut())
+                    .zip(g)
+                    .zip(old)
+                {
+                    *w = self.one(w0, m, s, g);
+                    bad |= is_non_finite(*w);
+                }
+            }
+            None => {
+                for (((w, m), s), &g) in w.iter_mut().zip(m.iter_mut()).zip(s.iter_mut()).zip(g) {
+                    *w = self.one(*w, m, s, g);
+                    bad |= is_non_finite(*w);
+                }
+            }
+        }
+        bad
     }
 }
 

@@ -143,7 +143,8 @@ pub trait Model {
     fn params_mut(&mut self) -> &mut ParamSet;
 
     /// Writes the gradient of the minibatch objective (to be minimised)
-    /// into `grads` (zeroed by the trainer, same layout as the
+    /// into `grads` (zeroed by the trainer unless
+    /// [`overwrites_gradients`](Model::overwrites_gradients) says otherwise, same layout as the
     /// parameters) and returns the loss. Must not allocate after its first
     /// call for a given batch size, and should report the same metrics in
     /// the same order for every batch (the trainer averages them by
@@ -154,6 +155,13 @@ pub trait Model {
         grads: &mut ParamSet,
         ctx: &mut StepContext<'_>,
     ) -> Result<StepOutput>;
+
+    /// Whether [`gradient`](Model::gradient) writes every element of
+    /// `grads` (rather than accumulating into them), so the trainer can skip
+    /// zeroing them before each step. The default, `false`, is always safe.
+    fn overwrites_gradients(&self) -> bool {
+        false
+    }
 
     /// A validation metric on `x` (lower is better), for early stopping;
     /// `None` if the model has none.
@@ -352,7 +360,7 @@ pub struct Trainer<M: Model> {
     config: TrainConfig,
     optimizer: Optimizer,
     grads: ParamSet,
-    last_good: ParamSet,
+    spare_params: ParamSet,
     best: Option<ParamSet>,
     rng: Rng,
     epoch: usize,
@@ -419,14 +427,14 @@ impl<M: Model> Trainer<M> {
         };
         let optimizer = Optimizer::new(config.optimizer, model.params())?;
         let grads = model.params().zeros_like()?;
-        let last_good = model.params().clone();
+        let spare_params = model.params().clone();
         Ok(Trainer {
             rng: Rng::stream(config.seed, streams::MODEL),
             model,
             config,
             optimizer,
             grads,
-            last_good,
+            spare_params,
             best: None,
             epoch: 0,
             history: Vec::new(),
@@ -561,7 +569,9 @@ impl<M: Model> Trainer<M> {
             for b in 0..batches {
                 let batch = batcher.batch(b, x, labels)?;
                 let rows = batch.len();
-                self.grads.fill_zero();
+                if !self.model.overwrites_gradients() {
+                    self.grads.fill_zero();
+                }
                 let lr = self.optimizer.lr(epoch);
                 let mut ctx = StepContext {
                     par,
@@ -573,18 +583,25 @@ impl<M: Model> Trainer<M> {
                 if !out.loss.is_finite() {
                     return Err(diverged(epoch, b, "loss".into(), 0, out.loss as f32));
                 }
-                if let Some((t, i, v)) = self.grads.first_non_finite() {
-                    let name = format!("gradient of {}", self.grads.tensors()[t].name);
-                    return Err(diverged(epoch, b, name, i, v));
-                }
-                self.last_good.copy_from(self.model.params())?;
-                self.optimizer
-                    .step(self.model.params_mut(), &self.grads, epoch)?;
-                if let Some((t, i, v)) = self.model.params().first_non_finite() {
+                // One fused pass: the update is written into the spare
+                // parameter set and checked as it is written; the sets swap
+                // only when it is finite, so the last good parameters stay
+                // in the model otherwise.
+                let bad = self.optimizer.step_into(
+                    self.model.params(),
+                    &self.grads,
+                    &mut self.spare_params,
+                    epoch,
+                )?;
+                if let Some((t, i, v)) = bad {
+                    if let Some((gt, gi, gv)) = self.grads.first_non_finite() {
+                        let name = format!("gradient of {}", self.grads.tensors()[gt].name);
+                        return Err(diverged(epoch, b, name, gi, gv));
+                    }
                     let name = self.model.params().tensors()[t].name.clone();
-                    self.model.params_mut().copy_from(&self.last_good)?;
                     return Err(diverged(epoch, b, name, i, v));
                 }
+                std::mem::swap(self.model.params_mut(), &mut self.spare_params);
                 loss_sum += out.loss * rows as f64;
                 samples += rows;
                 for (k, &(name, v)) in out.metrics.as_slice().iter().enumerate() {

@@ -874,6 +874,10 @@ impl Model for Rbm {
         &mut self.params
     }
 
+    fn overwrites_gradients(&self) -> bool {
+        true
+    }
+
     fn gradient(
         &mut self,
         batch: &Batch<'_>,
