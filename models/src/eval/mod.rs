@@ -1,0 +1,231 @@
+//! Honest likelihood evaluation of RBMs (`MODELS.md` section 2.4).
+//!
+//! Everything here takes plain parameters ([`RbmParams`]: `W` as a `V x H`
+//! row-major slice and the two biases), so it works for any RBM however it
+//! was trained:
+//!
+//! - [`free_energy`] (f32, into a caller's buffer) and [`free_energy_f64`];
+//! - [`exact_log_z`] and [`exact_average_log_likelihood`] for models with at
+//!   most [`MAX_EXACT_UNITS`] units on the side that is summed over;
+//! - [`ais_log_z`]: annealed importance sampling (Salakhutdinov & Murray
+//!   2008) with its ±3σ interval, for models too large to enumerate;
+//! - [`pseudo_log_likelihood`]: the stochastic one-bit-flip estimate.
+//!
+//! Data is batch-major and row-major (`B x V`, one sample a row).
+
+mod ais;
+mod exact;
+mod free_energy;
+mod pll;
+
+pub use ais::{AisConfig, AisEstimate, ais_log_z, base_rate_visible_bias, piecewise_linear_betas};
+pub use exact::{
+    ExactSide, MAX_EXACT_UNITS, average_log_likelihood, exact_average_log_likelihood, exact_log_z,
+    exact_log_z_over,
+};
+pub use free_energy::{free_energy, free_energy_f64};
+pub use pll::{pll_flip_indices, pseudo_log_likelihood, pseudo_log_likelihood_with_flips};
+
+use latent_kernels::Par;
+use rayon::prelude::*;
+
+use crate::error::{ModelError, Result};
+
+/// The kind of visible units, with what each kind needs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum VisibleUnits<'a> {
+    /// Binary visibles (`MODELS.md` 2.1).
+    Bernoulli,
+    /// Real-valued visibles with per-visible standard deviations `σ_i`
+    /// (`MODELS.md` 2.2); `sigma.len()` must be `V` and every `σ_i > 0`.
+    Gaussian {
+        /// `σ_i`, one per visible unit.
+        sigma: &'a [f32],
+    },
+}
+
+/// The parameters of an RBM, borrowed: `W` (`V x H`, row-major, so
+/// `W[i*H + j]` links visible `i` and hidden `j`), the visible biases `b`
+/// (`V`), the hidden biases `c` (`H`) and the visible units' kind.
+///
+/// `V` and `H` are taken from the bias lengths; [`RbmParams::validate`]
+/// checks that the rest agrees (every function of this module calls it).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RbmParams<'a> {
+    /// `W`, `V x H` row-major.
+    pub w: &'a [f32],
+    /// Visible biases `b`, length `V`.
+    pub visible_bias: &'a [f32],
+    /// Hidden biases `c`, length `H`.
+    pub hidden_bias: &'a [f32],
+    /// The visible units' kind.
+    pub visible: VisibleUnits<'a>,
+}
+
+impl<'a> RbmParams<'a> {
+    /// A Bernoulli-Bernoulli RBM.
+    pub fn bernoulli(w: &'a [f32], visible_bias: &'a [f32], hidden_bias: &'a [f32]) -> Self {
+        RbmParams {
+            w,
+            visible_bias,
+            hidden_bias,
+            visible: VisibleUnits::Bernoulli,
+        }
+    }
+
+    /// A Gaussian-Bernoulli RBM with per-visible standard deviations `sigma`.
+    pub fn gaussian(
+        w: &'a [f32],
+        visible_bias: &'a [f32],
+        hidden_bias: &'a [f32],
+        sigma: &'a [f32],
+    ) -> Self {
+        RbmParams {
+            w,
+            visible_bias,
+            hidden_bias,
+            visible: VisibleUnits::Gaussian { sigma },
+        }
+    }
+
+    /// `V`, the number of visible units.
+    pub fn n_visible(&self) -> usize {
+        self.visible_bias.len()
+    }
+
+    /// `H`, the number of hidden units.
+    pub fn n_hidden(&self) -> usize {
+        self.hidden_bias.len()
+    }
+
+    /// Checks the shapes (`V ≥ 1`, `H ≥ 1`, `|W| = V·H`, `|σ| = V`) and that
+    /// every `σ_i` is finite and positive.
+    pub fn validate(&self) -> Result<()> {
+        let (v, h) = (self.n_visible(), self.n_hidden());
+        if v == 0 || h == 0 {
+            return Err(ModelError::InvalidConfig {
+                what: "RBM size (visible x hidden units)",
+                value: format!("{v} x {h}"),
+                expected: "at least one visible and one hidden unit",
+            });
+        }
+        let vh = v.checked_mul(h).ok_or_else(|| ModelError::InvalidConfig {
+            what: "RBM size (visible x hidden units)",
+            value: format!("{v} x {h}"),
+            expected: "V·H representable in usize",
+        })?;
+        if self.w.len() != vh {
+            return Err(ModelError::Shape {
+                what: format!("RBM weights W ({v} visible x {h} hidden, row-major)"),
+                expected: vh,
+                found: self.w.len(),
+            });
+        }
+        if let VisibleUnits::Gaussian { sigma } = self.visible {
+            if sigma.len() != v {
+                return Err(ModelError::Shape {
+                    what: "Gaussian RBM sigma (one per visible unit)".to_string(),
+                    expected: v,
+                    found: sigma.len(),
+                });
+            }
+            if let Some(s) = sigma.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
+                return Err(ModelError::InvalidConfig {
+                    what: "Gaussian RBM sigma",
+                    value: s.to_string(),
+                    expected: "finite and > 0",
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks that `data` holds whole rows of `V` values and returns the
+    /// number of rows.
+    fn rows_of(&self, what: &str, data: &[f32]) -> Result<usize> {
+        let v = self.n_visible();
+        if !data.len().is_multiple_of(v) {
+            return Err(ModelError::Shape {
+                what: format!(
+                    "{what}: data (rows of {v} visible values), length rounded to whole rows"
+                ),
+                expected: data.len() / v * v,
+                found: data.len(),
+            });
+        }
+        Ok(data.len() / v)
+    }
+}
+
+/// Checks that a caller's output buffer has one slot per sample.
+fn check_out(what: &str, expected: usize, found: usize) -> Result<()> {
+    if expected != found {
+        return Err(ModelError::Shape {
+            what: format!("{what}: output buffer (one value per sample)"),
+            expected,
+            found,
+        });
+    }
+    Ok(())
+}
+
+/// `out[r] = f(r)` for every row `r`: on the calling thread for
+/// [`Par::Seq`] or short batches, else split into at most
+/// `par.max_tasks()` contiguous pieces on the current rayon pool. Each slot
+/// depends only on its row, so the result is the same for any thread count.
+fn fill_rows<T: Send>(out: &mut [T], par: Par, f: impl Fn(usize) -> T + Sync) {
+    fill_rows_min(out, par, 32, f);
+}
+
+/// [`fill_rows`] with at least `min_rows_per_task` rows in a task.
+fn fill_rows_min<T: Send>(
+    out: &mut [T],
+    par: Par,
+    min_rows_per_task: usize,
+    f: impl Fn(usize) -> T + Sync,
+) {
+    let tasks = par.max_tasks();
+    if tasks <= 1 || out.len() <= min_rows_per_task {
+        for (r, o) in out.iter_mut().enumerate() {
+            *o = f(r);
+        }
+        return;
+    }
+    let min_len = out.len().div_ceil(tasks).max(min_rows_per_task);
+    out.par_iter_mut()
+        .enumerate()
+        .with_min_len(min_len)
+        .for_each(|(r, o)| *o = f(r));
+}
+
+/// `softplus(x) = ln(1 + eˣ)` in the stable form, `f32`.
+#[inline]
+fn softplus_f32(x: f32) -> f32 {
+    x.max(0.0) + (-x.abs()).exp().ln_1p()
+}
+
+/// `softplus(x) = ln(1 + eˣ)` in the stable form, `f64`.
+#[inline]
+fn softplus_f64(x: f64) -> f64 {
+    x.max(0.0) + (-x.abs()).exp().ln_1p()
+}
+
+/// `σ(x)` in the stable form, `f32`.
+#[inline]
+fn sigmoid_f32(x: f32) -> f32 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
+}
+
+/// `ln Σ exp(xᵢ)` of a sequence, in the stable form (`-∞` when empty).
+fn log_sum_exp(xs: impl Iterator<Item = f64> + Clone) -> f64 {
+    let m = xs.clone().fold(f64::NEG_INFINITY, f64::max);
+    if m == f64::NEG_INFINITY || !m.is_finite() {
+        return m;
+    }
+    m + xs.map(|x| (x - m).exp()).sum::<f64>().ln()
+}
