@@ -3,7 +3,6 @@
 //! `latent-engine`. The formulas follow `MODELS.md`.
 
 pub mod error;
-pub mod eval;
 pub mod rbm;
 
 pub use error::{ModelError, Result};
