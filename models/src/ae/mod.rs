@@ -1,0 +1,29 @@
+//! The autoencoder family (MODELS.md section 4), each variant a real trainer
+//! implementing [`latent_engine::train::Model`] on top of the kernels:
+//!
+//! - [`dense`]: the dense autoencoder ([`Autoencoder`]) with any number of
+//!   encoder layers and a mirrored decoder, tied or untied weights, per-layer
+//!   activations, squared-error or cross-entropy-from-logits loss, and the
+//!   regularised variants as parts of its [`AeConfig`]: sparse (L1 or KL
+//!   toward `ρ`, [`Sparsity`]), denoising (masking, Gaussian,
+//!   salt-and-pepper, [`Noise`]) and contractive (closed-form Jacobian
+//!   penalty, layer by layer).
+//! - [`vae`]: the variational autoencoder ([`Vae`]).
+//! - [`stacked`]: greedy layer-wise pretraining with any of the above or an
+//!   RBM, unrolled into a deep autoencoder or topped with a softmax
+//!   [`Classifier`].
+//! - [`codes`]: binary codes and Hamming-distance retrieval (semantic
+//!   hashing).
+//!
+//! Every model sizes its buffers once per batch size, allocates nothing per
+//! step afterwards, passes the step's [`Par`](latent_kernels::Par) to every
+//! kernel, and draws its randomness from [`Streams`](latent_kernels::random::Streams)
+//! seeded per step, so results are bit-identical for every thread count.
+//! Randomness enters a step only through an explicit `seed` argument
+//! (`*_with_seed` methods), so tests can hold the noise fixed.
+
+pub mod dense;
+
+mod util;
+
+pub use dense::{AeConfig, Autoencoder, Loss, Noise, Sparsity};

@@ -1,0 +1,85 @@
+//! Helpers shared by the autoencoders: shape checks, error conversion at the
+//! engine boundary, parameter initialisation and disjoint mutable access to
+//! gradient tensors.
+
+use latent_engine::{Matrix, ParamSet};
+use latent_kernels::gemm::MatRef;
+
+use crate::error::{ModelError, Result};
+
+/// `Err(Shape)` unless `found == expected`.
+pub(crate) fn check_len(what: &str, found: usize, expected: usize) -> Result<()> {
+    if found != expected {
+        return Err(ModelError::Shape {
+            what: what.to_string(),
+            expected,
+            found,
+        });
+    }
+    Ok(())
+}
+
+/// An `InvalidConfig` error.
+pub(crate) fn bad<T>(what: &'static str, value: String, expected: &'static str) -> Result<T> {
+    Err(ModelError::InvalidConfig {
+        what,
+        value,
+        expected,
+    })
+}
+
+/// Model errors cross the engine's `Model` boundary as engine errors.
+pub(crate) fn into_engine(e: ModelError) -> latent_engine::EngineError {
+    match e {
+        ModelError::Engine(e) => e,
+        ModelError::Kernel(e) => latent_engine::EngineError::from(e),
+        other => latent_engine::EngineError::InvalidArgument {
+            what: "model",
+            value: other.to_string(),
+            expected: "valid model input",
+        },
+    }
+}
+
+/// Copies the rows of a (possibly strided) `rows x cols` view into the
+/// first `rows * cols` elements of a dense row-major buffer.
+pub(crate) fn copy_rows(x: &MatRef<'_>, out: &mut [f32]) {
+    let (rows, cols) = (x.rows(), x.cols());
+    let out = &mut out[..rows * cols];
+    if x.col_stride() == 1 && x.row_stride() == cols {
+        out.copy_from_slice(&x.as_slice()[..rows * cols]);
+        return;
+    }
+    for (i, row) in out.chunks_exact_mut(cols.max(1)).enumerate().take(rows) {
+        for (j, o) in row.iter_mut().enumerate() {
+            *o = x.get(i, j).unwrap_or(0.0);
+        }
+    }
+}
+
+/// A `rows x cols` weight matrix with Glorot-normal entries
+/// (`std = sqrt(2/(rows+cols))`) or `N(0, std²)` when `std` is given.
+pub(crate) fn init_weights(
+    rng: &mut latent_engine::Rng,
+    rows: usize,
+    cols: usize,
+    std: Option<f32>,
+) -> Result<Matrix> {
+    let s = std.map_or((2.0 / (rows + cols) as f64).sqrt(), |s| s as f64);
+    Ok(Matrix::from_fn(rows, cols, |_, _| {
+        (rng.normal() * s) as f32
+    })?)
+}
+
+/// Mutable slices of two different tensors of a parameter set.
+pub(crate) fn two_mut(p: &mut ParamSet, i: usize, j: usize) -> (&mut [f32], &mut [f32]) {
+    debug_assert_ne!(i, j);
+    let t = p.tensors_mut();
+    if i < j {
+        let (a, b) = t.split_at_mut(j);
+        (a[i].value.as_mut_slice(), b[0].value.as_mut_slice())
+    } else {
+        let (a, b) = t.split_at_mut(i);
+        (b[0].value.as_mut_slice(), a[j].value.as_mut_slice())
+    }
+}
