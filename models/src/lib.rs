@@ -2,6 +2,7 @@
 //! autoencoder family, written as thin layers over `latent-kernels` and
 //! `latent-engine`. The formulas follow `MODELS.md`.
 
+pub mod ae;
 pub mod error;
 pub mod rbm;
 
