@@ -37,14 +37,18 @@ impl Kernel for ColSums<'_> {
     #[inline(always)]
     fn run<S: Simd>(self, s: S) {
         let rows = self.x.len().checked_div(self.cols).unwrap_or(0);
-        let mut c = 0;
-        while c < self.out.len() {
-            let w = (self.out.len() - c).min(SLAB);
-            let out = &mut self.out[c..c + w];
-            out.fill(0.0);
-            let mut r = 0;
-            while r < rows {
-                let rb = (rows - r).min(ROW_BLOCK);
+        let width = self.out.len();
+        self.out.fill(0.0);
+        // Row blocks outer, column slabs inner: a block of 64 rows is read
+        // slab by slab while it sits in L2, and memory is streamed row
+        // block after row block. Each column is still summed block by
+        // block in row order, whatever the split between threads.
+        let mut r = 0;
+        while r < rows {
+            let rb = (rows - r).min(ROW_BLOCK);
+            let mut c = 0;
+            while c < width {
+                let w = (width - c).min(SLAB);
                 let mut blk = [0.0f32; SLAB];
                 for i in r..r + rb {
                     let base = i * self.cols + self.c0 + c;
@@ -55,21 +59,20 @@ impl Kernel for ColSums<'_> {
                         add_into(s, &mut blk[..w], row, 1.0);
                     }
                 }
-                add_into(s, out, &blk[..w], 1.0);
-                r += rb;
+                add_into(s, &mut self.out[c..c + w], &blk[..w], 1.0);
+                c += w;
             }
-            if self.scale != 1.0 {
-                let sc = s.splat(self.scale);
-                let n = out.len();
-                let mut j = 0;
-                while j < n {
-                    let k = (n - j).min(LANES);
-                    let v = s.mul(s.load_part(&out[j..j + k], 0.0), sc);
-                    s.store_part(v, &mut out[j..j + k]);
-                    j += k;
-                }
+            r += rb;
+        }
+        if self.scale != 1.0 {
+            let sc = s.splat(self.scale);
+            let mut j = 0;
+            while j < width {
+                let k = (width - j).min(LANES);
+                let v = s.mul(s.load_part(&self.out[j..j + k], 0.0), sc);
+                s.store_part(v, &mut self.out[j..j + k]);
+                j += k;
             }
-            c += w;
         }
     }
 }

@@ -81,9 +81,10 @@ pub(crate) fn check_len(
     rows: usize,
     cols: usize,
 ) -> Result<(), crate::KernelError> {
+    // `ok_or_else`: the message is only formatted (allocated) on error.
     let expected = rows
         .checked_mul(cols)
-        .ok_or(crate::KernelError::InvalidValue {
+        .ok_or_else(|| crate::KernelError::InvalidValue {
             what,
             value: format!("{rows}x{cols}"),
             expected: "a shape whose element count fits in usize",

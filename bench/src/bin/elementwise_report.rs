@@ -232,13 +232,56 @@ fn run(opts: &Opts) {
         ));
     }
 
-    // Uniform rate in cache (one 100 x 4096 block), per core.
-    let (ub, uh) = (100, 4096);
-    let mut ubuf = vec![0.0f32; ub * uh];
-    let us = time(quick, || uniform(st, &mut ubuf, ub, uh, Par::Seq).unwrap());
-    let gsps = (ub * uh) as f64 / us / 1e9;
-    println!("\nuniforms in cache ({ub}x{uh}), 1 thread: {gsps:.2} Gsamples/s");
-    pairs.push(("uniform_gsamples_per_s_1t".into(), format!("{gsps:.2}")));
+    // Rates in cache (one 100 x 1024 block, 400 KiB a buffer), per core:
+    // what each kernel costs when memory is not the limit.
+    let (ub, uh) = (100, 1024);
+    let un = ub * uh;
+    let (ux, uy, ut) = (&x0[..un], &y[..un], &t01[..un]);
+    let mut ua = ux.to_vec();
+    let mut ubuf = vec![0.0f32; un];
+    let mut ucol = vec![0.0f32; uh];
+    let ubias = &bias[..uh];
+    println!("\nin cache ({ub}x{uh}), 1 thread, Gelem/s:");
+    let mut cache = |key: &str, f: &mut dyn FnMut()| {
+        let g = un as f64 / time(quick, f) / 1e9;
+        println!("  {key:<20} {g:>7.2}");
+        pairs.push((format!("{key}_gelem_per_s_cache_1t"), format!("{g:.2}")));
+    };
+    cache("uniform", &mut || {
+        uniform(st, &mut ubuf, ub, uh, Par::Seq).unwrap()
+    });
+    cache("bias_sigmoid", &mut || {
+        ua.copy_from_slice(ux);
+        bias_activation(Activation::Sigmoid, Some(ubias), &mut ua, ub, uh, Par::Seq).unwrap()
+    });
+    cache("sigmoid_bernoulli", &mut || {
+        ua.copy_from_slice(ux);
+        sigmoid_bernoulli(st, &mut ua, Some(ubias), &mut ubuf, ub, uh, Par::Seq).unwrap()
+    });
+    cache("gaussian", &mut || {
+        latent_kernels::random::gaussian(
+            st,
+            ux,
+            latent_kernels::random::Scale::Scalar(1.0),
+            &mut ubuf,
+            ub,
+            uh,
+            Par::Seq,
+        )
+        .unwrap()
+    });
+    cache("act_grad", &mut || {
+        activation_grad(Activation::Sigmoid, uy, &mut ubuf, Par::Seq).unwrap()
+    });
+    cache("col_sums", &mut || {
+        col_sums(ux, ub, uh, &mut ucol, Par::Seq).unwrap()
+    });
+    cache("sq_err", &mut || {
+        std::hint::black_box(sq_err(ux, uy, ub, uh, None, Some(&mut ubuf), 1.0).unwrap());
+    });
+    cache("bce", &mut || {
+        std::hint::black_box(bce_logits(ux, ut, ub, uh, None, Some(&mut ubuf), 1.0).unwrap());
+    });
 
     // 3. A CD-1 step, 784-500, batch 100.
     for (label, par) in [("1t", Par::Seq), (&*format!("{nt}t"), Par::Rayon(nt))] {

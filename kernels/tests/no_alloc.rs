@@ -1,0 +1,241 @@
+//! The element-wise kernels never allocate: a counting global allocator
+//! (this test binary only, counting the current thread's allocations) sees
+//! no allocation while every activation, sampler, reduction, loss and
+//! penalty runs on one thread, on every instruction set this CPU has. The
+//! fused epilogue and the contractive penalty run inside or around SGEMM,
+//! whose own allocations (packing buffers on first use, and whatever else
+//! it does) are not theirs: they must allocate exactly as often as the bare
+//! product. Every call runs once before counting starts.
+
+use latent_kernels::activation::{
+    Activation, BiasActivation, activate_on, activation_grad_on, bias_activation_on, sigmoid_on,
+    softplus_on,
+};
+use latent_kernels::gemm::{Accum, MatMut, MatRef, NoEpilogue, gemm_on};
+use latent_kernels::penalty::{
+    ContractiveShape, Encoder, contractive_penalty_on, contractive_workspace_len, kl_sparsity_on,
+    l1_penalty_on,
+};
+use latent_kernels::random::{
+    Scale, Streams, bernoulli_on, gaussian_on, gaussian_reparam_on, mask_noise_on, salt_pepper_on,
+    sigmoid_bernoulli_on, uniform_on,
+};
+use latent_kernels::reduce::{bce_logits_on, col_means_on, col_sums_on, kl_normal_on, sq_err_on};
+use latent_kernels::{Isa, Par};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+struct Counting;
+
+thread_local! {
+    /// Allocations by this thread (const-initialised, no destructor, so
+    /// touching it inside the allocator never allocates).
+    static ALLOCS: Cell<usize> = const { Cell::new(0) };
+}
+
+fn allocs() -> usize {
+    ALLOCS.with(Cell::get)
+}
+
+// SAFETY: forwards every call unchanged to the system allocator; the
+// counter is a thread-local cell and does not affect the memory returned.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCS.with(|c| c.set(c.get() + 1));
+        // SAFETY: the caller's contract, passed on.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        ALLOCS.with(|c| c.set(c.get() + 1));
+        // SAFETY: the caller's contract, passed on.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCS.with(|c| c.set(c.get() + 1));
+        // SAFETY: the caller's contract, passed on.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the caller's contract, passed on.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn vals(n: usize, lo: f32, hi: f32) -> Vec<f32> {
+    (0..n)
+        .map(|i| lo + (hi - lo) * ((i * 7919 % 1000) as f32 / 1000.0))
+        .collect()
+}
+
+#[test]
+fn kernels_allocate_nothing() {
+    let (b, v, h) = (9, 37, 21);
+    let x = vals(b * v, -1.0, 1.0);
+    let x01 = vals(b * v, 0.0, 1.0);
+    let w = vals(v * h, -0.3, 0.3);
+    let c = vals(h, -0.5, 0.5);
+    let code = vals(b * h, 0.05, 0.95);
+    let mut o1 = vec![0.0f32; b * v];
+    let mut o2 = vec![0.0f32; b * v];
+    let mut hb = vec![0.0f32; b * h];
+    let mut hs = vec![0.0f32; b * h];
+    let mut col = vec![0.0f32; v];
+    let mut rows = vec![0.0f32; b];
+    let mut gw = vec![0.0f32; v * h];
+    let mut gc = vec![0.0f32; h];
+    let mut qh = vec![0.0f32; h];
+    let mut work = vec![0.0f32; contractive_workspace_len(b, h)];
+    let shape = ContractiveShape {
+        batch: b,
+        visible: v,
+        hidden: h,
+    };
+    let st = Streams::new(1);
+    let seq = Par::Seq;
+    for isa in Isa::ALL.into_iter().filter(|i| i.is_available()) {
+        let mut run = || {
+            sigmoid_on(isa, &x, &mut o1).unwrap();
+            softplus_on(isa, &x, &mut o1).unwrap();
+            activate_on(isa, Activation::Tanh, &mut o1, seq).unwrap();
+            activation_grad_on(isa, Activation::Softplus, &x01, &mut o1, seq).unwrap();
+            bias_activation_on(isa, Activation::Sigmoid, Some(&c), &mut hb, b, h, seq).unwrap();
+            uniform_on(isa, st, &mut o1, b, v, seq).unwrap();
+            bernoulli_on(isa, st, &x01, &mut o1, b, v, seq).unwrap();
+            sigmoid_bernoulli_on(isa, st, &mut hb, Some(&c), &mut hs, b, h, seq).unwrap();
+            mask_noise_on(isa, st, &x, &mut o1, 0.2, b, v, seq).unwrap();
+            salt_pepper_on(isa, st, &x, &mut o1, 0.2, 0.0, 1.0, b, v, seq).unwrap();
+            gaussian_on(isa, st, &x, Scale::Scalar(0.3), &mut o1, b, v, seq).unwrap();
+            gaussian_reparam_on(isa, st, &x, &x01, &mut o1, &mut o2, b, v, seq).unwrap();
+            col_sums_on(isa, &x, b, v, &mut col, seq).unwrap();
+            col_means_on(isa, &x, b, v, &mut col, seq).unwrap();
+            sq_err_on(isa, &x, &x01, b, v, Some(&mut rows), Some(&mut o1), 1.0).unwrap();
+            bce_logits_on(isa, &x, &x01, b, v, Some(&mut rows), Some(&mut o1), 1.0).unwrap();
+            kl_normal_on(
+                isa,
+                &x,
+                &x01,
+                b,
+                v,
+                Some(&mut rows),
+                Some(&mut o1),
+                Some(&mut o2),
+                1.0,
+            )
+            .unwrap();
+            l1_penalty_on(isa, 0.1, &x, Some(&mut o1), 1.0).unwrap();
+            kl_sparsity_on(
+                isa,
+                0.05,
+                1.0,
+                &code,
+                b,
+                h,
+                &mut qh,
+                Some(&mut hs),
+                1.0,
+                seq,
+            )
+            .unwrap();
+            contractive_penalty_on(
+                isa,
+                Encoder::Relu,
+                shape,
+                &x,
+                &w,
+                &code,
+                Some(&mut gw),
+                Some(&mut gc),
+                1.0,
+                &mut work,
+                seq,
+            )
+            .unwrap();
+        };
+        run();
+        let before = allocs();
+        run();
+        let after = allocs();
+        assert_eq!(
+            after - before,
+            0,
+            "{isa}: kernels allocated {} times",
+            after - before
+        );
+
+        // Kernels that call SGEMM: they must add no allocation to the
+        // product's own (SGEMM's allocations are SGEMM's business).
+        let allocs_of = |f: &mut dyn FnMut()| {
+            f();
+            let before = allocs();
+            f();
+            allocs() - before
+        };
+        let product = |hb: &mut [f32]| {
+            gemm_on(
+                isa,
+                1.0,
+                MatRef::row_major(&x, b, v).unwrap(),
+                MatRef::row_major(&w, v, h).unwrap(),
+                Accum::Replace,
+                MatMut::row_major(hb, b, h).unwrap(),
+                &NoEpilogue,
+                seq,
+            )
+            .unwrap()
+        };
+        let plain = allocs_of(&mut || product(&mut hb));
+        let ep = BiasActivation::on(isa, Some(&c), Activation::Sigmoid).unwrap();
+        let fused = allocs_of(&mut || {
+            gemm_on(
+                isa,
+                1.0,
+                MatRef::row_major(&x, b, v).unwrap(),
+                MatRef::row_major(&w, v, h).unwrap(),
+                Accum::Replace,
+                MatMut::row_major(&mut hb, b, h).unwrap(),
+                &ep,
+                seq,
+            )
+            .unwrap()
+        });
+        assert_eq!(fused, plain, "{isa}: the fused epilogue allocated");
+        // The contractive penalty's product: Xᵀ G into grad_w.
+        let g = vals(b * h, -0.1, 0.1);
+        let xtg = allocs_of(&mut || {
+            gemm_on(
+                isa,
+                2.0,
+                MatRef::row_major(&x, b, v).unwrap().t(),
+                MatRef::row_major(&g, b, h).unwrap(),
+                Accum::ADD,
+                MatMut::row_major(&mut gw, v, h).unwrap(),
+                &NoEpilogue,
+                seq,
+            )
+            .unwrap()
+        });
+        let contractive = allocs_of(&mut || {
+            contractive_penalty_on(
+                isa,
+                Encoder::Sigmoid,
+                shape,
+                &x,
+                &w,
+                &code,
+                Some(&mut gw),
+                Some(&mut gc),
+                1.0,
+                &mut work,
+                seq,
+            )
+            .unwrap();
+        });
+        assert_eq!(contractive, xtg, "{isa}: the contractive penalty allocated");
+        if plain > 0 {
+            eprintln!("note: {isa}: sgemm itself allocates {plain} times a call");
+        }
+    }
+}
