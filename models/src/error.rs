@@ -29,6 +29,13 @@ pub enum ModelError {
         /// What is allowed.
         expected: &'static str,
     },
+    /// A layer of a stacked model failed (greedy pretraining, …).
+    Layer {
+        /// 0-based layer index, bottom first.
+        layer: usize,
+        /// What went wrong there.
+        source: Box<ModelError>,
+    },
     /// An operation that does not apply to this model (e.g. pseudo-likelihood
     /// of a Gaussian RBM, exact `log Z` with too many units).
     Unsupported {
@@ -55,6 +62,7 @@ impl fmt::Display for ModelError {
                 expected,
             } => write!(f, "{what} = {value}: expected {expected}"),
             ModelError::Unsupported { what, why } => write!(f, "{what}: {why}"),
+            ModelError::Layer { layer, source } => write!(f, "layer {layer}: {source}"),
         }
     }
 }
@@ -64,6 +72,7 @@ impl std::error::Error for ModelError {
         match self {
             ModelError::Kernel(e) => Some(e),
             ModelError::Engine(e) => Some(e),
+            ModelError::Layer { source, .. } => Some(source.as_ref()),
             _ => None,
         }
     }

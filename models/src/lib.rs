@@ -3,7 +3,9 @@
 //! `latent-engine`. The formulas follow `MODELS.md`.
 
 pub mod ae;
+pub mod dbn;
 pub mod error;
+pub mod eval;
 pub mod rbm;
 
 pub use error::{ModelError, Result};
