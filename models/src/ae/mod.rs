@@ -23,7 +23,9 @@
 //! (`*_with_seed` methods), so tests can hold the noise fixed.
 
 pub mod dense;
+pub mod vae;
 
 mod util;
 
-pub use dense::{AeConfig, Autoencoder, Loss, Noise, Sparsity};
+pub use dense::{AeConfig, AeStep, Autoencoder, Loss, Noise, Sparsity};
+pub use vae::{Vae, VaeConfig, VaeOutput, VaeStep};
