@@ -594,3 +594,92 @@ proptest! {
         }
     }
 }
+
+use latent::models::ae::stacked::Classifier;
+
+/// The f64 mean cross-entropy of a classifier's softmax.
+fn clf_objective64(
+    sizes: &[usize],
+    acts: &[Activation],
+    classes: usize,
+    ps: &ParamSet,
+    params: &[Vec<f64>],
+    x: &[f64],
+    labels: &[u32],
+) -> f64 {
+    let get = |name: &str| &params[ps.index_of(name).unwrap()];
+    let rows = labels.len();
+    let mut h = x.to_vec();
+    for i in 0..sizes.len() - 1 {
+        let n = i + 1;
+        h = layer64(
+            &h,
+            rows,
+            get(&format!("W{n}")),
+            sizes[i],
+            sizes[i + 1],
+            get(&format!("c{n}")),
+            acts[i],
+            false,
+        )
+        .1;
+    }
+    let top = *sizes.last().unwrap();
+    let logits = layer64(
+        &h,
+        rows,
+        get("V"),
+        top,
+        classes,
+        get("d"),
+        Activation::Identity,
+        false,
+    )
+    .1;
+    let mut loss = 0.0;
+    for (i, &y) in labels.iter().enumerate() {
+        let row = &logits[i * classes..(i + 1) * classes];
+        let m = row.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let lse = m + row.iter().map(|v| (v - m).exp()).sum::<f64>().ln();
+        loss += lse - row[y as usize];
+    }
+    loss / rows as f64
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(16))]
+
+    /// The stacked-AE classifier's softmax layer and fine-tuned encoder.
+    #[test]
+    fn classifier_gradient_matches_finite_differences(
+        sizes in (0usize..=2).prop_flat_map(|k| proptest::collection::vec(1usize..6, k + 1)),
+        acts in proptest::collection::vec(0usize..5, 2),
+        classes in 2usize..5,
+        rows in 1usize..6,
+        seed in any::<u64>(),
+    ) {
+        let l = sizes.len() - 1;
+        let acts: Vec<Activation> = acts[..l].iter().map(|&i| ACTS[i]).collect();
+        let mut rng = TestRng::new(seed);
+        let mut clf = Classifier::new(&sizes, &acts, classes, seed).unwrap();
+        randomise(clf.params_mut(), &mut rng, 0.8);
+        let v = sizes[0];
+        let x: Vec<f32> = (0..rows * v).map(|_| rng.uniform(0.0, 1.0)).collect();
+        let labels: Vec<u32> = (0..rows).map(|_| (rng.next_u64() % classes as u64) as u32).collect();
+        let mut grads = clf.params().zeros_like().unwrap();
+        let (loss, _) = clf
+            .loss_and_gradient(MatRef::row_major(&x, rows, v).unwrap(), &labels, &mut grads, Par::Seq)
+            .unwrap();
+        let x64: Vec<f64> = x.iter().map(|&v| v as f64).collect();
+        let p64 = to64(clf.params());
+        let ps = clf.params();
+        let f = |p: &[Vec<f64>]| clf_objective64(&sizes, &acts, classes, ps, p, &x64, &labels);
+        prop_assert!(rel_err(loss, f(&p64)) < 1e-4);
+        let num = numeric_grads(&p64, &f);
+        for (t, n) in ps.tensors().iter().zip(&num) {
+            let a: Vec<f64> = grads.get(&t.name).unwrap().as_slice().iter().map(|&v| v as f64).collect();
+            // Same f32-vs-f64 allowance as the dense checks.
+            check_grad(&t.name, &a, n, 2e-3);
+        }
+    }
+}

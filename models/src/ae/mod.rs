@@ -22,10 +22,16 @@
 //! Randomness enters a step only through an explicit `seed` argument
 //! (`*_with_seed` methods), so tests can hold the noise fixed.
 
+pub mod codes;
 pub mod dense;
+pub mod stacked;
 pub mod vae;
 
 mod util;
 
+pub use codes::BinaryCodes;
 pub use dense::{AeConfig, AeStep, Autoencoder, Loss, Noise, Sparsity};
+pub use stacked::{
+    Classifier, LayerKind, PretrainConfig, PretrainedLayer, Stack, StackedPretrainer,
+};
 pub use vae::{Vae, VaeConfig, VaeOutput, VaeStep};
