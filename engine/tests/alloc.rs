@@ -6,56 +6,19 @@
 
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+use latent_kernels::alloc_count::{CountingAllocator, allocations_on_this_thread};
 
 use common::{LinReg, data};
 use latent_engine::{
     BatchProgress, Control, EarlyStopping, Observer, OptimizerConfig, Threads, TrainConfig, Trainer,
 };
 
-struct Counting;
-
-thread_local! {
-    /// Allocations by this thread. Const-initialised and without a
-    /// destructor, so using it inside the allocator never allocates.
-    static ALLOCS: Cell<usize> = const { Cell::new(0) };
-}
-
-fn count() {
-    ALLOCS.with(|c| c.set(c.get() + 1));
-}
+#[global_allocator]
+static GLOBAL: CountingAllocator = CountingAllocator;
 
 fn allocs() -> usize {
-    ALLOCS.with(Cell::get)
+    allocations_on_this_thread()
 }
-
-// SAFETY: forwards every call unchanged to the system allocator; the
-// counter is a thread-local cell and has no effect on the memory returned.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        count();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
 
 /// Records the allocation count at every batch.
 struct Counter {

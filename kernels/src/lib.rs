@@ -10,6 +10,7 @@
 //! `// SAFETY:` comment that says why it is sound.
 
 pub mod activation;
+pub mod alloc_count;
 #[cfg(feature = "baseline")]
 pub mod baseline;
 pub mod error;

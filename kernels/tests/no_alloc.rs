@@ -11,6 +11,7 @@ use latent_kernels::activation::{
     Activation, BiasActivation, activate_on, activation_grad_on, bias_activation_on, sigmoid_on,
     softplus_on,
 };
+use latent_kernels::alloc_count::{CountingAllocator, allocations_on_this_thread};
 use latent_kernels::gemm::{Accum, MatMut, MatRef, NoEpilogue, gemm_on};
 use latent_kernels::penalty::{
     ContractiveShape, Encoder, contractive_penalty_on, contractive_workspace_len, kl_sparsity_on,
@@ -22,47 +23,13 @@ use latent_kernels::random::{
 };
 use latent_kernels::reduce::{bce_logits_on, col_means_on, col_sums_on, kl_normal_on, sq_err_on};
 use latent_kernels::{Isa, Par};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
-struct Counting;
-
-thread_local! {
-    /// Allocations by this thread (const-initialised, no destructor, so
-    /// touching it inside the allocator never allocates).
-    static ALLOCS: Cell<usize> = const { Cell::new(0) };
-}
-
-fn allocs() -> usize {
-    ALLOCS.with(Cell::get)
-}
-
-// SAFETY: forwards every call unchanged to the system allocator; the
-// counter is a thread-local cell and does not affect the memory returned.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.with(|c| c.set(c.get() + 1));
-        // SAFETY: the caller's contract, passed on.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.with(|c| c.set(c.get() + 1));
-        // SAFETY: the caller's contract, passed on.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCS.with(|c| c.set(c.get() + 1));
-        // SAFETY: the caller's contract, passed on.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: the caller's contract, passed on.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: CountingAllocator = CountingAllocator;
+
+fn allocs() -> usize {
+    allocations_on_this_thread()
+}
 
 fn vals(n: usize, lo: f32, hi: f32) -> Vec<f32> {
     (0..n)

@@ -334,6 +334,9 @@ impl Rbm {
     }
 
     fn check_input(&self, what: &str, x: &MatRef<'_>) -> Result<()> {
+        if x.cols() == self.config.n_visible {
+            return Ok(());
+        }
         check_len(
             &format!("{what}: columns of the data (visible units)"),
             x.cols(),

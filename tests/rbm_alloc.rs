@@ -1,0 +1,54 @@
+//! After warm-up, an RBM training step (CD-k or PCD-k gradient plus the
+//! optimiser's fused update) allocates nothing, on one thread.
+
+use latent::engine::train::Model;
+use latent::engine::{Matrix, Optimizer};
+use latent::kernels::Par;
+use latent::kernels::alloc_count::{CountingAllocator, allocations_on_this_thread};
+use latent::models::rbm::{Rbm, RbmConfig, VisibleUnits};
+
+#[global_allocator]
+static GLOBAL: CountingAllocator = CountingAllocator;
+
+#[test]
+fn rbm_steps_allocate_nothing_after_warm_up() {
+    let x = Matrix::from_fn(100, 64, |i, j| ((i * 7 + j * 3) % 5 == 0) as u8 as f32).unwrap();
+    let partial = Matrix::from_fn(37, 64, |i, j| ((i + j) % 3 == 0) as u8 as f32).unwrap();
+    for (visible, persistent, k) in [
+        (VisibleUnits::Bernoulli, false, 1),
+        (VisibleUnits::Bernoulli, true, 3),
+        (VisibleUnits::Gaussian, false, 2),
+    ] {
+        let config = RbmConfig {
+            visible,
+            persistent,
+            cd_k: k,
+            ..RbmConfig::bernoulli(64, 200)
+        };
+        let mut rbm = Rbm::new(config, 1).unwrap();
+        let mut grads = rbm.params().zeros_like().unwrap();
+        let mut spare = rbm.params().clone();
+        let mut opt = Optimizer::new(config.default_optimizer(), rbm.params()).unwrap();
+        let mut step = |rbm: &mut Rbm, batch: &Matrix, seed: u64| {
+            rbm.cd_gradient(batch.view(), &mut grads, seed, Par::Seq)
+                .unwrap();
+            let bad = opt.step_into(rbm.params(), &grads, &mut spare, 0).unwrap();
+            assert!(bad.is_none());
+            std::mem::swap(rbm.params_mut(), &mut spare);
+        };
+        // Warm-up: the largest batch sizes the buffers, the partial batch
+        // reuses them.
+        step(&mut rbm, &x, 0);
+        step(&mut rbm, &partial, 1);
+        let before = allocations_on_this_thread();
+        for s in 0..5 {
+            step(&mut rbm, &x, 10 + s);
+            step(&mut rbm, &partial, 20 + s);
+        }
+        let during = allocations_on_this_thread() - before;
+        assert_eq!(
+            during, 0,
+            "{visible:?} persistent={persistent} k={k}: {during} allocations in 10 steps"
+        );
+    }
+}
