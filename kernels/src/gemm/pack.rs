@@ -126,8 +126,40 @@ pub(crate) fn pack_b(
                 out[p * NR + cols..p * NR + NR].fill(0.0);
             }
         } else if rs == 1 {
-            // Columns are contiguous: read each column once.
-            for j in 0..cols {
+            // Columns are contiguous (a transposed row-major matrix, e.g.
+            // Wᵀ in an RBM's downward pass): a transpose, done in 8x8
+            // register blocks where the CPU has AVX2.
+            let mut j_done = 0;
+            #[cfg(target_arch = "x86_64")]
+            if NR % 8 == 0 && kc >= 8 && has_avx2() {
+                let full_cols = cols / 8 * 8;
+                let full_k = kc / 8 * 8;
+                for j0 in (0..full_cols).step_by(8) {
+                    let col0 = (c0 + j0) * cs + p0;
+                    // The 8 source columns j0..j0+8 hold kc contiguous
+                    // floats each; this slice covers all of them.
+                    let src = &data[col0..col0 + 7 * cs + kc];
+                    for pb in (0..full_k).step_by(8) {
+                        let dst = &mut out[pb * NR + j0..pb * NR + j0 + 7 * NR + 8];
+                        // SAFETY: AVX2 is present (checked above). `src`
+                        // holds element (r, q) at r*cs + pb + q for r, q < 8
+                        // (the largest, 7*cs + pb + 7, is below 7*cs + kc),
+                        // and `dst` holds (q, r) at q*NR + r (the largest,
+                        // 7*NR + 7, is below its length 7*NR + 8).
+                        unsafe {
+                            x86::transpose8x8_avx2(src[pb..].as_ptr(), cs, dst.as_mut_ptr(), NR)
+                        };
+                    }
+                    for j in j0..j0 + 8 {
+                        let col = &data[(c0 + j) * cs + p0..(c0 + j) * cs + p0 + kc];
+                        for p in full_k..kc {
+                            out[p * NR + j] = col[p];
+                        }
+                    }
+                }
+                j_done = full_cols;
+            }
+            for j in j_done..cols {
                 let src = &data[(c0 + j) * cs + p0..(c0 + j) * cs + p0 + kc];
                 for (p, &v) in src.iter().enumerate() {
                     out[p * NR + j] = v;
@@ -143,6 +175,65 @@ pub(crate) fn pack_b(
                 }
                 out[p * NR + cols..p * NR + NR].fill(0.0);
             }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn has_avx2() -> bool {
+    std::arch::is_x86_feature_detected!("avx2")
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use core::arch::x86_64::*;
+
+    /// Writes the transpose of the 8x8 block `src[r*src_stride + c]` to
+    /// `dst[c*dst_stride + r]`.
+    ///
+    /// # Safety
+    /// The CPU has AVX2; `src` is valid for reading `src[r*src_stride + c]`
+    /// and `dst` for writing `dst[c*dst_stride + r]`, for `r, c < 8`.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn transpose8x8_avx2(
+        src: *const f32,
+        src_stride: usize,
+        dst: *mut f32,
+        dst_stride: usize,
+    ) {
+        // SAFETY: the caller guarantees the eight 8-float rows are readable.
+        let r: [__m256; 8] =
+            core::array::from_fn(|i| unsafe { _mm256_loadu_ps(src.add(i * src_stride)) });
+        let t0 = _mm256_unpacklo_ps(r[0], r[1]);
+        let t1 = _mm256_unpackhi_ps(r[0], r[1]);
+        let t2 = _mm256_unpacklo_ps(r[2], r[3]);
+        let t3 = _mm256_unpackhi_ps(r[2], r[3]);
+        let t4 = _mm256_unpacklo_ps(r[4], r[5]);
+        let t5 = _mm256_unpackhi_ps(r[4], r[5]);
+        let t6 = _mm256_unpacklo_ps(r[6], r[7]);
+        let t7 = _mm256_unpackhi_ps(r[6], r[7]);
+        let s0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+        let s1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+        let s2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+        let s3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+        let s4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+        let s5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+        let s6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+        let s7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+        let out = [
+            _mm256_permute2f128_ps::<0x20>(s0, s4),
+            _mm256_permute2f128_ps::<0x20>(s1, s5),
+            _mm256_permute2f128_ps::<0x20>(s2, s6),
+            _mm256_permute2f128_ps::<0x20>(s3, s7),
+            _mm256_permute2f128_ps::<0x31>(s0, s4),
+            _mm256_permute2f128_ps::<0x31>(s1, s5),
+            _mm256_permute2f128_ps::<0x31>(s2, s6),
+            _mm256_permute2f128_ps::<0x31>(s3, s7),
+        ];
+        for (c, v) in out.into_iter().enumerate() {
+            // SAFETY: the caller guarantees the eight 8-float rows of `dst`
+            // are writable.
+            unsafe { _mm256_storeu_ps(dst.add(c * dst_stride), v) };
         }
     }
 }
