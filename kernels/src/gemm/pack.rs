@@ -131,7 +131,7 @@ pub(crate) fn pack_b(
             // register blocks where the CPU has AVX2.
             let mut j_done = 0;
             #[cfg(target_arch = "x86_64")]
-            if NR % 8 == 0 && kc >= 8 && has_avx2() {
+            if NR.is_multiple_of(8) && kc >= 8 && has_avx2() {
                 let full_cols = cols / 8 * 8;
                 let full_k = kc / 8 * 8;
                 for j0 in (0..full_cols).step_by(8) {
