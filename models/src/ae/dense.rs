@@ -525,6 +525,35 @@ impl Autoencoder {
         Ok(())
     }
 
+    /// Sets the output bias from the data's column means `p_k`: `ln(p/(1-p))`
+    /// (clipped to `[1e-3, 1-1e-3]`) for cross-entropy, `p` for squared
+    /// error, so that the initial reconstruction is the mean input. Without
+    /// it an untied sigmoid autoencoder tends to spend its code units on
+    /// the mean (saturating them) early in training.
+    pub fn init_output_bias_from_data(&mut self, x: &Matrix, par: Par) -> Result<()> {
+        check_len(
+            "init_output_bias_from_data: columns of x",
+            x.cols(),
+            self.n_visible(),
+        )?;
+        if x.rows() == 0 {
+            return bad(
+                "init_output_bias_from_data: rows of x",
+                "0".into(),
+                "at least 1",
+            );
+        }
+        let b = self.params.value_mut(self.dec_b[0]).as_mut_slice();
+        latent_kernels::reduce::col_means(x.as_slice(), x.rows(), x.cols(), b, par)?;
+        if self.config.loss == Loss::CrossEntropy {
+            for v in b.iter_mut() {
+                let p = v.clamp(1e-3, 1.0 - 1e-3);
+                *v = (p / (1.0 - p)).ln();
+            }
+        }
+        Ok(())
+    }
+
     fn check_input(&self, what: &str, x: &MatRef<'_>) -> Result<()> {
         check_len(
             &format!("{what}: columns of the data (inputs)"),
