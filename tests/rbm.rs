@@ -306,6 +306,37 @@ fn training_on_bars_and_stripes_approaches_the_optimum() {
         after > optimum - 0.5,
         "log-likelihood {after:.3}, optimum {optimum:.3}"
     );
+    // The library's exact evaluation agrees with this file's f64 reference,
+    // and AIS (default schedule, 100 runs) with both, on trained weights.
+    let lib = rbm.exact_log_likelihood(&data, Par::Seq).unwrap();
+    assert!(
+        (lib - after).abs() < 1e-6,
+        "exact log-likelihood: library {lib} vs reference {after}"
+    );
+    let exact_log_z = exact_log_z(&rbm);
+    let ais = rbm
+        .ais_log_z(
+            &tiled,
+            &latent::models::eval::AisConfig::default(),
+            Par::All,
+        )
+        .unwrap();
+    eprintln!(
+        "bars-and-stripes 3x3: mean log-likelihood {before:.3} -> {after:.3} (optimum {optimum:.3}); ln Z exact {exact_log_z:.4}, AIS {:.4} [{:.4}, {:.4}]",
+        ais.log_z, ais.log_z_minus_3sd, ais.log_z_plus_3sd
+    );
+    assert!(
+        (ais.log_z - exact_log_z).abs() < 0.1,
+        "AIS {} vs exact {exact_log_z}",
+        ais.log_z
+    );
+    assert!(
+        ais.log_z_minus_3sd <= exact_log_z && exact_log_z <= ais.log_z_plus_3sd,
+        "exact ln Z outside AIS's ±3σ: {} [{}, {}]",
+        ais.log_z,
+        ais.log_z_minus_3sd,
+        ais.log_z_plus_3sd
+    );
 }
 
 #[test]

@@ -230,6 +230,9 @@ pub struct Rbm {
     chains: Option<Matrix>,
     /// Sparsity: the moving average of the hidden activations.
     q_hat: Vec<f32>,
+    /// Gaussian visibles: their standard deviations (all 1), for
+    /// [`eval_params`](Rbm::eval_params); empty for Bernoulli visibles.
+    sigma: Vec<f32>,
 }
 
 impl Rbm {
@@ -247,12 +250,17 @@ impl Rbm {
             Some(s) => vec![s.target; h],
             None => Vec::new(),
         };
+        let sigma = match config.visible {
+            VisibleUnits::Bernoulli => Vec::new(),
+            VisibleUnits::Gaussian => vec![1.0; v],
+        };
         Ok(Rbm {
             config,
             params,
             ws: Workspace::default(),
             chains: None,
             q_hat,
+            sigma,
         })
     }
 
@@ -824,6 +832,64 @@ impl Rbm {
         }
         self.chains = Some(chains);
         Ok(())
+    }
+
+    /// The parameters as the evaluation routines of [`crate::eval`] take
+    /// them (exact `log Z`, AIS, pseudo-likelihood, f64 free energy).
+    pub fn eval_params(&self) -> crate::eval::RbmParams<'_> {
+        let (w, b, c) = (
+            self.weights().as_slice(),
+            self.visible_bias(),
+            self.hidden_bias(),
+        );
+        match self.config.visible {
+            VisibleUnits::Bernoulli => crate::eval::RbmParams::bernoulli(w, b, c),
+            VisibleUnits::Gaussian => crate::eval::RbmParams::gaussian(w, b, c, &self.sigma),
+        }
+    }
+
+    /// Exact `ln Z`, summing over the smaller layer (at most 25 units).
+    pub fn exact_log_z(&self, par: Par) -> Result<f64> {
+        crate::eval::exact_log_z(&self.eval_params(), par)
+    }
+
+    /// Exact mean log-likelihood `−mean F(v) − ln Z` of the rows of `x`
+    /// (at most 25 units on the smaller side).
+    pub fn exact_log_likelihood(&self, x: &Matrix, par: Par) -> Result<f64> {
+        self.check_input("Rbm::exact_log_likelihood", &x.view())?;
+        crate::eval::exact_average_log_likelihood(&self.eval_params(), x.as_slice(), par)
+    }
+
+    /// Annealed-importance-sampling estimate of `ln Z` (Bernoulli visibles),
+    /// from the base-rate RBM of the data `x` (MODELS.md 2.4).
+    pub fn ais_log_z(
+        &self,
+        x: &Matrix,
+        config: &crate::eval::AisConfig,
+        par: Par,
+    ) -> Result<crate::eval::AisEstimate> {
+        self.check_input("Rbm::ais_log_z", &x.view())?;
+        let params = self.eval_params();
+        let base = crate::eval::base_rate_visible_bias(&params, x.as_slice())?;
+        crate::eval::ais_log_z(&params, &base, config, par)
+    }
+
+    /// Mean stochastic pseudo-log-likelihood of the rows of `x` (one random
+    /// bit flipped per row, drawn from `seed`; Bernoulli visibles).
+    pub fn pseudo_log_likelihood(&self, x: &Matrix, seed: u64, par: Par) -> Result<f64> {
+        self.check_input("Rbm::pseudo_log_likelihood", &x.view())?;
+        if x.rows() == 0 {
+            return Ok(0.0);
+        }
+        let mut per_row = vec![0.0f32; x.rows()];
+        crate::eval::pseudo_log_likelihood(
+            &self.eval_params(),
+            x.as_slice(),
+            seed,
+            &mut per_row,
+            par,
+        )?;
+        Ok(per_row.iter().map(|&v| v as f64).sum::<f64>() / x.rows() as f64)
     }
 
     /// The persistent chains (PCD), if any.
