@@ -28,7 +28,7 @@
 use latent_engine::Rng;
 use latent_kernels::{Accum, BiasAdd, MatMut, MatRef, NoEpilogue, Par, gemm};
 
-use super::{RbmParams, VisibleUnits, fill_rows_min, sigmoid_f32, softplus_f64};
+use super::{RbmParams, VisibleUnits, fill_rows_min, sigmoid_f32, softplus_f64, sum_softplus_f64};
 use crate::error::{ModelError, Result};
 
 /// The stream id of AIS runs (mixed with the seed and the run index).
@@ -315,6 +315,9 @@ fn run_block(
     let mut hs = vec![0.0f32; runs * nh];
     let mut down = vec![0.0f32; runs * nv];
     let mut log_w = vec![0.0f64; runs];
+    // β_k a and β_{k-1} a of one chain, in f64.
+    let mut at_beta = vec![0.0f64; nh];
+    let mut at_prev = vec![0.0f64; nh];
 
     // v₁ ~ p_0: the base model's independent visibles.
     for (vr, rng) in v.chunks_exact_mut(nv).zip(&mut rngs) {
@@ -378,13 +381,11 @@ fn run_block(
             .zip(v.chunks_exact(nv))
             .zip(a.chunks_exact(nh))
         {
-            let hidden: f64 = ar
-                .iter()
-                .map(|&aj| {
-                    let aj = aj as f64;
-                    softplus_f64(beta * aj) - softplus_f64(beta_prev * aj)
-                })
-                .sum();
+            for ((xb, xp), &aj) in at_beta.iter_mut().zip(&mut at_prev).zip(ar) {
+                *xb = beta * aj as f64;
+                *xp = beta_prev * aj as f64;
+            }
+            let hidden = sum_softplus_f64(&at_beta) - sum_softplus_f64(&at_prev);
             *lw += dbeta * q_diff(vr) + hidden;
         }
         if k == k_last {

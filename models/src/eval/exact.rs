@@ -19,7 +19,7 @@
 use latent_kernels::Par;
 
 use super::free_energy::free_energy_row_f64;
-use super::{RbmParams, VisibleUnits, fill_rows, fill_rows_min, log_sum_exp, softplus_f64};
+use super::{RbmParams, VisibleUnits, fill_rows, fill_rows_min, log_sum_exp, sum_softplus_f64};
 use crate::error::{ModelError, Result};
 
 /// The most units the enumerated side may have (`2^25` configurations).
@@ -63,7 +63,7 @@ impl Enumeration {
     #[inline]
     fn other_sum(&self, a: &[f64]) -> f64 {
         match &self.other {
-            OtherTerm::Softplus => a.iter().map(|&a| softplus_f64(a)).sum(),
+            OtherTerm::Softplus => sum_softplus_f64(a),
             OtherTerm::Gaussian { coef } => {
                 a.iter().zip(coef).map(|(&a, &k)| k * a + 0.5 * a * a).sum()
             }
