@@ -577,3 +577,54 @@ fn samplers_reject_bad_arguments() {
     uniform_on(Isa::Portable, st, &mut [], 0, 7, Par::All).unwrap();
     uniform_on(Isa::Portable, st, &mut [], 7, 0, Par::All).unwrap();
 }
+
+#[test]
+fn first_draws_of_consecutive_rows_and_steps_are_uniform_and_uncorrelated() {
+    // Seeding quality: every row's generator starts from a hashed state, so
+    // the very first draws of 65536 consecutive rows (at two consecutive
+    // steps) must look like independent uniforms.
+    let (rows, cols) = (65_536, 16);
+    let n = rows * cols;
+    for isa in present_isas() {
+        let mut a = vec![0.0f32; n];
+        let mut b = vec![0.0f32; n];
+        uniform_on(isa, Streams::new(5), &mut a, rows, cols, Par::Seq).unwrap();
+        uniform_on(
+            isa,
+            Streams::new(5).next_step(),
+            &mut b,
+            rows,
+            cols,
+            Par::Seq,
+        )
+        .unwrap();
+        const BINS: usize = 256;
+        let mut counts = [0usize; BINS];
+        for &v in &a {
+            counts[(v * BINS as f32) as usize] += 1;
+        }
+        let e = n as f64 / BINS as f64;
+        let chi2: f64 = counts.iter().map(|&c| (c as f64 - e).powi(2) / e).sum();
+        assert!(
+            (chi2 - 255.0).abs() < 6.0 * 22.6,
+            "{isa}: first draws chi2 = {chi2}"
+        );
+        let corr = |x: &[f32], y: &[f32]| {
+            let s: f64 = x
+                .iter()
+                .zip(y)
+                .map(|(&p, &q)| (p as f64 - 0.5) * (q as f64 - 0.5))
+                .sum();
+            s / x.len() as f64 * 12.0
+        };
+        let bound = 5.0 / (n as f64).sqrt();
+        assert!(
+            corr(&a, &b).abs() < bound,
+            "{isa}: step-to-step correlation"
+        );
+        assert!(
+            corr(&a[..n - cols], &a[cols..]).abs() < bound,
+            "{isa}: row-to-row correlation"
+        );
+    }
+}

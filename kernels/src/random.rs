@@ -9,11 +9,17 @@
 //! instruction set (all paths process 16 lanes in the same order).
 //!
 //! The generator of a row is 16 independent `xoshiro128+` lanes (the
-//! algorithm of `rand_xoshiro::Xoshiro128Plus`), their states drawn from a
-//! `rand_xoshiro::SplitMix64` seeded with the row's 64-bit key. Element `j`
-//! of the row uses draw `j / 16` of lane `j % 16`. A uniform is the top 24
-//! bits of a draw times `2^-24`, so it lies in `[0, 1)` on a grid of `2^-24`
-//! ([`Streams::lane`] gives the scalar generator of one lane, for tests).
+//! algorithm of `rand_xoshiro::Xoshiro128Plus`). Their 64 state words are
+//! a keyed hash of the row's 64-bit key (from `seed`, `step` and the row by
+//! the SplitMix64 finaliser): word `w` of lane `l` is
+//! `fmix32(fmix32(key_lo ^ (l + 16 w)·φ) + key_hi)`, with murmur3's
+//! bijective `fmix32` and `φ = 0x9E3779B9`, computed in vector registers
+//! (a few dozen instructions a row, so short rows do not pay a scalar
+//! seeding loop). The 64 words of a row are distinct, so no lane starts
+//! from the all-zero state. Element `j` of the row uses draw `j / 16` of
+//! lane `j % 16`. A uniform is the top 24 bits of a draw times `2^-24`, so
+//! it lies in `[0, 1)` on a grid of `2^-24` ([`Streams::lane`] gives the
+//! scalar `Xoshiro128Plus` of one lane, for tests).
 //!
 //! # Samplers
 //! Every sampler takes row-major `rows x cols` buffers and a [`Par`]; rows
@@ -28,8 +34,8 @@ use crate::activation::Unary;
 use crate::simd::{Checked, Kernel, LANES, Simd, dispatch, math};
 use crate::split::{check_exact, check_len, rows1, rows2};
 use crate::{Isa, KernelError, Par};
+use rand_xoshiro::Xoshiro128Plus;
 use rand_xoshiro::rand_core::{Rng, SeedableRng};
-use rand_xoshiro::{SplitMix64, Xoshiro128Plus};
 
 /// A family of reproducible random streams: one per row, derived from
 /// `(seed, step, row)`. Advance `step` once per use (per Gibbs step, per
@@ -47,11 +53,24 @@ fn mix64(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// The 16 lanes' `xoshiro128+` states of one row, word-major
-/// (`words[w][lane]`).
-#[derive(Clone, Copy)]
-struct RowState {
-    words: [[u32; LANES]; 4],
+/// `φ = 2^32 / golden ratio`, the multiplier that spreads lane and word
+/// indices.
+const PHI32: u32 = 0x9E37_79B9;
+
+/// murmur3's 32-bit finaliser (a bijection).
+fn fmix32(mut h: u32) -> u32 {
+    h ^= h >> 16;
+    h = h.wrapping_mul(0x85EB_CA6B);
+    h ^= h >> 13;
+    h = h.wrapping_mul(0xC2B2_AE35);
+    h ^ (h >> 16)
+}
+
+/// Word `w` of lane `lane`'s state for the row key `key` (scalar form of
+/// what [`VRng::new`] computes in vector registers).
+fn state_word(key: u64, lane: u32, w: u32) -> u32 {
+    let c = (lane + 16 * w).wrapping_mul(PHI32);
+    fmix32(fmix32(key as u32 ^ c).wrapping_add((key >> 32) as u32))
 }
 
 impl Streams {
@@ -87,31 +106,16 @@ impl Streams {
         mix64(k ^ row.wrapping_mul(0xD1B5_4A32_D192_ED03))
     }
 
-    fn row_state(&self, row: u64) -> RowState {
-        let mut sm = SplitMix64::seed_from_u64(self.row_key(row));
-        let mut words = [[0u32; LANES]; 4];
-        #[allow(clippy::needless_range_loop)] // lane indexes the second dimension
-        for lane in 0..LANES {
-            let a = sm.next_u64();
-            let b = sm.next_u64();
-            let w = [a as u32, (a >> 32) as u32, b as u32, (b >> 32) as u32];
-            let w = if w == [0; 4] { [1, 0, 0, 0] } else { w };
-            for (k, wk) in w.into_iter().enumerate() {
-                words[k][lane] = wk;
-            }
-        }
-        RowState { words }
-    }
-
     /// The scalar generator of lane `lane` (`< 16`) of row `row`: draw `n`
     /// of it is the draw the samplers use for element `16 n + lane` of the
     /// row. For tests and for code that needs the same numbers one at a
     /// time. `lane` is taken modulo 16.
     pub fn lane(&self, row: u64, lane: usize) -> LaneRng {
-        let st = self.row_state(row);
+        let key = self.row_key(row);
         let mut seed = [0u8; 16];
-        for k in 0..4 {
-            seed[4 * k..4 * k + 4].copy_from_slice(&st.words[k][lane % LANES].to_le_bytes());
+        for (w, bytes) in seed.chunks_exact_mut(4).enumerate() {
+            let word = state_word(key, (lane % LANES) as u32, w as u32);
+            bytes.copy_from_slice(&word.to_le_bytes());
         }
         LaneRng(Xoshiro128Plus::from_seed(seed))
     }
@@ -134,20 +138,43 @@ impl LaneRng {
     }
 }
 
+/// `fmix32` on 16 lanes (helpers are functions, not closures, so that they
+/// are compiled inside the `#[target_feature]` shells).
+#[inline(always)]
+fn fmix32_v<S: Simd>(s: S, h: S::U) -> S::U {
+    let h = s.xor_u(h, s.shr_u(h, 16));
+    let h = s.mul_u(h, s.splat_u(0x85EB_CA6B));
+    let h = s.xor_u(h, s.shr_u(h, 13));
+    let h = s.mul_u(h, s.splat_u(0xC2B2_AE35));
+    s.xor_u(h, s.shr_u(h, 16))
+}
+
+/// [`state_word`] for all 16 lanes at once.
+#[inline(always)]
+fn state_words<S: Simd>(s: S, lane: S::U, lo: S::U, hi: S::U, w: u32) -> S::U {
+    let c = s.mul_u(s.add_u(lane, s.splat_u(16 * w)), s.splat_u(PHI32));
+    fmix32_v(s, s.add_u(fmix32_v(s, s.xor_u(lo, c)), hi))
+}
+
 /// 16 `xoshiro128+` lanes in vector registers.
 struct VRng<S: Simd> {
     s: [S::U; 4],
 }
 
 impl<S: Simd> VRng<S> {
+    /// The generator of the row whose key is `key` (see the module
+    /// documentation for the state hash).
     #[inline(always)]
-    fn new(s: S, st: &RowState) -> Self {
+    fn new(s: S, key: u64) -> Self {
+        const IDX: [u32; LANES] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
+        let lane = s.load_u(&IDX);
+        let (lo, hi) = (s.splat_u(key as u32), s.splat_u((key >> 32) as u32));
         VRng {
             s: [
-                s.load_u(&st.words[0]),
-                s.load_u(&st.words[1]),
-                s.load_u(&st.words[2]),
-                s.load_u(&st.words[3]),
+                state_words(s, lane, lo, hi, 0),
+                state_words(s, lane, lo, hi, 1),
+                state_words(s, lane, lo, hi, 2),
+                state_words(s, lane, lo, hi, 3),
             ],
         }
     }
@@ -271,7 +298,7 @@ impl Kernel for URows<'_> {
         let one = s.splat(1.0);
         for (i, row) in self.out.chunks_exact_mut(cols).enumerate() {
             let r = self.row0 + i;
-            let mut g = VRng::new(s, &self.streams.row_state(r as u64));
+            let mut g = VRng::new(s, self.streams.row_key(r as u64));
             let off = i * cols;
             let mut j = 0;
             while j < cols {
@@ -331,7 +358,7 @@ impl Kernel for SigmoidBernoulliRows<'_> {
             .zip(self.samples.chunks_exact_mut(cols))
             .enumerate()
         {
-            let mut g = VRng::new(s, &self.streams.row_state((self.row0 + i) as u64));
+            let mut g = VRng::new(s, self.streams.row_key((self.row0 + i) as u64));
             let mut j = 0;
             while j < cols {
                 let n = (cols - j).min(LANES);
@@ -418,7 +445,7 @@ impl Kernel for GRows<'_> {
         }
         let rows = self.out.len() / cols;
         for i in 0..rows {
-            let mut g = VRng::new(s, &self.streams.row_state((self.row0 + i) as u64));
+            let mut g = VRng::new(s, self.streams.row_key((self.row0 + i) as u64));
             let mut j = 0;
             while j < cols {
                 let (e1, e2) = g.normal2(s);

@@ -67,6 +67,8 @@ pub(crate) trait Simd: Copy + Send + Sync {
     fn i32_to_f(self, a: Self::U) -> Self::F;
     fn splat_u(self, x: u32) -> Self::U;
     fn add_u(self, a: Self::U, b: Self::U) -> Self::U;
+    /// The low 32 bits of the product.
+    fn mul_u(self, a: Self::U, b: Self::U) -> Self::U;
     fn xor_u(self, a: Self::U, b: Self::U) -> Self::U;
     fn and_u(self, a: Self::U, b: Self::U) -> Self::U;
     fn or_u(self, a: Self::U, b: Self::U) -> Self::U;

@@ -117,6 +117,10 @@ impl Simd for Portable {
         map_u(|i| a[i].wrapping_add(b[i]))
     }
     #[inline(always)]
+    fn mul_u(self, a: U, b: U) -> U {
+        map_u(|i| a[i].wrapping_mul(b[i]))
+    }
+    #[inline(always)]
     fn xor_u(self, a: U, b: U) -> U {
         map_u(|i| a[i] ^ b[i])
     }

@@ -130,6 +130,10 @@ impl Simd for Avx512 {
         tf!(_mm512_add_epi32(a, b))
     }
     #[inline(always)]
+    fn mul_u(self, a: __m512i, b: __m512i) -> __m512i {
+        tf!(_mm512_mullo_epi32(a, b))
+    }
+    #[inline(always)]
     fn xor_u(self, a: __m512i, b: __m512i) -> __m512i {
         tf!(_mm512_xor_si512(a, b))
     }
@@ -280,6 +284,10 @@ impl Simd for Avx2 {
     #[inline(always)]
     fn add_u(self, a: Self::U, b: Self::U) -> Self::U {
         both!(_mm256_add_epi32, a, b)
+    }
+    #[inline(always)]
+    fn mul_u(self, a: Self::U, b: Self::U) -> Self::U {
+        both!(_mm256_mullo_epi32, a, b)
     }
     #[inline(always)]
     fn xor_u(self, a: Self::U, b: Self::U) -> Self::U {
