@@ -1,0 +1,187 @@
+//! Files in and out: data matrices (IDX plain or gzip, NPY, CSV, detected
+//! by magic bytes and extension), matrix outputs (NPY or CSV by extension,
+//! through the engine's atomic writers) and atomic writes of other outputs
+//! (PNG, JSON), so an existing output file is never left half-written or
+//! destroyed by a failed command.
+
+use std::fs::{self, File};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use latent_engine::Matrix;
+use latent_engine::data::{csv, idx, npy};
+
+use crate::cli::error::{CliError, Result};
+
+/// A data file format this program reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataFormat {
+    /// IDX (MNIST), plain or gzip-compressed.
+    Idx,
+    /// NumPy `.npy`.
+    Npy,
+    /// Numeric CSV, with or without a header line.
+    Csv,
+}
+
+const EXPECTED_DATA: &str =
+    "IDX (plain or .gz), NPY (magic \\x93NUMPY) or CSV (numeric text, .csv)";
+
+fn extension(path: &Path) -> String {
+    path.extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
+/// Decides a data file's format: a known extension first (so that its
+/// reader reports precisely what is wrong with a damaged file), then the
+/// magic bytes (IDX, gzip, NPY), then text that looks like CSV.
+pub fn detect_format(path: &Path) -> Result<DataFormat> {
+    let mut head = [0u8; 8];
+    let mut f = File::open(path).map_err(|e| CliError::io(path, "open", e))?;
+    let n = f
+        .read(&mut head)
+        .map_err(|e| CliError::io(path, "read", e))?;
+    let head = &head[..n];
+    let name = path
+        .file_name()
+        .map(|s| s.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    match extension(path).as_str() {
+        "npy" => return Ok(DataFormat::Npy),
+        "csv" | "tsv" | "txt" => return Ok(DataFormat::Csv),
+        "idx" | "gz" => return Ok(DataFormat::Idx),
+        _ if name.contains("-ubyte") || name.contains(".idx") => return Ok(DataFormat::Idx),
+        _ => {}
+    }
+    if head.starts_with(b"\x93NUMPY") {
+        return Ok(DataFormat::Npy);
+    }
+    if head.starts_with(&[0x1f, 0x8b]) {
+        return Ok(DataFormat::Idx);
+    }
+    if head.len() >= 4 && head[0] == 0 && head[1] == 0 && matches!(head[2], 0x08..=0x0e) {
+        return Ok(DataFormat::Idx);
+    }
+    if !head.is_empty()
+        && head
+            .iter()
+            .all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace())
+    {
+        return Ok(DataFormat::Csv);
+    }
+    Err(CliError::Format {
+        path: path.to_path_buf(),
+        expected: EXPECTED_DATA.into(),
+    })
+}
+
+/// Reads a data file as a matrix, one sample a row (IDX images are
+/// flattened: a `n x 28 x 28` file gives `n x 784`).
+pub fn read_matrix(path: &Path) -> Result<Matrix> {
+    Ok(match detect_format(path)? {
+        DataFormat::Idx => idx::read_matrix(path)?,
+        DataFormat::Npy => npy::read_matrix(path)?,
+        DataFormat::Csv => csv::read(path, &csv::CsvOptions::default())?.dataset.x,
+    })
+}
+
+/// Reads integer labels (IDX, NPY, or a one-column CSV).
+pub fn read_labels(path: &Path) -> Result<Vec<u32>> {
+    Ok(match detect_format(path)? {
+        DataFormat::Idx => idx::read_labels(path)?,
+        DataFormat::Npy => npy::read_labels(path)?,
+        DataFormat::Csv => {
+            let opts = csv::CsvOptions {
+                label_column: Some(0),
+                ..csv::CsvOptions::default()
+            };
+            let d = csv::read(path, &opts)?.dataset;
+            if d.x.cols() != 0 {
+                return Err(CliError::mismatch(
+                    format!("{}: columns of a label file", path.display()),
+                    1,
+                    d.x.cols() + 1,
+                ));
+            }
+            d.labels.unwrap_or_default()
+        }
+    })
+}
+
+/// The kind of a matrix output file, from its extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatrixOut {
+    /// `.npy`
+    Npy,
+    /// `.csv`
+    Csv,
+}
+
+/// Checks an output path for a matrix (before any work is done).
+pub fn matrix_out(flag: &'static str, path: &Path) -> Result<MatrixOut> {
+    match extension(path).as_str() {
+        "npy" => Ok(MatrixOut::Npy),
+        "csv" => Ok(MatrixOut::Csv),
+        _ => Err(CliError::arg(
+            flag,
+            path.display(),
+            "a file name ending in .npy or .csv",
+        )),
+    }
+}
+
+/// Checks an output path for a picture.
+pub fn png_out(flag: &'static str, path: &Path) -> Result<()> {
+    if extension(path) == "png" {
+        Ok(())
+    } else {
+        Err(CliError::arg(
+            flag,
+            path.display(),
+            "a file name ending in .png",
+        ))
+    }
+}
+
+/// Writes a matrix as NPY or CSV (by extension), atomically.
+pub fn write_matrix(flag: &'static str, path: &Path, m: &Matrix) -> Result<()> {
+    match matrix_out(flag, path)? {
+        MatrixOut::Npy => npy::write_matrix(path, m)?,
+        MatrixOut::Csv => csv::write(path, m, None)?,
+    }
+    Ok(())
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file beside it is
+/// written, synced and renamed over `path`; on failure the temporary file
+/// is removed and an existing `path` is untouched.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| CliError::arg("output", path.display(), "a path naming a file"))?
+        .to_string_lossy()
+        .into_owned();
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut f = File::create(&tmp).map_err(|e| CliError::io(&tmp, "create", e))?;
+        f.write_all(bytes)
+            .map_err(|e| CliError::io(&tmp, "write", e))?;
+        f.sync_all().map_err(|e| CliError::io(&tmp, "sync", e))?;
+        drop(f);
+        fs::rename(&tmp, path).map_err(|e| CliError::io(path, "replace", e))
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Creates a directory (and its parents) for outputs.
+pub fn create_dir(path: &Path) -> Result<()> {
+    fs::create_dir_all(path).map_err(|e| CliError::io(path, "create the directory", e))
+}

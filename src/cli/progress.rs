@@ -1,0 +1,197 @@
+//! Training progress: an engine [`Observer`] that draws a progress bar with
+//! rate and ETA (indicatif) when standard error is a terminal, prints one
+//! plain line per epoch when it is not, stays silent with `--quiet`, and
+//! appends each epoch to a JSON-lines metrics file (rewritten atomically
+//! after every epoch, so it is always whole).
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use latent_engine::train::{BatchProgress, Control, EpochProgress, Observer};
+
+use crate::cli::io::write_atomic;
+
+/// How progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Display {
+    /// Nothing.
+    Quiet,
+    /// One line per epoch on standard error.
+    Lines,
+    /// A live bar on standard error.
+    Bar,
+}
+
+impl Display {
+    /// A bar on a terminal, lines otherwise, nothing when `quiet`.
+    pub fn detect(quiet: bool) -> Display {
+        if quiet {
+            Display::Quiet
+        } else if std::io::stderr().is_terminal() {
+            Display::Bar
+        } else {
+            Display::Lines
+        }
+    }
+}
+
+fn fmt_duration(d: Option<Duration>) -> String {
+    match d {
+        None => "?".into(),
+        Some(d) => {
+            let s = d.as_secs();
+            if s >= 3600 {
+                format!("{}h{:02}m", s / 3600, (s % 3600) / 60)
+            } else if s >= 60 {
+                format!("{}m{:02}s", s / 60, s % 60)
+            } else {
+                format!("{:.1}s", d.as_secs_f64())
+            }
+        }
+    }
+}
+
+/// The observer of a training run (one per model, or per DBN layer).
+pub struct Progress {
+    display: Display,
+    label: String,
+    bar: Option<ProgressBar>,
+    metrics_path: Option<PathBuf>,
+    /// Every epoch line of the metrics file so far (all layers).
+    metrics_lines: Vec<String>,
+    /// The error of a failed metrics write, reported after training.
+    pub metrics_error: Option<crate::cli::error::CliError>,
+    layer: Option<usize>,
+}
+
+impl Progress {
+    /// An observer labelled `label` (e.g. `"rbm 784-500"`).
+    pub fn new(display: Display, label: impl Into<String>, metrics: Option<PathBuf>) -> Self {
+        Progress {
+            display,
+            label: label.into(),
+            bar: None,
+            metrics_path: metrics,
+            metrics_lines: Vec::new(),
+            metrics_error: None,
+            layer: None,
+        }
+    }
+
+    /// Starts a new stage (a DBN layer): a new label, and `"layer": l` in
+    /// the metrics lines.
+    pub fn stage(&mut self, label: impl Into<String>, layer: usize) {
+        self.finish();
+        self.label = label.into();
+        self.layer = Some(layer);
+    }
+
+    /// Clears the bar.
+    pub fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+
+    fn bar(&mut self, total: u64) -> &ProgressBar {
+        self.bar.get_or_insert_with(|| {
+            let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{prefix:.bold} [{bar:28.cyan/blue}] {percent:>3}% {msg} (eta {eta})",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            bar.set_prefix(self.label.clone());
+            bar
+        })
+    }
+}
+
+impl Observer for Progress {
+    fn on_batch(&mut self, p: &BatchProgress<'_>) -> Control {
+        if self.display == Display::Bar {
+            let total = (p.epochs * p.batches) as u64;
+            let pos = (p.epoch * p.batches + p.batch + 1) as u64;
+            let msg = format!(
+                "epoch {}/{} loss {:.4} {:.0} samples/s",
+                p.epoch + 1,
+                p.epochs,
+                p.loss,
+                p.samples_per_sec
+            );
+            let bar = self.bar(total);
+            bar.set_position(pos);
+            bar.set_message(msg);
+        }
+        Control::Continue
+    }
+
+    fn on_epoch(&mut self, p: &EpochProgress<'_>) -> Control {
+        let r = p.record;
+        let valid = r
+            .valid_metric
+            .map(|v| format!(" valid {v:.4}"))
+            .unwrap_or_default();
+        let line = format!(
+            "{}: epoch {}/{} loss {:.4}{valid} {:.0} samples/s {:.2}s eta {}",
+            self.label,
+            r.epoch + 1,
+            p.epochs,
+            r.train_loss,
+            p.samples_per_sec,
+            r.seconds,
+            fmt_duration(p.eta)
+        );
+        // At most about 20 lines a run, and always the last epoch.
+        let every = p.epochs.div_ceil(20).max(1);
+        let show = (r.epoch as usize + 1).is_multiple_of(every) || r.epoch as usize + 1 == p.epochs;
+        match self.display {
+            _ if !show => {}
+            Display::Quiet => {}
+            Display::Lines => eprintln!("{line}"),
+            Display::Bar => {
+                if let Some(bar) = &self.bar {
+                    bar.println(line);
+                } else {
+                    eprintln!("{line}");
+                }
+            }
+        }
+        if let Some(path) = &self.metrics_path {
+            let mut obj = serde_json::Map::new();
+            if let Some(l) = self.layer {
+                obj.insert("layer".into(), l.into());
+            }
+            obj.insert("epoch".into(), r.epoch.into());
+            obj.insert("train_loss".into(), json_f64(r.train_loss));
+            obj.insert(
+                "valid_metric".into(),
+                r.valid_metric.map_or(serde_json::Value::Null, json_f64),
+            );
+            obj.insert("samples".into(), r.samples.into());
+            obj.insert("seconds".into(), json_f64(r.seconds));
+            obj.insert("samples_per_sec".into(), json_f64(p.samples_per_sec));
+            for (k, v) in &r.metrics {
+                obj.insert(k.clone(), json_f64(*v));
+            }
+            self.metrics_lines
+                .push(serde_json::Value::Object(obj).to_string());
+            let mut text = self.metrics_lines.join("\n");
+            text.push('\n');
+            if let Err(e) = write_atomic(path, text.as_bytes()) {
+                self.metrics_error = Some(e);
+                return Control::Stop;
+            }
+        }
+        Control::Continue
+    }
+}
+
+/// A JSON number, or `null` for a non-finite value.
+pub fn json_f64(v: f64) -> serde_json::Value {
+    serde_json::Number::from_f64(v).map_or(serde_json::Value::Null, serde_json::Value::Number)
+}

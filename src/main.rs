@@ -1,0 +1,64 @@
+//! The `latent` program: see `latent --help` and the README's tour.
+//!
+//! Exit status 0 on success; 1 with one line `latent: error: …` on standard
+//! error when a command fails; 2 for a command line that does not parse.
+
+#![forbid(unsafe_code)]
+
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use clap::error::ErrorKind;
+
+fn main() -> ExitCode {
+    let parsed = match cli::Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            return match e.kind() {
+                ErrorKind::DisplayHelp
+                | ErrorKind::DisplayVersion
+                | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                    let _ = e.print();
+                    if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                        ExitCode::from(2)
+                    } else {
+                        ExitCode::SUCCESS
+                    }
+                }
+                _ => {
+                    let text = e.render().to_string();
+                    let first = text
+                        .lines()
+                        .find(|l| !l.trim().is_empty())
+                        .unwrap_or("invalid command line");
+                    let first = first.strip_prefix("error: ").unwrap_or(first);
+                    eprintln!("latent: error: {first} (see latent --help)");
+                    ExitCode::from(2)
+                }
+            };
+        }
+    };
+    if let Some(n) = parsed.global.threads
+        && let Err(e) = rayon::ThreadPoolBuilder::new()
+            .num_threads(n as usize)
+            .thread_name(|i| format!("latent-{i}"))
+            .build_global()
+    {
+        eprintln!("latent: error: --threads {n}: cannot build the thread pool: {e}");
+        return ExitCode::from(1);
+    }
+    match cli::run(&parsed) {
+        Ok(report) => {
+            if parsed.global.json {
+                println!("{}", report.json);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("latent: error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
