@@ -585,33 +585,26 @@ fn mnist_stacked_classifier_beats_raw_softmax() {
         return;
     };
     let labels = test.labels.clone().unwrap();
-    let epochs = 4;
+    let (epochs, lr) = (5, 2e-3);
     let mut raw = Classifier::new(&[784], &[], 10, 1).unwrap();
-    let mut t = Trainer::new(raw, train_config(epochs, 100, 1e-3, Threads::AllCores)).unwrap();
+    let mut t = Trainer::new(raw, train_config(epochs, 100, lr, Threads::AllCores)).unwrap();
     t.fit(&train, None, &mut Silent).unwrap();
     raw = t.into_model();
     let acc_raw = raw.accuracy(&test.x, &labels, 500, Par::All).unwrap();
 
+    let dae = |v, h| {
+        (
+            LayerKind::Autoencoder(
+                AeConfig::new(&[v, h], Activation::Sigmoid)
+                    .with_loss(Loss::CrossEntropy)
+                    .with_noise(Noise::Mask { nu: 0.2 }),
+            ),
+            train_config(2, 100, 2e-3, Threads::AllCores),
+        )
+    };
     let pre = PretrainConfig {
-        sizes: vec![784, 256, 64],
-        layers: vec![
-            (
-                LayerKind::Autoencoder(
-                    AeConfig::new(&[784, 256], Activation::Sigmoid)
-                        .with_loss(Loss::CrossEntropy)
-                        .with_noise(Noise::Mask { nu: 0.2 }),
-                ),
-                train_config(2, 100, 2e-3, Threads::AllCores),
-            ),
-            (
-                LayerKind::Rbm(RbmConfig::bernoulli(256, 64)),
-                TrainConfig {
-                    epochs: 2,
-                    batch_size: 100,
-                    ..TrainConfig::new(RbmConfig::bernoulli(256, 64).default_optimizer())
-                },
-            ),
-        ],
+        sizes: vec![784, 256, 128],
+        layers: vec![dae(784, 256), dae(256, 128)],
         seed: 3,
     };
     let stack = StackedPretrainer::pretrain(&pre, &train).unwrap();
@@ -627,21 +620,123 @@ fn mnist_stacked_classifier_beats_raw_softmax() {
         .mean_reconstruction_error(&test.x, 500, Par::All)
         .unwrap();
     eprintln!(
-        "MNIST unrolled 784-256-64 AE: test cross-entropy {before:.1} -> {after:.1} after fine-tuning"
+        "MNIST unrolled 784-256-128 AE: test cross-entropy {before:.1} -> {after:.1} after fine-tuning"
     );
     assert!(after < before, "fine-tuning {before} -> {after}");
 
     let clf = stack.classifier(10, 5).unwrap();
-    let mut t = Trainer::new(clf, train_config(epochs, 100, 1e-3, Threads::AllCores)).unwrap();
+    let mut t = Trainer::new(clf, train_config(epochs, 100, lr, Threads::AllCores)).unwrap();
     t.fit(&train, None, &mut Silent).unwrap();
     let mut clf = t.into_model();
     let acc_stack = clf.accuracy(&test.x, &labels, 500, Par::All).unwrap();
     eprintln!(
-        "MNIST test accuracy: softmax on pixels {acc_raw:.4}, stacked AE/RBM + softmax {acc_stack:.4}"
+        "MNIST test accuracy: softmax on pixels {acc_raw:.4}, stacked DAEs + softmax {acc_stack:.4}"
     );
     assert!(acc_raw > 0.8, "softmax regression did not learn: {acc_raw}");
+    // Measured: 0.958 vs 0.930; half that margin is required so that a
+    // kernel change (different rounding) cannot flip it by chance.
     assert!(
-        acc_stack > acc_raw + 0.01,
+        acc_stack > acc_raw + 0.014,
         "stacked {acc_stack} vs raw {acc_raw}"
     );
+}
+
+#[test]
+fn checkpoint_resume_matches_an_uninterrupted_run() {
+    let ds = Dataset::new(toy_data(200, 30, 21), None).unwrap();
+    let cfg = AeConfig::new(&[30, 12, 6], Activation::Sigmoid)
+        .with_loss(Loss::CrossEntropy)
+        .with_noise(Noise::Mask { nu: 0.2 })
+        .with_contractive(0.05);
+    let full = fit_params(
+        Autoencoder::new(cfg.clone(), 2).unwrap(),
+        &ds,
+        Threads::Count(1),
+    );
+    // One epoch, checkpoint, a fresh trainer restores it and runs the second.
+    let mut t1 = Trainer::new(
+        Autoencoder::new(cfg.clone(), 2).unwrap(),
+        TrainConfig {
+            epochs: 1,
+            ..train_config(2, 32, 1e-3, Threads::Count(1))
+        },
+    )
+    .unwrap();
+    t1.fit(&ds, None, &mut Silent).unwrap();
+    let ck = t1.checkpoint();
+    let mut t2 = Trainer::new(
+        Autoencoder::new(cfg, 99).unwrap(),
+        train_config(2, 32, 1e-3, Threads::Count(1)),
+    )
+    .unwrap();
+    t2.restore(&ck).unwrap();
+    t2.fit(&ds, None, &mut Silent).unwrap();
+    let resumed: Vec<Vec<f32>> = t2
+        .model()
+        .params()
+        .tensors()
+        .iter()
+        .map(|t| t.value.as_slice().to_vec())
+        .collect();
+    assert_eq!(resumed, full);
+    // A VAE checkpoint does not load into an autoencoder.
+    let vae = Vae::new(VaeConfig::new(30, &[8], 2, Activation::Tanh), 0).unwrap();
+    let tv = Trainer::new(vae, train_config(1, 32, 1e-3, Threads::Count(1))).unwrap();
+    assert!(t2.restore(&tv.checkpoint()).is_err());
+}
+
+#[test]
+fn mnist_deep_784_1000_500_250_30_pretrain_unroll_finetune() {
+    let Some((train, test)) = mnist_split() else {
+        return;
+    };
+    // Hinton & Salakhutdinov's architecture on 2,000 images, one epoch per
+    // stage (a smoke test of the pipeline at full size, a few seconds):
+    // RBMs for the sigmoid layers, a linear-code autoencoder on top.
+    let train = train.split_at(2000).unwrap().0;
+    let rbm = |v, h| {
+        let c = RbmConfig::bernoulli(v, h);
+        (
+            LayerKind::Rbm(c),
+            TrainConfig {
+                epochs: 1,
+                batch_size: 100,
+                ..TrainConfig::new(c.default_optimizer())
+            },
+        )
+    };
+    let pre = PretrainConfig {
+        sizes: vec![784, 1000, 500, 250, 30],
+        layers: vec![
+            rbm(784, 1000),
+            rbm(1000, 500),
+            rbm(500, 250),
+            (
+                LayerKind::Autoencoder(AeConfig::new(&[250, 30], Activation::Identity)),
+                train_config(1, 100, 1e-3, Threads::AllCores),
+            ),
+        ],
+        seed: 1,
+    };
+    let stack = StackedPretrainer::pretrain(&pre, &train).unwrap();
+    assert_eq!(stack.layers[3].activation, Activation::Identity);
+    let mut deep = stack.unroll(Loss::CrossEntropy, 2).unwrap();
+    assert_eq!(deep.code_size(), 30);
+    let before = deep
+        .mean_reconstruction_error(&test.x, 500, Par::All)
+        .unwrap();
+    let mut t = Trainer::new(deep, train_config(2, 100, 1e-3, Threads::AllCores)).unwrap();
+    t.fit(&train, None, &mut Silent).unwrap();
+    deep = t.into_model();
+    let after = deep
+        .mean_reconstruction_error(&test.x, 500, Par::All)
+        .unwrap();
+    let mut codes = Matrix::zeros(test.len(), 30).unwrap();
+    deep.encode(test.x.view(), codes.view_mut(), Par::All)
+        .unwrap();
+    assert!(codes.as_slice().iter().all(|v| v.is_finite()));
+    eprintln!(
+        "MNIST 784-1000-500-250-30: test cross-entropy {before:.1} -> {after:.1} after fine-tuning"
+    );
+    assert!(after < before, "{before} -> {after}");
 }

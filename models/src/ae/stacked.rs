@@ -9,6 +9,10 @@
 //! - [`Stack::classifier`]: the encoders topped with a softmax layer
 //!   ([`Classifier`]) to fine-tune on labels.
 //!
+//! Autoencoder layers start with their output bias at the data's mean
+//! ([`Autoencoder::init_output_bias_from_data`]), RBM layers with Hinton's
+//! visible-bias initialisation.
+//!
 //! The classifier's loss is the mean cross-entropy `-ln p(y|x)` of
 //! `p = softmax(h_L V + 1 dᵀ)`; its gradient at the logits is `p - onehot(y)`,
 //! back-propagated through every encoder layer.
@@ -120,7 +124,9 @@ impl StackedPretrainer {
                             "exactly one (a single-layer autoencoder)",
                         );
                     }
-                    let mut trainer = Trainer::new(Autoencoder::new(cfg.clone(), seed)?, *train)?;
+                    let mut ae = Autoencoder::new(cfg.clone(), seed)?;
+                    ae.init_output_bias_from_data(&ds.x, par)?;
+                    let mut trainer = Trainer::new(ae, *train)?;
                     let summary = trainer.fit(&ds, None, &mut Silent)?;
                     let ae = trainer.into_model();
                     let w = ae
