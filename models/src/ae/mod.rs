@@ -19,8 +19,11 @@
 //! step afterwards, passes the step's [`Par`](latent_kernels::Par) to every
 //! kernel, and draws its randomness from [`Streams`](latent_kernels::random::Streams)
 //! seeded per step, so results are bit-identical for every thread count.
-//! Randomness enters a step only through an explicit `seed` argument
-//! (`*_with_seed` methods), so tests can hold the noise fixed.
+//! Randomness enters a step only through the explicit `seed` argument of
+//! `loss_and_gradient` (the [`Model`](latent_engine::train::Model)
+//! implementations draw one per step from the trainer's stream), and the
+//! noise a seed gives can be reproduced on its own
+//! ([`Autoencoder::corrupt`], [`Vae::draw_eps`]), so tests can hold it fixed.
 
 pub mod codes;
 pub mod dense;
