@@ -1,9 +1,19 @@
 //! Kernels for latent: the numerical building blocks every model is made of.
 //!
-//! - [`gemm`]: a cache-blocked, multithreaded SGEMM with register-tiled
+//! - [`gemm`](mod@gemm): a cache-blocked, multithreaded SGEMM with register-tiled
 //!   microkernels for AVX-512F, AVX2+FMA and a portable fallback, chosen at
 //!   run time, and an epilogue hook that fuses work into the write-out of C.
-//! - [`isa`]: run-time CPU feature detection and the `LATENT_ISA` override.
+//! - [`activation`]: vectorised `exp`, sigmoid, tanh, softplus and their
+//!   derivatives; the fused bias+activation epilogue.
+//! - [`random`]: reproducible per-row random streams and the samplers of
+//!   Gibbs chains and noise (Bernoulli, fused sigmoid+Bernoulli, Gaussian,
+//!   masking, salt-and-pepper).
+//! - [`reduce`]: column sums and means, reconstruction losses, KL to N(0, I).
+//! - [`penalty`]: L1, KL sparsity and the closed-form contractive penalty.
+//! - [`isa`]: run-time CPU feature detection and the `LATENT_ISA` override;
+//!   [`par`]: the parallelism every kernel takes; [`peak`]: the FMA-peak
+//!   microbenchmark reports compare against; [`alloc_count`]: a counting
+//!   allocator for no-allocation tests.
 //!
 //! This crate knows nothing about models. Every public function is safe and
 //! checks the shapes it is given; `unsafe` stays inside, next to a
