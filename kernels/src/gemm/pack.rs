@@ -73,10 +73,43 @@ pub(crate) fn pack_a(
         let r0 = i0 + panel * MR;
         let rows = MR.min(i0 + mc - r0);
         if cs == 1 {
-            // Rows are contiguous: read each row once, scatter with stride MR.
+            // Rows are contiguous: a transpose of the MR x kc block, done in
+            // 8x8 and 4x8 register blocks where the CPU has AVX2.
+            let mut i_done = 0;
+            let mut k_done = 0;
+            #[cfg(target_arch = "x86_64")]
+            if kc >= 8 && rows >= 4 && has_avx2() {
+                let full_k = kc / 8 * 8;
+                let mut i0 = 0;
+                while i0 + 4 <= rows {
+                    let block = if i0 + 8 <= rows { 8 } else { 4 };
+                    let row0 = (r0 + i0) * rs + p0;
+                    // The `block` source rows hold kc contiguous floats each.
+                    let src = &data[row0..row0 + (block - 1) * rs + kc];
+                    for pb in (0..full_k).step_by(8) {
+                        let dst = &mut out[pb * MR + i0..pb * MR + i0 + 7 * MR + block];
+                        // SAFETY: AVX2 is present (checked above); `src`
+                        // holds (r, q) at r*rs + pb + q for r < block, q < 8
+                        // (largest (block-1)*rs + pb + 7 < its length) and
+                        // `dst` holds (q, r) at q*MR + r (largest
+                        // 7*MR + block - 1 < its length).
+                        unsafe {
+                            if block == 8 {
+                                x86::transpose8x8_avx2(src[pb..].as_ptr(), rs, dst.as_mut_ptr(), MR)
+                            } else {
+                                x86::transpose4x8_avx2(src[pb..].as_ptr(), rs, dst.as_mut_ptr(), MR)
+                            }
+                        }
+                    }
+                    i0 += block;
+                }
+                i_done = i0;
+                k_done = full_k;
+            }
             for i in 0..rows {
                 let src = &data[(r0 + i) * rs + p0..(r0 + i) * rs + p0 + kc];
-                for (p, &v) in src.iter().enumerate() {
+                let from = if i < i_done { k_done } else { 0 };
+                for (p, &v) in src.iter().enumerate().skip(from) {
                     out[p * MR + i] = v;
                 }
             }
@@ -187,6 +220,42 @@ fn has_avx2() -> bool {
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use core::arch::x86_64::*;
+
+    /// Writes the transpose of the 4x8 block `src[r*src_stride + c]`
+    /// (`r < 4`, `c < 8`) to `dst[c*dst_stride + r]`.
+    ///
+    /// # Safety
+    /// The CPU has AVX2; `src` is valid for reading `src[r*src_stride + c]`
+    /// and `dst` for writing `dst[c*dst_stride + r]`, for `r < 4`, `c < 8`.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn transpose4x8_avx2(
+        src: *const f32,
+        src_stride: usize,
+        dst: *mut f32,
+        dst_stride: usize,
+    ) {
+        // SAFETY: the caller guarantees the four 8-float rows are readable.
+        let r: [__m256; 4] =
+            core::array::from_fn(|i| unsafe { _mm256_loadu_ps(src.add(i * src_stride)) });
+        let t0 = _mm256_unpacklo_ps(r[0], r[1]);
+        let t1 = _mm256_unpackhi_ps(r[0], r[1]);
+        let t2 = _mm256_unpacklo_ps(r[2], r[3]);
+        let t3 = _mm256_unpackhi_ps(r[2], r[3]);
+        let s = [
+            _mm256_shuffle_ps::<0x44>(t0, t2),
+            _mm256_shuffle_ps::<0xEE>(t0, t2),
+            _mm256_shuffle_ps::<0x44>(t1, t3),
+            _mm256_shuffle_ps::<0xEE>(t1, t3),
+        ];
+        for (c, v) in s.into_iter().enumerate() {
+            // SAFETY: the caller guarantees rows c and c + 4 of `dst` (4
+            // floats each) are writable.
+            unsafe {
+                _mm_storeu_ps(dst.add(c * dst_stride), _mm256_castps256_ps128(v));
+                _mm_storeu_ps(dst.add((c + 4) * dst_stride), _mm256_extractf128_ps::<1>(v));
+            }
+        }
+    }
 
     /// Writes the transpose of the 8x8 block `src[r*src_stride + c]` to
     /// `dst[c*dst_stride + r]`.
