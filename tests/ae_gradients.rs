@@ -683,3 +683,22 @@ proptest! {
         }
     }
 }
+
+/// Every activation × loss × tied/untied combination at least once (the
+/// property tests sample them), on a 2-layer encoder with an overcomplete
+/// first layer.
+#[test]
+fn every_activation_loss_and_tying_is_checked() {
+    let mut seed = 100;
+    for act in ACTS {
+        for loss in [Loss::SquaredError, Loss::CrossEntropy] {
+            for tied in [false, true] {
+                seed += 1;
+                let cfg = AeConfig::new(&[4, 6, 3], act)
+                    .with_loss(loss)
+                    .with_tied(tied);
+                check_ae(cfg, 3, seed);
+            }
+        }
+    }
+}
