@@ -259,6 +259,22 @@ fn training_is_bit_identical_across_thread_counts() {
         fit_params(vae(), &ds, Threads::Count(2)),
         "VAE: 1 vs 2 threads"
     );
+    let labels: Vec<u32> = (0..300).map(|i| (i * 7 % 4) as u32).collect();
+    let lds = Dataset::new(toy_data(300, 40, 4), Some(labels)).unwrap();
+    let clf = || {
+        Classifier::new(
+            &[40, 24, 12],
+            &[Activation::Sigmoid, Activation::Relu],
+            4,
+            3,
+        )
+        .unwrap()
+    };
+    assert_eq!(
+        fit_params(clf(), &lds, Threads::Count(1)),
+        fit_params(clf(), &lds, Threads::Count(2)),
+        "classifier: 1 vs 2 threads"
+    );
 }
 
 #[test]
