@@ -215,13 +215,14 @@ fn fit_params<M: Model + Send>(model: M, ds: &Dataset, threads: Threads) -> Vec<
 
 #[test]
 fn training_is_bit_identical_across_thread_counts() {
-    let ds = Dataset::new(toy_data(300, 40, 3), None).unwrap();
+    // Wide enough that the kernels split their work between threads.
+    let ds = Dataset::new(toy_data(300, 256, 3), None).unwrap();
     let configs = [
-        AeConfig::new(&[40, 30, 8], Activation::Sigmoid)
+        AeConfig::new(&[256, 160, 8], Activation::Sigmoid)
             .with_loss(Loss::CrossEntropy)
             .with_noise(Noise::Mask { nu: 0.3 })
             .with_contractive(0.1),
-        AeConfig::new(&[40, 16], Activation::Sigmoid)
+        AeConfig::new(&[256, 96], Activation::Sigmoid)
             .with_tied(true)
             .with_noise(Noise::SaltPepper {
                 nu: 0.2,
@@ -232,7 +233,7 @@ fn training_is_bit_identical_across_thread_counts() {
                 rho: 0.05,
                 beta: 0.5,
             }),
-        AeConfig::new(&[40, 20], Activation::Relu).with_noise(Noise::Gaussian { std: 0.3 }),
+        AeConfig::new(&[256, 128], Activation::Relu).with_noise(Noise::Gaussian { std: 0.3 }),
     ];
     for cfg in configs {
         let one = fit_params(
@@ -253,17 +254,17 @@ fn training_is_bit_identical_across_thread_counts() {
         );
         assert_eq!(one, two, "{cfg:?}: 1 vs 2 threads");
     }
-    let vae = || Vae::new(VaeConfig::new(40, &[24], 4, Activation::Tanh), 9).unwrap();
+    let vae = || Vae::new(VaeConfig::new(256, &[128], 4, Activation::Tanh), 9).unwrap();
     assert_eq!(
         fit_params(vae(), &ds, Threads::Count(1)),
         fit_params(vae(), &ds, Threads::Count(2)),
         "VAE: 1 vs 2 threads"
     );
     let labels: Vec<u32> = (0..300).map(|i| (i * 7 % 4) as u32).collect();
-    let lds = Dataset::new(toy_data(300, 40, 4), Some(labels)).unwrap();
+    let lds = Dataset::new(toy_data(300, 256, 4), Some(labels)).unwrap();
     let clf = || {
         Classifier::new(
-            &[40, 24, 12],
+            &[256, 128, 12],
             &[Activation::Sigmoid, Activation::Relu],
             4,
             3,
