@@ -7,18 +7,19 @@
 //! | [`io`] | data in (IDX, NPY, CSV by magic and extension), NPY/CSV out, atomic writes |
 //! | [`image`] | PNG grids of tiles (filters, samples, reconstructions) |
 //! | [`progress`] | the training observer: progress bar, plain lines, metrics file |
+//! | [`modelfile`] | the model file conventions on top of the engine's checkpoints |
 //! | [`demo`] | `latent demo` |
+//! | [`train`] | `latent train` |
+//! | [`use_model`] | `info`, `encode`, `reconstruct`, `score`, `sample`, `eval`, `filters`, `export` |
 
 pub mod demo;
-// Parts of these serve the file-based subcommands that follow the demo.
-#[allow(dead_code)]
 pub mod error;
-#[allow(dead_code)]
 pub mod image;
-#[allow(dead_code)]
 pub mod io;
-#[allow(dead_code)]
+pub mod modelfile;
 pub mod progress;
+pub mod train;
+pub mod use_model;
 
 use clap::{Parser, Subcommand};
 
@@ -55,6 +56,24 @@ pub struct Global {
 pub enum Command {
     /// Train an RBM and a DBN on built-in data and draw pictures (no files needed).
     Demo(demo::DemoArgs),
+    /// Train rbm, gaussian-rbm or dbn on a data file (IDX, NPY, CSV) and write a model file.
+    Train(train::TrainArgs),
+    /// Show a model file's kind, shapes, hyper-parameters and training history.
+    Info(use_model::InfoArgs),
+    /// Write hidden-unit probabilities (features) of data: p(h|v), or a DBN's up-pass.
+    Encode(use_model::EncodeArgs),
+    /// Write reconstructions of data, and a PNG of data beside reconstructions.
+    Reconstruct(use_model::ReconstructArgs),
+    /// Write a per-sample anomaly score: free energy or reconstruction error.
+    Score(use_model::ScoreArgs),
+    /// Draw samples by Gibbs sampling; write them and/or a PNG grid.
+    Sample(use_model::SampleArgs),
+    /// Reconstruction error, pseudo-log-likelihood, exact or AIS log-likelihood.
+    Eval(use_model::EvalArgs),
+    /// Draw the first layer's weight vectors as a PNG grid of tiles.
+    Filters(use_model::FiltersArgs),
+    /// Write the weights as NPY files or one safetensors file.
+    Export(use_model::ExportArgs),
 }
 
 /// What a command produced, for `--json`.
@@ -76,5 +95,14 @@ pub fn run(cli: &Cli) -> Result<Report> {
     let g = &cli.global;
     match &cli.command {
         Command::Demo(a) => demo::run(a, g),
+        Command::Train(a) => train::run(a, g),
+        Command::Info(a) => use_model::info(a, g),
+        Command::Encode(a) => use_model::encode(a, g),
+        Command::Reconstruct(a) => use_model::reconstruct_cmd(a, g),
+        Command::Score(a) => use_model::score(a, g),
+        Command::Sample(a) => use_model::sample(a, g),
+        Command::Eval(a) => use_model::eval(a, g),
+        Command::Filters(a) => use_model::filters(a, g),
+        Command::Export(a) => use_model::export(a, g),
     }
 }

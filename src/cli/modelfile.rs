@@ -174,7 +174,7 @@ impl Preprocess {
 #[derive(Debug)]
 pub enum Model {
     /// A Bernoulli or Gaussian RBM.
-    Rbm(Rbm),
+    Rbm(Box<Rbm>),
     /// A deep belief net.
     Dbn(Dbn),
 }
@@ -329,8 +329,20 @@ pub fn load(path: &Path) -> Result<ModelFile> {
     let preprocess = Preprocess::parse(pre, &ck.persistent, path)?;
     let first = lines.first().copied().unwrap_or("");
     let model = match ck.model_kind.as_str() {
-        "rbm" => Model::Rbm(load_rbm(&ck, "", first, VisibleUnits::Bernoulli, path)?),
-        "gaussian-rbm" => Model::Rbm(load_rbm(&ck, "", first, VisibleUnits::Gaussian, path)?),
+        "rbm" => Model::Rbm(Box::new(load_rbm(
+            &ck,
+            "",
+            first,
+            VisibleUnits::Bernoulli,
+            path,
+        )?)),
+        "gaussian-rbm" => Model::Rbm(Box::new(load_rbm(
+            &ck,
+            "",
+            first,
+            VisibleUnits::Gaussian,
+            path,
+        )?)),
         "dbn" => {
             let bottom = match hyper_value(first, "bottom") {
                 Some("gaussian") => VisibleUnits::Gaussian,
