@@ -430,3 +430,24 @@ fn bad_inputs_fail_with_one_line_and_keep_outputs() {
     kept(&out);
     let _ = fs::remove_dir_all(&d);
 }
+
+#[test]
+fn every_subcommand_has_help() {
+    for sub in [
+        "demo",
+        "train",
+        "info",
+        "encode",
+        "reconstruct",
+        "score",
+        "sample",
+        "eval",
+        "filters",
+        "export",
+    ] {
+        let text = ok(&[sub, "--help"]);
+        assert!(text.contains("Usage: latent"), "{sub}: {text}");
+    }
+    let out = run(&[]);
+    assert!(!out.status.success());
+}
