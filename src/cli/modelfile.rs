@@ -261,6 +261,9 @@ fn rbm_config(line: &str, visible: VisibleUnits, v: usize, h: usize) -> RbmConfi
     if let Some(p) = hyper_value(line, "init_std").and_then(|s| s.parse().ok()) {
         c.init_std = p;
     }
+    if let Some(p) = hyper_value(line, "learn_sigma").and_then(|s| s.parse().ok()) {
+        c.learn_sigma = p;
+    }
     if let (Some(t), Some(k), Some(d)) = (
         hyper_value(line, "sparsity")
             .and_then(|s| s.strip_prefix("target="))
@@ -314,12 +317,22 @@ fn load_rbm(
         ));
     }
     let config = rbm_config(line, visible, v, h);
-    Ok(Rbm::from_params(
-        config,
-        w.as_slice(),
-        b.as_slice(),
-        c.as_slice(),
-    )?)
+    let mut rbm = Rbm::from_params(config, w.as_slice(), b.as_slice(), c.as_slice())?;
+    if config.learn_sigma {
+        let log_sigma = tensor(ck, &format!("{prefix}log_sigma"), path)?;
+        if log_sigma.len() != v {
+            return Err(CliError::mismatch(
+                format!("{}: length of {prefix}log_sigma", path.display()),
+                v.to_string(),
+                log_sigma.len().to_string(),
+            ));
+        }
+        latent::engine::train::Model::params_mut(&mut rbm)
+            .value_mut(latent::models::rbm::LOG_SIGMA)
+            .as_mut_slice()
+            .copy_from_slice(log_sigma.as_slice());
+    }
+    Ok(rbm)
 }
 
 /// Loads a model file.

@@ -105,6 +105,10 @@ pub struct TrainArgs {
     /// Persistent contrastive divergence (chains kept across minibatches).
     #[arg(long)]
     pub persistent: bool,
+    /// gaussian-rbm: learn a standard deviation per visible unit instead of
+    /// fixing σ = 1 on standardised data.
+    #[arg(long)]
+    pub learn_sigma: bool,
     /// A target mean hidden activation (sparsity), e.g. 0.05.
     #[arg(long, value_parser = unit_open_f32)]
     pub sparsity: Option<f32>,
@@ -256,6 +260,7 @@ fn rbm_config(args: &TrainArgs, visible: VisibleUnits, v: usize, h: usize) -> Rb
     };
     c.cd_k = args.cd_k as usize;
     c.persistent = args.persistent;
+    c.learn_sigma = args.learn_sigma && visible == VisibleUnits::Gaussian;
     c.sparsity = args.sparsity.map(|target| Sparsity {
         target,
         cost: 0.1,

@@ -26,7 +26,7 @@ use latent_engine::train::{Model, StepContext, StepOutput};
 use latent_engine::{Batch, Matrix, OptimizerConfig, ParamSet, Role, Tensor};
 use latent_kernels::Par;
 use latent_kernels::activation::{Activation, BiasActivation};
-use latent_kernels::gemm::{Accum, BiasAdd, MatMut, MatRef, gemm, sgemm};
+use latent_kernels::gemm::{Accum, BiasAdd, Epilogue, MatMut, MatRef, gemm, sgemm};
 use latent_kernels::random::{Scale, Streams, bernoulli, gaussian, sigmoid_bernoulli};
 use latent_kernels::reduce::{col_sums, sq_err};
 
@@ -89,6 +89,11 @@ pub struct RbmConfig {
     pub init_std: f32,
     /// Optional sparsity target.
     pub sparsity: Option<Sparsity>,
+    /// Gaussian visibles only: learn a standard deviation `σ_i` per visible
+    /// unit (parameterised as `ln σ_i`, no weight decay) instead of fixing
+    /// `σ_i = 1` (MODELS.md 2.2). Learning σ by CD needs sampled visibles
+    /// in the chain, so it implies [`sample_visible`](Self::sample_visible).
+    pub learn_sigma: bool,
 }
 
 impl RbmConfig {
@@ -104,6 +109,7 @@ impl RbmConfig {
             sample_visible: false,
             init_std: 0.01,
             sparsity: None,
+            learn_sigma: false,
         }
     }
 
@@ -148,6 +154,13 @@ impl RbmConfig {
         if !(self.init_std.is_finite() && self.init_std >= 0.0) {
             return bad("init_std", self.init_std.to_string(), "a finite value >= 0");
         }
+        if self.learn_sigma && self.visible != VisibleUnits::Gaussian {
+            return bad(
+                "learn_sigma",
+                "true".into(),
+                "Gaussian visible units (Bernoulli visibles have no σ)",
+            );
+        }
         if let Some(s) = self.sparsity {
             if !(s.target > 0.0 && s.target < 1.0) {
                 return bad("sparsity target", s.target.to_string(), "a value in (0, 1)");
@@ -168,7 +181,7 @@ impl RbmConfig {
             None => "none".into(),
         };
         format!(
-            "visible={} n_visible={} n_hidden={} cd_k={} persistent={} sample_visible={} init_std={} sparsity={}",
+            "visible={} n_visible={} n_hidden={} cd_k={} persistent={} sample_visible={} init_std={} sparsity={} learn_sigma={}",
             self.visible.name(),
             self.n_visible,
             self.n_hidden,
@@ -176,7 +189,8 @@ impl RbmConfig {
             self.persistent,
             self.sample_visible,
             self.init_std,
-            sparsity
+            sparsity,
+            self.learn_sigma
         )
     }
 }
@@ -187,6 +201,8 @@ pub const W: usize = 0;
 pub const B_VIS: usize = 1;
 /// Index of the hidden biases `c` (1 x H).
 pub const C_HID: usize = 2;
+/// Index of `ln σ` (1 x V), present only when σ is learned.
+pub const LOG_SIGMA: usize = 3;
 
 /// Buffers of one training step, sized for the largest batch seen.
 #[derive(Debug, Default)]
@@ -203,6 +219,10 @@ struct Workspace {
     /// Column sums, `V` and `H` long, two of each.
     sum_v: [Vec<f32>; 2],
     sum_p: [Vec<f32>; 2],
+    /// Learned σ: `σ`, `b/σ` (V each) and `[P⁰; Pᵏ] Wᵀ` (`2B x V`).
+    sigma: Vec<f32>,
+    beta: Vec<f32>,
+    pw: Vec<f32>,
 }
 
 impl Workspace {
@@ -217,6 +237,9 @@ impl Workspace {
         self.v_mean = vec![0.0; rows * v];
         self.sum_v = [vec![0.0; v], vec![0.0; v]];
         self.sum_p = [vec![0.0; h], vec![0.0; h]];
+        self.sigma = vec![1.0; v];
+        self.beta = vec![0.0; v];
+        self.pw = vec![0.0; 2 * rows * v];
     }
 }
 
@@ -230,9 +253,6 @@ pub struct Rbm {
     chains: Option<Matrix>,
     /// Sparsity: the moving average of the hidden activations.
     q_hat: Vec<f32>,
-    /// Gaussian visibles: their standard deviations (all 1), for
-    /// [`eval_params`](Rbm::eval_params); empty for Bernoulli visibles.
-    sigma: Vec<f32>,
 }
 
 impl Rbm {
@@ -246,13 +266,12 @@ impl Rbm {
         params.push("W", Role::Weight, w)?;
         params.push("b", Role::Bias, Matrix::zeros(1, v)?)?;
         params.push("c", Role::Bias, Matrix::zeros(1, h)?)?;
+        if config.learn_sigma {
+            params.push("log_sigma", Role::Other, Matrix::zeros(1, v)?)?;
+        }
         let q_hat = match config.sparsity {
             Some(s) => vec![s.target; h],
             None => Vec::new(),
-        };
-        let sigma = match config.visible {
-            VisibleUnits::Bernoulli => Vec::new(),
-            VisibleUnits::Gaussian => vec![1.0; v],
         };
         Ok(Rbm {
             config,
@@ -260,7 +279,6 @@ impl Rbm {
             ws: Workspace::default(),
             chains: None,
             q_hat,
-            sigma,
         })
     }
 
@@ -352,25 +370,45 @@ impl Rbm {
         )
     }
 
-    /// Hidden probabilities `p(h = 1 | v) = σ(xW + 1cᵀ)` of the rows of `x`
-    /// into `out` (`rows x H`): the features of the data. One fused GEMM.
-    pub fn transform(&self, x: MatRef<'_>, out: MatMut<'_>, par: Par) -> Result<()> {
-        self.check_input("Rbm::transform", &x)?;
-        let c = self.hidden_bias();
-        gemm(
-            1.0,
-            x,
-            self.weights().view(),
-            Accum::Replace,
-            out,
-            &BiasActivation::new(c, Activation::Sigmoid),
-            par,
-        )?;
+    /// `(x/σ) W` (σ only when learned) with `epi` fused into the write-out:
+    /// the hidden units' total inputs. Learned σ costs a scaled copy of `x`.
+    fn up<E: Epilogue>(&self, x: MatRef<'_>, out: MatMut<'_>, epi: &E, par: Par) -> Result<()> {
+        match self.learned_sigma() {
+            None => gemm(1.0, x, self.weights().view(), Accum::Replace, out, epi, par)?,
+            Some(sigma) => {
+                let scaled = Matrix::from_fn(x.rows(), x.cols(), |i, j| {
+                    x.get(i, j).unwrap_or(0.0) / sigma[j]
+                })?;
+                gemm(
+                    1.0,
+                    scaled.view(),
+                    self.weights().view(),
+                    Accum::Replace,
+                    out,
+                    epi,
+                    par,
+                )?
+            }
+        }
         Ok(())
     }
 
+    /// Hidden probabilities `p(h = 1 | v) = σ(xW + 1cᵀ)` of the rows of `x`
+    /// into `out` (`rows x H`): the features of the data. One fused GEMM
+    /// (Gaussian visibles with learned σ: of `x/σ`).
+    pub fn transform(&self, x: MatRef<'_>, out: MatMut<'_>, par: Par) -> Result<()> {
+        self.check_input("Rbm::transform", &x)?;
+        self.up(
+            x,
+            out,
+            &BiasActivation::new(self.hidden_bias(), Activation::Sigmoid),
+            par,
+        )
+    }
+
     /// The visible means `E[v | h]` for hidden states `h` (`rows x H`) into
-    /// `out` (`rows x V`): `σ(hWᵀ + 1bᵀ)` or `hWᵀ + 1bᵀ`.
+    /// `out` (`rows x V`): `σ(hWᵀ + 1bᵀ)`, `hWᵀ + 1bᵀ`, or with learned σ
+    /// `b + σ ⊙ hWᵀ`.
     pub fn visible_means(&self, h: MatRef<'_>, out: MatMut<'_>, par: Par) -> Result<()> {
         check_len(
             "Rbm::visible_means: columns of h (hidden units)",
@@ -379,8 +417,8 @@ impl Rbm {
         )?;
         let b = self.visible_bias();
         let wt = self.weights().view().t();
-        match self.config.visible {
-            VisibleUnits::Bernoulli => gemm(
+        match (self.config.visible, self.learned_sigma()) {
+            (VisibleUnits::Bernoulli, _) => gemm(
                 1.0,
                 h,
                 wt,
@@ -389,7 +427,21 @@ impl Rbm {
                 &BiasActivation::new(b, Activation::Sigmoid),
                 par,
             )?,
-            VisibleUnits::Gaussian => gemm(1.0, h, wt, Accum::Replace, out, &BiasAdd::new(b), par)?,
+            (VisibleUnits::Gaussian, None) => {
+                gemm(1.0, h, wt, Accum::Replace, out, &BiasAdd::new(b), par)?
+            }
+            (VisibleUnits::Gaussian, Some(sigma)) => gemm(
+                1.0,
+                h,
+                wt,
+                Accum::Replace,
+                out,
+                &ScaleShift {
+                    scale: &sigma,
+                    shift: b,
+                },
+                par,
+            )?,
         }
         Ok(())
     }
@@ -415,11 +467,8 @@ impl Rbm {
         let mut p = Matrix::zeros(rows, h_n)?;
         let mut h = Matrix::zeros(rows, h_n)?;
         let mut recon = Matrix::zeros(rows, self.config.n_visible)?;
-        gemm(
-            1.0,
+        self.up(
             x.view(),
-            self.weights().view(),
-            Accum::Replace,
             p.view_mut(),
             &BiasAdd::new(self.hidden_bias()),
             par,
@@ -453,16 +502,14 @@ impl Rbm {
         let (rows, v_n, h_n) = (x.rows(), self.config.n_visible, self.config.n_hidden);
         check_len("Rbm::free_energy: out (one per row)", out.len(), rows)?;
         let mut act = Matrix::zeros(rows, h_n)?;
-        gemm(
-            1.0,
+        self.up(
             x,
-            self.weights().view(),
-            Accum::Replace,
             act.view_mut(),
             &BiasActivation::new(self.hidden_bias(), Activation::Softplus),
             par,
         )?;
         let b = self.visible_bias();
+        let sigma = self.sigma();
         for (i, f) in out.iter_mut().enumerate() {
             let hidden: f64 = act.row(i).iter().map(|&s| s as f64).sum();
             let visible: f64 = match self.config.visible {
@@ -471,7 +518,7 @@ impl Rbm {
                     .sum::<f64>(),
                 VisibleUnits::Gaussian => -(0..v_n)
                     .map(|j| {
-                        let d = x.get(i, j).unwrap_or(0.0) as f64 - b[j] as f64;
+                        let d = (x.get(i, j).unwrap_or(0.0) as f64 - b[j] as f64) / sigma[j] as f64;
                         0.5 * d * d
                     })
                     .sum::<f64>(),
@@ -499,11 +546,8 @@ impl Rbm {
         let mut mean = Matrix::zeros(rows, v_n)?;
         let mut streams = streams;
         for _ in 0..steps {
-            gemm(
-                1.0,
+            self.up(
                 v.view(),
-                self.weights().view(),
-                Accum::Replace,
                 p.view_mut(),
                 &BiasAdd::new(self.hidden_bias()),
                 par,
@@ -556,11 +600,8 @@ impl Rbm {
         let h_n = self.config.n_hidden;
         let mut p = Matrix::zeros(n, h_n)?;
         let mut h = Matrix::zeros(n, h_n)?;
-        gemm(
-            1.0,
+        self.up(
             v.view(),
-            self.weights().view(),
-            Accum::Replace,
             p.view_mut(),
             &BiasAdd::new(self.hidden_bias()),
             par,
@@ -592,9 +633,12 @@ impl Rbm {
         let v_n = self.config.n_visible;
         match self.config.visible {
             VisibleUnits::Bernoulli => bernoulli(streams, mean, out, rows, v_n, par)?,
-            VisibleUnits::Gaussian => {
-                gaussian(streams, mean, Scale::Scalar(1.0), out, rows, v_n, par)?
-            }
+            VisibleUnits::Gaussian => match self.learned_sigma() {
+                None => gaussian(streams, mean, Scale::Scalar(1.0), out, rows, v_n, par)?,
+                Some(sigma) => {
+                    gaussian(streams, mean, Scale::PerColumn(&sigma), out, rows, v_n, par)?
+                }
+            },
         }
         Ok(())
     }
@@ -629,6 +673,19 @@ impl Rbm {
             params.value(B_VIS).as_slice(),
             params.value(C_HID).as_slice(),
         );
+        // Learned σ: the chain runs on s = v/σ, a unit-variance Gaussian RBM
+        // with visible bias β = b/σ (the same energy, rescaled), so the
+        // steps below are the fixed-σ ones on s.
+        let learn_sigma = self.config.learn_sigma;
+        if learn_sigma {
+            let z = params.value(LOG_SIGMA).as_slice();
+            for i in 0..v_n {
+                ws.sigma[i] = z[i].exp();
+                ws.beta[i] = b[i] / ws.sigma[i];
+            }
+        }
+        let b = if learn_sigma { &ws.beta[..v_n] } else { b };
+        let sigma = &ws.sigma[..v_n];
         let (sv_pos, sv_neg) = ws.stacked_v[..2 * rows * v_n].split_at_mut(rows * v_n);
         let (sp_pos, sp_neg) = ws.stacked_p[..2 * rows * h_n].split_at_mut(rows * h_n);
         let h = &mut ws.h[..rows * h_n];
@@ -636,6 +693,13 @@ impl Rbm {
 
         // V⁰ into the top of the stack (a strided x is gathered here too).
         copy_rows(&x, sv_pos);
+        if learn_sigma {
+            for row in sv_pos.chunks_exact_mut(v_n) {
+                for (s, &sd) in row.iter_mut().zip(sigma) {
+                    *s /= sd;
+                }
+            }
+        }
         let v0 = MatRef::row_major(sv_pos, rows, v_n)?;
         // Positive phase: P⁰ = σ(V⁰W + c), H⁰ ~ P⁰.
         gemm(
@@ -656,7 +720,21 @@ impl Rbm {
         };
         let down = BiasActivation::new(b, visible_epilogue_act);
         let wt = w.view().t();
-        let sample_v = self.config.persistent || self.config.sample_visible;
+        let sample_v = self.config.persistent || self.config.sample_visible || learn_sigma;
+        // Squared error in the data's units (σ² times that of s).
+        let recon = |mean: &[f32], data: &[f32]| -> Result<f64> {
+            if !learn_sigma {
+                return Ok(sq_err(mean, data, rows, v_n, None, None, 0.0)? as f64);
+            }
+            let mut total = 0.0f64;
+            for (m_row, d_row) in mean.chunks_exact(v_n).zip(data.chunks_exact(v_n)) {
+                for ((&m, &d), &sd) in m_row.iter().zip(d_row).zip(sigma) {
+                    let e = (m - d) * sd;
+                    total += (e * e) as f64;
+                }
+            }
+            Ok(total)
+        };
         let k = self.config.cd_k;
         let mut recon_error = None;
 
@@ -671,7 +749,7 @@ impl Rbm {
                 &down,
                 par,
             )?;
-            recon_error = Some(sq_err(v_mean, sv_pos, rows, v_n, None, None, 0.0)? as f64);
+            recon_error = Some(recon(v_mean, sv_pos)?);
             // The negative chains continue from where they stopped.
             let chains = self.chains.as_ref().expect("chains ensured above");
             sv_neg.copy_from_slice(&chains.as_slice()[..rows * v_n]);
@@ -699,7 +777,7 @@ impl Rbm {
                 par,
             )?;
             if recon_error.is_none() {
-                recon_error = Some(sq_err(v_mean, sv_pos, rows, v_n, None, None, 0.0)? as f64);
+                recon_error = Some(recon(v_mean, sv_pos)?);
             }
             if sample_v {
                 match self.config.visible {
@@ -768,6 +846,37 @@ impl Rbm {
         {
             *g = -(s0 - sk) * inv_b;
         }
+        if learn_sigma {
+            // ∂E/∂ln σ_i = −(s_i − β_i)² + s_i (W h)_i, with p(h|v) for h:
+            // data minus model term, from the GEMMs P⁰Wᵀ and PᵏWᵀ.
+            let pw = &mut ws.pw[..2 * rows * v_n];
+            let (pw_pos, pw_neg) = pw.split_at_mut(rows * v_n);
+            for (p, out) in [(&*sp_pos, pw_pos), (&*sp_neg, pw_neg)] {
+                let p = MatRef::row_major(p, rows, h_n)?;
+                sgemm(
+                    1.0,
+                    p,
+                    wt,
+                    Accum::Replace,
+                    MatMut::row_major(out, rows, v_n)?,
+                    par,
+                )?;
+            }
+            let g = grads.value_mut(LOG_SIGMA).as_mut_slice();
+            g.fill(0.0);
+            let sv = &ws.stacked_v[..2 * rows * v_n];
+            for (r, (s_row, q_row)) in sv.chunks_exact(v_n).zip(pw.chunks_exact(v_n)).enumerate() {
+                let sign = if r < rows { inv_b } else { -inv_b };
+                for (((g, &s), &q), &beta) in g.iter_mut().zip(s_row).zip(q_row).zip(b) {
+                    let d = s - beta;
+                    *g += sign * (-d * d + s * q);
+                }
+            }
+            // The bias gradient above is with respect to β = b/σ.
+            for (g, &sd) in grads.value_mut(B_VIS).as_mut_slice().iter_mut().zip(sigma) {
+                *g /= sd;
+            }
+        }
         // Weight gradient: −(1/B)·[V⁰; Vᵏ]ᵀ [P⁰; −Pᵏ], one GEMM.
         for p in sp_neg.iter_mut() {
             *p = -*p;
@@ -834,34 +943,58 @@ impl Rbm {
         Ok(())
     }
 
-    /// The parameters as the evaluation routines of [`crate::eval`] take
-    /// them (exact `log Z`, AIS, pseudo-likelihood, f64 free energy).
-    pub fn eval_params(&self) -> crate::eval::RbmParams<'_> {
+    /// The visible units' standard deviations: `exp(ln σ)` when learned,
+    /// all 1 for fixed-variance Gaussian visibles, empty for Bernoulli.
+    pub fn sigma(&self) -> Vec<f32> {
+        match self.config.visible {
+            VisibleUnits::Bernoulli => Vec::new(),
+            VisibleUnits::Gaussian if self.config.learn_sigma => self
+                .params
+                .value(LOG_SIGMA)
+                .as_slice()
+                .iter()
+                .map(|z| z.exp())
+                .collect(),
+            VisibleUnits::Gaussian => vec![1.0; self.config.n_visible],
+        }
+    }
+
+    /// σ when it is learned, `None` when it is fixed (or absent).
+    fn learned_sigma(&self) -> Option<Vec<f32>> {
+        self.config.learn_sigma.then(|| self.sigma())
+    }
+
+    /// Runs `f` on the parameters as the evaluation routines of
+    /// [`crate::eval`] take them (exact `log Z`, AIS, pseudo-likelihood,
+    /// f64 free energy).
+    pub fn with_eval_params<R>(&self, f: impl FnOnce(&crate::eval::RbmParams<'_>) -> R) -> R {
         let (w, b, c) = (
             self.weights().as_slice(),
             self.visible_bias(),
             self.hidden_bias(),
         );
-        match self.config.visible {
+        let sigma = self.sigma();
+        let params = match self.config.visible {
             VisibleUnits::Bernoulli => crate::eval::RbmParams::bernoulli(w, b, c),
-            VisibleUnits::Gaussian => crate::eval::RbmParams::gaussian(w, b, c, &self.sigma),
-        }
+            VisibleUnits::Gaussian => crate::eval::RbmParams::gaussian(w, b, c, &sigma),
+        };
+        f(&params)
     }
 
     /// Exact `ln Z`, summing over the smaller layer (at most 25 units).
     pub fn exact_log_z(&self, par: Par) -> Result<f64> {
-        crate::eval::exact_log_z(&self.eval_params(), par)
+        self.with_eval_params(|p| crate::eval::exact_log_z(p, par))
     }
 
     /// Exact mean log-likelihood `−mean F(v) − ln Z` of the rows of `x`
     /// (at most 25 units on the smaller side).
     pub fn exact_log_likelihood(&self, x: &Matrix, par: Par) -> Result<f64> {
         self.check_input("Rbm::exact_log_likelihood", &x.view())?;
-        crate::eval::exact_average_log_likelihood(&self.eval_params(), x.as_slice(), par)
+        self.with_eval_params(|p| crate::eval::exact_average_log_likelihood(p, x.as_slice(), par))
     }
 
-    /// Annealed-importance-sampling estimate of `ln Z` (Bernoulli visibles),
-    /// from the base-rate RBM of the data `x` (MODELS.md 2.4).
+    /// Annealed-importance-sampling estimate of `ln Z`, from the base-rate
+    /// RBM of the data `x` (MODELS.md 2.4).
     pub fn ais_log_z(
         &self,
         x: &Matrix,
@@ -869,9 +1002,10 @@ impl Rbm {
         par: Par,
     ) -> Result<crate::eval::AisEstimate> {
         self.check_input("Rbm::ais_log_z", &x.view())?;
-        let params = self.eval_params();
-        let base = crate::eval::base_rate_visible_bias(&params, x.as_slice())?;
-        crate::eval::ais_log_z(&params, &base, config, par)
+        self.with_eval_params(|p| {
+            let base = crate::eval::base_rate_visible_bias(p, x.as_slice())?;
+            crate::eval::ais_log_z(p, &base, config, par)
+        })
     }
 
     /// Mean stochastic pseudo-log-likelihood of the rows of `x` (one random
@@ -882,13 +1016,9 @@ impl Rbm {
             return Ok(0.0);
         }
         let mut per_row = vec![0.0f32; x.rows()];
-        crate::eval::pseudo_log_likelihood(
-            &self.eval_params(),
-            x.as_slice(),
-            seed,
-            &mut per_row,
-            par,
-        )?;
+        self.with_eval_params(|p| {
+            crate::eval::pseudo_log_likelihood(p, x.as_slice(), seed, &mut per_row, par)
+        })?;
         Ok(per_row.iter().map(|&v| v as f64).sum::<f64>() / x.rows() as f64)
     }
 
@@ -1029,5 +1159,40 @@ fn into_engine(e: ModelError) -> latent_engine::EngineError {
             value: other.to_string(),
             expected: "valid model input",
         },
+    }
+}
+
+/// `v ← shift + scale ⊙ v` per column: the visible means `b + σ ⊙ (hWᵀ)` of
+/// a Gaussian RBM with learned σ, fused into the GEMM's write-out.
+struct ScaleShift<'a> {
+    scale: &'a [f32],
+    shift: &'a [f32],
+}
+
+impl Epilogue for ScaleShift<'_> {
+    fn check(
+        &self,
+        _rows: usize,
+        cols: usize,
+    ) -> std::result::Result<(), latent_kernels::KernelError> {
+        if self.scale.len() != cols || self.shift.len() != cols {
+            return Err(latent_kernels::KernelError::LengthMismatch {
+                what: "ScaleShift epilogue: scale and shift (one per column)",
+                expected: cols,
+                found: self.scale.len().min(self.shift.len()),
+            });
+        }
+        Ok(())
+    }
+
+    fn apply_row(&self, _row: usize, col0: usize, values: &mut [f32]) {
+        let n = values.len();
+        for ((v, &s), &t) in values
+            .iter_mut()
+            .zip(&self.scale[col0..col0 + n])
+            .zip(&self.shift[col0..col0 + n])
+        {
+            *v = t + s * *v;
+        }
     }
 }
