@@ -18,6 +18,8 @@
 use crate::error::{EngineError, Result};
 use crate::matrix::Matrix;
 use crate::params::{ParamSet, Role, Tensor};
+use latent_kernels::Par;
+use rayon::prelude::*;
 
 /// How the momentum coefficient changes with the epoch.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -302,7 +304,13 @@ pub struct Optimizer {
     /// One buffer per (slot, parameter): slot-major.
     state: Vec<Tensor>,
     nparams: usize,
+    /// Parallelism of [`step_into`](Optimizer::step_into).
+    par: Par,
 }
+
+/// Elements per parallel task of an update (below two of these a tensor is
+/// updated on the calling thread).
+const UPDATE_CHUNK: usize = 1 << 15;
 
 impl Optimizer {
     /// An optimiser for `params`, with zeroed state.
@@ -323,7 +331,15 @@ impl Optimizer {
             step: 0,
             state,
             nparams: params.len(),
+            par: Par::Seq,
         })
+    }
+
+    /// Lets [`step_into`](Optimizer::step_into) split large tensors into
+    /// chunks updated in parallel on the current rayon pool. The update is
+    /// element-wise, so the result is the same for every setting.
+    pub fn set_par(&mut self, par: Par) {
+        self.par = par;
     }
 
     /// The configuration.
@@ -451,7 +467,16 @@ impl Optimizer {
                         lam,
                     };
                     let v = self.state[i].value.as_mut_slice();
-                    rule.apply(old, w, v, g)
+                    match old {
+                        Some(old) if self.par.max_tasks() > 1 && w.len() >= 2 * UPDATE_CHUNK => w
+                            .par_chunks_mut(UPDATE_CHUNK)
+                            .zip(v.par_chunks_mut(UPDATE_CHUNK))
+                            .zip(g.par_chunks(UPDATE_CHUNK))
+                            .zip(old.par_chunks(UPDATE_CHUNK))
+                            .map(|(((w, v), g), old)| rule.apply(Some(old), w, v, g))
+                            .reduce(|| false, |a, b| a | b),
+                        _ => rule.apply(old, w, v, g),
+                    }
                 }
                 OptimizerKind::Adam { beta1, beta2, eps } => {
                     let t = (self.step + 1).min(i32::MAX as u64) as i32;
@@ -465,13 +490,18 @@ impl Optimizer {
                         c2: (1.0 - (beta2 as f64).powi(t)) as f32,
                     };
                     let (ms, vs) = self.state.split_at_mut(n);
-                    rule.apply(
-                        old,
-                        w,
-                        ms[i].value.as_mut_slice(),
-                        vs[i].value.as_mut_slice(),
-                        g,
-                    )
+                    let (m, v) = (ms[i].value.as_mut_slice(), vs[i].value.as_mut_slice());
+                    match old {
+                        Some(old) if self.par.max_tasks() > 1 && w.len() >= 2 * UPDATE_CHUNK => w
+                            .par_chunks_mut(UPDATE_CHUNK)
+                            .zip(m.par_chunks_mut(UPDATE_CHUNK))
+                            .zip(v.par_chunks_mut(UPDATE_CHUNK))
+                            .zip(g.par_chunks(UPDATE_CHUNK))
+                            .zip(old.par_chunks(UPDATE_CHUNK))
+                            .map(|((((w, m), v), g), old)| rule.apply(Some(old), w, m, v, g))
+                            .reduce(|| false, |a, b| a | b),
+                        _ => rule.apply(old, w, m, v, g),
+                    }
                 }
             };
             if bad && first_bad.is_none() {

@@ -587,6 +587,7 @@ impl<M: Model> Trainer<M> {
                 // parameter set and checked as it is written; the sets swap
                 // only when it is finite, so the last good parameters stay
                 // in the model otherwise.
+                self.optimizer.set_par(par);
                 let bad = self.optimizer.step_into(
                     self.model.params(),
                     &self.grads,

@@ -766,18 +766,20 @@ impl Rbm {
             streams = streams.next_step();
         }
         for t in 1..=k {
-            // Vᵗ = E[v | Hᵗ⁻¹] (and a sample of it when asked).
+            // Vᵗ = E[v | Hᵗ⁻¹] (and a sample of it when asked). Mean-field
+            // reconstructions go straight into the stack.
+            let means: &mut [f32] = if sample_v { &mut *v_mean } else { &mut *sv_neg };
             gemm(
                 1.0,
                 MatRef::row_major(h, rows, h_n)?,
                 wt,
                 Accum::Replace,
-                MatMut::row_major(v_mean, rows, v_n)?,
+                MatMut::row_major(means, rows, v_n)?,
                 &down,
                 par,
             )?;
             if recon_error.is_none() {
-                recon_error = Some(recon(v_mean, sv_pos)?);
+                recon_error = Some(recon(means, sv_pos)?);
             }
             if sample_v {
                 match self.config.visible {
@@ -787,8 +789,6 @@ impl Rbm {
                     }
                 }
                 streams = streams.next_step();
-            } else {
-                sv_neg.copy_from_slice(v_mean);
             }
             // Pᵗ = σ(VᵗW + c); Hᵗ ~ Pᵗ unless this is the last step.
             let vt = MatRef::row_major(sv_neg, rows, v_n)?;
