@@ -92,3 +92,25 @@ impl From<EngineError> for ModelError {
 
 /// Results of model operations.
 pub type Result<T> = std::result::Result<T, ModelError>;
+
+/// Model errors cross the engine's `Model` boundary (a model's `gradient`)
+/// as engine errors: engine and kernel errors unwrapped, the rest as an
+/// invalid argument that keeps the message.
+impl From<ModelError> for EngineError {
+    fn from(e: ModelError) -> Self {
+        match e {
+            ModelError::Engine(e) => e,
+            ModelError::Kernel(e) => EngineError::from(e),
+            other => EngineError::InvalidArgument {
+                what: "model",
+                value: other.to_string(),
+                expected: "valid model input",
+            },
+        }
+    }
+}
+
+/// [`EngineError::from`] as a function, for `map_err`.
+pub(crate) fn into_engine(e: ModelError) -> EngineError {
+    EngineError::from(e)
+}

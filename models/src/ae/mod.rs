@@ -30,7 +30,7 @@ pub mod dense;
 pub mod stacked;
 pub mod vae;
 
-mod util;
+pub(crate) mod util;
 
 pub use codes::BinaryCodes;
 pub use dense::{AeConfig, AeStep, Autoencoder, Loss, Noise, Sparsity};

@@ -28,18 +28,7 @@ pub(crate) fn bad<T>(what: &'static str, value: String, expected: &'static str) 
     })
 }
 
-/// Model errors cross the engine's `Model` boundary as engine errors.
-pub(crate) fn into_engine(e: ModelError) -> latent_engine::EngineError {
-    match e {
-        ModelError::Engine(e) => e,
-        ModelError::Kernel(e) => latent_engine::EngineError::from(e),
-        other => latent_engine::EngineError::InvalidArgument {
-            what: "model",
-            value: other.to_string(),
-            expected: "valid model input",
-        },
-    }
-}
+pub(crate) use crate::error::into_engine;
 
 /// Copies the rows of a (possibly strided) `rows x cols` view into the
 /// first `rows * cols` elements of a dense row-major buffer.

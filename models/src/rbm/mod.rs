@@ -30,7 +30,8 @@ use latent_kernels::gemm::{Accum, BiasAdd, Epilogue, MatMut, MatRef, gemm, sgemm
 use latent_kernels::random::{Scale, Streams, bernoulli, gaussian, sigmoid_bernoulli};
 use latent_kernels::reduce::{col_sums, sq_err};
 
-use crate::error::{ModelError, Result};
+use crate::ae::util::copy_rows;
+use crate::error::{ModelError, Result, into_engine};
 
 /// The kind of visible units.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -575,26 +576,8 @@ impl Rbm {
     /// visible means (`n x V`), the usual picture of RBM samples.
     pub fn sample(&self, n: usize, steps: usize, seed: u64, par: Par) -> Result<Matrix> {
         let v_n = self.config.n_visible;
-        let mut v = Matrix::zeros(n, v_n)?;
         let streams = Streams::new(seed);
-        match self.config.visible {
-            VisibleUnits::Bernoulli => {
-                let half = vec![0.5f32; n * v_n];
-                bernoulli(streams, &half, v.as_mut_slice(), n, v_n, par)?;
-            }
-            VisibleUnits::Gaussian => {
-                let zero = vec![0.0f32; n * v_n];
-                gaussian(
-                    streams,
-                    &zero,
-                    Scale::Scalar(1.0),
-                    v.as_mut_slice(),
-                    n,
-                    v_n,
-                    par,
-                )?;
-            }
-        }
+        let mut v = self.random_states(n, streams, par)?;
         let streams = self.gibbs(&mut v, steps.saturating_sub(1), streams.next_step(), par)?;
         // The last step ends in means rather than samples.
         let h_n = self.config.n_hidden;
@@ -909,33 +892,33 @@ impl Rbm {
         Ok(recon_error.unwrap_or(0.0) * inv_b as f64)
     }
 
-    /// PCD: makes sure there are at least `rows` chains, started at random
-    /// states the first time.
-    fn ensure_chains(&mut self, rows: usize, seed: u64, par: Par) -> Result<()> {
+    /// `rows` random visible states to start chains from: fair coin flips
+    /// (Bernoulli) or standard normal values (Gaussian).
+    fn random_states(&self, rows: usize, streams: Streams, par: Par) -> Result<Matrix> {
         let v_n = self.config.n_visible;
-        if self.chains.as_ref().is_some_and(|c| c.rows() >= rows) {
-            return Ok(());
-        }
-        let mut chains = Matrix::zeros(rows, v_n)?;
-        let streams = Streams::new(seed ^ 0xC4A1_7500_0000_0001);
+        let mut states = Matrix::zeros(rows, v_n)?;
         match self.config.visible {
             VisibleUnits::Bernoulli => {
                 let half = vec![0.5f32; rows * v_n];
-                bernoulli(streams, &half, chains.as_mut_slice(), rows, v_n, par)?;
+                bernoulli(streams, &half, states.as_mut_slice(), rows, v_n, par)?;
             }
             VisibleUnits::Gaussian => {
                 let zero = vec![0.0f32; rows * v_n];
-                gaussian(
-                    streams,
-                    &zero,
-                    Scale::Scalar(1.0),
-                    chains.as_mut_slice(),
-                    rows,
-                    v_n,
-                    par,
-                )?;
+                let out = states.as_mut_slice();
+                gaussian(streams, &zero, Scale::Scalar(1.0), out, rows, v_n, par)?;
             }
         }
+        Ok(states)
+    }
+
+    /// PCD: makes sure there are at least `rows` chains, started at random
+    /// states the first time.
+    fn ensure_chains(&mut self, rows: usize, seed: u64, par: Par) -> Result<()> {
+        if self.chains.as_ref().is_some_and(|c| c.rows() >= rows) {
+            return Ok(());
+        }
+        let mut chains =
+            self.random_states(rows, Streams::new(seed ^ 0xC4A1_7500_0000_0001), par)?;
         if let Some(old) = &self.chains {
             chains.as_mut_slice()[..old.len()].copy_from_slice(old.as_slice());
         }
@@ -1025,20 +1008,6 @@ impl Rbm {
     /// The persistent chains (PCD), if any.
     pub fn chains(&self) -> Option<&Matrix> {
         self.chains.as_ref()
-    }
-}
-
-/// Copies the rows of a (possibly strided) view into a dense row-major buffer.
-fn copy_rows(x: &MatRef<'_>, out: &mut [f32]) {
-    let cols = x.cols();
-    if x.col_stride() == 1 && x.row_stride() == cols {
-        out.copy_from_slice(&x.as_slice()[..x.rows() * cols]);
-        return;
-    }
-    for (i, row) in out.chunks_exact_mut(cols).enumerate().take(x.rows()) {
-        for (j, o) in row.iter_mut().enumerate() {
-            *o = x.get(i, j).unwrap_or(0.0);
-        }
     }
 }
 
@@ -1146,19 +1115,6 @@ impl Model for Rbm {
             }
         }
         Ok(())
-    }
-}
-
-/// Model errors cross the engine's `Model` boundary as engine errors.
-fn into_engine(e: ModelError) -> latent_engine::EngineError {
-    match e {
-        ModelError::Engine(e) => e,
-        ModelError::Kernel(e) => latent_engine::EngineError::from(e),
-        other => latent_engine::EngineError::InvalidArgument {
-            what: "model",
-            value: other.to_string(),
-            expected: "valid model input",
-        },
     }
 }
 
