@@ -468,21 +468,7 @@ impl Rbm {
         let mut p = Matrix::zeros(rows, h_n)?;
         let mut h = Matrix::zeros(rows, h_n)?;
         let mut recon = Matrix::zeros(rows, self.config.n_visible)?;
-        self.up(
-            x.view(),
-            p.view_mut(),
-            &BiasAdd::new(self.hidden_bias()),
-            par,
-        )?;
-        sigmoid_bernoulli(
-            Streams::new(seed),
-            p.as_mut_slice(),
-            None,
-            h.as_mut_slice(),
-            rows,
-            h_n,
-            par,
-        )?;
+        self.sample_hidden(x, &mut p, &mut h, Streams::new(seed), par)?;
         self.visible_means(h.view(), recon.view_mut(), par)?;
         let total = sq_err(
             recon.as_slice(),
@@ -547,27 +533,42 @@ impl Rbm {
         let mut mean = Matrix::zeros(rows, v_n)?;
         let mut streams = streams;
         for _ in 0..steps {
-            self.up(
-                v.view(),
-                p.view_mut(),
-                &BiasAdd::new(self.hidden_bias()),
-                par,
-            )?;
-            sigmoid_bernoulli(
-                streams,
-                p.as_mut_slice(),
-                None,
-                h.as_mut_slice(),
-                rows,
-                h_n,
-                par,
-            )?;
+            self.sample_hidden(v, &mut p, &mut h, streams, par)?;
             streams = streams.next_step();
             self.visible_means(h.view(), mean.view_mut(), par)?;
             self.sample_visible(streams, mean.as_slice(), v.as_mut_slice(), rows, par)?;
             streams = streams.next_step();
         }
         Ok(streams)
+    }
+
+    /// `p ← p(h|v)` and `h ~ Bernoulli(p)` for the rows of `v`, drawing
+    /// from `streams`.
+    fn sample_hidden(
+        &self,
+        v: &Matrix,
+        p: &mut Matrix,
+        h: &mut Matrix,
+        streams: Streams,
+        par: Par,
+    ) -> Result<()> {
+        let (rows, h_n) = (v.rows(), self.config.n_hidden);
+        self.up(
+            v.view(),
+            p.view_mut(),
+            &BiasAdd::new(self.hidden_bias()),
+            par,
+        )?;
+        sigmoid_bernoulli(
+            streams,
+            p.as_mut_slice(),
+            None,
+            h.as_mut_slice(),
+            rows,
+            h_n,
+            par,
+        )?;
+        Ok(())
     }
 
     /// `n` samples from the model: `n` chains started from uniform random
@@ -583,21 +584,7 @@ impl Rbm {
         let h_n = self.config.n_hidden;
         let mut p = Matrix::zeros(n, h_n)?;
         let mut h = Matrix::zeros(n, h_n)?;
-        self.up(
-            v.view(),
-            p.view_mut(),
-            &BiasAdd::new(self.hidden_bias()),
-            par,
-        )?;
-        sigmoid_bernoulli(
-            streams,
-            p.as_mut_slice(),
-            None,
-            h.as_mut_slice(),
-            n,
-            h_n,
-            par,
-        )?;
+        self.sample_hidden(&v, &mut p, &mut h, streams, par)?;
         let mut out = Matrix::zeros(n, v_n)?;
         self.visible_means(h.view(), out.view_mut(), par)?;
         Ok(out)
