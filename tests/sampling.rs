@@ -628,3 +628,73 @@ fn first_draws_of_consecutive_rows_and_steps_are_uniform_and_uncorrelated() {
         );
     }
 }
+
+#[test]
+fn a_block_of_rows_sampled_on_its_own_equals_those_rows_of_the_whole() {
+    // Streams::rows_from lets a caller sample row blocks separately (for
+    // example one block per thread) and get exactly the whole-matrix draws.
+    let (rows, cols) = (37, 53);
+    let mut rng = TestRng::new(9);
+    let p: Vec<f32> = (0..rows * cols).map(|_| rng.uniform(0.0, 1.0)).collect();
+    let streams = Streams::new(4).at_step(7);
+    let mut whole = vec![0.0f32; rows * cols];
+    latent::kernels::random::bernoulli(streams, &p, &mut whole, rows, cols, Par::Seq).unwrap();
+    let mut gauss_whole = vec![0.0f32; rows * cols];
+    latent::kernels::random::gaussian(
+        streams,
+        &p,
+        latent::kernels::random::Scale::Scalar(0.5),
+        &mut gauss_whole,
+        rows,
+        cols,
+        Par::Seq,
+    )
+    .unwrap();
+    for (r0, r1) in [(0, 10), (10, 11), (11, 37)] {
+        let n = r1 - r0;
+        let block_p = &p[r0 * cols..r1 * cols];
+        let mut block = vec![0.0f32; n * cols];
+        latent::kernels::random::bernoulli(
+            streams.rows_from(r0 as u64),
+            block_p,
+            &mut block,
+            n,
+            cols,
+            Par::Seq,
+        )
+        .unwrap();
+        assert_eq!(
+            bits(&block),
+            bits(&whole[r0 * cols..r1 * cols]),
+            "bernoulli rows {r0}..{r1}"
+        );
+        let mut g = vec![0.0f32; n * cols];
+        latent::kernels::random::gaussian(
+            streams.rows_from(r0 as u64),
+            block_p,
+            latent::kernels::random::Scale::Scalar(0.5),
+            &mut g,
+            n,
+            cols,
+            Par::Seq,
+        )
+        .unwrap();
+        assert_eq!(
+            bits(&g),
+            bits(&gauss_whole[r0 * cols..r1 * cols]),
+            "gaussian rows {r0}..{r1}"
+        );
+    }
+    // And without the offset the block draws differ (the offset matters).
+    let mut unshifted = vec![0.0f32; 27 * cols];
+    latent::kernels::random::bernoulli(
+        streams,
+        &p[10 * cols..],
+        &mut unshifted,
+        27,
+        cols,
+        Par::Seq,
+    )
+    .unwrap();
+    assert_ne!(bits(&unshifted), bits(&whole[10 * cols..]));
+}

@@ -44,6 +44,9 @@ use rand_xoshiro::rand_core::{Rng, SeedableRng};
 pub struct Streams {
     seed: u64,
     step: u64,
+    /// Added to the row index of every row a sampler sees, so a block of
+    /// rows sampled on its own draws what the whole matrix would.
+    first_row: u64,
 }
 
 /// The SplitMix64 finaliser: a bijection of `u64` with good avalanche.
@@ -76,7 +79,18 @@ fn state_word(key: u64, lane: u32, w: u32) -> u32 {
 impl Streams {
     /// The streams of `seed` at step 0.
     pub fn new(seed: u64) -> Self {
-        Streams { seed, step: 0 }
+        Streams {
+            seed,
+            step: 0,
+            first_row: 0,
+        }
+    }
+
+    /// The same streams for a block of rows that starts at row
+    /// `first_row` of a larger matrix: sampling the block with these gives
+    /// bit for bit what sampling the whole matrix gives for those rows.
+    pub fn rows_from(self, first_row: u64) -> Self {
+        Streams { first_row, ..self }
     }
 
     /// The same seed at another step.
@@ -99,8 +113,10 @@ impl Streams {
         self.step
     }
 
-    /// The 64-bit key of row `row`'s generator.
+    /// The 64-bit key of row `row`'s generator (`row` counted from the
+    /// block start set by [`rows_from`](Streams::rows_from), if any).
     pub fn row_key(&self, row: u64) -> u64 {
+        let row = row.wrapping_add(self.first_row);
         let k = mix64(self.seed ^ 0x5851_F42D_4C95_7F2D);
         let k = mix64(k ^ self.step.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         mix64(k ^ row.wrapping_mul(0xD1B5_4A32_D192_ED03))

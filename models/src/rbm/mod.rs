@@ -29,6 +29,7 @@ use latent_kernels::activation::{Activation, BiasActivation};
 use latent_kernels::gemm::{Accum, BiasAdd, Epilogue, MatMut, MatRef, gemm, sgemm};
 use latent_kernels::random::{Scale, Streams, bernoulli, gaussian, sigmoid_bernoulli};
 use latent_kernels::reduce::{col_sums, sq_err};
+use rayon::prelude::*;
 
 use crate::ae::util::copy_rows;
 use crate::error::{ModelError, Result, into_engine};
@@ -224,6 +225,8 @@ struct Workspace {
     sigma: Vec<f32>,
     beta: Vec<f32>,
     pw: Vec<f32>,
+    /// Per-row reconstruction errors, `B`.
+    recon_rows: Vec<f32>,
 }
 
 impl Workspace {
@@ -241,6 +244,7 @@ impl Workspace {
         self.sigma = vec![1.0; v];
         self.beta = vec![0.0; v];
         self.pw = vec![0.0; 2 * rows * v];
+        self.recon_rows = vec![0.0; rows];
     }
 }
 
@@ -635,7 +639,6 @@ impl Rbm {
         if self.config.persistent {
             self.ensure_chains(rows, seed, par)?;
         }
-        let mut streams = Streams::new(seed);
         let ws = &mut self.ws;
         let params = &self.params;
         let (w, b, c) = (
@@ -670,125 +673,116 @@ impl Rbm {
                 }
             }
         }
-        let v0 = MatRef::row_major(sv_pos, rows, v_n)?;
-        // Positive phase: P⁰ = σ(V⁰W + c), H⁰ ~ P⁰.
-        gemm(
-            1.0,
-            v0,
-            w.view(),
-            Accum::Replace,
-            MatMut::row_major(sp_pos, rows, h_n)?,
-            &BiasAdd::new(c),
-            par,
-        )?;
-        sigmoid_bernoulli(streams, sp_pos, None, h, rows, h_n, par)?;
-        streams = streams.next_step();
-
         let visible_epilogue_act = match self.config.visible {
             VisibleUnits::Bernoulli => Activation::Sigmoid,
             VisibleUnits::Gaussian => Activation::Identity,
         };
-        let down = BiasActivation::new(b, visible_epilogue_act);
-        let wt = w.view().t();
-        let sample_v = self.config.persistent || self.config.sample_visible || learn_sigma;
-        // Squared error in the data's units (σ² times that of s).
-        let recon = |mean: &[f32], data: &[f32]| -> Result<f64> {
-            if !learn_sigma {
-                return Ok(sq_err(mean, data, rows, v_n, None, None, 0.0)? as f64);
-            }
-            let mut total = 0.0f64;
-            for (m_row, d_row) in mean.chunks_exact(v_n).zip(data.chunks_exact(v_n)) {
-                for ((&m, &d), &sd) in m_row.iter().zip(d_row).zip(sigma) {
-                    let e = (m - d) * sd;
-                    total += (e * e) as f64;
-                }
-            }
-            Ok(total)
+        let ctx = ChainCtx {
+            w,
+            b,
+            c,
+            sigma,
+            visible: self.config.visible,
+            visible_act: visible_epilogue_act,
+            k: self.config.cd_k,
+            persistent: self.config.persistent,
+            sample_v: self.config.persistent || self.config.sample_visible || learn_sigma,
+            learn_sigma,
+            v_n,
+            h_n,
+            streams: Streams::new(seed),
         };
-        let k = self.config.cd_k;
-        let mut recon_error = None;
-
-        if self.config.persistent {
-            // The reconstruction error still refers to the data: V¹ = E[v | H⁰].
-            gemm(
-                1.0,
-                MatRef::row_major(h, rows, h_n)?,
-                wt,
-                Accum::Replace,
-                MatMut::row_major(v_mean, rows, v_n)?,
-                &down,
+        let recon_rows = &mut ws.recon_rows[..rows];
+        let chains = self
+            .chains
+            .as_mut()
+            .map(|m| &mut m.as_mut_slice()[..rows * v_n]);
+        // The chain is independent row by row: run it as one parallel region
+        // over blocks of rows (the products inside on one thread each), not
+        // as a parallel region per product. Every row draws from its own
+        // stream, so the result does not depend on the blocks.
+        let tasks = par.max_tasks().min(rows / CHAIN_MIN_ROWS).max(1);
+        if tasks == 1 {
+            run_chain(
+                &ctx,
+                ChainBlock {
+                    r0: 0,
+                    rows,
+                    sv_pos: &*sv_pos,
+                    sv_neg: &mut *sv_neg,
+                    sp_pos: &mut *sp_pos,
+                    sp_neg: &mut *sp_neg,
+                    h,
+                    v_mean,
+                    recon_rows: &mut *recon_rows,
+                    chains,
+                },
                 par,
             )?;
-            recon_error = Some(recon(v_mean, sv_pos)?);
-            // The negative chains continue from where they stopped.
-            let chains = self.chains.as_ref().expect("chains ensured above");
-            sv_neg.copy_from_slice(&chains.as_slice()[..rows * v_n]);
-            gemm(
-                1.0,
-                MatRef::row_major(sv_neg, rows, v_n)?,
-                w.view(),
-                Accum::Replace,
-                MatMut::row_major(sp_neg, rows, h_n)?,
-                &BiasAdd::new(c),
-                par,
-            )?;
-            sigmoid_bernoulli(streams, sp_neg, None, h, rows, h_n, par)?;
-            streams = streams.next_step();
-        }
-        for t in 1..=k {
-            // Vᵗ = E[v | Hᵗ⁻¹] (and a sample of it when asked). Mean-field
-            // reconstructions go straight into the stack.
-            let means: &mut [f32] = if sample_v { &mut *v_mean } else { &mut *sv_neg };
-            gemm(
-                1.0,
-                MatRef::row_major(h, rows, h_n)?,
-                wt,
-                Accum::Replace,
-                MatMut::row_major(means, rows, v_n)?,
-                &down,
-                par,
-            )?;
-            if recon_error.is_none() {
-                recon_error = Some(recon(means, sv_pos)?);
-            }
-            if sample_v {
-                match self.config.visible {
-                    VisibleUnits::Bernoulli => bernoulli(streams, v_mean, sv_neg, rows, v_n, par)?,
-                    VisibleUnits::Gaussian => {
-                        gaussian(streams, v_mean, Scale::Scalar(1.0), sv_neg, rows, v_n, par)?
-                    }
-                }
-                streams = streams.next_step();
-            }
-            // Pᵗ = σ(VᵗW + c); Hᵗ ~ Pᵗ unless this is the last step.
-            let vt = MatRef::row_major(sv_neg, rows, v_n)?;
-            if t < k {
-                gemm(
-                    1.0,
-                    vt,
-                    w.view(),
-                    Accum::Replace,
-                    MatMut::row_major(sp_neg, rows, h_n)?,
-                    &BiasAdd::new(c),
-                    par,
-                )?;
-                sigmoid_bernoulli(streams, sp_neg, None, h, rows, h_n, par)?;
-                streams = streams.next_step();
-            } else {
-                gemm(
-                    1.0,
-                    vt,
-                    w.view(),
-                    Accum::Replace,
-                    MatMut::row_major(sp_neg, rows, h_n)?,
-                    &BiasActivation::new(c, Activation::Sigmoid),
-                    par,
-                )?;
+        } else {
+            let rb = rows.div_ceil(tasks);
+            match chains {
+                Some(chains) => sv_pos
+                    .par_chunks(rb * v_n)
+                    .zip(sv_neg.par_chunks_mut(rb * v_n))
+                    .zip(sp_pos.par_chunks_mut(rb * h_n))
+                    .zip(sp_neg.par_chunks_mut(rb * h_n))
+                    .zip(h.par_chunks_mut(rb * h_n))
+                    .zip(v_mean.par_chunks_mut(rb * v_n))
+                    .zip(recon_rows.par_chunks_mut(rb))
+                    .zip(chains.par_chunks_mut(rb * v_n))
+                    .enumerate()
+                    .try_for_each(|(i, (((((((svp, svn), spp), spn), hh), vm), rr), ch))| {
+                        let rows = rr.len();
+                        run_chain(
+                            &ctx,
+                            ChainBlock {
+                                r0: i * rb,
+                                rows,
+                                sv_pos: svp,
+                                sv_neg: svn,
+                                sp_pos: spp,
+                                sp_neg: spn,
+                                h: hh,
+                                v_mean: vm,
+                                recon_rows: rr,
+                                chains: Some(ch),
+                            },
+                            Par::Seq,
+                        )
+                    })?,
+                None => sv_pos
+                    .par_chunks(rb * v_n)
+                    .zip(sv_neg.par_chunks_mut(rb * v_n))
+                    .zip(sp_pos.par_chunks_mut(rb * h_n))
+                    .zip(sp_neg.par_chunks_mut(rb * h_n))
+                    .zip(h.par_chunks_mut(rb * h_n))
+                    .zip(v_mean.par_chunks_mut(rb * v_n))
+                    .zip(recon_rows.par_chunks_mut(rb))
+                    .enumerate()
+                    .try_for_each(|(i, ((((((svp, svn), spp), spn), hh), vm), rr))| {
+                        let rows = rr.len();
+                        run_chain(
+                            &ctx,
+                            ChainBlock {
+                                r0: i * rb,
+                                rows,
+                                sv_pos: svp,
+                                sv_neg: svn,
+                                sp_pos: spp,
+                                sp_neg: spn,
+                                h: hh,
+                                v_mean: vm,
+                                recon_rows: rr,
+                                chains: None,
+                            },
+                            Par::Seq,
+                        )
+                    })?,
             }
         }
-        if let Some(chains) = self.chains.as_mut() {
-            chains.as_mut_slice()[..rows * v_n].copy_from_slice(sv_neg);
-        }
+        let recon_error: f64 = recon_rows.iter().map(|&e| e as f64).sum();
+        let wt = w.view().t();
 
         // Bias gradients: −(mean V⁰ − mean Vᵏ), −(mean P⁰ − mean Pᵏ).
         let [sum_v0, sum_vk] = &mut ws.sum_v;
@@ -876,7 +870,7 @@ impl Rbm {
                 }
             }
         }
-        Ok(recon_error.unwrap_or(0.0) * inv_b as f64)
+        Ok(recon_error * inv_b as f64)
     }
 
     /// `rows` random visible states to start chains from: fair coin flips
@@ -1138,4 +1132,181 @@ impl Epilogue for ScaleShift<'_> {
             *v = t + s * *v;
         }
     }
+}
+
+/// Rows below which a block of the Gibbs chain is not worth its own task.
+const CHAIN_MIN_ROWS: usize = 24;
+
+/// What every block of the negative-phase chain shares.
+struct ChainCtx<'a> {
+    w: &'a Matrix,
+    /// Visible biases (`b/σ` when σ is learned).
+    b: &'a [f32],
+    c: &'a [f32],
+    sigma: &'a [f32],
+    visible: VisibleUnits,
+    visible_act: Activation,
+    k: usize,
+    persistent: bool,
+    sample_v: bool,
+    learn_sigma: bool,
+    v_n: usize,
+    h_n: usize,
+    /// The step's streams; every block offsets them to its first row.
+    streams: Streams,
+}
+
+/// Rows `r0 .. r0 + rows` of the step's buffers.
+struct ChainBlock<'a> {
+    r0: usize,
+    rows: usize,
+    /// V⁰ (or V⁰/σ), read only.
+    sv_pos: &'a [f32],
+    sv_neg: &'a mut [f32],
+    sp_pos: &'a mut [f32],
+    sp_neg: &'a mut [f32],
+    h: &'a mut [f32],
+    v_mean: &'a mut [f32],
+    recon_rows: &'a mut [f32],
+    chains: Option<&'a mut [f32]>,
+}
+
+/// The positive phase and the k-step chain for one block of rows:
+/// `P⁰ = σ(V⁰W + c)`, `H⁰ ~ P⁰`, then `Vᵗ = E[v|Hᵗ⁻¹]` (sampled when asked),
+/// `Pᵗ = σ(VᵗW + c)`, sampling `Hᵗ` unless `t = k`; PCD continues the
+/// persistent chains instead of starting at the data. Writes per-row
+/// reconstruction errors `Σ_i (v_i − E[v_i|H⁰])²` (in the data's units).
+fn run_chain(ctx: &ChainCtx<'_>, blk: ChainBlock<'_>, par: Par) -> Result<()> {
+    let (rows, v_n, h_n) = (blk.rows, ctx.v_n, ctx.h_n);
+    let ChainBlock {
+        sv_pos,
+        sv_neg,
+        sp_pos,
+        sp_neg,
+        h,
+        v_mean,
+        recon_rows,
+        chains,
+        ..
+    } = blk;
+    let mut streams = ctx.streams.rows_from(blk.r0 as u64);
+    let w = ctx.w.view();
+    let wt = w.t();
+    let up = BiasAdd::new(ctx.c);
+    let down = BiasActivation::new(ctx.b, ctx.visible_act);
+    let recon = |mean: &[f32], out: &mut [f32]| -> Result<()> {
+        if !ctx.learn_sigma {
+            sq_err(mean, sv_pos, rows, v_n, Some(out), None, 0.0)?;
+            return Ok(());
+        }
+        for ((m_row, d_row), e_out) in mean
+            .chunks_exact(v_n)
+            .zip(sv_pos.chunks_exact(v_n))
+            .zip(out.iter_mut())
+        {
+            let mut total = 0.0f32;
+            for ((&m, &d), &sd) in m_row.iter().zip(d_row).zip(ctx.sigma) {
+                let e = (m - d) * sd;
+                total += e * e;
+            }
+            *e_out = total;
+        }
+        Ok(())
+    };
+    // Positive phase.
+    gemm(
+        1.0,
+        MatRef::row_major(sv_pos, rows, v_n)?,
+        w,
+        Accum::Replace,
+        MatMut::row_major(sp_pos, rows, h_n)?,
+        &up,
+        par,
+    )?;
+    sigmoid_bernoulli(streams, sp_pos, None, h, rows, h_n, par)?;
+    streams = streams.next_step();
+    let mut recon_done = false;
+    if ctx.persistent {
+        // The reconstruction error still refers to the data: V¹ = E[v | H⁰].
+        gemm(
+            1.0,
+            MatRef::row_major(h, rows, h_n)?,
+            wt,
+            Accum::Replace,
+            MatMut::row_major(v_mean, rows, v_n)?,
+            &down,
+            par,
+        )?;
+        recon(v_mean, recon_rows)?;
+        recon_done = true;
+        // The negative chains continue from where they stopped.
+        let chains = chains
+            .as_deref()
+            .expect("PCD chains are ensured before the step");
+        sv_neg.copy_from_slice(chains);
+        gemm(
+            1.0,
+            MatRef::row_major(sv_neg, rows, v_n)?,
+            w,
+            Accum::Replace,
+            MatMut::row_major(sp_neg, rows, h_n)?,
+            &up,
+            par,
+        )?;
+        sigmoid_bernoulli(streams, sp_neg, None, h, rows, h_n, par)?;
+        streams = streams.next_step();
+    }
+    for t in 1..=ctx.k {
+        // Vᵗ = E[v | Hᵗ⁻¹] (and a sample of it when asked). Mean-field
+        // reconstructions go straight into the stack.
+        let means: &mut [f32] = if ctx.sample_v {
+            &mut *v_mean
+        } else {
+            &mut *sv_neg
+        };
+        gemm(
+            1.0,
+            MatRef::row_major(h, rows, h_n)?,
+            wt,
+            Accum::Replace,
+            MatMut::row_major(means, rows, v_n)?,
+            &down,
+            par,
+        )?;
+        if !recon_done {
+            recon(means, recon_rows)?;
+            recon_done = true;
+        }
+        if ctx.sample_v {
+            match ctx.visible {
+                VisibleUnits::Bernoulli => bernoulli(streams, v_mean, sv_neg, rows, v_n, par)?,
+                VisibleUnits::Gaussian => {
+                    gaussian(streams, v_mean, Scale::Scalar(1.0), sv_neg, rows, v_n, par)?
+                }
+            }
+            streams = streams.next_step();
+        }
+        // Pᵗ = σ(VᵗW + c); Hᵗ ~ Pᵗ unless this is the last step.
+        let vt = MatRef::row_major(sv_neg, rows, v_n)?;
+        let pt = MatMut::row_major(sp_neg, rows, h_n)?;
+        if t < ctx.k {
+            gemm(1.0, vt, w, Accum::Replace, pt, &up, par)?;
+            sigmoid_bernoulli(streams, sp_neg, None, h, rows, h_n, par)?;
+            streams = streams.next_step();
+        } else {
+            gemm(
+                1.0,
+                vt,
+                w,
+                Accum::Replace,
+                pt,
+                &BiasActivation::new(ctx.c, Activation::Sigmoid),
+                par,
+            )?;
+        }
+    }
+    if let Some(chains) = chains {
+        chains.copy_from_slice(sv_neg);
+    }
+    Ok(())
 }
