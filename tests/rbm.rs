@@ -13,7 +13,7 @@ use latent::engine::data::mnist;
 use latent::engine::train::{Silent, Threads, TrainConfig, Trainer};
 use latent::engine::{Dataset, Matrix, ParamSet};
 use latent::kernels::Par;
-use latent::models::rbm::{B_VIS, C_HID, Rbm, RbmConfig, VisibleUnits, W};
+use latent::models::rbm::{Rbm, RbmConfig, VisibleUnits};
 
 fn softplus(x: f64) -> f64 {
     if x > 0.0 {
@@ -154,63 +154,80 @@ fn structured_rbm(nv: usize, nh: usize, seed: u64) -> Rbm {
     Rbm::from_params(RbmConfig::bernoulli(nv, nh), &w, &b, &c).unwrap()
 }
 
+/// A 6x4 RBM with structured weights, its four training patterns repeated
+/// 2,000 times (so one CD estimate averages over thousands of chains), and
+/// the exact gradient of the patterns' mean NLL, flattened as (W, b, c).
+struct TinyProblem {
+    base: Rbm,
+    big: Matrix,
+    exact: Vec<f64>,
+}
+
+fn tiny_problem() -> TinyProblem {
+    let nv = 6;
+    let rows: Vec<f32> = [
+        [1, 1, 1, 0, 0, 0],
+        [0, 0, 0, 1, 1, 1],
+        [1, 0, 1, 0, 1, 0],
+        [1, 1, 0, 0, 1, 1],
+    ]
+    .iter()
+    .flatten()
+    .map(|&x| x as f32)
+    .collect();
+    let data = Matrix::from_slice(4, nv, &rows).unwrap();
+    let base = structured_rbm(nv, 4, 11);
+    let (gw, gb, gc) = exact_nll_gradient(&base, &data);
+    let copies = 2000;
+    let big: Vec<f32> = (0..copies).flat_map(|_| rows.iter().cloned()).collect();
+    TinyProblem {
+        base,
+        big: Matrix::from_slice(4 * copies, nv, &big).unwrap(),
+        exact: [gw, gb, gc].concat(),
+    }
+}
+
+/// A copy of `base`'s parameters under another configuration.
+fn with_config(base: &Rbm, config: RbmConfig) -> Rbm {
+    Rbm::from_params(
+        config,
+        base.weights().as_slice(),
+        base.visible_bias(),
+        base.hidden_bias(),
+    )
+    .unwrap()
+}
+
+/// Every gradient tensor, flattened in parameter order.
+fn flat(grads: &ParamSet) -> Vec<f64> {
+    grads
+        .tensors()
+        .iter()
+        .flat_map(|t| t.value.as_slice().iter().map(|&x| x as f64))
+        .collect()
+}
+
+fn zero_grads(rbm: &Rbm) -> ParamSet {
+    latent::engine::train::Model::params(rbm)
+        .zeros_like()
+        .unwrap()
+}
+
 #[test]
 fn cd_k_gradient_points_along_the_exact_gradient_for_large_k() {
-    let (nv, nh) = (6, 4);
-    let data = {
-        let rows: Vec<f32> = [
-            [1, 1, 1, 0, 0, 0],
-            [0, 0, 0, 1, 1, 1],
-            [1, 0, 1, 0, 1, 0],
-            [1, 1, 0, 0, 1, 1],
-        ]
-        .iter()
-        .flatten()
-        .map(|&x| x as f32)
-        .collect();
-        Matrix::from_slice(4, nv, &rows).unwrap()
-    };
-    let base = structured_rbm(nv, nh, 11);
-    let (gw, gb, gc) = exact_nll_gradient(&base, &data);
-    let exact: Vec<f64> = gw.iter().chain(&gb).chain(&gc).cloned().collect();
-    // Many copies of the data in one batch: the CD-k estimate averages
-    // over thousands of chains.
-    let copies = 2000;
-    let big: Vec<f32> = (0..copies)
-        .flat_map(|_| data.as_slice().iter().cloned())
-        .collect();
-    let big = Matrix::from_slice(4 * copies, nv, &big).unwrap();
+    let tiny = tiny_problem();
     let mut cos = Vec::new();
     for k in [1, 50] {
         let config = RbmConfig {
             cd_k: k,
             sample_visible: true,
-            ..*base.config()
+            ..*tiny.base.config()
         };
-        let mut rbm = Rbm::from_params(
-            config,
-            base.weights().as_slice(),
-            base.visible_bias(),
-            base.hidden_bias(),
-        )
-        .unwrap();
-        let mut grads: ParamSet = latent::engine::train::Model::params(&rbm)
-            .zeros_like()
+        let mut rbm = with_config(&tiny.base, config);
+        let mut grads = zero_grads(&rbm);
+        rbm.cd_gradient(tiny.big.view(), &mut grads, 7, Par::Seq)
             .unwrap();
-        rbm.cd_gradient(big.view(), &mut grads, 7, Par::Seq)
-            .unwrap();
-        let est: Vec<f64> = [W, B_VIS, C_HID]
-            .iter()
-            .flat_map(|&t| {
-                grads
-                    .value(t)
-                    .as_slice()
-                    .iter()
-                    .map(|&x| x as f64)
-                    .collect::<Vec<_>>()
-            })
-            .collect();
-        cos.push(cosine(&est, &exact));
+        cos.push(cosine(&flat(&grads), &tiny.exact));
     }
     // CD-50 from the data is close to maximum likelihood; CD-1 is biased.
     eprintln!(
@@ -344,61 +361,25 @@ fn pcd_chains_converge_to_the_model_and_give_the_exact_gradient() {
     // With the weights held fixed, persistent chains burn in to the model
     // distribution, so the PCD-1 estimate approaches the exact gradient
     // (unlike CD-1, whose chains restart at the data every time).
-    let (nv, nh) = (6, 4);
-    let rows: Vec<f32> = [
-        [1, 1, 1, 0, 0, 0],
-        [0, 0, 0, 1, 1, 1],
-        [1, 0, 1, 0, 1, 0],
-        [1, 1, 0, 0, 1, 1],
-    ]
-    .iter()
-    .flatten()
-    .map(|&x| x as f32)
-    .collect();
-    let data = Matrix::from_slice(4, nv, &rows).unwrap();
-    let base = structured_rbm(nv, nh, 11);
-    let (gw, gb, gc) = exact_nll_gradient(&base, &data);
-    let exact: Vec<f64> = gw.iter().chain(&gb).chain(&gc).cloned().collect();
-    let copies = 2000;
-    let big: Vec<f32> = (0..copies).flat_map(|_| rows.iter().cloned()).collect();
-    let big = Matrix::from_slice(4 * copies, nv, &big).unwrap();
+    let tiny = tiny_problem();
     let config = RbmConfig {
         persistent: true,
-        ..*base.config()
+        ..*tiny.base.config()
     };
-    let mut rbm = Rbm::from_params(
-        config,
-        base.weights().as_slice(),
-        base.visible_bias(),
-        base.hidden_bias(),
-    )
-    .unwrap();
-    let mut grads: ParamSet = latent::engine::train::Model::params(&rbm)
-        .zeros_like()
-        .unwrap();
+    let mut rbm = with_config(&tiny.base, config);
+    let mut grads = zero_grads(&rbm);
     let mut cos = 0.0;
     for step in 0..40 {
-        rbm.cd_gradient(big.view(), &mut grads, 100 + step, Par::Seq)
+        rbm.cd_gradient(tiny.big.view(), &mut grads, 100 + step, Par::Seq)
             .unwrap();
-        let est: Vec<f64> = [W, B_VIS, C_HID]
-            .iter()
-            .flat_map(|&t| {
-                grads
-                    .value(t)
-                    .as_slice()
-                    .iter()
-                    .map(|&x| x as f64)
-                    .collect::<Vec<_>>()
-            })
-            .collect();
-        cos = cosine(&est, &exact);
+        cos = cosine(&flat(&grads), &tiny.exact);
     }
     eprintln!("PCD-1 cosine to the exact gradient after 40 steps: {cos:.4}");
     assert!(
         cos > 0.995,
         "PCD-1 after 40 chain steps vs exact gradient: cosine {cos:.4}"
     );
-    assert_eq!(rbm.chains().unwrap().rows(), 4 * copies);
+    assert_eq!(rbm.chains().unwrap().rows(), tiny.big.rows());
 }
 
 #[test]
@@ -742,19 +723,12 @@ fn learned_sigma_pcd_gradient_matches_the_exact_gradient() {
         .flat_map(|_| data.as_slice().iter().cloned())
         .collect();
     let big = Matrix::from_slice(4 * copies, nv, &big).unwrap();
-    let mut grads: ParamSet = latent::engine::train::Model::params(&rbm)
-        .zeros_like()
-        .unwrap();
+    let mut grads = zero_grads(&rbm);
     let mut cos = 0.0;
     for step in 0..60 {
         rbm.cd_gradient(big.view(), &mut grads, 500 + step, Par::Seq)
             .unwrap();
-        let est: Vec<f64> = grads
-            .tensors()
-            .iter()
-            .flat_map(|t| t.value.as_slice().iter().map(|&x| x as f64))
-            .collect();
-        cos = cosine(&est, &exact);
+        cos = cosine(&flat(&grads), &exact);
     }
     eprintln!("learned-σ PCD-1 gradient vs exact: cosine {cos:.5}");
     assert!(
@@ -763,11 +737,7 @@ fn learned_sigma_pcd_gradient_matches_the_exact_gradient() {
     );
     // Each block on its own (W, b, c, ln σ), so no block hides behind a
     // larger one.
-    let est: Vec<f64> = grads
-        .tensors()
-        .iter()
-        .flat_map(|t| t.value.as_slice().iter().map(|&x| x as f64))
-        .collect();
+    let est = flat(&grads);
     let mut start = 0;
     for (name, len) in [("W", nv * nh), ("b", nv), ("c", nh), ("ln σ", nv)] {
         let (e, x) = (&est[start..start + len], &exact[start..start + len]);

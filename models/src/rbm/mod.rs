@@ -693,93 +693,47 @@ impl Rbm {
             streams: Streams::new(seed),
         };
         let recon_rows = &mut ws.recon_rows[..rows];
-        let chains = self
-            .chains
-            .as_mut()
-            .map(|m| &mut m.as_mut_slice()[..rows * v_n]);
+        // PCD: the negative chains continue from where they stopped.
+        if let Some(chains) = &self.chains {
+            sv_neg.copy_from_slice(&chains.as_slice()[..rows * v_n]);
+        }
         // The chain is independent row by row: run it as one parallel region
         // over blocks of rows (the products inside on one thread each), not
         // as a parallel region per product. Every row draws from its own
         // stream, so the result does not depend on the blocks.
         let tasks = par.max_tasks().min(rows / CHAIN_MIN_ROWS).max(1);
-        if tasks == 1 {
-            run_chain(
-                &ctx,
-                ChainBlock {
-                    r0: 0,
-                    rows,
-                    sv_pos: &*sv_pos,
-                    sv_neg: &mut *sv_neg,
-                    sp_pos: &mut *sp_pos,
-                    sp_neg: &mut *sp_neg,
-                    h,
-                    v_mean,
-                    recon_rows: &mut *recon_rows,
-                    chains,
-                },
-                par,
-            )?;
+        let (rb, inner_par) = if tasks == 1 {
+            (rows, par)
         } else {
-            let rb = rows.div_ceil(tasks);
-            match chains {
-                Some(chains) => sv_pos
-                    .par_chunks(rb * v_n)
-                    .zip(sv_neg.par_chunks_mut(rb * v_n))
-                    .zip(sp_pos.par_chunks_mut(rb * h_n))
-                    .zip(sp_neg.par_chunks_mut(rb * h_n))
-                    .zip(h.par_chunks_mut(rb * h_n))
-                    .zip(v_mean.par_chunks_mut(rb * v_n))
-                    .zip(recon_rows.par_chunks_mut(rb))
-                    .zip(chains.par_chunks_mut(rb * v_n))
-                    .enumerate()
-                    .try_for_each(|(i, (((((((svp, svn), spp), spn), hh), vm), rr), ch))| {
-                        let rows = rr.len();
-                        run_chain(
-                            &ctx,
-                            ChainBlock {
-                                r0: i * rb,
-                                rows,
-                                sv_pos: svp,
-                                sv_neg: svn,
-                                sp_pos: spp,
-                                sp_neg: spn,
-                                h: hh,
-                                v_mean: vm,
-                                recon_rows: rr,
-                                chains: Some(ch),
-                            },
-                            Par::Seq,
-                        )
-                    })?,
-                None => sv_pos
-                    .par_chunks(rb * v_n)
-                    .zip(sv_neg.par_chunks_mut(rb * v_n))
-                    .zip(sp_pos.par_chunks_mut(rb * h_n))
-                    .zip(sp_neg.par_chunks_mut(rb * h_n))
-                    .zip(h.par_chunks_mut(rb * h_n))
-                    .zip(v_mean.par_chunks_mut(rb * v_n))
-                    .zip(recon_rows.par_chunks_mut(rb))
-                    .enumerate()
-                    .try_for_each(|(i, ((((((svp, svn), spp), spn), hh), vm), rr))| {
-                        let rows = rr.len();
-                        run_chain(
-                            &ctx,
-                            ChainBlock {
-                                r0: i * rb,
-                                rows,
-                                sv_pos: svp,
-                                sv_neg: svn,
-                                sp_pos: spp,
-                                sp_neg: spn,
-                                h: hh,
-                                v_mean: vm,
-                                recon_rows: rr,
-                                chains: None,
-                            },
-                            Par::Seq,
-                        )
-                    })?,
-            }
+            (rows.div_ceil(tasks), Par::Seq)
+        };
+        sv_pos
+            .par_chunks(rb * v_n)
+            .zip(sv_neg.par_chunks_mut(rb * v_n))
+            .zip(sp_pos.par_chunks_mut(rb * h_n))
+            .zip(sp_neg.par_chunks_mut(rb * h_n))
+            .zip(h.par_chunks_mut(rb * h_n))
+            .zip(v_mean.par_chunks_mut(rb * v_n))
+            .zip(recon_rows.par_chunks_mut(rb))
+            .enumerate()
+            .try_for_each(
+                |(i, ((((((sv_pos, sv_neg), sp_pos), sp_neg), h), v_mean), recon_rows))| {
+                    let block = ChainBlock {
+                        r0: i * rb,
+                        rows: recon_rows.len(),
+                        sv_pos,
+                        sv_neg,
+                        sp_pos,
+                        sp_neg,
+                        h,
+                        v_mean,
+                        recon_rows,
+                    };
+                    run_chain(&ctx, block, inner_par)
+                },
+            )?;
+        if let Some(chains) = self.chains.as_mut() {
+            chains.as_mut_slice()[..rows * v_n].copy_from_slice(sv_neg);
         }
         let recon_error: f64 = recon_rows.iter().map(|&e| e as f64).sum();
         let wt = w.view().t();
@@ -1168,13 +1122,12 @@ struct ChainBlock<'a> {
     h: &'a mut [f32],
     v_mean: &'a mut [f32],
     recon_rows: &'a mut [f32],
-    chains: Option<&'a mut [f32]>,
 }
 
 /// The positive phase and the k-step chain for one block of rows:
 /// `P⁰ = σ(V⁰W + c)`, `H⁰ ~ P⁰`, then `Vᵗ = E[v|Hᵗ⁻¹]` (sampled when asked),
 /// `Pᵗ = σ(VᵗW + c)`, sampling `Hᵗ` unless `t = k`; PCD continues the
-/// persistent chains instead of starting at the data. Writes per-row
+/// persistent chains (their states already in `sv_neg`) instead of starting at the data. Writes per-row
 /// reconstruction errors `Σ_i (v_i − E[v_i|H⁰])²` (in the data's units).
 fn run_chain(ctx: &ChainCtx<'_>, blk: ChainBlock<'_>, par: Par) -> Result<()> {
     let (rows, v_n, h_n) = (blk.rows, ctx.v_n, ctx.h_n);
@@ -1186,7 +1139,6 @@ fn run_chain(ctx: &ChainCtx<'_>, blk: ChainBlock<'_>, par: Par) -> Result<()> {
         h,
         v_mean,
         recon_rows,
-        chains,
         ..
     } = blk;
     let mut streams = ctx.streams.rows_from(blk.r0 as u64);
@@ -1239,11 +1191,8 @@ fn run_chain(ctx: &ChainCtx<'_>, blk: ChainBlock<'_>, par: Par) -> Result<()> {
         )?;
         recon(v_mean, recon_rows)?;
         recon_done = true;
-        // The negative chains continue from where they stopped.
-        let chains = chains
-            .as_deref()
-            .expect("PCD chains are ensured before the step");
-        sv_neg.copy_from_slice(chains);
+        // The negative chains continue from their states, which the caller
+        // put in `sv_neg`.
         gemm(
             1.0,
             MatRef::row_major(sv_neg, rows, v_n)?,
@@ -1304,9 +1253,6 @@ fn run_chain(ctx: &ChainCtx<'_>, blk: ChainBlock<'_>, par: Par) -> Result<()> {
                 par,
             )?;
         }
-    }
-    if let Some(chains) = chains {
-        chains.copy_from_slice(sv_neg);
     }
     Ok(())
 }
