@@ -247,24 +247,10 @@ pub fn read_labels(path: impl AsRef<Path>) -> Result<Vec<u32>> {
 /// Reads an IDX image file and, optionally, its IDX label file; errors if
 /// the counts differ.
 pub fn read_dataset(images: impl AsRef<Path>, labels: Option<&Path>) -> Result<Dataset> {
-    let x = read_matrix(images.as_ref())?;
-    let labels = match labels {
-        Some(l) => {
-            let v = read_labels(l)?;
-            if v.len() != x.rows() {
-                return Err(EngineError::SizeMismatch {
-                    what: format!(
-                        "{} vs {}: number of labels vs number of images",
-                        l.display(),
-                        images.as_ref().display()
-                    ),
-                    expected: x.rows() as u64,
-                    found: v.len() as u64,
-                });
-            }
-            Some(v)
-        }
-        None => None,
-    };
-    Dataset::new(x, labels)
+    super::read_with_labels(
+        images.as_ref(),
+        labels,
+        |p| read_matrix(p),
+        |p| read_labels(p),
+    )
 }

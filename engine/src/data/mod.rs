@@ -14,6 +14,7 @@ pub mod npy;
 
 use crate::error::{EngineError, Result};
 use crate::matrix::Matrix;
+use std::path::Path;
 
 /// Samples (one a row) with optional integer labels.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,6 +23,36 @@ pub struct Dataset {
     pub x: Matrix,
     /// One label per sample, when the source has them.
     pub labels: Option<Vec<u32>>,
+}
+
+/// Reads a data file and, optionally, its label file with the given
+/// readers; errors, naming both files, unless there is one label per row.
+pub(crate) fn read_with_labels(
+    x_path: &Path,
+    labels_path: Option<&Path>,
+    read_x: impl FnOnce(&Path) -> Result<Matrix>,
+    read_labels: impl FnOnce(&Path) -> Result<Vec<u32>>,
+) -> Result<Dataset> {
+    let x = read_x(x_path)?;
+    let labels = match labels_path {
+        Some(l) => {
+            let v = read_labels(l)?;
+            if v.len() != x.rows() {
+                return Err(EngineError::SizeMismatch {
+                    what: format!(
+                        "{} vs {}: number of labels vs number of rows",
+                        l.display(),
+                        x_path.display()
+                    ),
+                    expected: x.rows() as u64,
+                    found: v.len() as u64,
+                });
+            }
+            Some(v)
+        }
+        None => None,
+    };
+    Dataset::new(x, labels)
 }
 
 impl Dataset {

@@ -467,26 +467,7 @@ pub fn read_labels(path: impl AsRef<Path>) -> Result<Vec<u32>> {
 
 /// Reads a data matrix and optional labels from two NPY files.
 pub fn read_dataset(x: impl AsRef<Path>, labels: Option<&Path>) -> Result<Dataset> {
-    let m = read_matrix(x.as_ref())?;
-    let labels = match labels {
-        Some(l) => {
-            let v = read_labels(l)?;
-            if v.len() != m.rows() {
-                return Err(EngineError::SizeMismatch {
-                    what: format!(
-                        "{} vs {}: number of labels vs number of rows",
-                        l.display(),
-                        x.as_ref().display()
-                    ),
-                    expected: m.rows() as u64,
-                    found: v.len() as u64,
-                });
-            }
-            Some(v)
-        }
-        None => None,
-    };
-    Dataset::new(m, labels)
+    super::read_with_labels(x.as_ref(), labels, |p| read_matrix(p), |p| read_labels(p))
 }
 
 /// The bytes of an NPY version 1.0 `<f4` file holding `m` (shape
