@@ -32,15 +32,17 @@ use latent_engine::train::{Model, StepContext, StepOutput};
 use latent_engine::{Batch, Matrix, Metrics, ParamSet, Role};
 use latent_kernels::Par;
 use latent_kernels::activation::{Activation, BiasActivation, activation_grad};
-use latent_kernels::gemm::{Accum, MatMut, MatRef, gemm, sgemm};
+use latent_kernels::gemm::{Accum, MatMut, MatRef, gemm};
 use latent_kernels::penalty::{
     ContractiveShape, Encoder, contractive_penalty, contractive_workspace_len, kl_sparsity,
     l1_penalty,
 };
 use latent_kernels::random::{Streams, gaussian_noise, mask_noise, salt_pepper};
-use latent_kernels::reduce::{bce_logits, col_sums, sq_err};
+use latent_kernels::reduce::{bce_logits, sq_err};
 
-use super::util::{bad, check_len, copy_rows, init_weights, into_engine, two_mut};
+use super::util::{
+    Stored, bad, check_len, copy_rows, dense_backward, init_weights, into_engine, two_mut,
+};
 use crate::error::Result;
 
 /// The reconstruction loss (MODELS.md 4.1).
@@ -718,36 +720,23 @@ impl Autoencoder {
             } else {
                 &ws.g[i + 1][..rows * n_hi]
             };
-            let d = &ws.dg[i][..rows * n_lo];
-            // ∂J/∂W'_i = dgᵀ · input (n_lo x n_hi).
-            sgemm(
-                1.0,
-                MatRef::row_major(d, rows, n_lo)?.t(),
-                MatRef::row_major(input, rows, n_hi)?,
-                Accum::Replace,
-                MatMut::row_major(grads.value_mut(self.dec_w[i]).as_mut_slice(), n_lo, n_hi)?,
-                par,
-            )?;
-            col_sums(
-                d,
-                rows,
-                n_lo,
-                grads.value_mut(self.dec_b[i]).as_mut_slice(),
-                par,
-            )?;
-            // The delta at the input of decoder layer i: dg · W'_i.
+            // ∂J/∂W'_i = dgᵀ · input (n_lo x n_hi), and the delta at the
+            // input of decoder layer i: dg · W'_i.
             let (dglo, dghi) = ws.dg.split_at_mut(i + 1);
             let target: &mut [f32] = if i + 1 == l {
                 &mut ws.dh[l][..rows * n_hi]
             } else {
                 &mut dghi[0][..rows * n_hi]
             };
-            sgemm(
-                1.0,
-                MatRef::row_major(&dglo[i][..rows * n_lo], rows, n_lo)?,
-                self.params.value(self.dec_w[i]).view(),
+            dense_backward(
+                input,
+                &dglo[i][..rows * n_lo],
+                (rows, n_hi, n_lo),
+                self.params.value(self.dec_w[i]),
+                Stored::OutByIn,
                 Accum::Replace,
-                MatMut::row_major(target, rows, n_hi)?,
+                two_mut(grads, self.dec_w[i], self.dec_b[i]),
+                Some(&mut *target),
                 par,
             )?;
             if i + 1 < l {
@@ -823,19 +812,19 @@ impl Autoencoder {
             } else {
                 Accum::Replace
             };
-            sgemm(
-                1.0,
-                MatRef::row_major(hin, rows, n_lo)?.t(),
-                MatRef::row_major(d, rows, n_hi)?,
-                accum,
-                MatMut::row_major(grads.value_mut(self.enc_w[i]).as_mut_slice(), n_lo, n_hi)?,
-                par,
-            )?;
-            col_sums(
+            dense_backward(
+                hin,
                 d,
-                rows,
-                n_hi,
-                grads.value_mut(self.enc_c[i]).as_mut_slice(),
+                (rows, n_lo, n_hi),
+                self.params.value(self.enc_w[i]),
+                Stored::InByOut,
+                accum,
+                two_mut(grads, self.enc_w[i], self.enc_c[i]),
+                if i > 0 {
+                    Some(&mut dlo[i][..rows * n_lo])
+                } else {
+                    None
+                },
                 par,
             )?;
             if let Some(lam) = lambda {
@@ -874,16 +863,6 @@ impl Autoencoder {
                         }
                     }
                 }
-            }
-            if i > 0 {
-                sgemm(
-                    1.0,
-                    MatRef::row_major(d, rows, n_hi)?,
-                    self.params.value(self.enc_w[i]).view().t(),
-                    Accum::Replace,
-                    MatMut::row_major(&mut dlo[i][..rows * n_lo], rows, n_lo)?,
-                    par,
-                )?;
             }
         }
         step.objective = step.reconstruction + step.sparsity + step.contractive;

@@ -26,7 +26,9 @@ use latent_kernels::gemm::{Accum, BiasAdd, MatMut, MatRef, gemm, sgemm};
 use latent_kernels::reduce::col_sums;
 
 use super::dense::{AeConfig, Autoencoder, Loss};
-use super::util::{bad, check_len, copy_rows, init_weights, into_engine};
+use super::util::{
+    Stored, bad, check_len, copy_rows, dense_backward, init_weights, into_engine, two_mut,
+};
 use crate::error::{ModelError, Result};
 use crate::rbm::{Rbm, RbmConfig};
 
@@ -431,31 +433,21 @@ impl Classifier {
             let (dlo, dhi) = ws.dh.split_at_mut(i + 1);
             let d = &mut dhi[0][..rows * n_hi];
             activation_grad(self.activations[i], &ws.h[i + 1][..rows * n_hi], d, par)?;
-            sgemm(
-                1.0,
-                MatRef::row_major(&ws.h[i][..rows * n_lo], rows, n_lo)?.t(),
-                MatRef::row_major(d, rows, n_hi)?,
-                Accum::Replace,
-                MatMut::row_major(grads.value_mut(self.enc_w[i]).as_mut_slice(), n_lo, n_hi)?,
-                par,
-            )?;
-            col_sums(
+            dense_backward(
+                &ws.h[i][..rows * n_lo],
                 d,
-                rows,
-                n_hi,
-                grads.value_mut(self.enc_c[i]).as_mut_slice(),
+                (rows, n_lo, n_hi),
+                self.params.value(self.enc_w[i]),
+                Stored::InByOut,
+                Accum::Replace,
+                two_mut(grads, self.enc_w[i], self.enc_c[i]),
+                if i > 0 {
+                    Some(&mut dlo[i][..rows * n_lo])
+                } else {
+                    None
+                },
                 par,
             )?;
-            if i > 0 {
-                sgemm(
-                    1.0,
-                    MatRef::row_major(d, rows, n_hi)?,
-                    self.params.value(self.enc_w[i]).view().t(),
-                    Accum::Replace,
-                    MatMut::row_major(&mut dlo[i][..rows * n_lo], rows, n_lo)?,
-                    par,
-                )?;
-            }
         }
         Ok((loss / rows as f64, correct as f64 / rows as f64))
     }

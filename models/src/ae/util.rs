@@ -3,7 +3,9 @@
 //! gradient tensors.
 
 use latent_engine::{Matrix, ParamSet};
-use latent_kernels::gemm::MatRef;
+use latent_kernels::Par;
+use latent_kernels::gemm::{Accum, MatMut, MatRef, sgemm};
+use latent_kernels::reduce::col_sums;
 
 use crate::error::{ModelError, Result};
 
@@ -71,4 +73,69 @@ pub(crate) fn two_mut(p: &mut ParamSet, i: usize, j: usize) -> (&mut [f32], &mut
         let (a, b) = t.split_at_mut(i);
         (b[0].value.as_mut_slice(), a[j].value.as_mut_slice())
     }
+}
+
+/// The shape of a dense layer `out = input · W + 1 biasᵀ`, as stored.
+#[derive(Clone, Copy)]
+pub(crate) enum Stored {
+    /// `W` is `n_in x n_out` (an encoder layer).
+    InByOut,
+    /// `W` is `n_out x n_in` and the layer applies `Wᵀ` (a decoder's `W'`).
+    OutByIn,
+}
+
+/// Backward through a dense layer from the delta `d` at its
+/// pre-activation (`rows x n_out`): the weight gradient `inputᵀ d` (or
+/// `dᵀ input` for [`Stored::OutByIn`]) into `grad_w` with `accum` (tied
+/// weights add the second use), the bias gradient (column sums of `d`) into
+/// `grad_b`, and, when `delta_in` is given, the delta at the layer's input
+/// `d · Wᵀ` (or `d · W`), `rows x n_in`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn dense_backward(
+    input: &[f32],
+    d: &[f32],
+    (rows, n_in, n_out): (usize, usize, usize),
+    w: &Matrix,
+    stored: Stored,
+    accum: Accum,
+    (grad_w, grad_b): (&mut [f32], &mut [f32]),
+    delta_in: Option<&mut [f32]>,
+    par: Par,
+) -> Result<()> {
+    let input = MatRef::row_major(input, rows, n_in)?;
+    let d_view = MatRef::row_major(d, rows, n_out)?;
+    match stored {
+        Stored::InByOut => sgemm(
+            1.0,
+            input.t(),
+            d_view,
+            accum,
+            MatMut::row_major(grad_w, n_in, n_out)?,
+            par,
+        )?,
+        Stored::OutByIn => sgemm(
+            1.0,
+            d_view.t(),
+            input,
+            accum,
+            MatMut::row_major(grad_w, n_out, n_in)?,
+            par,
+        )?,
+    }
+    col_sums(d, rows, n_out, grad_b, par)?;
+    if let Some(delta_in) = delta_in {
+        let w_back = match stored {
+            Stored::InByOut => w.view().t(),
+            Stored::OutByIn => w.view(),
+        };
+        sgemm(
+            1.0,
+            d_view,
+            w_back,
+            Accum::Replace,
+            MatMut::row_major(delta_in, rows, n_in)?,
+            par,
+        )?;
+    }
+    Ok(())
 }

@@ -25,7 +25,9 @@ use latent_kernels::gemm::{Accum, BiasAdd, MatMut, MatRef, gemm, sgemm};
 use latent_kernels::random::{Scale, Streams, gaussian, gaussian_reparam};
 use latent_kernels::reduce::{bce_logits, col_sums, kl_normal, sq_err};
 
-use super::util::{bad, check_len, copy_rows, init_weights, into_engine};
+use super::util::{
+    Stored, bad, check_len, copy_rows, dense_backward, init_weights, into_engine, two_mut,
+};
 use crate::error::Result;
 
 /// `ln 2π`.
@@ -450,34 +452,21 @@ impl Vae {
             } else {
                 &ws.g[i + 1][..rows * n_hi]
             };
-            let d = &ws.dg[i][..rows * n_lo];
-            sgemm(
-                1.0,
-                MatRef::row_major(d, rows, n_lo)?.t(),
-                MatRef::row_major(input, rows, n_hi)?,
-                Accum::Replace,
-                MatMut::row_major(grads.value_mut(self.dec_w[i]).as_mut_slice(), n_lo, n_hi)?,
-                par,
-            )?;
-            col_sums(
-                d,
-                rows,
-                n_lo,
-                grads.value_mut(self.dec_b[i]).as_mut_slice(),
-                par,
-            )?;
             let (dglo, dghi) = ws.dg.split_at_mut(i + 1);
             let target: &mut [f32] = if i == k {
                 &mut ws.dz[..n]
             } else {
                 &mut dghi[0][..rows * n_hi]
             };
-            sgemm(
-                1.0,
-                MatRef::row_major(&dglo[i][..rows * n_lo], rows, n_lo)?,
-                self.params.value(self.dec_w[i]).view(),
+            dense_backward(
+                input,
+                &dglo[i][..rows * n_lo],
+                (rows, n_hi, n_lo),
+                self.params.value(self.dec_w[i]),
+                Stored::OutByIn,
                 Accum::Replace,
-                MatMut::row_major(target, rows, n_hi)?,
+                two_mut(grads, self.dec_w[i], self.dec_b[i]),
+                Some(&mut *target),
                 par,
             )?;
             if i < k {
@@ -539,31 +528,21 @@ impl Vae {
                 d,
                 par,
             )?;
-            sgemm(
-                1.0,
-                MatRef::row_major(&ws.h[i][..rows * n_lo], rows, n_lo)?.t(),
-                MatRef::row_major(d, rows, n_hi)?,
-                Accum::Replace,
-                MatMut::row_major(grads.value_mut(self.enc_w[i]).as_mut_slice(), n_lo, n_hi)?,
-                par,
-            )?;
-            col_sums(
+            dense_backward(
+                &ws.h[i][..rows * n_lo],
                 d,
-                rows,
-                n_hi,
-                grads.value_mut(self.enc_c[i]).as_mut_slice(),
+                (rows, n_lo, n_hi),
+                self.params.value(self.enc_w[i]),
+                Stored::InByOut,
+                Accum::Replace,
+                two_mut(grads, self.enc_w[i], self.enc_c[i]),
+                if i > 0 {
+                    Some(&mut dlo[i][..rows * n_lo])
+                } else {
+                    None
+                },
                 par,
             )?;
-            if i > 0 {
-                sgemm(
-                    1.0,
-                    MatRef::row_major(d, rows, n_hi)?,
-                    self.params.value(self.enc_w[i]).view().t(),
-                    Accum::Replace,
-                    MatMut::row_major(&mut dlo[i][..rows * n_lo], rows, n_lo)?,
-                    par,
-                )?;
-            }
         }
         let b = rows as f64;
         Ok(VaeStep {
