@@ -46,13 +46,12 @@ fn env_override() -> Option<Blocking> {
     static OVERRIDE: OnceLock<Option<Blocking>> = OnceLock::new();
     *OVERRIDE.get_or_init(|| {
         let text = std::env::var("LATENT_GEMM_BLOCKING").ok()?;
-        let parts: Vec<usize> = text
+        let parts: Option<Vec<usize>> = text
             .split(',')
-            .map(|s| s.trim().parse::<usize>())
-            .collect::<Result<_, _>>()
-            .ok()?;
-        match parts[..] {
-            [mc, kc, nc] if mc > 0 && kc > 0 && nc > 0 => Some(Blocking { mc, kc, nc }),
+            .map(|s| s.trim().parse::<usize>().ok())
+            .collect();
+        match parts.as_deref() {
+            Some(&[mc, kc, nc]) if mc > 0 && kc > 0 && nc > 0 => Some(Blocking { mc, kc, nc }),
             _ => {
                 eprintln!("latent: LATENT_GEMM_BLOCKING={text:?} is not mc,kc,nc; ignored");
                 None
