@@ -14,6 +14,8 @@
 //!   [`Classifier`].
 //! - [`codes`]: binary codes and Hamming-distance retrieval (semantic
 //!   hashing).
+//! - [`spec`]: the settings and configurations as text (`mask:0.3`,
+//!   `kl:0.05:3`, `sizes=784,256 …`), for command lines and model files.
 //!
 //! Every model sizes its buffers once per batch size, allocates nothing per
 //! step afterwards, passes the step's [`Par`](latent_kernels::Par) to every
@@ -27,6 +29,7 @@
 
 pub mod codes;
 pub mod dense;
+pub mod spec;
 pub mod stacked;
 pub mod vae;
 
@@ -34,6 +37,7 @@ pub(crate) mod util;
 
 pub use codes::BinaryCodes;
 pub use dense::{AeConfig, AeStep, Autoencoder, Loss, Noise, Sparsity};
+pub use spec::{parse_activation, parse_activations, parse_sizes};
 pub use stacked::{
     Classifier, LayerKind, PretrainConfig, PretrainedLayer, Stack, StackedPretrainer,
 };

@@ -117,65 +117,20 @@ impl StackedPretrainer {
             let seed = config.seed.wrapping_add(i as u64);
             let layer = match kind {
                 LayerKind::Autoencoder(ae) => {
-                    let mut cfg = ae.clone();
-                    cfg.sizes = vec![n_in, n_out];
-                    if cfg.activations.len() != 1 {
-                        return bad(
-                            "LayerKind::Autoencoder: activations",
-                            format!("{:?}", cfg.activations),
-                            "exactly one (a single-layer autoencoder)",
-                        );
-                    }
-                    let mut ae = Autoencoder::new(cfg.clone(), seed)?;
-                    ae.init_output_bias_from_data(&ds.x, par)?;
+                    let ae = Self::autoencoder_layer(ae, n_in, n_out, &ds.x, seed, par)?;
                     let mut trainer = Trainer::new(ae, *train)?;
                     let summary = trainer.fit(&ds, None, &mut Silent)?;
-                    let ae = trainer.into_model();
-                    let w = ae
-                        .encoder_weights(0)
-                        .cloned()
-                        .unwrap_or(Matrix::zeros(n_in, n_out)?);
-                    PretrainedLayer {
-                        wd: ae.decoder_weights(0).cloned().unwrap_or(w.clone()),
-                        w,
-                        c: ae.encoder_bias(0).unwrap_or(&[]).to_vec(),
-                        b: ae.decoder_bias(0).unwrap_or(&[]).to_vec(),
-                        activation: cfg.activations[0],
-                        final_loss: summary.last_train_loss,
-                    }
+                    PretrainedLayer::from_autoencoder(trainer.model(), summary.last_train_loss)?
                 }
                 LayerKind::Rbm(rc) => {
-                    let cfg = RbmConfig {
-                        n_visible: n_in,
-                        n_hidden: n_out,
-                        ..*rc
-                    };
-                    let mut rbm = Rbm::new(cfg, seed)?;
-                    rbm.init_visible_bias_from_data(&ds.x, par)?;
+                    let rbm = Self::rbm_layer(rc, n_in, n_out, &ds.x, seed, par)?;
                     let mut trainer = Trainer::new(rbm, *train)?;
                     let summary = trainer.fit(&ds, None, &mut Silent)?;
-                    let rbm = trainer.into_model();
-                    PretrainedLayer {
-                        w: rbm.weights().clone(),
-                        wd: rbm.weights().clone(),
-                        c: rbm.hidden_bias().to_vec(),
-                        b: rbm.visible_bias().to_vec(),
-                        activation: Activation::Sigmoid,
-                        final_loss: summary.last_train_loss,
-                    }
+                    PretrainedLayer::from_rbm(trainer.model(), summary.last_train_loss)
                 }
             };
             // The codes of this layer feed the next.
-            let mut codes = Matrix::zeros(ds.len(), n_out)?;
-            gemm(
-                1.0,
-                ds.x.view(),
-                layer.w.view(),
-                Accum::Replace,
-                codes.view_mut(),
-                &BiasActivation::new(&layer.c, layer.activation),
-                par,
-            )?;
+            let codes = layer.encode(&ds.x, par)?;
             input = codes;
             layers.push(layer);
         }
@@ -183,6 +138,117 @@ impl StackedPretrainer {
             sizes: s.clone(),
             layers,
         })
+    }
+}
+
+impl StackedPretrainer {
+    /// The untrained one-layer autoencoder that [`pretrain`](Self::pretrain)
+    /// makes for a layer of `n_in -> n_out` units from `config` (its sizes
+    /// replaced; it must have one activation), with its output bias at the
+    /// mean of `input`, the layer's training data. For callers that train
+    /// the layers themselves (progress, checkpoints between epochs).
+    pub fn autoencoder_layer(
+        config: &AeConfig,
+        n_in: usize,
+        n_out: usize,
+        input: &Matrix,
+        seed: u64,
+        par: Par,
+    ) -> Result<Autoencoder> {
+        let mut cfg = config.clone();
+        cfg.sizes = vec![n_in, n_out];
+        if cfg.activations.len() != 1 {
+            return bad(
+                "LayerKind::Autoencoder: activations",
+                format!("{:?}", cfg.activations),
+                "exactly one (a single-layer autoencoder)",
+            );
+        }
+        let mut ae = Autoencoder::new(cfg, seed)?;
+        ae.init_output_bias_from_data(input, par)?;
+        Ok(ae)
+    }
+
+    /// The untrained RBM that [`pretrain`](Self::pretrain) makes for a layer
+    /// of `n_in -> n_out` units from `config` (its sizes replaced), with
+    /// Hinton's visible-bias initialisation from `input`.
+    pub fn rbm_layer(
+        config: &RbmConfig,
+        n_in: usize,
+        n_out: usize,
+        input: &Matrix,
+        seed: u64,
+        par: Par,
+    ) -> Result<Rbm> {
+        let cfg = RbmConfig {
+            n_visible: n_in,
+            n_hidden: n_out,
+            ..*config
+        };
+        let mut rbm = Rbm::new(cfg, seed)?;
+        rbm.init_visible_bias_from_data(input, par)?;
+        Ok(rbm)
+    }
+}
+
+impl PretrainedLayer {
+    /// The layer a trained one-layer autoencoder gives: its encoder, its
+    /// decoder (the encoder's weights when tied) and its activation;
+    /// `final_loss` is recorded as it is.
+    pub fn from_autoencoder(ae: &Autoencoder, final_loss: Option<f64>) -> Result<Self> {
+        let cfg = ae.config();
+        if cfg.depth() != 1 {
+            return bad(
+                "PretrainedLayer::from_autoencoder: depth",
+                cfg.depth().to_string(),
+                "a single-layer autoencoder",
+            );
+        }
+        let w = ae
+            .encoder_weights(0)
+            .cloned()
+            .unwrap_or(Matrix::zeros(cfg.sizes[0], cfg.sizes[1])?);
+        Ok(PretrainedLayer {
+            wd: ae.decoder_weights(0).cloned().unwrap_or(w.clone()),
+            w,
+            c: ae.encoder_bias(0).unwrap_or(&[]).to_vec(),
+            b: ae.decoder_bias(0).unwrap_or(&[]).to_vec(),
+            activation: cfg.activations[0],
+            final_loss,
+        })
+    }
+
+    /// The layer a trained RBM gives: encoder `σ(xW + c)`, decoder weights
+    /// `W` and the visible bias.
+    pub fn from_rbm(rbm: &Rbm, final_loss: Option<f64>) -> Self {
+        PretrainedLayer {
+            w: rbm.weights().clone(),
+            wd: rbm.weights().clone(),
+            c: rbm.hidden_bias().to_vec(),
+            b: rbm.visible_bias().to_vec(),
+            activation: Activation::Sigmoid,
+            final_loss,
+        }
+    }
+
+    /// The codes `act(x W + c)` of the rows of `x`: the next layer's data.
+    pub fn encode(&self, x: &Matrix, par: Par) -> Result<Matrix> {
+        check_len(
+            "PretrainedLayer::encode: columns of x",
+            x.cols(),
+            self.w.rows(),
+        )?;
+        let mut codes = Matrix::zeros(x.rows(), self.w.cols())?;
+        gemm(
+            1.0,
+            x.view(),
+            self.w.view(),
+            Accum::Replace,
+            codes.view_mut(),
+            &BiasActivation::new(&self.c, self.activation),
+            par,
+        )?;
+        Ok(codes)
     }
 }
 

@@ -567,6 +567,49 @@ impl Vae {
         Ok(())
     }
 
+    /// Decodes the latent codes `z` (`rows x Z`) into `out` (`rows x V`):
+    /// the output means, Bernoulli probabilities or Gaussian means.
+    pub fn decode(&mut self, z: MatRef<'_>, out: &mut [f32], par: Par) -> Result<()> {
+        let (rows, zd, v) = (z.rows(), self.config.latent, self.levels[0]);
+        check_len("Vae::decode: columns of z (latent)", z.cols(), zd)?;
+        check_len("Vae::decode: out (rows x V)", out.len(), rows * v)?;
+        if rows == 0 {
+            return Ok(());
+        }
+        self.ws.ensure(rows, &self.levels);
+        copy_rows(&z, &mut self.ws.z);
+        self.decode_means(rows, out, par)
+    }
+
+    /// The deterministic reconstructions of the rows of `x` into `out`
+    /// (`rows x V`): the decoder's output means at the posterior mean,
+    /// `E[x | z = μ(x)]`.
+    pub fn reconstruct(&mut self, x: MatRef<'_>, out: &mut [f32], par: Par) -> Result<()> {
+        self.check_input("Vae::reconstruct", &x)?;
+        let (rows, z, v) = (x.rows(), self.config.latent, self.levels[0]);
+        check_len("Vae::reconstruct: out (rows x V)", out.len(), rows * v)?;
+        if rows == 0 {
+            return Ok(());
+        }
+        self.ws.ensure(rows, &self.levels);
+        copy_rows(&x, &mut self.ws.h[0]);
+        self.encode_rows(rows, par)?;
+        let ws = &mut self.ws;
+        ws.z[..rows * z].copy_from_slice(&ws.mu[..rows * z]);
+        self.decode_means(rows, out, par)
+    }
+
+    /// Decodes `ws.z` and writes the output means of `rows` rows to `out`.
+    fn decode_means(&mut self, rows: usize, out: &mut [f32], par: Par) -> Result<()> {
+        let v = self.levels[0];
+        self.decode_rows(rows, par)?;
+        out.copy_from_slice(&self.ws.g[0][..rows * v]);
+        if self.config.output == VaeOutput::Bernoulli {
+            activate(Activation::Sigmoid, out, par);
+        }
+        Ok(())
+    }
+
     /// Decodes `n` draws `z ~ N(0, I)` (streams of `seed`) into an `n x V`
     /// matrix of output means (Bernoulli probabilities or Gaussian means).
     pub fn sample(&mut self, n: usize, seed: u64, par: Par) -> Result<Matrix> {
@@ -586,17 +629,39 @@ impl Vae {
             z,
             par,
         )?;
-        self.decode_rows(n, par)?;
-        out.as_mut_slice().copy_from_slice(&self.ws.g[0][..n * v]);
-        if self.config.output == VaeOutput::Bernoulli {
-            activate(Activation::Sigmoid, out.as_mut_slice(), par);
-        }
+        self.decode_means(n, out.as_mut_slice(), par)?;
         Ok(out)
     }
 
     /// The mean ELBO over the rows of `x` (one `z` sample per row, streams
     /// of `seed`), in batches of at most `batch` rows.
     pub fn elbo(&mut self, x: &Matrix, batch: usize, seed: u64, par: Par) -> Result<f64> {
+        self.elbo_impl(x, batch, seed, None, par)
+    }
+
+    /// The ELBO of each row of `x` into `out` (`rows`), with the same `z`
+    /// samples as [`elbo`](Self::elbo) for the same `seed` and `batch`;
+    /// returns the mean. `-out` is a per-sample anomaly score.
+    pub fn elbo_rows(
+        &mut self,
+        x: &Matrix,
+        batch: usize,
+        seed: u64,
+        out: &mut [f32],
+        par: Par,
+    ) -> Result<f64> {
+        check_len("Vae::elbo_rows: out (one per row)", out.len(), x.rows())?;
+        self.elbo_impl(x, batch, seed, Some(out), par)
+    }
+
+    fn elbo_impl(
+        &mut self,
+        x: &Matrix,
+        batch: usize,
+        seed: u64,
+        mut rows_out: Option<&mut [f32]>,
+        par: Par,
+    ) -> Result<f64> {
         let mut total = 0.0;
         self.for_batches(
             x,
@@ -618,8 +683,21 @@ impl Vae {
                 vae.decode_rows(rows, par)?;
                 let recon = vae.recon_rows(rows, None)?;
                 let ws = &mut vae.ws;
-                let kl =
-                    kl_normal(&ws.mu[..n], &ws.lv[..n], rows, z, None, None, None, 0.0)? as f64;
+                let kl = kl_normal(
+                    &ws.mu[..n],
+                    &ws.lv[..n],
+                    rows,
+                    z,
+                    Some(&mut ws.row_b[..rows]),
+                    None,
+                    None,
+                    0.0,
+                )? as f64;
+                if let Some(out) = rows_out.as_deref_mut() {
+                    for (r, o) in out[start..start + rows].iter_mut().enumerate() {
+                        *o = -(ws.row_a[r] + ws.row_b[r]);
+                    }
+                }
                 total -= recon + kl;
                 Ok(())
             },
@@ -767,5 +845,41 @@ impl Model for Vae {
         self.elbo(x, 500, 0x5EED, par)
             .map(|e| Some(-e))
             .map_err(into_engine)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(rows: usize, cols: usize) -> Matrix {
+        Matrix::from_fn(rows, cols, |r, c| ((r * 7 + c * 3) % 5) as f32 / 4.0).unwrap()
+    }
+
+    #[test]
+    fn per_row_elbo_matches_the_mean_and_reconstruct_decodes_the_mean() {
+        let cfg = VaeConfig::new(12, &[6], 3, Activation::Tanh);
+        let mut vae = Vae::new(cfg, 5).unwrap();
+        let x = data(23, 12);
+        let mean = vae.elbo(&x, 10, 9, Par::Seq).unwrap();
+        let mut rows = vec![0.0f32; 23];
+        let mean2 = vae.elbo_rows(&x, 10, 9, &mut rows, Par::Seq).unwrap();
+        assert_eq!(mean, mean2);
+        let avg = rows.iter().map(|&v| v as f64).sum::<f64>() / 23.0;
+        assert!(
+            (avg - mean).abs() < 1e-4 * mean.abs().max(1.0),
+            "{avg} {mean}"
+        );
+
+        let mut mu = vec![0.0f32; 23 * 3];
+        vae.encode(x.view(), &mut mu, Par::Seq).unwrap();
+        let mut a = vec![0.0f32; 23 * 12];
+        let mut b = vec![0.0f32; 23 * 12];
+        vae.decode(MatRef::row_major(&mu, 23, 3).unwrap(), &mut a, Par::Seq)
+            .unwrap();
+        vae.reconstruct(x.view(), &mut b, Par::Seq).unwrap();
+        assert_eq!(a, b);
+        assert!(a.iter().all(|&p| (0.0..=1.0).contains(&p)));
+        assert!(vae.decode(x.view(), &mut a, Par::Seq).is_err());
     }
 }
