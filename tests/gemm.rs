@@ -225,6 +225,23 @@ fn every_edge_tile_and_kc_boundary_matches_reference() {
                         Accum::Replace,
                         Par::Seq,
                     );
+                    if k == kc + 1 {
+                        // Edge tiles read C (β ≠ 0, and β = 1 for the
+                        // second k block) and must not touch the padding
+                        // around the tile's corner.
+                        check_case(
+                            isa,
+                            &mut rng,
+                            (m, k, n),
+                            false,
+                            false,
+                            false,
+                            3,
+                            -0.5,
+                            Accum::Add { beta: 0.75 },
+                            Par::Seq,
+                        );
+                    }
                 }
             }
         }

@@ -4,7 +4,7 @@
 use super::Epilogue;
 use super::blocking::Blocking;
 use super::pack::{PackBufs, pack_a, pack_b, with_pack_bufs};
-use super::ukr::Microkernel;
+use super::ukr::{MAX_TILE, Microkernel, TileBuf};
 use super::view::{MatMut, MatRef};
 use crate::Par;
 use rayon::prelude::*;
@@ -13,9 +13,6 @@ use std::ops::Range;
 /// Work below which a task is not worth handing to another thread
 /// (about 20 µs of one core).
 const MIN_FLOP_PER_TASK: usize = 1 << 21;
-
-/// The largest tile any microkernel uses (`MR * NR`), for the edge buffer.
-const MAX_TILE: usize = 12 * 32;
 
 /// C as raw parts, so threads can write disjoint blocks of it.
 #[derive(Clone, Copy)]
@@ -195,9 +192,6 @@ fn balanced(len: usize, max: usize, unit: usize) -> usize {
     (len.div_ceil(blocks).div_ceil(unit) * unit).max(unit)
 }
 
-#[repr(align(64))]
-struct TileBuf([f32; MAX_TILE]);
-
 /// Sequential GEMM on the block `rows x cols` of C.
 #[allow(clippy::too_many_arguments)]
 fn gemm_block<K: Microkernel, E: Epilogue>(
@@ -270,23 +264,38 @@ fn gemm_block<K: Microkernel, E: Epilogue>(
                         let (ci, cj) = (ic + ir, jc + jr);
                         // SAFETY: the tile origin (ci, cj) is inside C.
                         let c_tile = unsafe { c.ptr.add(ci * c.rs + cj * c.cs) };
-                        if m_cur == mr && n_cur == nr && c.cs == 1 {
-                            // SAFETY: `a_panel` holds MR*kc packed floats;
-                            // `b_panel` rows hold NR floats for kc rows
-                            // (packed, or a full in-place panel: columns
-                            // cj..cj+NR < n, rows pc..pc+kc <= k, and the
-                            // view's bounds were checked); the full C tile
-                            // lies in this task's block, unit column stride.
-                            // The ISA was checked by `gemm_on`.
-                            unsafe {
-                                K::run(kc, alpha, a_panel, b_panel, b_rs, beta_blk, c_tile, c.rs)
-                            };
+                        if c.cs == 1 {
+                            if m_cur == mr && n_cur == nr {
+                                // SAFETY: `a_panel` holds MR*kc packed floats;
+                                // `b_panel` rows hold NR floats for kc rows
+                                // (packed, or a full in-place panel: columns
+                                // cj..cj+NR < n, rows pc..pc+kc <= k, and the
+                                // view's bounds were checked); the full C tile
+                                // lies in this task's block, unit column
+                                // stride. The ISA was checked by `gemm_on`.
+                                unsafe {
+                                    K::run(
+                                        kc, alpha, a_panel, b_panel, b_rs, beta_blk, c_tile, c.rs,
+                                    )
+                                };
+                            } else {
+                                // SAFETY: as above for A and B (an edge B
+                                // panel is packed to NR columns); the
+                                // m_cur x n_cur corner of C lies in this
+                                // task's block, unit column stride.
+                                unsafe {
+                                    K::run_partial(
+                                        kc, alpha, a_panel, b_panel, b_rs, beta_blk, c_tile, c.rs,
+                                        m_cur, n_cur,
+                                    )
+                                };
+                            }
                             if last {
-                                for i in 0..mr {
-                                    // SAFETY: row i of the tile: NR contiguous
+                                for i in 0..m_cur {
+                                    // SAFETY: row i of the tile: n_cur contiguous
                                     // elements of C owned by this task.
                                     let row = unsafe {
-                                        std::slice::from_raw_parts_mut(c_tile.add(i * c.rs), nr)
+                                        std::slice::from_raw_parts_mut(c_tile.add(i * c.rs), n_cur)
                                     };
                                     epi.apply_row(ci + i, cj, row);
                                 }

@@ -5,8 +5,9 @@
 //! in registers as `MR*NR/lanes` accumulators, then writes
 //! `C ← α·acc + β·C` to a full `MR x NR` tile of C with unit column stride.
 //! With `β = 0` it never reads C, so NaN or garbage there cannot leak.
-//! Edge tiles and strided C are the driver's business: it points the kernel
-//! at a local tile buffer and copies the valid part.
+//! Edge tiles go to [`Microkernel::run_partial`], which the AVX-512 kernel
+//! implements with fewer rows and masked columns (no wasted arithmetic on
+//! the padding); the others, and strided C, go through a local tile buffer.
 //!
 //! Panel layouts:
 //! - A is packed k-major: element `(i, p)` of the panel is `a[p*MR + i]`.
@@ -46,7 +47,56 @@ pub(crate) trait Microkernel {
         c: *mut f32,
         c_rs: usize,
     );
+
+    /// [`run`](Self::run) for the top-left `m x n` corner of the tile
+    /// (`1 <= m <= MR`, `1 <= n <= NR`): edge tiles of C. Elements of C
+    /// outside the corner are neither read nor written. The A and B panels
+    /// are full (`MR` rows packed, `NR` readable columns), as for `run`.
+    ///
+    /// The default goes through a local tile buffer; a kernel that can
+    /// skip the missing rows and mask the missing columns overrides it.
+    ///
+    /// # Safety
+    /// As for [`run`](Self::run), except that `c` need only be valid for
+    /// `c[i*c_rs + j]` with `i < m`, `j < n`.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn run_partial(
+        kc: usize,
+        alpha: f32,
+        a: *const f32,
+        b: *const f32,
+        b_rs: usize,
+        beta: f32,
+        c: *mut f32,
+        c_rs: usize,
+        m: usize,
+        n: usize,
+    ) {
+        debug_assert!(m <= Self::MR && n <= Self::NR && Self::MR * Self::NR <= MAX_TILE);
+        let mut tile = TileBuf([0.0; MAX_TILE]);
+        // SAFETY: the panels satisfy `run`'s contract (the caller's); the
+        // tile buffer holds MR x NR floats with row stride NR.
+        unsafe { Self::run(kc, alpha, a, b, b_rs, 0.0, tile.0.as_mut_ptr(), Self::NR) };
+        for i in 0..m {
+            for j in 0..n {
+                // SAFETY: (i, j) is inside the m x n corner the caller
+                // guarantees valid and unaliased.
+                unsafe {
+                    let out = c.add(i * c_rs + j);
+                    let prior = if beta == 0.0 { 0.0 } else { beta * *out };
+                    *out = tile.0[i * Self::NR + j] + prior;
+                }
+            }
+        }
+    }
 }
+
+/// The largest tile any microkernel uses (`MR * NR`).
+pub(crate) const MAX_TILE: usize = 12 * 32;
+
+/// A 64-byte aligned buffer for one C tile.
+#[repr(align(64))]
+pub(crate) struct TileBuf(pub(crate) [f32; MAX_TILE]);
 
 /// Portable fallback: a 4x8 tile in plain Rust, vectorised by the compiler
 /// for the baseline target (SSE2 on x86-64).
@@ -220,14 +270,44 @@ mod x86 {
             c_rs: usize,
         ) {
             // SAFETY: the caller guarantees the pointer contract of `run`
-            // and that the CPU has AVX-512F.
-            unsafe { sgemm_ukr_avx512_12x32(kc, alpha, a, b, b_rs, beta, c, c_rs) }
+            // (the full 12x32 tile) and that the CPU has AVX-512F.
+            unsafe { tile::<12, 2>(kc, alpha, a, b, b_rs, beta, c, c_rs, 0xFFFF) }
+        }
+
+        unsafe fn run_partial(
+            kc: usize,
+            alpha: f32,
+            a: *const f32,
+            b: *const f32,
+            b_rs: usize,
+            beta: f32,
+            c: *mut f32,
+            c_rs: usize,
+            m: usize,
+            n: usize,
+        ) {
+            // SAFETY: the caller guarantees `run_partial`'s contract and
+            // that the CPU has AVX-512F.
+            unsafe { tile_partial(kc, alpha, a, b, b_rs, beta, c, c_rs, m, n) }
         }
     }
 
+    /// Rows of the packed A panel the AVX-512 kernels read (`MR`).
+    const AVX512_MR: usize = 12;
+
+    /// The AVX-512 kernel for the top-left `ROWS x (16·VECS)` part of a
+    /// 12x32 tile, the last vector's columns limited by `last_mask`:
+    /// `tile::<12, 2>` with a full mask is the 12x32 kernel, the others
+    /// serve edge tiles without computing (or touching) rows and columns
+    /// outside C.
+    ///
+    /// # Safety
+    /// `Microkernel::run_partial`'s contract with `m = ROWS` and
+    /// `n = 16·(VECS-1) + popcount(last_mask)` (a mask of low bits), and the
+    /// CPU has AVX-512F.
     #[target_feature(enable = "avx512f")]
     #[allow(clippy::too_many_arguments)]
-    unsafe fn sgemm_ukr_avx512_12x32(
+    unsafe fn tile<const ROWS: usize, const VECS: usize>(
         kc: usize,
         alpha: f32,
         a: *const f32,
@@ -236,48 +316,52 @@ mod x86 {
         beta: f32,
         c: *mut f32,
         c_rs: usize,
+        last_mask: __mmask16,
     ) {
-        const MR: usize = 12;
         // Rows of B fetched ahead of use (B comes from L2, or from memory
         // when read in place).
         const PREFETCH_ROWS: usize = 8;
         // Iterations before the end at which the C tile is pulled into L1.
         const C_TO_L1: usize = 16;
-        let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+        let mut acc = [[_mm512_setzero_ps(); VECS]; ROWS];
         let mut ap = a;
         let mut bp = b;
         // Prefetching never faults. The C tile goes to L2 now (the B panel
         // streaming through L1 during the loop would evict it from there),
         // and to L1 shortly before the write-out.
         let prefetch_c = |hint_l1: bool| {
-            for i in 0..MR {
+            for i in 0..ROWS {
                 let row = c.wrapping_add(i * c_rs) as *const i8;
-                if hint_l1 {
-                    _mm_prefetch::<_MM_HINT_T0>(row);
-                    _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(124));
-                } else {
-                    _mm_prefetch::<_MM_HINT_T1>(row);
-                    _mm_prefetch::<_MM_HINT_T1>(row.wrapping_add(124));
+                for off in (0..VECS * 64).step_by(124) {
+                    if hint_l1 {
+                        _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(off));
+                    } else {
+                        _mm_prefetch::<_MM_HINT_T1>(row.wrapping_add(off));
+                    }
                 }
             }
         };
         prefetch_c(false);
         let mut step = |ap: &mut *const f32, bp: &mut *const f32| {
             let ahead = bp.wrapping_add(PREFETCH_ROWS * b_rs) as *const i8;
-            _mm_prefetch::<_MM_HINT_T0>(ahead);
-            _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(124));
+            for off in (0..VECS * 64).step_by(124) {
+                _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(off));
+            }
             // SAFETY: `bp` points at a row of NR = 32 readable floats and
             // `ap` at MR readable floats (the caller's contract, for each of
             // the kc steps); each step advances them by one row/column.
             unsafe {
-                let b0 = _mm512_loadu_ps(*bp);
-                let b1 = _mm512_loadu_ps(bp.add(16));
+                let mut bv = [_mm512_setzero_ps(); VECS];
+                for (v, b) in bv.iter_mut().enumerate() {
+                    *b = _mm512_loadu_ps(bp.add(16 * v));
+                }
                 for (i, row) in acc.iter_mut().enumerate() {
                     let ai = _mm512_set1_ps(*ap.add(i));
-                    row[0] = _mm512_fmadd_ps(ai, b0, row[0]);
-                    row[1] = _mm512_fmadd_ps(ai, b1, row[1]);
+                    for (r, b) in row.iter_mut().zip(&bv) {
+                        *r = _mm512_fmadd_ps(ai, *b, *r);
+                    }
                 }
-                *ap = ap.add(MR);
+                *ap = ap.add(AVX512_MR);
                 *bp = bp.add(b_rs);
             }
         };
@@ -291,21 +375,73 @@ mod x86 {
         }
         let va = _mm512_set1_ps(alpha);
         let vb = _mm512_set1_ps(beta);
+        let full = last_mask == 0xFFFF;
         for (i, row) in acc.iter().enumerate() {
-            // SAFETY: the caller guarantees the MR x NR tile at `c` is valid
-            // for writes, and for reads when beta != 0.
-            unsafe {
-                let cp = c.add(i * c_rs);
-                if beta == 0.0 {
-                    _mm512_storeu_ps(cp, _mm512_mul_ps(va, row[0]));
-                    _mm512_storeu_ps(cp.add(16), _mm512_mul_ps(va, row[1]));
-                } else {
-                    let c0 = _mm512_mul_ps(vb, _mm512_loadu_ps(cp));
-                    let c1 = _mm512_mul_ps(vb, _mm512_loadu_ps(cp.add(16)));
-                    _mm512_storeu_ps(cp, _mm512_fmadd_ps(va, row[0], c0));
-                    _mm512_storeu_ps(cp.add(16), _mm512_fmadd_ps(va, row[1], c1));
+            for (v, &r) in row.iter().enumerate() {
+                let mask = if v + 1 == VECS { last_mask } else { 0xFFFF };
+                // SAFETY: the caller guarantees the ROWS x n corner at `c`
+                // is valid for writes, and for reads when beta != 0; only
+                // lanes in `mask` are read or written (masked loads and
+                // stores never touch masked-off lanes).
+                unsafe {
+                    let cp = c.add(i * c_rs + 16 * v);
+                    let mut out = _mm512_mul_ps(va, r);
+                    if beta != 0.0 {
+                        out = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(mask, cp), out);
+                    }
+                    if full || v + 1 < VECS {
+                        _mm512_storeu_ps(cp, out);
+                    } else {
+                        _mm512_mask_storeu_ps(cp, mask, out);
+                    }
                 }
             }
         }
+    }
+
+    /// `run_partial` for the AVX-512 kernel: the `m`-row kernel, with one
+    /// vector per row when `n <= 16`.
+    ///
+    /// # Safety
+    /// `Microkernel::run_partial`'s contract, and the CPU has AVX-512F.
+    #[target_feature(enable = "avx512f")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn tile_partial(
+        kc: usize,
+        alpha: f32,
+        a: *const f32,
+        b: *const f32,
+        b_rs: usize,
+        beta: f32,
+        c: *mut f32,
+        c_rs: usize,
+        m: usize,
+        n: usize,
+    ) {
+        debug_assert!((1..=AVX512_MR).contains(&m) && (1..=32).contains(&n));
+        let tail = n - if n > 16 { 16 } else { 0 };
+        let mask: __mmask16 = if tail >= 16 {
+            0xFFFF
+        } else {
+            (1u16 << tail) - 1
+        };
+        macro_rules! dispatch {
+            ($($rows:literal)*) => {
+                match (m, n > 16) {
+                    $(
+                        // SAFETY: the caller's contract for an m x n corner.
+                        ($rows, false) => unsafe {
+                            tile::<$rows, 1>(kc, alpha, a, b, b_rs, beta, c, c_rs, mask)
+                        },
+                        // SAFETY: as above.
+                        ($rows, true) => unsafe {
+                            tile::<$rows, 2>(kc, alpha, a, b, b_rs, beta, c, c_rs, mask)
+                        },
+                    )*
+                    _ => unreachable!("edge tile {m}x{n} outside 12x32"),
+                }
+            };
+        }
+        dispatch!(1 2 3 4 5 6 7 8 9 10 11 12)
     }
 }
