@@ -50,11 +50,11 @@ pub enum CliError {
         /// The value found.
         found: String,
     },
-    /// The operation exists in the design but not in this build (yet).
-    NotAvailable {
-        /// The operation.
+    /// The operation or flag does not apply to this model (kind).
+    Unsupported {
+        /// The operation or flag, e.g. `latent sample`, `--tied`.
         what: String,
-        /// Why, and what to do instead.
+        /// Why not, and what does apply.
         why: String,
     },
 }
@@ -75,6 +75,14 @@ impl CliError {
             flag,
             value: value.to_string(),
             expected: expected.into(),
+        }
+    }
+
+    /// An operation or flag that does not apply here.
+    pub fn unsupported(what: impl Into<String>, why: impl Into<String>) -> Self {
+        CliError::Unsupported {
+            what: what.into(),
+            why: why.into(),
         }
     }
 
@@ -116,7 +124,7 @@ impl fmt::Display for CliError {
                 expected,
                 found,
             } => format!("{what}: expected {expected}, found {found}"),
-            CliError::NotAvailable { what, why } => format!("{what}: not yet available: {why}"),
+            CliError::Unsupported { what, why } => format!("{what}: {why}"),
         };
         // One line, whatever the source says.
         f.write_str(&text.replace('\n', " "))

@@ -9,7 +9,8 @@
 //! | [`progress`] | the training observer: progress bar, plain lines, metrics file |
 //! | [`modelfile`] | the model file conventions on top of the engine's checkpoints |
 //! | [`demo`] | `latent demo` |
-//! | [`train`] | `latent train` |
+//! | [`train`] | `latent train`: flags, settings, data, the shared fit loop; rbm, gaussian-rbm, dbn |
+//! | [`train_ae`] | `latent train ae`, `vae`, `deep-ae` |
 //! | [`use_model`] | `info`, `encode`, `reconstruct`, `score`, `sample`, `eval`, `filters`, `export` |
 
 pub mod demo;
@@ -19,13 +20,14 @@ pub mod io;
 pub mod modelfile;
 pub mod progress;
 pub mod train;
+pub mod train_ae;
 pub mod use_model;
 
 use clap::{Parser, Subcommand};
 
 use crate::cli::error::Result;
 
-/// Train, inspect and use RBMs and deep belief nets from the shell.
+/// Train, inspect and use RBMs, deep belief nets and autoencoders from the shell.
 #[derive(Debug, Parser)]
 #[command(name = "latent", version, about, long_about = None)]
 pub struct Cli {
@@ -56,19 +58,19 @@ pub struct Global {
 pub enum Command {
     /// Train an RBM and a DBN on built-in data and draw pictures (no files needed).
     Demo(demo::DemoArgs),
-    /// Train rbm, gaussian-rbm or dbn on a data file (IDX, NPY, CSV) and write a model file.
-    Train(train::TrainArgs),
+    /// Train rbm, gaussian-rbm, dbn, ae, vae or deep-ae on a data file (IDX, NPY, CSV) and write a model file.
+    Train(Box<train::TrainArgs>),
     /// Show a model file's kind, shapes, hyper-parameters and training history.
     Info(use_model::InfoArgs),
-    /// Write hidden-unit probabilities (features) of data: p(h|v), or a DBN's up-pass.
+    /// Write features of data: p(h|v), a DBN's up-pass, an autoencoder's code, a VAE's posterior mean.
     Encode(use_model::EncodeArgs),
     /// Write reconstructions of data, and a PNG of data beside reconstructions.
     Reconstruct(use_model::ReconstructArgs),
-    /// Write a per-sample anomaly score: free energy or reconstruction error.
+    /// Write a per-sample anomaly score: free energy, reconstruction error or negative ELBO.
     Score(use_model::ScoreArgs),
-    /// Draw samples by Gibbs sampling; write them and/or a PNG grid.
+    /// Draw samples (Gibbs sampling, or a VAE's decoder); write them and/or a PNG grid.
     Sample(use_model::SampleArgs),
-    /// Reconstruction error, pseudo-log-likelihood, exact or AIS log-likelihood.
+    /// Reconstruction error; RBMs: pseudo-, exact or AIS log-likelihood; VAEs: ELBO and importance-weighted log-likelihood.
     Eval(use_model::EvalArgs),
     /// Draw the first layer's weight vectors as a PNG grid of tiles.
     Filters(use_model::FiltersArgs),

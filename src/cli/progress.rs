@@ -3,6 +3,10 @@
 //! plain line per epoch when it is not, stays silent with `--quiet`, and
 //! appends each epoch to a JSON-lines metrics file (rewritten atomically
 //! after every epoch, so it is always whole).
+//!
+//! A run trained in pieces (`--checkpoint-every`: one `Trainer::fit` per
+//! piece) shows the whole run's epochs and ETA: [`Progress::set_total`]
+//! gives the total, and the ETA then comes from the mean epoch time.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -64,6 +68,11 @@ pub struct Progress {
     /// The error of a failed metrics write, reported after training.
     pub metrics_error: Option<crate::cli::error::CliError>,
     layer: Option<usize>,
+    /// Epochs of the whole run (stage), when a fit covers only part of it.
+    total: Option<usize>,
+    /// Seconds and count of the epochs seen in this stage (for the ETA).
+    epoch_seconds: f64,
+    epochs_seen: usize,
 }
 
 impl Progress {
@@ -77,15 +86,33 @@ impl Progress {
             metrics_lines: Vec::new(),
             metrics_error: None,
             layer: None,
+            total: None,
+            epoch_seconds: 0.0,
+            epochs_seen: 0,
         }
     }
 
-    /// Starts a new stage (a DBN layer): a new label, and `"layer": l` in
-    /// the metrics lines.
-    pub fn stage(&mut self, label: impl Into<String>, layer: usize) {
+    /// Starts a new stage (a DBN layer, a pretraining layer, fine-tuning):
+    /// a new label, and `"layer": l` in the metrics lines when `layer` is
+    /// given.
+    pub fn stage(&mut self, label: impl Into<String>, layer: Option<usize>) {
         self.finish();
         self.label = label.into();
-        self.layer = Some(layer);
+        self.layer = layer;
+        self.total = None;
+        self.epoch_seconds = 0.0;
+        self.epochs_seen = 0;
+    }
+
+    /// The epochs of the whole run (or stage), shown instead of those of
+    /// the current `fit` call.
+    pub fn set_total(&mut self, epochs: usize) {
+        self.total = Some(epochs);
+    }
+
+    /// The total epochs to show, given the fit's own.
+    fn epochs(&self, fit_epochs: usize) -> usize {
+        self.total.unwrap_or(fit_epochs).max(fit_epochs)
     }
 
     /// Clears the bar.
@@ -114,12 +141,13 @@ impl Progress {
 impl Observer for Progress {
     fn on_batch(&mut self, p: &BatchProgress<'_>) -> Control {
         if self.display == Display::Bar {
-            let total = (p.epochs * p.batches) as u64;
+            let epochs = self.epochs(p.epochs);
+            let total = (epochs * p.batches) as u64;
             let pos = (p.epoch * p.batches + p.batch + 1) as u64;
             let msg = format!(
                 "epoch {}/{} loss {:.4} {:.0} samples/s",
                 p.epoch + 1,
-                p.epochs,
+                epochs,
                 p.loss,
                 p.samples_per_sec
             );
@@ -132,6 +160,15 @@ impl Observer for Progress {
 
     fn on_epoch(&mut self, p: &EpochProgress<'_>) -> Control {
         let r = p.record;
+        let epochs = self.epochs(p.epochs);
+        self.epoch_seconds += r.seconds;
+        self.epochs_seen += 1;
+        // The fit's own ETA covers its epochs; the epochs after it are
+        // estimated from the mean epoch time.
+        let eta = p.eta.map(|d| {
+            let mean = self.epoch_seconds / self.epochs_seen as f64;
+            d + Duration::from_secs_f64(mean * (epochs - p.epochs) as f64)
+        });
         let valid = r
             .valid_metric
             .map(|v| format!(" valid {v:.4}"))
@@ -140,15 +177,15 @@ impl Observer for Progress {
             "{}: epoch {}/{} loss {:.4}{valid} {:.0} samples/s {:.2}s eta {}",
             self.label,
             r.epoch + 1,
-            p.epochs,
+            epochs,
             r.train_loss,
             p.samples_per_sec,
             r.seconds,
-            fmt_duration(p.eta)
+            fmt_duration(eta)
         );
         // At most about 20 lines a run, and always the last epoch.
-        let every = p.epochs.div_ceil(20).max(1);
-        let show = (r.epoch as usize + 1).is_multiple_of(every) || r.epoch as usize + 1 == p.epochs;
+        let every = epochs.div_ceil(20).max(1);
+        let show = (r.epoch as usize + 1).is_multiple_of(every) || r.epoch as usize + 1 == epochs;
         match self.display {
             _ if !show => {}
             Display::Quiet => {}

@@ -4,7 +4,12 @@
 //! Each loads the model file, reads the data (applying the preprocessing
 //! the model was trained with), checks that the data has as many features
 //! as the model has visible units, and only then computes and writes its
-//! outputs (atomically: a failure leaves an existing output untouched).
+//! outputs (atomically: a failure leaves an existing output untouched). A
+//! command that does not fit the model's kind (`sample` on an autoencoder,
+//! `--ais` on a VAE) fails with one line saying so.
+//!
+//! Autoencoders are run over the data in blocks of [`BLOCK`] rows, so their
+//! buffers stay small on large files.
 
 use std::path::{Path, PathBuf};
 
@@ -12,6 +17,8 @@ use clap::{Args, ValueEnum};
 use latent_engine::Matrix;
 use latent_engine::Par;
 use latent_engine::data::npy;
+use latent_kernels::gemm::{MatMut, MatRef};
+use latent_models::ae::{Autoencoder, Loss};
 use latent_models::eval::{
     AisConfig, MAX_EXACT_UNITS, RbmParams, ais_log_z, average_log_likelihood,
     base_rate_visible_bias, exact_log_z, piecewise_linear_betas, pseudo_log_likelihood,
@@ -80,12 +87,50 @@ fn with_params<T>(rbm: &Rbm, f: impl FnOnce(&RbmParams<'_>) -> Result<T>) -> Res
     }
 }
 
-/// Mean-field reconstructions through the whole model (a DBN goes up to
-/// the top and back down).
-fn reconstruct(model: &Model, x: &Matrix) -> Result<Matrix> {
-    let mut out = Matrix::zeros(x.rows(), x.cols())?;
-    match model {
-        Model::Rbm(r) => r.reconstruct(x.view(), out.view_mut(), Par::All)?,
+/// Rows per block when an autoencoder runs over a data file.
+pub const BLOCK: usize = 1000;
+
+/// `out` (`x.rows() x cols`) filled block by block: `f(block of x, its
+/// rows of out)`.
+fn by_blocks(
+    x: &Matrix,
+    cols: usize,
+    mut f: impl FnMut(MatRef<'_>, &mut [f32]) -> Result<()>,
+) -> Result<Matrix> {
+    let mut out = Matrix::zeros(x.rows(), cols)?;
+    let mut start = 0;
+    while start < x.rows() {
+        let n = BLOCK.min(x.rows() - start);
+        f(
+            x.rows_view(start, n)?,
+            &mut out.as_mut_slice()[start * cols..(start + n) * cols],
+        )?;
+        start += n;
+    }
+    Ok(out)
+}
+
+/// An autoencoder's reconstruction loss of each row (no noise, no
+/// penalty): cross-entropy or ½ squared error, its training loss.
+fn ae_losses(ae: &mut Autoencoder, x: &Matrix) -> Result<Vec<f32>> {
+    let out = by_blocks(x, 1, |b, o| {
+        ae.reconstruction_errors(b, o, Par::All)?;
+        Ok(())
+    })?;
+    Ok(out.as_slice().to_vec())
+}
+
+/// Deterministic reconstructions through the whole model: mean-field for
+/// an RBM (a DBN goes up to the top and back down), `g(f(x))` for an
+/// autoencoder, the decoder's mean at `μ(x)` for a VAE.
+fn reconstruct(model: &mut Model, x: &Matrix) -> Result<Matrix> {
+    let v = x.cols();
+    Ok(match model {
+        Model::Rbm(r) => {
+            let mut out = Matrix::zeros(x.rows(), v)?;
+            r.reconstruct(x.view(), out.view_mut(), Par::All)?;
+            out
+        }
         Model::Dbn(d) => {
             let mut current = d.transform(x, Par::All)?;
             for rbm in d.layers().iter().rev() {
@@ -93,13 +138,21 @@ fn reconstruct(model: &Model, x: &Matrix) -> Result<Matrix> {
                 rbm.visible_means(current.view(), below.view_mut(), Par::All)?;
                 current = below;
             }
-            out = current;
+            current
         }
-    }
-    Ok(out)
+        Model::Ae(a) | Model::DeepAe(a) => {
+            by_blocks(x, v, |b, o| Ok(a.reconstruct(b, o, Par::All)?))?
+        }
+        Model::Vae(vae) => by_blocks(x, v, |b, o| Ok(vae.reconstruct(b, o, Par::All)?))?,
+    })
 }
 
-fn per_row_sq_err(x: &Matrix, r: &Matrix) -> Vec<f32> {
+fn mean(v: &[f32]) -> f64 {
+    v.iter().map(|&e| e as f64).sum::<f64>() / v.len().max(1) as f64
+}
+
+/// The squared error `Σ_k (x_k - r_k)²` of each row.
+pub fn per_row_sq_err(x: &Matrix, r: &Matrix) -> Vec<f32> {
     (0..x.rows())
         .map(|i| {
             x.row(i)
@@ -125,6 +178,10 @@ pub fn info(args: &InfoArgs, g: &Global) -> Result<Report> {
     let m = modelfile::load(&args.model)?;
     let ck = &m.checkpoint;
     let sizes = m.model.sizes();
+    let variant = match &m.model {
+        Model::Ae(a) => Some(latent_engine::train::Model::kind(a.as_ref()).to_string()),
+        _ => None,
+    };
     let tensors: Vec<Value> = ck
         .params
         .tensors()
@@ -132,7 +189,20 @@ pub fn info(args: &InfoArgs, g: &Global) -> Result<Report> {
         .map(|t| json!({"name": t.name, "shape": [t.value.rows(), t.value.cols()]}))
         .collect();
     say(g, format!("model:      {}", args.model.display()));
-    say(g, format!("kind:       {}", ck.model_kind));
+    say(
+        g,
+        format!(
+            "kind:       {}{}",
+            ck.model_kind,
+            variant
+                .as_ref()
+                .map(|v| format!(" ({v})"))
+                .unwrap_or_default()
+        ),
+    );
+    if let Some(s) = &m.status {
+        say(g, format!("status:     {s}"));
+    }
     say(
         g,
         format!(
@@ -191,6 +261,8 @@ pub fn info(args: &InfoArgs, g: &Global) -> Result<Report> {
         "command": "info",
         "model": args.model.display().to_string(),
         "kind": ck.model_kind,
+        "variant": variant,
+        "status": m.status,
         "sizes": sizes,
         "parameters": ck.params.num_elements(),
         "tensors": tensors,
@@ -219,18 +291,20 @@ pub struct EncodeArgs {
     /// The data to encode (IDX, NPY or CSV).
     #[arg(long)]
     pub data: PathBuf,
-    /// Output: hidden probabilities, one row per sample (.npy or .csv).
+    /// Output: features, one row per sample (.npy or .csv).
     #[arg(long)]
     pub out: PathBuf,
-    /// DBN: the layer whose features to write (1 = first hidden; default top).
+    /// DBN: the layer whose features to write (1 = first hidden; default
+    /// top); autoencoders give their code layer only.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub layer: Option<u32>,
 }
 
-/// `latent encode`: hidden probabilities `p(h|v)` (a DBN: the up-pass).
+/// `latent encode`: hidden probabilities `p(h|v)` (a DBN: the up-pass), an
+/// autoencoder's code `h_L`, a VAE's posterior mean `μ(x)`.
 pub fn encode(args: &EncodeArgs, g: &Global) -> Result<Report> {
     matrix_out("--out", &args.out)?;
-    let m = modelfile::load(&args.model)?;
+    let mut m = modelfile::load(&args.model)?;
     let x = model_data(&m, &args.data)?;
     let codes = match &m.model {
         Model::Rbm(r) => {
@@ -254,6 +328,37 @@ pub fn encode(args: &EncodeArgs, g: &Global) -> Result<Report> {
                 ));
             }
             d.transform_to(&x, level, Par::All)?
+        }
+        Model::Ae(_) | Model::DeepAe(_) | Model::Vae(_) => {
+            let depth = m.model.sizes().len() - 1;
+            let top = if matches!(m.model, Model::Vae(_)) {
+                "the latent layer (the posterior mean)"
+            } else {
+                "the code layer"
+            };
+            if let Some(l) = args.layer
+                && l as usize != depth
+            {
+                return Err(CliError::arg(
+                    "--layer",
+                    l,
+                    format!("{depth}, {top}: an autoencoder's encode writes that layer only"),
+                ));
+            }
+            match &mut m.model {
+                Model::Vae(vae) => {
+                    let z = vae.latent();
+                    by_blocks(&x, z, |b, o| Ok(vae.encode(b, o, Par::All)?))?
+                }
+                Model::Ae(a) | Model::DeepAe(a) => {
+                    let h = a.code_size();
+                    by_blocks(&x, h, |b, o| {
+                        let rows = b.rows();
+                        Ok(a.encode(b, MatMut::row_major(o, rows, h)?, Par::All)?)
+                    })?
+                }
+                _ => unreachable!("matched above"),
+            }
         }
     };
     write_matrix("--out", &args.out, &codes)?;
@@ -297,7 +402,9 @@ pub struct ReconstructArgs {
     pub tile: Option<String>,
 }
 
-/// `latent reconstruct`: mean-field reconstructions, and a picture.
+/// `latent reconstruct`: deterministic reconstructions (mean-field for
+/// RBMs, `g(f(x))` for autoencoders, the decoder mean at `μ(x)` for a VAE),
+/// and a picture.
 pub fn reconstruct_cmd(args: &ReconstructArgs, g: &Global) -> Result<Report> {
     if args.out.is_none() && args.png.is_none() {
         return Err(CliError::arg(
@@ -312,7 +419,7 @@ pub fn reconstruct_cmd(args: &ReconstructArgs, g: &Global) -> Result<Report> {
     if let Some(p) = &args.png {
         png_out("--png", p)?;
     }
-    let m = modelfile::load(&args.model)?;
+    let mut m = modelfile::load(&args.model)?;
     let tile = if args.png.is_some() {
         Some(image::tile_shape(
             m.model.n_visible(),
@@ -322,12 +429,11 @@ pub fn reconstruct_cmd(args: &ReconstructArgs, g: &Global) -> Result<Report> {
         None
     };
     let x = model_data(&m, &args.data)?;
-    let mut r = reconstruct(&m.model, &x)?;
-    let err = per_row_sq_err(&x, &r);
-    let mean = err.iter().map(|&e| e as f64).sum::<f64>() / err.len() as f64;
+    let mut r = reconstruct(&mut m.model, &x)?;
+    let mean = mean(&per_row_sq_err(&x, &r));
     if let (Some(p), Some((th, tw))) = (&args.png, tile) {
         let n = (args.count as usize).min(x.rows());
-        let shade = shade_for(&m.preprocess, m.first_rbm_visible());
+        let shade = shade_for(&m);
         image::save(
             p,
             &image::interleave(&x, &r, n)?,
@@ -357,16 +463,13 @@ pub fn reconstruct_cmd(args: &ReconstructArgs, g: &Global) -> Result<Report> {
     })))
 }
 
-impl ModelFile {
-    fn first_rbm_visible(&self) -> VisibleUnits {
-        self.model.first_rbm().config().visible
-    }
-}
-
-fn shade_for(pre: &Preprocess, visible: VisibleUnits) -> Shade {
-    match (pre, visible) {
-        (_, VisibleUnits::Gaussian) | (Preprocess::Standardize(_), _) => Shade::PerTile,
-        _ => Shade::Unit,
+/// Grey levels for the model's data: `[0, 1]` as black..white for binary
+/// or scaled data, per-tile stretching for real-valued (standardised) data.
+fn shade_for(m: &ModelFile) -> Shade {
+    match (&m.preprocess, m.model.unit_outputs()) {
+        (Preprocess::Standardize(_), _) => Shade::PerTile,
+        (pre, unit) if unit || pre.maps_to_unit() => Shade::Unit,
+        _ => Shade::PerTile,
     }
 }
 
@@ -377,8 +480,12 @@ fn shade_for(pre: &Preprocess, visible: VisibleUnits) -> Shade {
 pub enum ScoreKind {
     /// Free energy `F(v)` (RBM only): higher means less likely.
     FreeEnergy,
-    /// Squared reconstruction error (RBM or DBN).
+    /// Reconstruction error: squared error for RBMs, DBNs and VAEs (of the
+    /// mean reconstruction); an autoencoder's own loss (cross-entropy or
+    /// ½ squared error).
     Recon,
+    /// Negative ELBO (VAE only), one latent sample per row.
+    NegElbo,
 }
 
 /// Flags of `latent score`.
@@ -392,41 +499,62 @@ pub struct ScoreArgs {
     /// Output: one score per sample (.npy or .csv).
     #[arg(long)]
     pub out: PathBuf,
-    /// The score (default: free energy for an RBM, reconstruction error for a DBN).
+    /// The score (default: free energy for an RBM, negative ELBO for a VAE,
+    /// reconstruction error otherwise).
     #[arg(long, value_enum)]
     pub metric: Option<ScoreKind>,
+    /// Seed of the VAE's latent samples.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }
 
 /// `latent score`: a per-sample anomaly score.
 pub fn score(args: &ScoreArgs, g: &Global) -> Result<Report> {
     matrix_out("--out", &args.out)?;
-    let m = modelfile::load(&args.model)?;
+    let mut m = modelfile::load(&args.model)?;
     let x = model_data(&m, &args.data)?;
     let metric = args.metric.unwrap_or(match m.model {
         Model::Rbm(_) => ScoreKind::FreeEnergy,
-        Model::Dbn(_) => ScoreKind::Recon,
+        Model::Vae(_) => ScoreKind::NegElbo,
+        _ => ScoreKind::Recon,
     });
-    let scores = match (metric, &m.model) {
+    let kind = m.checkpoint.model_kind.clone();
+    let scores = match (metric, &mut m.model) {
         (ScoreKind::FreeEnergy, Model::Rbm(r)) => {
             let mut f = vec![0.0f32; x.rows()];
             r.free_energy(x.view(), &mut f, Par::All)?;
             f
         }
-        (ScoreKind::FreeEnergy, Model::Dbn(_)) => {
+        (ScoreKind::FreeEnergy, _) => {
             return Err(CliError::arg(
                 "--metric",
                 "free-energy",
-                "recon for a DBN (free energy is defined for an RBM)",
+                format!("recon for this {kind} model (free energy is defined for an RBM)"),
             ));
         }
+        (ScoreKind::NegElbo, Model::Vae(vae)) => {
+            let mut e = vec![0.0f32; x.rows()];
+            vae.elbo_rows(&x, BLOCK, args.seed, &mut e, Par::All)?;
+            e.iter_mut().for_each(|v| *v = -*v);
+            e
+        }
+        (ScoreKind::NegElbo, _) => {
+            return Err(CliError::arg(
+                "--metric",
+                "neg-elbo",
+                format!("recon for this {kind} model (the ELBO is a VAE's)"),
+            ));
+        }
+        (ScoreKind::Recon, Model::Ae(a) | Model::DeepAe(a)) => ae_losses(a, &x)?,
         (ScoreKind::Recon, model) => per_row_sq_err(&x, &reconstruct(model, &x)?),
     };
     let out = Matrix::from_slice(scores.len(), 1, &scores)?;
     write_matrix("--out", &args.out, &out)?;
-    let mean = scores.iter().map(|&s| s as f64).sum::<f64>() / scores.len() as f64;
+    let mean = mean(&scores);
     let name = match metric {
         ScoreKind::FreeEnergy => "free-energy",
         ScoreKind::Recon => "recon",
+        ScoreKind::NegElbo => "neg-elbo",
     };
     say(
         g,
@@ -455,7 +583,8 @@ pub struct SampleArgs {
     /// Number of samples (independent chains).
     #[arg(long, short, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
     pub n: u32,
-    /// Gibbs steps per chain (in the top RBM for a DBN).
+    /// Gibbs steps per chain (in the top RBM for a DBN; a VAE decodes
+    /// z ~ N(0, I) directly).
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     pub steps: u32,
     /// Seed of the chains.
@@ -472,7 +601,8 @@ pub struct SampleArgs {
     pub tile: Option<String>,
 }
 
-/// `latent sample`: Gibbs samples from the model.
+/// `latent sample`: Gibbs samples from an RBM or DBN, or a VAE's decoder
+/// means at `z ~ N(0, I)`; an autoencoder has no prior to sample from.
 pub fn sample(args: &SampleArgs, g: &Global) -> Result<Report> {
     if args.out.is_none() && args.png.is_none() {
         return Err(CliError::arg(
@@ -487,7 +617,16 @@ pub fn sample(args: &SampleArgs, g: &Global) -> Result<Report> {
     if let Some(p) = &args.png {
         png_out("--png", p)?;
     }
-    let m = modelfile::load(&args.model)?;
+    let mut m = modelfile::load(&args.model)?;
+    if let Model::Ae(_) | Model::DeepAe(_) = m.model {
+        return Err(CliError::unsupported(
+            format!("latent sample {}", args.model.display()),
+            format!(
+                "{} models (autoencoders) have no prior over their codes to sample from; sample works with rbm, gaussian-rbm, dbn and vae models",
+                m.checkpoint.model_kind
+            ),
+        ));
+    }
     let tile = match &args.png {
         Some(_) => Some(image::tile_shape(
             m.model.n_visible(),
@@ -496,19 +635,28 @@ pub fn sample(args: &SampleArgs, g: &Global) -> Result<Report> {
         None => None,
     };
     let (n, steps) = (args.n as usize, args.steps as usize);
-    let mut s = match &m.model {
+    let mut s = match &mut m.model {
         Model::Rbm(r) => r.sample(n, steps, args.seed, Par::All)?,
         Model::Dbn(d) => d.generate(n, steps, args.seed, Par::All)?,
+        Model::Vae(v) => v.sample(n, args.seed, Par::All)?,
+        Model::Ae(_) | Model::DeepAe(_) => unreachable!("refused above"),
     };
     if let (Some(p), Some((th, tw))) = (&args.png, tile) {
-        let shade = shade_for(&m.preprocess, m.first_rbm_visible());
+        let shade = shade_for(&m);
         image::save(p, &s, Grid::auto(n, th, tw, shade))?;
     }
     if let Some(o) = &args.out {
         m.preprocess.invert(&mut s)?;
         write_matrix("--out", o, &s)?;
     }
-    say(g, format!("drew {n} samples with {steps} Gibbs steps each"));
+    if let Model::Vae(_) = m.model {
+        say(
+            g,
+            format!("drew {n} samples from the decoder at z ~ N(0, I)"),
+        );
+    } else {
+        say(g, format!("drew {n} samples with {steps} Gibbs steps each"));
+    }
     Ok(Report::json(json!({
         "command": "sample",
         "shape": [s.rows(), s.cols()],
@@ -536,42 +684,111 @@ pub struct EvalArgs {
     /// AIS: intermediate temperatures (split 500:4000:10000 over [0,.5], [.5,.9], [.9,1]).
     #[arg(long, default_value_t = 14500, value_parser = clap::value_parser!(u32).range(3..))]
     pub ais_steps: u32,
+    /// VAE: importance samples per image for the log-likelihood estimate.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
+    pub iw_samples: u32,
     /// Seed of the stochastic estimates.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 }
 
-/// `latent eval`: reconstruction error, pseudo-log-likelihood, and the
-/// exact (small models) or AIS log-likelihood.
+/// `latent eval`: reconstruction error; for an RBM the
+/// pseudo-log-likelihood and the exact (small models) or AIS
+/// log-likelihood; for a VAE the ELBO and the importance-weighted
+/// log-likelihood bound.
 pub fn eval(args: &EvalArgs, g: &Global) -> Result<Report> {
-    let m = modelfile::load(&args.model)?;
+    let mut m = modelfile::load(&args.model)?;
+    if args.ais && !matches!(m.model, Model::Rbm(_)) {
+        return Err(CliError::unsupported(
+            format!("--ais with a {} model", m.checkpoint.model_kind),
+            format!(
+                "AIS estimates an RBM's partition function{}",
+                if matches!(m.model, Model::Vae(_)) {
+                    "; a VAE's log-likelihood is estimated by importance sampling (--iw-samples)"
+                } else {
+                    ""
+                }
+            ),
+        ));
+    }
     let x = model_data(&m, &args.data)?;
-    let r = reconstruct(&m.model, &x)?;
-    let err = per_row_sq_err(&x, &r);
-    let recon = err.iter().map(|&e| e as f64).sum::<f64>() / err.len() as f64;
+    let r = reconstruct(&mut m.model, &x)?;
+    let sq = mean(&per_row_sq_err(&x, &r));
+    say(g, format!("samples:                  {}", x.rows()));
+    let rbm = match &mut m.model {
+        Model::Rbm(r) => r,
+        Model::Dbn(_) => {
+            say(
+                g,
+                format!("reconstruction error:     {sq:.5} (mean-field, per sample)"),
+            );
+            return Ok(Report::json(json!({
+                "command": "eval",
+                "samples": x.rows(),
+                "reconstruction_error": json_f64(sq),
+            })));
+        }
+        Model::Ae(a) | Model::DeepAe(a) => {
+            let loss = a.config().loss;
+            let recon = mean(&ae_losses(a, &x)?);
+            say(
+                g,
+                format!(
+                    "reconstruction error:     {recon:.5} ({} per sample)",
+                    loss.name()
+                ),
+            );
+            if loss != Loss::SquaredError {
+                say(g, format!("squared error:            {sq:.5} (per sample)"));
+            }
+            return Ok(Report::json(json!({
+                "command": "eval",
+                "samples": x.rows(),
+                "loss": loss.name(),
+                "reconstruction_error": json_f64(recon),
+                "squared_error": json_f64(sq),
+            })));
+        }
+        Model::Vae(vae) => {
+            let elbo = vae.elbo(&x, BLOCK, args.seed, Par::All)?;
+            let k = args.iw_samples as usize;
+            let ll = vae.log_likelihood_iw(&x, k, BLOCK.min(200), args.seed, Par::All)?;
+            say(
+                g,
+                format!(
+                    "reconstruction error:     {sq:.5} (squared, of the mean reconstruction, per sample)"
+                ),
+            );
+            say(
+                g,
+                format!("ELBO:                     {elbo:.5} per sample (one z sample each)"),
+            );
+            say(
+                g,
+                format!(
+                    "log-likelihood (IW):      {ll:.5} per sample (importance-weighted bound, {k} samples each)"
+                ),
+            );
+            return Ok(Report::json(json!({
+                "command": "eval",
+                "samples": x.rows(),
+                "reconstruction_error": json_f64(sq),
+                "elbo": json_f64(elbo),
+                "log_likelihood_iw": json_f64(ll),
+                "iw_samples": k,
+            })));
+        }
+    };
+    let rbm: &Rbm = rbm;
+    say(
+        g,
+        format!("reconstruction error:     {sq:.5} (mean-field, per sample)"),
+    );
     let mut out = json!({
         "command": "eval",
         "samples": x.rows(),
-        "reconstruction_error": json_f64(recon),
+        "reconstruction_error": json_f64(sq),
     });
-    say(g, format!("samples:                  {}", x.rows()));
-    say(
-        g,
-        format!("reconstruction error:     {recon:.5} (mean-field, per sample)"),
-    );
-    let rbm = match &m.model {
-        Model::Rbm(r) => r,
-        Model::Dbn(_) => {
-            if args.ais {
-                return Err(CliError::arg(
-                    "--ais",
-                    "true",
-                    "an RBM model (a DBN's likelihood needs a variational bound, not computed here)",
-                ));
-            }
-            return Ok(Report::json(out));
-        }
-    };
     let bernoulli = rbm.config().visible == VisibleUnits::Bernoulli;
     if bernoulli {
         let mut pll = vec![0.0f32; x.rows()];
@@ -670,11 +887,12 @@ pub struct FiltersArgs {
     pub cols: Option<u32>,
 }
 
-/// `latent filters`: the first layer's weight vectors as a grid of tiles.
+/// `latent filters`: the first layer's weight vectors (an RBM's, or an
+/// autoencoder's first encoder layer) as a grid of tiles.
 pub fn filters(args: &FiltersArgs, g: &Global) -> Result<Report> {
     png_out("--out", &args.out)?;
     let m = modelfile::load(&args.model)?;
-    let w = m.model.first_rbm().weights();
+    let w = m.model.first_weights();
     let (th, tw) = image::tile_shape(w.rows(), args.tile.as_deref())?;
     let tiles = image::filters_as_rows(w, args.max as usize)?;
     let mut grid = Grid::auto(tiles.rows(), th, tw, Shade::PerTile);

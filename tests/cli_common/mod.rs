@@ -1,0 +1,89 @@
+//! Helpers shared by the end-to-end tests of the `latent` binary
+//! (`tests/cli.rs`, `tests/cli_ae.rs`): running it, scratch folders, small
+//! data files, checks on its outputs.
+#![allow(dead_code)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The `latent` binary of this build.
+pub fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_latent"))
+}
+
+/// A fresh scratch folder for one test.
+pub fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("latent-cli-{}-{name}", std::process::id()));
+    let _ = fs::remove_dir_all(&d);
+    fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Runs `latent args…`.
+pub fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("run latent")
+}
+
+/// Runs a command that must succeed; returns its standard output.
+pub fn ok(args: &[&str]) -> String {
+    let out = run(args);
+    assert!(
+        out.status.success(),
+        "latent {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs a command with `--json`; returns its one JSON object.
+pub fn json(args: &[&str]) -> serde_json::Value {
+    let mut a = args.to_vec();
+    a.push("--json");
+    serde_json::from_str(ok(&a).trim()).expect("one JSON object on stdout")
+}
+
+/// Runs a command that must fail; returns its one error line.
+pub fn fails(args: &[&str]) -> String {
+    let out = run(args);
+    assert!(!out.status.success(), "latent {args:?} succeeded");
+    let err = String::from_utf8(out.stderr).unwrap();
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one error line expected, got {err:?}");
+    assert!(lines[0].starts_with("latent: error: "), "{err}");
+    lines[0].to_string()
+}
+
+/// An IDX file of `n` `side x side` u8 images: a bar (row or column) at
+/// 255 over a dim background, so the data needs scaling from [0, 255].
+pub fn write_idx(path: &Path, n: usize, side: usize) {
+    let mut bytes = vec![0, 0, 0x08, 3];
+    for d in [n, side, side] {
+        bytes.extend_from_slice(&(d as u32).to_be_bytes());
+    }
+    for i in 0..n {
+        let k = i % side;
+        for r in 0..side {
+            for c in 0..side {
+                let on = if i % 2 == 0 { r == k } else { c == k };
+                bytes.push(if on {
+                    255
+                } else {
+                    (r * 7 + c * 3 + i) as u8 % 40
+                });
+            }
+        }
+    }
+    fs::write(path, bytes).unwrap();
+}
+
+/// Checks that `path` is a PNG with a decodable image larger than 8x8.
+pub fn check_png(path: &Path) {
+    let bytes = fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{}", path.display());
+    let decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+    let mut reader = decoder.read_info().expect("a PNG header");
+    let mut buf = vec![0; reader.output_buffer_size().expect("a buffer size")];
+    let info = reader.next_frame(&mut buf).expect("PNG image data");
+    assert!(info.width > 8 && info.height > 8);
+}
