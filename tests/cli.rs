@@ -43,9 +43,20 @@ fn demo_quick_writes_valid_pngs() {
         "data.png",
         "dbn_samples.png",
         "bas_samples.png",
+        "ae_reconstructions.png",
     ] {
         check_png(&out.join(name));
     }
+    let ae = &report["denoising_ae"];
+    let (before, after) = (
+        ae["reconstruction_error_before"].as_f64().unwrap(),
+        ae["reconstruction_error_after"].as_f64().unwrap(),
+    );
+    assert!(after < 0.5 * before, "{ae}");
+    assert!(
+        ae["denoising_error_after"].as_f64().unwrap() < ae["corruption_error"].as_f64().unwrap(),
+        "{ae}"
+    );
     let _ = fs::remove_dir_all(&d);
 }
 

@@ -155,11 +155,28 @@ pub fn save(path: &Path, tiles: &Matrix, grid: Grid) -> Result<()> {
 /// `n` rows: in a grid with an even number of columns each pair sits side
 /// by side (data beside its reconstruction).
 pub fn interleave(a: &Matrix, b: &Matrix, n: usize) -> Result<Matrix> {
-    let n = n.min(a.rows()).min(b.rows());
-    let mut out = Matrix::zeros(2 * n, a.cols())?;
+    interleave_many(&[a, b], n)
+}
+
+/// The first `n` rows of every matrix of `parts` interleaved (`p0[0],
+/// p1[0], …, p0[1], p1[1], …`): with a multiple of `parts.len()` columns
+/// in the grid, each group sits side by side.
+pub fn interleave_many(parts: &[&Matrix], n: usize) -> Result<Matrix> {
+    let k = parts.len();
+    let n = parts.iter().fold(n, |n, p| n.min(p.rows()));
+    let cols = parts.first().map_or(0, |p| p.cols());
+    let mut out = Matrix::zeros(k * n, cols)?;
     for i in 0..n {
-        out.row_mut(2 * i).copy_from_slice(a.row(i));
-        out.row_mut(2 * i + 1).copy_from_slice(b.row(i));
+        for (j, p) in parts.iter().enumerate() {
+            if p.cols() != cols {
+                return Err(CliError::mismatch(
+                    "picture: values per tile",
+                    cols,
+                    p.cols(),
+                ));
+            }
+            out.row_mut(k * i + j).copy_from_slice(p.row(i));
+        }
     }
     Ok(out)
 }

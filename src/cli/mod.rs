@@ -56,7 +56,7 @@ pub struct Global {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Train an RBM and a DBN on built-in data and draw pictures (no files needed).
+    /// Train an RBM, a DBN and a denoising autoencoder on built-in data and draw pictures (no files needed).
     Demo(demo::DemoArgs),
     /// Train rbm, gaussian-rbm, dbn, ae, vae or deep-ae on a data file (IDX, NPY, CSV) and write a model file.
     Train(Box<train::TrainArgs>),
