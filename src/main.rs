@@ -52,7 +52,7 @@ fn main() -> ExitCode {
     match cli::run(&parsed) {
         Ok(report) => {
             if parsed.global.json {
-                println!("{}", report.json);
+                cli::print_line(&report.json);
             }
             ExitCode::SUCCESS
         }

@@ -179,7 +179,7 @@ pub fn run(args: &DemoArgs, g: &Global) -> Result<Report> {
     let display = Display::detect(g.quiet);
     let say = |s: String| {
         if !g.quiet && !g.json {
-            println!("{s}");
+            crate::cli::print_line(s);
         }
     };
     let started = Instant::now();

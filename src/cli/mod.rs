@@ -78,6 +78,20 @@ pub enum Command {
     Export(use_model::ExportArgs),
 }
 
+/// Writes one line to standard output. When the reader has gone (a broken
+/// pipe, as in `latent info m.latent | head -3`) the program ends at once
+/// with status 141, as a process killed by `SIGPIPE` would, instead of
+/// panicking; other write errors are ignored (nothing more can be said).
+pub fn print_line(text: impl std::fmt::Display) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = writeln!(out, "{text}").and_then(|()| out.flush())
+        && e.kind() == std::io::ErrorKind::BrokenPipe
+    {
+        std::process::exit(141);
+    }
+}
+
 /// What a command produced, for `--json`.
 #[derive(Debug)]
 pub struct Report {

@@ -976,12 +976,12 @@ fn train_rbm(args: &TrainArgs, g: &Global) -> Result<Report> {
         .model()
         .reconstruction_error(&data.train.x, settings.seed, Par::All)?;
     if session.verbose() {
-        println!(
+        crate::cli::print_line(format!(
             "trained {label}: {} epoch(s) in {seconds:.1} s, reconstruction error {recon:.4}{}; wrote {}",
             summary.epochs_run,
             best_text(&summary),
             args.out.display()
-        );
+        ));
     }
     Ok(Report::json(json!({
         "command": "train",
@@ -1183,12 +1183,12 @@ fn train_dbn(args: &TrainArgs, g: &Global) -> Result<Report> {
     ck.save(&args.out)?;
     let seconds = session.started.elapsed().as_secs_f64();
     if session.verbose() {
-        println!(
+        crate::cli::print_line(format!(
             "trained dbn {}: {} layer(s), {epochs_run} epoch(s) in {seconds:.1} s; wrote {}",
             dashed(&sizes),
             sizes.len() - 1,
             args.out.display()
-        );
+        ));
     }
     Ok(Report::json(json!({
         "command": "train",

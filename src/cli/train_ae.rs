@@ -266,13 +266,13 @@ pub fn train_ae(args: &TrainArgs, g: &Global) -> Result<Report> {
         .model_mut()
         .mean_reconstruction_error(&data.train.x, 500, Par::All)?;
     if session.verbose() {
-        println!(
+        crate::cli::print_line(format!(
             "trained {label} ({variant}): {} epoch(s) in {seconds:.1} s, reconstruction error {recon:.4} ({} per sample){}; wrote {}",
             summary.epochs_run,
             loss.name(),
             best_text(&summary),
             args.out.display()
-        );
+        ));
     }
     Ok(Report::json(json!({
         "command": "train",
@@ -398,12 +398,12 @@ pub fn train_vae(args: &TrainArgs, g: &Global) -> Result<Report> {
         .model_mut()
         .elbo(&data.train.x, 500, settings.seed, Par::All)?;
     if session.verbose() {
-        println!(
+        crate::cli::print_line(format!(
             "trained {label}: {} epoch(s) in {seconds:.1} s, ELBO {elbo:.4} per sample{}; wrote {}",
             summary.epochs_run,
             best_text(&summary),
             args.out.display()
-        );
+        ));
     }
     Ok(Report::json(json!({
         "command": "train",
@@ -833,7 +833,7 @@ pub fn train_deep_ae(args: &TrainArgs, g: &Global) -> Result<Report> {
         .model_mut()
         .mean_reconstruction_error(&data.train.x, 500, Par::All)?;
     if session.verbose() {
-        println!(
+        crate::cli::print_line(format!(
             "trained deep-ae {}: {depth} layer(s) pretrained ({}), {epochs_run} epoch(s) in {seconds:.1} s, reconstruction error {recon:.4} ({} per sample){}; wrote {}",
             dashed(&sizes),
             match spec.pretrain {
@@ -843,7 +843,7 @@ pub fn train_deep_ae(args: &TrainArgs, g: &Global) -> Result<Report> {
             loss.name(),
             best_text(&summary),
             args.out.display()
-        );
+        ));
     }
     let mut all = history.clone();
     all.extend(trainer.history().iter().cloned());

@@ -35,7 +35,7 @@ use crate::cli::{Global, Report};
 
 fn say(g: &Global, s: impl AsRef<str>) {
     if !g.quiet && !g.json {
-        println!("{}", s.as_ref());
+        crate::cli::print_line(s.as_ref());
     }
 }
 
