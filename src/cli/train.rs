@@ -731,6 +731,13 @@ impl<'a> Session<'a> {
 
     /// `training <label> on <n> samples (<pre>), epochs a..b of b, batch B, lr L`.
     pub fn intro(&self, label: &str, data: &Dataset, pre: &Preprocess, done: usize, s: &Settings) {
+        if done >= s.epochs {
+            self.note(format!(
+                "{label}: {done} of {} epochs done already (a larger --epochs continues it)",
+                s.epochs
+            ));
+            return;
+        }
         self.note(format!(
             "training {label} on {} samples ({}), epochs {}..{} of {}, batch {}, {}",
             data.len(),
