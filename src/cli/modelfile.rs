@@ -314,7 +314,7 @@ impl DeepAeSpec {
 }
 
 /// The text of an RBM configuration, as an RBM's checkpoint stores it.
-fn rbm_text(rc: &RbmConfig) -> String {
+pub fn rbm_text(rc: &RbmConfig) -> String {
     Rbm::new(*rc, 0).map_or_else(|e| format!("invalid: {e}"), |r| r.hyperparameters())
 }
 

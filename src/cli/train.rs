@@ -880,10 +880,6 @@ pub fn rbm_config(args: &TrainArgs, base: RbmConfig) -> Result<RbmConfig> {
     Ok(c)
 }
 
-fn rbm_text(c: &RbmConfig) -> String {
-    Rbm::new(*c, 0).map_or_else(|e| e.to_string(), |r| r.hyperparameters())
-}
-
 fn train_rbm(args: &TrainArgs, g: &Global) -> Result<Report> {
     let kind = args.model.name();
     if args.layers.is_some() {
@@ -924,7 +920,11 @@ fn train_rbm(args: &TrainArgs, g: &Global) -> Result<Report> {
                 ));
             }
             let file = *rbm.config();
-            check_resumed_config(args, &rbm_text(&file), &rbm_text(&rbm_config(args, file)?))?;
+            check_resumed_config(
+                args,
+                &modelfile::rbm_text(&file),
+                &modelfile::rbm_text(&rbm_config(args, file)?),
+            )?;
             let state = modelfile::resume_state(&m.checkpoint, kind);
             (*rbm, Some(state))
         }
@@ -1064,7 +1064,11 @@ fn train_dbn(args: &TrainArgs, g: &Global) -> Result<Report> {
             let top = layers.len() - 1;
             let top_rbm = layers.pop().expect("a DBN file has a layer");
             let file = *top_rbm.config();
-            check_resumed_config(args, &rbm_text(&file), &rbm_text(&rbm_config(args, file)?))?;
+            check_resumed_config(
+                args,
+                &modelfile::rbm_text(&file),
+                &modelfile::rbm_text(&rbm_config(args, file)?),
+            )?;
             let state = modelfile::stage_state(ck, top, top_rbm.kind())?;
             history = ck
                 .history

@@ -637,13 +637,6 @@ pub fn train_deep_ae(args: &TrainArgs, g: &Global) -> Result<Report> {
             (flags, Some(state))
         }
         None => {
-            if args.hidden.is_some() {
-                return Err(CliError::arg(
-                    "--hidden",
-                    args.hidden.unwrap_or(0),
-                    "--layers V,H1,H2,… for a deep-ae",
-                ));
-            }
             let sizes = sizes.ok_or_else(|| missing_sizes(Kind::DeepAe))?;
             let loss = choose_loss(args, &data, None)?;
             (deep_spec(args, sizes, loss, settings.epochs, None)?, None)
