@@ -113,6 +113,13 @@ pub(crate) fn pack_a(
                     out[p * MR + i] = v;
                 }
             }
+        } else if rs == 1 {
+            // Columns are contiguous (a transposed row-major matrix): each
+            // k step of the panel is a copy of `rows` floats.
+            for p in 0..kc {
+                let col = (p0 + p) * cs + r0;
+                out[p * MR..p * MR + rows].copy_from_slice(&data[col..col + rows]);
+            }
         } else {
             for p in 0..kc {
                 let col = (p0 + p) * cs;
