@@ -10,7 +10,7 @@ mod common;
 
 use common::TestRng;
 use latent::engine::data::mnist;
-use latent::engine::train::{Silent, Threads, TrainConfig, Trainer};
+use latent::engine::train::{Model, Silent, Threads, TrainConfig, Trainer};
 use latent::engine::{Dataset, Matrix, ParamSet};
 use latent::kernels::Par;
 use latent::models::rbm::{Rbm, RbmConfig, VisibleUnits};
@@ -467,6 +467,89 @@ fn training_is_bit_identical_across_thread_counts() {
                     .zip(&many)
                     .all(|(a, b)| a.to_bits() == b.to_bits()),
                 "persistent={persistent}: {threads} threads differ from 1"
+            );
+        }
+    }
+}
+
+#[test]
+fn fusing_the_weight_update_into_the_gradient_product_changes_no_bit() {
+    // The trainer lets the RBM apply the SGD step of W inside its weight
+    // gradient product (TrainConfig::fuse_updates); it must give the
+    // parameters and momentum of the separate pass exactly, with weight
+    // decay, the momentum switch, sparsity (a rank-one term), PCD and
+    // learned σ, on one thread and several.
+    let mut rng = TestRng::new(9);
+    let binary: Vec<f32> = (0..300 * 48)
+        .map(|_| (rng.uniform(0.0, 1.0) < 0.3) as u8 as f32)
+        .collect();
+    let binary = Matrix::from_slice(300, 48, &binary).unwrap();
+    let real: Vec<f32> = (0..300 * 48).map(|_| rng.uniform(-2.0, 2.0)).collect();
+    let real = Matrix::from_slice(300, 48, &real).unwrap();
+    let sparse = latent::models::rbm::Sparsity {
+        target: 0.1,
+        cost: 0.05,
+        decay: 0.9,
+    };
+    let configs = [
+        (
+            RbmConfig {
+                sparsity: Some(sparse),
+                ..RbmConfig::bernoulli(48, 70)
+            },
+            &binary,
+        ),
+        (
+            RbmConfig {
+                persistent: true,
+                cd_k: 2,
+                ..RbmConfig::bernoulli(48, 70)
+            },
+            &binary,
+        ),
+        (
+            RbmConfig {
+                learn_sigma: true,
+                ..RbmConfig::gaussian(48, 70)
+            },
+            &real,
+        ),
+    ];
+    for (config, data) in configs {
+        for threads in [1, 3] {
+            let run = |fuse: bool| {
+                let mut optimizer = config.default_optimizer();
+                optimizer.weight_decay = 1e-3;
+                let mut tc = TrainConfig::new(optimizer);
+                // Seven epochs cross the momentum switch after epoch 5.
+                tc.epochs = 7;
+                tc.batch_size = 64;
+                tc.seed = 5;
+                tc.threads = Threads::Count(threads);
+                tc.fuse_updates = fuse;
+                let mut trainer = Trainer::new(Rbm::new(config, 2).unwrap(), tc).unwrap();
+                let ds = Dataset::new(data.clone(), None).unwrap();
+                trainer.fit(&ds, None, &mut Silent).unwrap();
+                let state: Vec<u32> = trainer
+                    .optimizer()
+                    .state()
+                    .iter()
+                    .flat_map(|t| t.value.as_slice().iter().map(|v| v.to_bits()))
+                    .collect();
+                let params: Vec<u32> = flat(trainer.model().params())
+                    .iter()
+                    .map(|&v| (v as f32).to_bits())
+                    .collect();
+                (params, state)
+            };
+            let (fused, separate) = (run(true), run(false));
+            assert!(
+                fused.0 == separate.0,
+                "{config:?}, {threads} threads: fused parameters differ"
+            );
+            assert!(
+                fused.1 == separate.1,
+                "{config:?}, {threads} threads: fused optimiser state differs"
             );
         }
     }

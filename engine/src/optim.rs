@@ -19,6 +19,7 @@ use crate::error::{EngineError, Result};
 use crate::matrix::Matrix;
 use crate::params::{ParamSet, Role, Tensor};
 use latent_kernels::Par;
+use latent_kernels::update::{SgdMomentum, sgd_momentum};
 use rayon::prelude::*;
 
 /// How the momentum coefficient changes with the epoch.
@@ -393,7 +394,7 @@ impl Optimizer {
     /// One update of `params` in place from `grads`.
     pub fn step(&mut self, params: &mut ParamSet, grads: &ParamSet, epoch: usize) -> Result<()> {
         self.check_layout(params, grads)?;
-        self.update(None, params, grads, epoch);
+        self.update(None, params, grads, epoch, None);
         Ok(())
     }
 
@@ -414,9 +415,53 @@ impl Optimizer {
         out: &mut ParamSet,
         epoch: usize,
     ) -> Result<Option<(usize, usize, f32)>> {
+        self.step_into_except(params, grads, out, epoch, None)
+    }
+
+    /// [`step_into`](Optimizer::step_into) for every tensor but `skip`,
+    /// whose step was applied elsewhere (a fused update from
+    /// [`fusable_sgd`](Optimizer::fusable_sgd)); counts as one step.
+    pub fn step_into_except(
+        &mut self,
+        params: &ParamSet,
+        grads: &ParamSet,
+        out: &mut ParamSet,
+        epoch: usize,
+        skip: Option<usize>,
+    ) -> Result<Option<(usize, usize, f32)>> {
         self.check_layout(params, grads)?;
         params.check_same_layout(out, "optimiser: output parameters")?;
-        Ok(self.update(Some(params), out, grads, epoch))
+        Ok(self.update(Some(params), out, grads, epoch, skip))
+    }
+
+    /// For SGD with momentum: the rule of the coming step for parameter
+    /// `tensor` (with role `role`) at `epoch`, and its velocity, so that the
+    /// step can be fused into the product that computes the gradient
+    /// ([`latent_kernels::update::gemm_sgd_update`]), with the same result
+    /// as [`step_into`](Optimizer::step_into). `None` for Adam or an index
+    /// out of range.
+    pub fn fusable_sgd(
+        &mut self,
+        tensor: usize,
+        role: Role,
+        epoch: usize,
+    ) -> Option<(SgdMomentum, &mut [f32])> {
+        let OptimizerKind::Sgd { momentum } = self.config.kind else {
+            return None;
+        };
+        if tensor >= self.nparams {
+            return None;
+        }
+        let rule = SgdMomentum {
+            momentum: momentum.at(epoch),
+            lr: self.config.lr.at(epoch, self.step),
+            decay: if role == Role::Weight {
+                self.config.weight_decay
+            } else {
+                0.0
+            },
+        };
+        Some((rule, self.state[tensor].value.as_mut_slice()))
     }
 
     fn check_layout(&self, params: &ParamSet, grads: &ParamSet) -> Result<()> {
@@ -449,12 +494,16 @@ impl Optimizer {
         out: &mut ParamSet,
         grads: &ParamSet,
         epoch: usize,
+        skip: Option<usize>,
     ) -> Option<(usize, usize, f32)> {
         let lr = self.config.lr.at(epoch, self.step);
         let wd = self.config.weight_decay;
         let n = self.nparams;
         let mut first_bad = None;
         for (i, g) in grads.tensors().iter().enumerate() {
+            if skip == Some(i) {
+                continue;
+            }
             let lam = if g.role == Role::Weight { wd } else { 0.0 };
             let g = g.value.as_slice();
             let old = params_in.map(|p| p.value(i).as_slice());
@@ -462,9 +511,11 @@ impl Optimizer {
             let bad = match self.config.kind {
                 OptimizerKind::Sgd { momentum } => {
                     let rule = Sgd {
-                        mu: momentum.at(epoch),
-                        lr,
-                        lam,
+                        rule: SgdMomentum {
+                            momentum: momentum.at(epoch),
+                            lr,
+                            decay: lam,
+                        },
                     };
                     let v = self.state[i].value.as_mut_slice();
                     match old {
@@ -519,36 +570,20 @@ fn is_non_finite(x: f32) -> bool {
     x.to_bits() & 0x7f80_0000 == 0x7f80_0000
 }
 
-/// SGD with momentum and L2 decay: `v ← μv − lr(g + λw)`, `w ← w + v`.
+/// SGD with momentum and L2 decay: `v ← μv − lr(g + λw)`, `w ← w + v`
+/// (the kernels' [`sgd_momentum`], which a model can also fuse into its
+/// gradient product: see [`Optimizer::fusable_sgd`]).
 struct Sgd {
-    mu: f32,
-    lr: f32,
-    lam: f32,
+    rule: SgdMomentum,
 }
 
 impl Sgd {
     /// Updates `w` (from `old`, or in place) and `v`; true if any new
     /// weight is non-finite.
     fn apply(&self, old: Option<&[f32]>, w: &mut [f32], v: &mut [f32], g: &[f32]) -> bool {
-        let (mu, lr, lam) = (self.mu, self.lr, self.lam);
-        let mut bad = false;
-        match old {
-            Some(old) => {
-                for (((w, v), &g), &w0) in w.iter_mut().zip(v.iter_mut()).zip(g).zip(old) {
-                    *v = mu * *v - lr * (g + lam * w0);
-                    *w = w0 + *v;
-                    bad |= is_non_finite(*w);
-                }
-            }
-            None => {
-                for ((w, v), &g) in w.iter_mut().zip(v.iter_mut()).zip(g) {
-                    *v = mu * *v - lr * (g + lam * *w);
-                    *w += *v;
-                    bad |= is_non_finite(*w);
-                }
-            }
-        }
-        bad
+        // The lengths agree (the layouts were checked), so the kernel
+        // cannot refuse; a refusal would still count as a bad update.
+        sgd_momentum(self.rule, old, g, v, w).unwrap_or(true)
     }
 }
 

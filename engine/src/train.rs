@@ -26,6 +26,13 @@
 //! non-finite they are put back from a copy taken before the step (the
 //! optimiser's momentum/moment buffers are not rolled back).
 //!
+//! # Fused updates
+//! A model can take over the SGD step of one tensor ([`Model::fusable_tensor`],
+//! [`FusedUpdate`]) and apply it inside the product that computes its
+//! gradient, so the largest tensor's gradient is never written and read
+//! back. The result is bit-identical to the separate step;
+//! [`TrainConfig::fuse_updates`] switches it off.
+//!
 //! # Allocation
 //! Every buffer (minibatch, gradients, optimiser state, the divergence
 //! guard's copy of the parameters) is allocated before the first step; a
@@ -121,6 +128,35 @@ pub struct StepContext<'a> {
     pub epoch: usize,
     /// 0-based batch within the epoch.
     pub batch: usize,
+    /// The optimiser step of the tensor named by
+    /// [`Model::fusable_tensor`], offered to the model to apply while it
+    /// computes that tensor's gradient; `None` when not offered.
+    pub fused: Option<FusedUpdate<'a>>,
+}
+
+/// An SGD-with-momentum step of one parameter tensor, offered to the model
+/// in [`StepContext::fused`] so that it can apply the step inside the
+/// product that computes the tensor's gradient
+/// ([`latent_kernels::update::gemm_sgd_update`]) instead of writing the
+/// gradient for a separate pass. Applying it gives the same parameters, bit
+/// for bit, as the optimiser's own step from the gradient would.
+#[derive(Debug)]
+pub struct FusedUpdate<'a> {
+    /// Which parameter tensor.
+    pub tensor: usize,
+    /// This step's rule for the tensor (momentum, rate, decay).
+    pub rule: latent_kernels::update::SgdMomentum,
+    /// The optimiser's velocity for the tensor, to update in place.
+    pub velocity: &'a mut [f32],
+    /// Where the new values go (same shape as the parameter).
+    pub out: &'a mut Matrix,
+    /// Set by the model when it applied the step: then it has written every
+    /// element of `out` and updated `velocity`, and need not write the
+    /// tensor's gradient. Left `false`, the optimiser does the step from the
+    /// gradient as usual.
+    pub applied: bool,
+    /// Set by the model when a new value it wrote is NaN or infinite.
+    pub non_finite: bool,
 }
 
 /// A trainable model: named parameters and a gradient over a minibatch.
@@ -161,6 +197,16 @@ pub trait Model {
     /// zeroing them before each step. The default, `false`, is always safe.
     fn overwrites_gradients(&self) -> bool {
         false
+    }
+
+    /// The parameter tensor whose optimiser step the model can fuse into
+    /// the computation of its gradient, if any. When this names a tensor,
+    /// the optimiser is SGD with momentum and
+    /// [`TrainConfig::fuse_updates`] is on, the trainer offers the step in
+    /// [`StepContext::fused`] (see [`FusedUpdate`]). The default, `None`,
+    /// is always safe.
+    fn fusable_tensor(&self) -> Option<usize> {
+        None
     }
 
     /// A validation metric on `x` (lower is better), for early stopping;
@@ -305,6 +351,10 @@ pub struct TrainConfig {
     pub threads: Threads,
     /// Early stopping, when validation data is given.
     pub early_stopping: Option<EarlyStopping>,
+    /// Let a model apply the SGD step of its largest tensor inside its
+    /// gradient product ([`Model::fusable_tensor`]): the same parameters,
+    /// one pass over the weights fewer per step. On by default.
+    pub fuse_updates: bool,
 }
 
 impl TrainConfig {
@@ -321,6 +371,7 @@ impl TrainConfig {
             optimizer,
             threads: Threads::AllCores,
             early_stopping: None,
+            fuse_updates: true,
         }
     }
 }
@@ -573,27 +624,58 @@ impl<M: Model> Trainer<M> {
                     self.grads.fill_zero();
                 }
                 let lr = self.optimizer.lr(epoch);
+                let fusable = if cfg.fuse_updates {
+                    self.model.fusable_tensor()
+                } else {
+                    None
+                };
+                let fused = fusable.and_then(|t| {
+                    let role = self.model.params().tensors().get(t)?.role;
+                    let out = self.spare_params.tensors_mut().get_mut(t)?;
+                    let (rule, velocity) = self.optimizer.fusable_sgd(t, role, epoch)?;
+                    Some(FusedUpdate {
+                        tensor: t,
+                        rule,
+                        velocity,
+                        out: &mut out.value,
+                        applied: false,
+                        non_finite: false,
+                    })
+                });
                 let mut ctx = StepContext {
                     par,
                     rng: &mut self.rng,
                     epoch,
                     batch: b,
+                    fused,
                 };
                 let out = self.model.gradient(&batch, &mut self.grads, &mut ctx)?;
+                let fused = ctx
+                    .fused
+                    .filter(|f| f.applied)
+                    .map(|f| (f.tensor, f.non_finite));
                 if !out.loss.is_finite() {
                     return Err(diverged(epoch, b, "loss".into(), 0, out.loss as f32));
                 }
                 // One fused pass: the update is written into the spare
                 // parameter set and checked as it is written; the sets swap
                 // only when it is finite, so the last good parameters stay
-                // in the model otherwise.
+                // in the model otherwise. A tensor the model updated itself
+                // is skipped (and was checked by the model).
                 self.optimizer.set_par(par);
-                let bad = self.optimizer.step_into(
+                let mut bad = self.optimizer.step_into_except(
                     self.model.params(),
                     &self.grads,
                     &mut self.spare_params,
                     epoch,
+                    fused.map(|(t, _)| t),
                 )?;
+                if let Some((t, true)) = fused {
+                    let w = self.spare_params.value(t).as_slice();
+                    if let Some((i, v)) = crate::matrix::first_non_finite(w) {
+                        bad = bad.or(Some((t, i, v)));
+                    }
+                }
                 if let Some((t, i, v)) = bad {
                     if let Some((gt, gi, gv)) = self.grads.first_non_finite() {
                         let name = format!("gradient of {}", self.grads.tensors()[gt].name);

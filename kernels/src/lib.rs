@@ -10,6 +10,8 @@
 //!   masking, salt-and-pepper).
 //! - [`reduce`]: column sums and means, reconstruction losses, KL to N(0, I).
 //! - [`penalty`]: L1, KL sparsity and the closed-form contractive penalty.
+//! - [`update`]: SGD with momentum over slices and fused into the write-out
+//!   of a weight-gradient product.
 //! - [`isa`]: run-time CPU feature detection and the `LATENT_ISA` override;
 //!   [`par`]: the parallelism every kernel takes; [`peak`]: the FMA-peak
 //!   microbenchmark reports compare against; [`alloc_count`]: a counting
@@ -33,6 +35,7 @@ pub mod random;
 pub mod reduce;
 mod simd;
 mod split;
+pub mod update;
 
 pub use activation::{Activation, BiasActivation};
 pub use error::KernelError;

@@ -14,7 +14,8 @@ use latent_kernels::baseline::matrixmultiply_sgemm;
 use latent_kernels::gemm::{
     Accum, MatMut, MatRef, NoEpilogue, gemm_on, kernel_info, microkernel_gflops,
 };
-use latent_kernels::{Isa, Par};
+use latent_kernels::update::{SgdMomentum, SgdUpdate, gemm_sgd_update, sgd_momentum};
+use latent_kernels::{Isa, Par, sgemm};
 use std::process::Command;
 
 /// (m, k, n) shapes, as in the issue: RBM minibatch shapes and large squares.
@@ -153,6 +154,56 @@ fn time_latent(isa: Isa, m: usize, k: usize, n: usize, threads: usize, quick: bo
     flops / t / 1e9
 }
 
+/// The RBM weight-gradient step at 784-500, batch 100 (`G = −[V⁰;Vᵏ]ᵀ
+/// [P⁰;−Pᵏ]/B`, 784x200x500 with a transposed A) followed by an SGD step of
+/// `W`: microseconds per step as a product and a separate update pass, and
+/// with the update fused into the product
+/// ([`latent_kernels::update::gemm_sgd_update`]).
+fn time_weight_step(threads: usize, quick: bool) -> (f64, f64) {
+    let (v, b2, h) = (784, 200, 500);
+    let sv = seeded_vec(b2 * v, 3);
+    let sp = seeded_vec(b2 * h, 4);
+    let w0 = seeded_vec(v * h, 5);
+    let mut vel = vec![0.0f32; v * h];
+    let mut grad = vec![0.0f32; v * h];
+    let mut w1 = vec![0.0f32; v * h];
+    let rule = SgdMomentum {
+        momentum: 0.5,
+        lr: 1e-3,
+        decay: 1e-4,
+    };
+    let par = if threads == 1 {
+        Par::Seq
+    } else {
+        Par::Rayon(threads)
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("rayon pool");
+    let (samples, secs) = sample_secs(quick, 2.0 * (v * h * b2) as f64);
+    pool.install(|| {
+        let a = || MatRef::row_major(&sv, b2, v).expect("A view").t();
+        let b = || MatRef::row_major(&sp, b2, h).expect("B view");
+        let separate = time_per_call(samples, secs, || {
+            let g = MatMut::row_major(&mut grad, v, h).expect("G view");
+            sgemm(-0.01, a(), b(), Accum::Replace, g, par).expect("gemm");
+            sgd_momentum(rule, Some(&w0), &grad, &mut vel, &mut w1).expect("update");
+        });
+        let fused = time_per_call(samples, secs, || {
+            let update = SgdUpdate {
+                rule,
+                old: &w0,
+                velocity: &mut vel,
+                rank_one: None,
+            };
+            let out = MatMut::row_major(&mut w1, v, h).expect("W view");
+            gemm_sgd_update(-0.01, a(), b(), update, out, par).expect("fused update");
+        });
+        (separate * 1e6, fused * 1e6)
+    })
+}
+
 /// Runs this binary as `--mm-worker threads` and parses its figures.
 fn mm_figures(threads: usize, opts: &Opts) -> Result<Vec<f64>, String> {
     let quick = opts.quick;
@@ -273,6 +324,19 @@ fn main() {
                 format!("{:.3}", gf / peak),
             ));
         }
+    }
+    println!("\nRBM weight-gradient step, 784x200x500 (Aᵀ B) and an SGD step of W, us per step:");
+    for &threads in &thread_counts {
+        let (separate, fused) = time_weight_step(threads, opts.quick);
+        println!(
+            "{threads:>3} thread(s): product + update pass {separate:>8.0}   fused into the product {fused:>8.0}   ratio {:.2}",
+            separate / fused
+        );
+        result.push((
+            format!("wstep_separate_us_t{threads}"),
+            format!("{separate:.0}"),
+        ));
+        result.push((format!("wstep_fused_us_t{threads}"), format!("{fused:.0}")));
     }
     println!("{}", result_line(&result));
 }

@@ -4,8 +4,14 @@
 //! threads, through the same `Trainer` a user calls.
 //!
 //! ```text
-//! cargo run --release -p latent-bench --bin rbm-epoch -- [--quick] [--threads N] [--only 500|4096]
+//! cargo run --release -p latent-bench --bin rbm-epoch -- [--quick] [--threads N] [--only 500|4096] [--breakdown]
 //! ```
+//!
+//! `--no-fuse` applies the optimiser's step of `W` in a pass of its own
+//! instead of inside the weight-gradient product
+//! ([`TrainConfig::fuse_updates`]). `--breakdown` also prints where a step's time went: the RBM's phases
+//! ([`StepProfile`]) and the rest of the trainer's step (minibatch gather,
+//! optimiser update), in microseconds per step.
 //!
 //! Achieved GFLOP/s counts 10·V·H FLOP per sample (the five V x H products
 //! of a CD-1 step); the fraction of peak is against the FMA peak measured in
@@ -19,7 +25,7 @@ use latent_engine::data::mnist;
 use latent_engine::train::{Silent, Threads, TrainConfig, Trainer};
 use latent_engine::{Dataset, Matrix, preprocess};
 use latent_kernels::{Isa, Par};
-use latent_models::rbm::{Rbm, RbmConfig};
+use latent_models::rbm::{Rbm, RbmConfig, StepProfile};
 use std::time::Instant;
 
 const EPOCH_ROWS: usize = 60_000;
@@ -28,6 +34,8 @@ struct Opts {
     quick: bool,
     threads: usize,
     only: Option<usize>,
+    breakdown: bool,
+    no_fuse: bool,
 }
 
 fn parse_args() -> Result<Opts, String> {
@@ -35,11 +43,15 @@ fn parse_args() -> Result<Opts, String> {
         quick: false,
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         only: None,
+        breakdown: false,
+        no_fuse: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--quick" => opts.quick = true,
+            "--breakdown" => opts.breakdown = true,
+            "--no-fuse" => opts.no_fuse = true,
             "--threads" => {
                 let v = args.next().ok_or("--threads needs a value")?;
                 opts.threads = v
@@ -56,7 +68,9 @@ fn parse_args() -> Result<Opts, String> {
                 );
             }
             "-h" | "--help" => {
-                println!("usage: rbm-epoch [--quick] [--threads N] [--only 500|4096]");
+                println!(
+                    "usage: rbm-epoch [--quick] [--threads N] [--only 500|4096] [--breakdown]"
+                );
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument {other:?} (try --help)")),
@@ -96,20 +110,24 @@ fn training_data(rows: usize) -> Result<(Matrix, &'static str), String> {
     Ok((data, source))
 }
 
+/// One epoch: seconds, final training loss, and the RBM's step profile.
 fn epoch_seconds(
     data: &Dataset,
     hidden: usize,
     batch: usize,
     threads: usize,
-) -> Result<(f64, f64), String> {
+    fuse: bool,
+) -> Result<(f64, f64, StepProfile), String> {
     let config = RbmConfig::bernoulli(784, hidden);
     let mut rbm = Rbm::new(config, 1).map_err(|e| e.to_string())?;
+    rbm.set_profiling(true);
     rbm.init_visible_bias_from_data(&data.x, Par::All)
         .map_err(|e| e.to_string())?;
     let mut train = TrainConfig::new(config.default_optimizer());
     train.epochs = 1;
     train.batch_size = batch;
     train.threads = Threads::Count(threads);
+    train.fuse_updates = fuse;
     let mut trainer = Trainer::new(rbm, train).map_err(|e| e.to_string())?;
     let start = Instant::now();
     let summary = trainer
@@ -118,7 +136,8 @@ fn epoch_seconds(
     let secs = start.elapsed().as_secs_f64();
     let loss = trainer.history().last().map_or(f64::NAN, |r| r.train_loss);
     let _ = summary;
-    Ok((secs, loss))
+    let profile = trainer.model().step_profile().unwrap_or_default();
+    Ok((secs, loss, profile))
 }
 
 fn main() {
@@ -160,10 +179,11 @@ fn main() {
         }
         for &t in &threads {
             let peak = fma_peak_threads(isa, t, 200);
-            let (secs, loss) = epoch_seconds(&data, hidden, batch, t).unwrap_or_else(|e| {
-                eprintln!("rbm-epoch: {e}");
-                std::process::exit(1)
-            });
+            let (secs, loss, profile) = epoch_seconds(&data, hidden, batch, t, !opts.no_fuse)
+                .unwrap_or_else(|e| {
+                    eprintln!("rbm-epoch: {e}");
+                    std::process::exit(1)
+                });
             let per_epoch = secs * EPOCH_ROWS as f64 / rows as f64;
             let gflops = 10.0 * 784.0 * hidden as f64 * rows as f64 / secs / 1e9;
             println!(
@@ -171,6 +191,21 @@ fn main() {
                 format!("784-{hidden}"),
                 100.0 * gflops / peak
             );
+            if opts.breakdown && profile.steps > 0 {
+                let per_step =
+                    |d: std::time::Duration| d.as_secs_f64() * 1e6 / profile.steps as f64;
+                let mut line = String::from("    us/step:");
+                for (name, d) in profile.phases() {
+                    line += &format!(" {name} {:.0}", per_step(d));
+                }
+                let total = secs * 1e6 / profile.steps as f64;
+                line += &format!(
+                    " | trainer (batch, optimiser) {:.0} | step {total:.0} ({} steps)",
+                    total - per_step(profile.total()),
+                    profile.steps
+                );
+                println!("{line}");
+            }
             let key = format!("h{hidden}_t{t}");
             result.push((format!("sec_{key}"), format!("{per_epoch:.3}")));
             result.push((format!("gflops_{key}"), format!("{gflops:.1}")));

@@ -1,11 +1,11 @@
 //! The loops around the microkernel: blocking, packing, edge tiles, the
 //! epilogue, and the split of C between threads.
 
-use super::Epilogue;
 use super::blocking::Blocking;
 use super::pack::{PackBufs, pack_a, pack_b, with_pack_bufs};
 use super::ukr::{MAX_TILE, Microkernel, TileBuf};
 use super::view::{MatMut, MatRef};
+use super::{Epilogue, TileRows};
 use crate::Par;
 use rayon::prelude::*;
 use std::ops::Range;
@@ -262,6 +262,9 @@ fn gemm_block<K: Microkernel, E: Epilogue>(
                             BMode::InPlace => (bedge.as_ptr(), nr),
                         };
                         let (ci, cj) = (ic + ir, jc + jr);
+                        if last {
+                            epi.prefetch(ci, cj, m_cur, n_cur);
+                        }
                         // SAFETY: the tile origin (ci, cj) is inside C.
                         let c_tile = unsafe { c.ptr.add(ci * c.rs + cj * c.cs) };
                         if c.cs == 1 {
@@ -291,14 +294,13 @@ fn gemm_block<K: Microkernel, E: Epilogue>(
                                 };
                             }
                             if last {
-                                for i in 0..m_cur {
-                                    // SAFETY: row i of the tile: n_cur contiguous
-                                    // elements of C owned by this task.
-                                    let row = unsafe {
-                                        std::slice::from_raw_parts_mut(c_tile.add(i * c.rs), n_cur)
-                                    };
-                                    epi.apply_row(ci + i, cj, row);
-                                }
+                                // SAFETY: the m_cur rows of n_cur contiguous
+                                // elements at c_tile (row stride c.rs) lie in
+                                // this task's block of C, which no other
+                                // thread touches.
+                                let mut rows =
+                                    unsafe { TileRows::from_raw(c_tile, c.rs, m_cur, n_cur) };
+                                epi.apply_tile(ci, cj, &mut rows);
                             }
                         } else {
                             // SAFETY: as above for A and B; C goes to the
@@ -315,20 +317,28 @@ fn gemm_block<K: Microkernel, E: Epilogue>(
                                     nr,
                                 )
                             };
-                            for i in 0..m_cur {
-                                let vals = &mut tile.0[i * nr..i * nr + n_cur];
-                                if beta_blk != 0.0 {
+                            if beta_blk != 0.0 {
+                                for i in 0..m_cur {
+                                    let vals = &mut tile.0[i * nr..i * nr + n_cur];
                                     for (j, v) in vals.iter_mut().enumerate() {
                                         // SAFETY: (ci+i, cj+j) is inside this task's block.
                                         *v +=
                                             beta_blk * unsafe { *c_tile.add(i * c.rs + j * c.cs) };
                                     }
                                 }
-                                if last {
-                                    epi.apply_row(ci + i, cj, vals);
-                                }
-                                for (j, v) in vals.iter().enumerate() {
-                                    // SAFETY: as above.
+                            }
+                            if last {
+                                // SAFETY: the local tile buffer holds m_cur
+                                // rows of NR >= n_cur floats and is borrowed
+                                // by nothing else.
+                                let mut rows = unsafe {
+                                    TileRows::from_raw(tile.0.as_mut_ptr(), nr, m_cur, n_cur)
+                                };
+                                epi.apply_tile(ci, cj, &mut rows);
+                            }
+                            for i in 0..m_cur {
+                                for (j, v) in tile.0[i * nr..i * nr + n_cur].iter().enumerate() {
+                                    // SAFETY: (ci+i, cj+j) is inside this task's block.
                                     unsafe { *c_tile.add(i * c.rs + j * c.cs) = *v };
                                 }
                             }

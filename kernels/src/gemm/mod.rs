@@ -71,6 +71,82 @@ pub trait Epilogue: Sync {
 
     /// Transforms `values = C[row, col0 .. col0 + values.len()]` in place.
     fn apply_row(&self, row: usize, col0: usize, values: &mut [f32]);
+
+    /// Transforms a finished tile, `C[row0 .., col0 ..]` of
+    /// `tile.rows() x tile.cols()`, in place. The driver calls this for
+    /// every tile; the default passes each row to
+    /// [`apply_row`](Epilogue::apply_row). An epilogue with per-call costs
+    /// (an instruction-set dispatch, a reduction) overrides it to pay them
+    /// once per tile.
+    fn apply_tile(&self, row0: usize, col0: usize, tile: &mut TileRows<'_>) {
+        for i in 0..tile.rows() {
+            self.apply_row(row0 + i, col0, tile.row(i));
+        }
+    }
+
+    /// A hint, before the product of the tile `C[row0 .. row0 + rows,
+    /// col0 .. col0 + cols]` starts its last rank-`kc` update: an epilogue
+    /// that reads data of its own for the tile can start fetching it, so
+    /// that [`apply_row`](Epilogue::apply_row) does not wait on memory. The
+    /// default does nothing.
+    fn prefetch(&self, row0: usize, col0: usize, rows: usize, cols: usize) {
+        let _ = (row0, col0, rows, cols);
+    }
+}
+
+/// The rows of one finished tile of C, handed to
+/// [`Epilogue::apply_tile`]: `rows` segments of `cols` contiguous floats,
+/// `row_stride` apart, that no other thread touches while this exists.
+#[derive(Debug)]
+pub struct TileRows<'a> {
+    ptr: *mut f32,
+    row_stride: usize,
+    rows: usize,
+    cols: usize,
+    _c: std::marker::PhantomData<&'a mut [f32]>,
+}
+
+impl<'a> TileRows<'a> {
+    /// # Safety
+    /// For every `i < rows`, the `cols` floats at `ptr + i*row_stride` are
+    /// valid for reads and writes for `'a`, and nothing else reads or writes
+    /// them meanwhile.
+    pub(crate) unsafe fn from_raw(
+        ptr: *mut f32,
+        row_stride: usize,
+        rows: usize,
+        cols: usize,
+    ) -> Self {
+        TileRows {
+            ptr,
+            row_stride,
+            rows,
+            cols,
+            _c: std::marker::PhantomData,
+        }
+    }
+
+    /// Rows of the tile.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Columns of the tile.
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// Row `i` of the tile.
+    ///
+    /// # Panics
+    /// If `i >= self.rows()` (a bug in the epilogue).
+    pub fn row(&mut self, i: usize) -> &mut [f32] {
+        assert!(i < self.rows, "tile row {i} of {}", self.rows);
+        // SAFETY: row i < rows is valid and unaliased for 'a (the
+        // constructor's contract), and `&mut self` makes this the only
+        // slice of the tile alive.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(i * self.row_stride), self.cols) }
+    }
 }
 
 /// The empty epilogue: C is left as the product wrote it.

@@ -22,14 +22,16 @@
 //! Gaussian visibles use unit variance (`σ_i = 1`, MODELS.md 2.2): standardise
 //! the data per feature first (`latent_engine::preprocess`).
 
-use latent_engine::train::{Model, StepContext, StepOutput};
+use latent_engine::train::{FusedUpdate, Model, StepContext, StepOutput};
 use latent_engine::{Batch, Matrix, OptimizerConfig, ParamSet, Role, Tensor};
 use latent_kernels::Par;
 use latent_kernels::activation::{Activation, BiasActivation};
 use latent_kernels::gemm::{Accum, BiasAdd, Epilogue, MatMut, MatRef, gemm, sgemm};
 use latent_kernels::random::{Scale, Streams, bernoulli, gaussian, sigmoid_bernoulli};
 use latent_kernels::reduce::{col_sums, sq_err};
+use latent_kernels::update::{RankOne, RankOneAdd, SgdUpdate, gemm_sgd_update};
 use rayon::prelude::*;
+use std::time::{Duration, Instant};
 
 use crate::ae::util::copy_rows;
 use crate::error::{ModelError, Result, into_engine};
@@ -227,6 +229,10 @@ struct Workspace {
     pw: Vec<f32>,
     /// Per-row reconstruction errors, `B`.
     recon_rows: Vec<f32>,
+    /// Sparsity: the rank-one weight-gradient term's factors, the mean
+    /// visible data `v̄` (V) and `cost·(q̂ − ρ)` (H).
+    sparse_rows: Vec<f32>,
+    sparse_cols: Vec<f32>,
 }
 
 impl Workspace {
@@ -245,6 +251,44 @@ impl Workspace {
         self.beta = vec![0.0; v];
         self.pw = vec![0.0; 2 * rows * v];
         self.recon_rows = vec![0.0; rows];
+        self.sparse_rows = vec![0.0; v];
+        self.sparse_cols = vec![0.0; h];
+    }
+}
+
+/// Where the time of [`Rbm::cd_gradient`] went, summed over the steps
+/// since profiling was switched on ([`Rbm::set_profiling`]): for finding
+/// what to optimise, and for benchmark breakdowns.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct StepProfile {
+    /// Steps measured.
+    pub steps: u64,
+    /// Copying the batch into the workspace (and PCD chain states in and
+    /// out).
+    pub copy: Duration,
+    /// The positive phase and the Gibbs chain (the V x H products inside
+    /// it, the samplers and the reconstruction error).
+    pub chain: Duration,
+    /// Column sums and the bias (and learned-σ) gradients.
+    pub bias_gradients: Duration,
+    /// The weight gradient product (and the sparsity term).
+    pub weight_gradient: Duration,
+}
+
+impl StepProfile {
+    /// The phases as `(name, total time)`, in step order.
+    pub fn phases(&self) -> [(&'static str, Duration); 4] {
+        [
+            ("copy", self.copy),
+            ("chain", self.chain),
+            ("bias_gradients", self.bias_gradients),
+            ("weight_gradient", self.weight_gradient),
+        ]
+    }
+
+    /// The total of all phases.
+    pub fn total(&self) -> Duration {
+        self.phases().iter().map(|&(_, t)| t).sum()
     }
 }
 
@@ -258,6 +302,8 @@ pub struct Rbm {
     chains: Option<Matrix>,
     /// Sparsity: the moving average of the hidden activations.
     q_hat: Vec<f32>,
+    /// Phase times of `cd_gradient`, when profiling is on.
+    profile: Option<StepProfile>,
 }
 
 impl Rbm {
@@ -284,7 +330,20 @@ impl Rbm {
             ws: Workspace::default(),
             chains: None,
             q_hat,
+            profile: None,
         })
+    }
+
+    /// Switches the per-phase timing of [`cd_gradient`](Self::cd_gradient)
+    /// on (from zero) or off. Off by default; on, it costs a few clock reads
+    /// per step.
+    pub fn set_profiling(&mut self, on: bool) {
+        self.profile = on.then(StepProfile::default);
+    }
+
+    /// The phase times since profiling was switched on, if it is.
+    pub fn step_profile(&self) -> Option<StepProfile> {
+        self.profile
     }
 
     /// An RBM with the given parameters (`w` is `V x H` row-major).
@@ -628,6 +687,20 @@ impl Rbm {
         seed: u64,
         par: Par,
     ) -> Result<f64> {
+        self.cd_step(x, grads, seed, par, None)
+    }
+
+    /// [`cd_gradient`](Self::cd_gradient), with the optimiser's step of `W`
+    /// applied inside the weight-gradient product when `fused` offers it
+    /// (then the gradient of `W` is not written).
+    fn cd_step(
+        &mut self,
+        x: MatRef<'_>,
+        grads: &mut ParamSet,
+        seed: u64,
+        par: Par,
+        fused: Option<&mut FusedUpdate<'_>>,
+    ) -> Result<f64> {
         self.check_input("Rbm::cd_gradient", &x)?;
         self.params
             .check_same_layout(grads, "Rbm::cd_gradient: gradient layout")?;
@@ -639,6 +712,8 @@ impl Rbm {
         if self.config.persistent {
             self.ensure_chains(rows, seed, par)?;
         }
+        let mut clock = PhaseClock::new(self.profile.is_some());
+        let mut times = [Duration::ZERO; 4];
         let ws = &mut self.ws;
         let params = &self.params;
         let (w, b, c) = (
@@ -697,6 +772,7 @@ impl Rbm {
         if let Some(chains) = &self.chains {
             sv_neg.copy_from_slice(&chains.as_slice()[..rows * v_n]);
         }
+        times[0] += clock.lap();
         // The chain is independent row by row: run it as one parallel region
         // over blocks of rows (the products inside on one thread each), not
         // as a parallel region per product. Every row draws from its own
@@ -732,9 +808,11 @@ impl Rbm {
                     run_chain(&ctx, block, inner_par)
                 },
             )?;
+        times[1] += clock.lap();
         if let Some(chains) = self.chains.as_mut() {
             chains.as_mut_slice()[..rows * v_n].copy_from_slice(sv_neg);
         }
+        times[0] += clock.lap();
         let recon_error: f64 = recon_rows.iter().map(|&e| e as f64).sum();
         let wt = w.view().t();
 
@@ -795,34 +873,67 @@ impl Rbm {
                 *g /= sd;
             }
         }
-        // Weight gradient: −(1/B)·[V⁰; Vᵏ]ᵀ [P⁰; −Pᵏ], one GEMM.
-        for p in sp_neg.iter_mut() {
-            *p = -*p;
-        }
-        let sv = MatRef::row_major(&ws.stacked_v[..2 * rows * v_n], 2 * rows, v_n)?;
-        let sp = MatRef::row_major(&ws.stacked_p[..2 * rows * h_n], 2 * rows, h_n)?;
-        sgemm(
-            -inv_b,
-            sv.t(),
-            sp,
-            Accum::Replace,
-            grads.value_mut(W).view_mut(),
-            par,
-        )?;
-
+        times[2] += clock.lap();
+        // Sparsity (MODELS.md 2.3): the running mean q̂ of the hidden
+        // probabilities pulls c and W toward the target: ∂/∂c_j += cost·(q̂_j
+        // − ρ) and ∂/∂W_ij += v̄_i·cost·(q̂_j − ρ), a rank-one term added to
+        // the product below.
         if let Some(s) = self.config.sparsity {
             let grad_c = grads.value_mut(C_HID).as_mut_slice();
             for (j, q) in self.q_hat.iter_mut().enumerate() {
                 *q = s.decay * *q + (1.0 - s.decay) * sum_p0[j] * inv_b;
                 grad_c[j] += s.cost * (*q - s.target);
+                ws.sparse_cols[j] = s.cost * (*q - s.target);
             }
-            let grad_w = grads.value_mut(W);
-            for (i, &sum) in sum_v0.iter().enumerate() {
-                let v_bar = sum * inv_b;
-                for (g, &q) in grad_w.row_mut(i).iter_mut().zip(&self.q_hat) {
-                    *g += s.cost * (q - s.target) * v_bar;
+            for (v_bar, &sum) in ws.sparse_rows.iter_mut().zip(sum_v0.iter()) {
+                *v_bar = sum * inv_b;
+            }
+        }
+        let rank_one = self.config.sparsity.map(|_| RankOne {
+            rows: &ws.sparse_rows[..v_n],
+            cols: &ws.sparse_cols[..h_n],
+        });
+        // Weight gradient: −(1/B)·[V⁰; Vᵏ]ᵀ [P⁰; −Pᵏ], one GEMM, with the
+        // optimiser's step fused into its write-out when offered.
+        for p in sp_neg.iter_mut() {
+            *p = -*p;
+        }
+        let sv = MatRef::row_major(&ws.stacked_v[..2 * rows * v_n], 2 * rows, v_n)?;
+        let sp = MatRef::row_major(&ws.stacked_p[..2 * rows * h_n], 2 * rows, h_n)?;
+        match fused {
+            Some(f) if f.tensor == W => {
+                let update = SgdUpdate {
+                    rule: f.rule,
+                    old: w.as_slice(),
+                    velocity: &mut *f.velocity,
+                    rank_one,
+                };
+                f.non_finite = gemm_sgd_update(-inv_b, sv.t(), sp, update, f.out.view_mut(), par)?;
+                f.applied = true;
+            }
+            _ => {
+                let grad_w = grads.value_mut(W).view_mut();
+                match rank_one {
+                    Some(t) => gemm(
+                        -inv_b,
+                        sv.t(),
+                        sp,
+                        Accum::Replace,
+                        grad_w,
+                        &RankOneAdd::new(t),
+                        par,
+                    )?,
+                    None => sgemm(-inv_b, sv.t(), sp, Accum::Replace, grad_w, par)?,
                 }
             }
+        }
+        times[3] += clock.lap();
+        if let Some(p) = self.profile.as_mut() {
+            p.steps += 1;
+            p.copy += times[0];
+            p.chain += times[1];
+            p.bias_gradients += times[2];
+            p.weight_gradient += times[3];
         }
         Ok(recon_error * inv_b as f64)
     }
@@ -981,6 +1092,10 @@ impl Model for Rbm {
         true
     }
 
+    fn fusable_tensor(&self) -> Option<usize> {
+        Some(W)
+    }
+
     fn gradient(
         &mut self,
         batch: &Batch<'_>,
@@ -989,7 +1104,7 @@ impl Model for Rbm {
     ) -> latent_engine::Result<StepOutput> {
         let seed = ctx.rng.next_u64();
         let loss = self
-            .cd_gradient(batch.x, grads, seed, ctx.par)
+            .cd_step(batch.x, grads, seed, ctx.par, ctx.fused.as_mut())
             .map_err(into_engine)?;
         Ok(StepOutput {
             loss,
@@ -1129,6 +1244,28 @@ struct ChainBlock<'a> {
 /// `Pᵗ = σ(VᵗW + c)`, sampling `Hᵗ` unless `t = k`; PCD continues the
 /// persistent chains (their states already in `sv_neg`) instead of starting at the data. Writes per-row
 /// reconstruction errors `Σ_i (v_i − E[v_i|H⁰])²` (in the data's units).
+/// A stopwatch that reads the clock only when profiling is on.
+struct PhaseClock(Option<Instant>);
+
+impl PhaseClock {
+    fn new(on: bool) -> Self {
+        PhaseClock(on.then(Instant::now))
+    }
+
+    /// Time since the last lap (zero when off).
+    fn lap(&mut self) -> Duration {
+        match &mut self.0 {
+            Some(t) => {
+                let now = Instant::now();
+                let d = now - *t;
+                *t = now;
+                d
+            }
+            None => Duration::ZERO,
+        }
+    }
+}
+
 fn run_chain(ctx: &ChainCtx<'_>, blk: ChainBlock<'_>, par: Par) -> Result<()> {
     let (rows, v_n, h_n) = (blk.rows, ctx.v_n, ctx.h_n);
     let ChainBlock {

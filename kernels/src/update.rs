@@ -1,0 +1,493 @@
+//! Optimiser updates as kernels: SGD with momentum and L2 decay
+//! ([`SgdMomentum`]) over slices, and fused into the write-out of a weight
+//! gradient product ([`gemm_sgd_update`]), so that the gradient of a large
+//! weight matrix never goes to memory and the update costs no pass of its
+//! own.
+//!
+//! Both forms do the same `f32` operations in the same order (a multiply,
+//! then an add: no fused multiply-add), on every instruction set, so a
+//! fused update gives bit for bit the parameters that the separate pass
+//! gives from the stored gradient.
+
+use crate::error::KernelError;
+use crate::gemm::{Accum, Epilogue, MatMut, MatRef, TileRows, gemm};
+use crate::simd::{Checked, Kernel, LANES, Simd, dispatch};
+use crate::split::check_exact;
+use crate::{Isa, Par};
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// SGD with momentum and L2 weight decay:
+/// `v ← μ·v − lr·(g + λ·w)`, then `w ← w + v`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SgdMomentum {
+    /// `μ`, the momentum (0 for plain SGD).
+    pub momentum: f32,
+    /// `lr`, the learning rate.
+    pub lr: f32,
+    /// `λ`, the L2 weight decay (added to the gradient).
+    pub decay: f32,
+}
+
+/// A rank-one term `g[i][j] += rows[i] · cols[j]` added to a gradient
+/// before the update (for example a sparsity penalty's weight gradient).
+#[derive(Debug, Clone, Copy)]
+pub struct RankOne<'a> {
+    /// One factor per row of the gradient.
+    pub rows: &'a [f32],
+    /// One factor per column of the gradient.
+    pub cols: &'a [f32],
+}
+
+impl RankOne<'_> {
+    fn check(&self, rows: usize, cols: usize) -> Result<(), KernelError> {
+        check_exact(
+            "rank-one term: row factors (one per row)",
+            self.rows.len(),
+            rows,
+        )?;
+        check_exact(
+            "rank-one term: column factors (one per column)",
+            self.cols.len(),
+            cols,
+        )
+    }
+}
+
+/// Where the old parameters and the gradient of one row segment come from.
+/// `None` means "from `out`": the parameters for an in-place update, the
+/// gradient for the GEMM epilogue (where `out` holds the finished product).
+struct SgdRow<'a> {
+    rule: SgdMomentum,
+    old: Option<&'a [f32]>,
+    grad: Option<&'a [f32]>,
+    /// `rows[i]` and `cols[col0..]` of a rank-one term, for this segment.
+    rank_one: Option<(f32, &'a [f32])>,
+    velocity: &'a mut [f32],
+    out: &'a mut [f32],
+}
+
+impl Kernel for SgdRow<'_> {
+    /// Whether a new parameter is NaN or infinite.
+    type Out = bool;
+
+    #[inline(always)]
+    fn run<S: Simd>(self, s: S) -> bool {
+        let mut non_finite = s.splat(0.0);
+        self.update(s, &mut non_finite);
+        any_nonzero(s, non_finite)
+    }
+}
+
+/// Whether any lane of `v` is not zero (NaN included).
+#[inline(always)]
+fn any_nonzero<S: Simd>(s: S, v: S::F) -> bool {
+    let mut lanes = [0.0f32; LANES];
+    s.store(v, &mut lanes);
+    lanes.iter().any(|&x| x != 0.0)
+}
+
+impl SgdRow<'_> {
+    /// The update, adding `w − w` for every new value `w` to `non_finite`
+    /// (which stays exactly 0 while every new value is finite).
+    #[inline(always)]
+    fn update<S: Simd>(self, s: S, non_finite: &mut S::F) {
+        let SgdRow {
+            rule,
+            old,
+            grad,
+            rank_one,
+            velocity,
+            out,
+        } = self;
+        let (mu, lr, lam) = (
+            s.splat(rule.momentum),
+            s.splat(rule.lr),
+            s.splat(rule.decay),
+        );
+        // One 16-lane step: the new velocity and parameters from the old
+        // parameters, the gradient and the old velocity.
+        let mut step = |w0: S::F, g: S::F, v0: S::F| {
+            let v = s.sub(s.mul(mu, v0), s.mul(lr, s.add(g, s.mul(lam, w0))));
+            let w = s.add(w0, v);
+            *non_finite = s.add(*non_finite, s.sub(w, w));
+            (v, w)
+        };
+        let n = out.len();
+        let full = n - n % LANES;
+        // Whole vectors, with the sources chosen outside the loop.
+        {
+            let outs = out[..full].as_chunks_mut::<LANES>().0;
+            let vels = velocity[..full].as_chunks_mut::<LANES>().0;
+            match (old, grad, rank_one) {
+                (Some(old), Some(grad), _) => {
+                    let olds = old[..full].as_chunks::<LANES>().0;
+                    let grads = grad[..full].as_chunks::<LANES>().0;
+                    for (((o, v), w0), g) in outs.iter_mut().zip(vels).zip(olds).zip(grads) {
+                        let (nv, nw) = step(s.load(w0), s.load(g), s.load(v));
+                        s.store(nv, v);
+                        s.store(nw, o);
+                    }
+                }
+                (None, Some(grad), _) => {
+                    let grads = grad[..full].as_chunks::<LANES>().0;
+                    for ((o, v), g) in outs.iter_mut().zip(vels).zip(grads) {
+                        let (nv, nw) = step(s.load(o), s.load(g), s.load(v));
+                        s.store(nv, v);
+                        s.store(nw, o);
+                    }
+                }
+                (Some(old), None, None) => {
+                    let olds = old[..full].as_chunks::<LANES>().0;
+                    for ((o, v), w0) in outs.iter_mut().zip(vels).zip(olds) {
+                        let (nv, nw) = step(s.load(w0), s.load(o), s.load(v));
+                        s.store(nv, v);
+                        s.store(nw, o);
+                    }
+                }
+                (Some(old), None, Some((r, cols))) => {
+                    let olds = old[..full].as_chunks::<LANES>().0;
+                    let colv = cols[..full].as_chunks::<LANES>().0;
+                    let r = s.splat(r);
+                    for (((o, v), w0), c) in outs.iter_mut().zip(vels).zip(olds).zip(colv) {
+                        let g = s.add(s.load(o), s.mul(r, s.load(c)));
+                        let (nv, nw) = step(s.load(w0), g, s.load(v));
+                        s.store(nv, v);
+                        s.store(nw, o);
+                    }
+                }
+                // Neither source given: `out` is both; not constructed.
+                (None, None, _) => {}
+            }
+        }
+        if full < n {
+            let tail = |x: &[f32]| s.load_part(&x[full..], 0.0);
+            let w0 = tail(old.unwrap_or(&*out));
+            let mut g = tail(grad.unwrap_or(&*out));
+            if let Some((r, cols)) = rank_one {
+                g = s.add(g, s.mul(s.splat(r), tail(cols)));
+            }
+            let (nv, nw) = step(w0, g, tail(velocity));
+            s.store_part(nv, &mut velocity[full..]);
+            s.store_part(nw, &mut out[full..]);
+        }
+    }
+}
+
+/// One SGD-with-momentum step over a whole parameter tensor: reads the
+/// parameters from `old` (or from `params` itself when `old` is `None`) and
+/// the gradient `grad`, updates `velocity` and writes the new parameters to
+/// `params`. Returns whether any new parameter is NaN or infinite.
+pub fn sgd_momentum(
+    rule: SgdMomentum,
+    old: Option<&[f32]>,
+    grad: &[f32],
+    velocity: &mut [f32],
+    params: &mut [f32],
+) -> Result<bool, KernelError> {
+    sgd_momentum_on(Isa::selected(), rule, old, grad, velocity, params)
+}
+
+/// [`sgd_momentum`] on a given instruction set (for tests against the
+/// portable path).
+pub fn sgd_momentum_on(
+    isa: Isa,
+    rule: SgdMomentum,
+    old: Option<&[f32]>,
+    grad: &[f32],
+    velocity: &mut [f32],
+    params: &mut [f32],
+) -> Result<bool, KernelError> {
+    let isa = Checked::new(isa)?;
+    let n = params.len();
+    check_exact("sgd_momentum: gradient (one per parameter)", grad.len(), n)?;
+    check_exact(
+        "sgd_momentum: velocity (one per parameter)",
+        velocity.len(),
+        n,
+    )?;
+    if let Some(old) = old {
+        check_exact(
+            "sgd_momentum: old parameters (one per parameter)",
+            old.len(),
+            n,
+        )?;
+    }
+    Ok(dispatch(
+        isa,
+        SgdRow {
+            rule,
+            old,
+            grad: Some(grad),
+            rank_one: None,
+            velocity,
+            out: params,
+        },
+    ))
+}
+
+/// A GEMM epilogue that adds a rank-one term, `C[i][j] += rows[i]·cols[j]`
+/// (the unfused counterpart of [`gemm_sgd_update`]'s rank-one term, with
+/// the same arithmetic).
+#[derive(Debug, Clone, Copy)]
+pub struct RankOneAdd<'a> {
+    term: RankOne<'a>,
+    isa: Checked,
+}
+
+impl<'a> RankOneAdd<'a> {
+    /// The epilogue adding `term`.
+    pub fn new(term: RankOne<'a>) -> Self {
+        RankOneAdd {
+            term,
+            isa: Checked::selected(),
+        }
+    }
+}
+
+/// `values[j] += r · cols[j]`.
+struct AddScaled<'a> {
+    r: f32,
+    cols: &'a [f32],
+    values: &'a mut [f32],
+}
+
+impl Kernel for AddScaled<'_> {
+    type Out = ();
+
+    #[inline(always)]
+    fn run<S: Simd>(self, s: S) {
+        let r = s.splat(self.r);
+        for (v, c) in self.values.chunks_mut(LANES).zip(self.cols.chunks(LANES)) {
+            let x = s.add(s.load_part(v, 0.0), s.mul(r, s.load_part(c, 0.0)));
+            s.store_part(x, v);
+        }
+    }
+}
+
+impl Epilogue for RankOneAdd<'_> {
+    fn check(&self, rows: usize, cols: usize) -> Result<(), KernelError> {
+        self.term.check(rows, cols)
+    }
+
+    #[inline]
+    fn apply_row(&self, row: usize, col0: usize, values: &mut [f32]) {
+        let cols = &self.term.cols[col0..col0 + values.len()];
+        dispatch(
+            self.isa,
+            AddScaled {
+                r: self.term.rows[row],
+                cols,
+                values,
+            },
+        )
+    }
+}
+
+/// The fused update of [`gemm_sgd_update`]: the old parameters, the
+/// velocity it updates, and the rule.
+#[derive(Debug)]
+pub struct SgdUpdate<'a> {
+    /// The rule.
+    pub rule: SgdMomentum,
+    /// The parameters before the step, `rows x cols` row-major.
+    pub old: &'a [f32],
+    /// The velocity, `rows x cols` row-major, updated in place.
+    pub velocity: &'a mut [f32],
+    /// A rank-one term added to the gradient first, if any.
+    pub rank_one: Option<RankOne<'a>>,
+}
+
+/// The velocity as a raw pointer, so that threads can update disjoint
+/// segments of it from the epilogue's shared reference.
+struct VelocityPtr(*mut f32);
+
+// SAFETY: the pointer comes from the `&mut [f32]` an `SgdUpdate` holds for
+// the epilogue's whole life, so nothing else reaches the velocity; the
+// epilogue is used for exactly one `gemm` call, which passes every element
+// of C to `apply_row` exactly once, in disjoint row segments, so no element
+// of the velocity is touched by two threads.
+unsafe impl Send for VelocityPtr {}
+// SAFETY: as above.
+unsafe impl Sync for VelocityPtr {}
+
+/// The epilogue behind [`gemm_sgd_update`]; made and used once per call.
+struct SgdEpilogue<'a> {
+    rule: SgdMomentum,
+    old: &'a [f32],
+    velocity: VelocityPtr,
+    rank_one: Option<RankOne<'a>>,
+    cols: usize,
+    non_finite: AtomicBool,
+    isa: Checked,
+    _velocity: PhantomData<&'a mut [f32]>,
+}
+
+impl Epilogue for SgdEpilogue<'_> {
+    fn prefetch(&self, row0: usize, col0: usize, rows: usize, cols: usize) {
+        for i in row0..row0 + rows {
+            let start = i * self.cols + col0;
+            prefetch_l2(self.old.as_ptr().wrapping_add(start), cols);
+            prefetch_l2(self.velocity.0.wrapping_add(start), cols);
+        }
+    }
+
+    #[inline]
+    fn apply_row(&self, row: usize, col0: usize, values: &mut [f32]) {
+        let bad = dispatch(
+            self.isa,
+            SgdTile {
+                epi: self,
+                row0: row,
+                col0,
+                rows: Rows::One(values),
+            },
+        );
+        if bad {
+            self.non_finite.store(true, Ordering::Relaxed);
+        }
+    }
+
+    #[inline]
+    fn apply_tile(&self, row0: usize, col0: usize, tile: &mut TileRows<'_>) {
+        let bad = dispatch(
+            self.isa,
+            SgdTile {
+                epi: self,
+                row0,
+                col0,
+                rows: Rows::Tile(tile),
+            },
+        );
+        if bad {
+            self.non_finite.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The rows an [`SgdTile`] updates: one row segment, or a whole tile.
+enum Rows<'t, 'a> {
+    One(&'t mut [f32]),
+    Tile(&'t mut TileRows<'a>),
+}
+
+/// The epilogue's update of one row segment or one tile, under a single
+/// instruction-set dispatch.
+struct SgdTile<'e, 't, 'a> {
+    epi: &'e SgdEpilogue<'e>,
+    row0: usize,
+    col0: usize,
+    rows: Rows<'t, 'a>,
+}
+
+impl SgdTile<'_, '_, '_> {
+    /// The update of row `row` from column `col0` on, `values` holding the
+    /// gradient on the way in and the new parameters on the way out.
+    #[inline(always)]
+    fn row<S: Simd>(&self, s: S, row: usize, values: &mut [f32], non_finite: &mut S::F) {
+        let epi = self.epi;
+        let (col0, len) = (self.col0, values.len());
+        let start = row * epi.cols + col0;
+        // SAFETY: `gemm_sgd_update` checked that the velocity holds
+        // rows x cols elements and C is rows x cols, so this segment of row
+        // `row` is inside it; see `VelocityPtr` for why no other reference
+        // to these elements exists while this one does.
+        let velocity = unsafe { std::slice::from_raw_parts_mut(epi.velocity.0.add(start), len) };
+        SgdRow {
+            rule: epi.rule,
+            old: Some(&epi.old[start..start + len]),
+            grad: None,
+            rank_one: epi
+                .rank_one
+                .map(|t| (t.rows[row], &t.cols[col0..col0 + len])),
+            velocity,
+            out: values,
+        }
+        .update(s, non_finite)
+    }
+}
+
+impl Kernel for SgdTile<'_, '_, '_> {
+    /// Whether a new parameter is NaN or infinite.
+    type Out = bool;
+
+    #[inline(always)]
+    fn run<S: Simd>(mut self, s: S) -> bool {
+        let row0 = self.row0;
+        let mut non_finite = s.splat(0.0);
+        match std::mem::replace(&mut self.rows, Rows::One(&mut [])) {
+            Rows::One(values) => self.row(s, row0, values, &mut non_finite),
+            Rows::Tile(tile) => {
+                for i in 0..tile.rows() {
+                    self.row(s, row0 + i, tile.row(i), &mut non_finite);
+                }
+            }
+        }
+        any_nonzero(s, non_finite)
+    }
+}
+
+/// Pulls the cache lines of `len` floats from `p` on towards L2 (a hint:
+/// never faults).
+#[inline(always)]
+fn prefetch_l2(p: *const f32, len: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if len > 0 {
+        use std::arch::x86_64::{_MM_HINT_T1, _mm_prefetch};
+        let first = p as usize & !63;
+        let last = (p as usize + 4 * len - 1) & !63;
+        for line in (first..=last).step_by(64) {
+            // SAFETY: prefetching is a hint; it never faults or reads memory
+            // architecturally, whatever the address (SSE is part of x86-64).
+            unsafe { _mm_prefetch::<_MM_HINT_T1>(line as *const i8) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (p, len);
+}
+
+/// A weight gradient and its SGD-with-momentum step in one product:
+/// with `G = α·op(A)·op(B)` (plus `update.rank_one`),
+/// `v ← μ·v − lr·(G + λ·W₀)` into `update.velocity` and `W₀ + v` into
+/// `out`, tile by tile as the product finishes, with the same arithmetic
+/// as [`sgd_momentum`] on a stored `G`. `out` must not be `update.old`
+/// (the borrow rules see to that); it may be any strided view.
+///
+/// Returns whether any new parameter is NaN or infinite (the parameters
+/// are written either way, so a caller keeps `W₀` to fall back on).
+pub fn gemm_sgd_update(
+    alpha: f32,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    update: SgdUpdate<'_>,
+    out: MatMut<'_>,
+    par: Par,
+) -> Result<bool, KernelError> {
+    let (rows, cols) = (out.rows(), out.cols());
+    let n = rows * cols;
+    check_exact(
+        "gemm_sgd_update: old parameters (rows x cols of C)",
+        update.old.len(),
+        n,
+    )?;
+    check_exact(
+        "gemm_sgd_update: velocity (rows x cols of C)",
+        update.velocity.len(),
+        n,
+    )?;
+    if let Some(t) = &update.rank_one {
+        t.check(rows, cols)?;
+    }
+    let epi = SgdEpilogue {
+        rule: update.rule,
+        old: update.old,
+        velocity: VelocityPtr(update.velocity.as_mut_ptr()),
+        rank_one: update.rank_one,
+        cols,
+        non_finite: AtomicBool::new(false),
+        isa: Checked::selected(),
+        _velocity: PhantomData,
+    };
+    gemm(alpha, a, b, Accum::Replace, out, &epi, par)?;
+    Ok(epi.non_finite.into_inner())
+}
