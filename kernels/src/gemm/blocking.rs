@@ -7,11 +7,15 @@
 /// picture; the roles of the blocks follow from that:
 ///
 /// - `kc`: depth of one rank-`kc` update. The packed `MR x kc` panel of A
-///   stays in L1 while the kernel sweeps the B panels, so
-///   `MR * kc * 4` bytes should be well under L1 (12 KiB for 12x32 at 256).
+///   is reused by every B panel the kernel sweeps (24 KiB for 12x32 at
+///   512); each update also loads and stores its C tile once, so a deep
+///   `kc` amortises that. On Zen 4 (32 KiB L1, 1 MiB L2) 512 beat 256 by
+///   2-4 % at every shape of `gemm-report` (1024³ 88 → 92 % of peak,
+///   1000x784x4096 86.5 → 91 %, 100x784x500 90.5 → 92 %): the B panels
+///   stream from L2 either way, and the C traffic halves.
 /// - `nc`: columns of B per block. The packed `kc x nc` block of B is swept
-///   once per A panel and should stay in L2 (`kc * nc * 4`: 512 KiB at
-///   256 x 512, half of Zen 4's L2).
+///   once per A panel and should stay in L2 (`kc * nc * 4`: 1 MiB at
+///   512 x 512; 256 and 1024 were no better).
 /// - `mc`: rows of A per block. The packed `mc x kc` block of A is reused
 ///   for every B block and lives in L2/L3.
 ///

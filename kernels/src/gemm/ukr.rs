@@ -255,7 +255,7 @@ mod x86 {
         const NAME: &'static str = "sgemm_ukr_avx512_12x32";
         const BLOCKING: Blocking = Blocking {
             mc: 4080,
-            kc: 256,
+            kc: 512,
             nc: 512,
         };
 
