@@ -293,14 +293,30 @@ fn gemm_block<K: Microkernel, E: Epilogue>(
                                     )
                                 };
                             }
-                            if last {
-                                // SAFETY: the m_cur rows of n_cur contiguous
-                                // elements at c_tile (row stride c.rs) lie in
-                                // this task's block of C, which no other
-                                // thread touches.
-                                let mut rows =
-                                    unsafe { TileRows::from_raw(c_tile, c.rs, m_cur, n_cur) };
-                                epi.apply_tile(ci, cj, &mut rows);
+                            // The epilogue runs on whole strips of this
+                            // block: a row strip (m_cur x nc) once its last
+                            // tile is done when A panels are outer, a
+                            // column strip (mc x n_cur) when B panels are.
+                            // Its per-call costs are paid once per strip,
+                            // and the data it reads for the strip's tiles
+                            // (`prefetch` above) has had the whole strip's
+                            // arithmetic to arrive.
+                            let strip = if b_outer {
+                                (ir + mr >= mc).then_some((ic, cj, mc, n_cur))
+                            } else {
+                                (jr + nr >= nc).then_some((ci, jc, m_cur, nc))
+                            };
+                            if let (true, Some((r0, c0, rows, cols))) = (last, strip) {
+                                // SAFETY: the strip's `rows` rows of `cols`
+                                // contiguous elements from (r0, c0), row
+                                // stride c.rs, lie in this task's block of C
+                                // (rows ic..ic+mc, columns jc..jc+nc), which
+                                // no other thread touches, and all its tiles
+                                // are finished.
+                                let mut strip = unsafe {
+                                    TileRows::from_raw(c.ptr.add(r0 * c.rs + c0), c.rs, rows, cols)
+                                };
+                                epi.apply_tile(r0, c0, &mut strip);
                             }
                         } else {
                             // SAFETY: as above for A and B; C goes to the

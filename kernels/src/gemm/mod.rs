@@ -56,11 +56,14 @@ impl Accum {
 
 /// Work fused into the write-out of C.
 ///
-/// After the last rank-`kc` update of a tile the driver calls
-/// [`apply_row`](Epilogue::apply_row) once for each row segment of the tile,
-/// with the finished values (`α·AB + β·C`), while they are in L1. Every
-/// element of C is passed exactly once, also when `k = 0`. Calls for
-/// different tiles may come from different threads, in any order.
+/// After the last rank-`kc` update the driver hands finished values
+/// (`α·AB + β·C`) to [`apply_tile`](Epilogue::apply_tile) (by default one
+/// [`apply_row`](Epilogue::apply_row) per row), while they are still in
+/// cache: a strip of tiles at a time (the tiles of one A panel across a B
+/// block, or of one B panel down an A block), or one tile when C is not
+/// row-major. Every element of C is passed exactly once, also when `k = 0`.
+/// Calls for different strips may come from different threads, in any
+/// order.
 pub trait Epilogue: Sync {
     /// Checks that the epilogue fits an `rows x cols` C; called once by
     /// [`gemm`] before any work. The default accepts every shape.
@@ -72,9 +75,9 @@ pub trait Epilogue: Sync {
     /// Transforms `values = C[row, col0 .. col0 + values.len()]` in place.
     fn apply_row(&self, row: usize, col0: usize, values: &mut [f32]);
 
-    /// Transforms a finished tile, `C[row0 .., col0 ..]` of
-    /// `tile.rows() x tile.cols()`, in place. The driver calls this for
-    /// every tile; the default passes each row to
+    /// Transforms a finished block, `C[row0 .., col0 ..]` of
+    /// `tile.rows() x tile.cols()` (a strip of microkernel tiles, or one),
+    /// in place. The default passes each row to
     /// [`apply_row`](Epilogue::apply_row). An epilogue with per-call costs
     /// (an instruction-set dispatch, a reduction) overrides it to pay them
     /// once per tile.
