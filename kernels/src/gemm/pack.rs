@@ -116,9 +116,19 @@ pub(crate) fn pack_a(
         } else if rs == 1 {
             // Columns are contiguous (a transposed row-major matrix): each
             // k step of the panel is a copy of `rows` floats.
-            for p in 0..kc {
-                let col = (p0 + p) * cs + r0;
-                out[p * MR..p * MR + rows].copy_from_slice(&data[col..col + rows]);
+            // A full panel copies MR floats per step, a length the
+            // compiler knows (this function is inlined with the kernel's
+            // MR), so the copy is a few vector moves, not a memcpy call.
+            if rows == MR {
+                for p in 0..kc {
+                    let col = (p0 + p) * cs + r0;
+                    out[p * MR..p * MR + MR].copy_from_slice(&data[col..col + MR]);
+                }
+            } else {
+                for p in 0..kc {
+                    let col = (p0 + p) * cs + r0;
+                    out[p * MR..p * MR + rows].copy_from_slice(&data[col..col + rows]);
+                }
             }
         } else {
             for p in 0..kc {
@@ -159,7 +169,13 @@ pub(crate) fn pack_b(
     {
         let c0 = j0 + panel * NR;
         let cols = NR.min(j0 + nc - c0);
-        if cs == 1 {
+        if cs == 1 && cols == NR {
+            // As for A: a copy of a length known at compile time.
+            for p in 0..kc {
+                let row = (p0 + p) * rs + c0;
+                out[p * NR..p * NR + NR].copy_from_slice(&data[row..row + NR]);
+            }
+        } else if cs == 1 {
             for p in 0..kc {
                 let row = (p0 + p) * rs + c0;
                 out[p * NR..p * NR + cols].copy_from_slice(&data[row..row + cols]);
