@@ -1,5 +1,5 @@
-//! The optimiser-update kernels: SGD with momentum on every instruction set
-//! against the plain scalar rule (bit for bit: the kernel does the same
+//! The optimiser-update kernels: SGD with momentum and Adam on every
+//! instruction set against the plain scalar rules (bit for bit: the kernel does the same
 //! multiplies and adds, no fused multiply-add), its non-finite report, and
 //! the update fused into a weight-gradient product against the product
 //! followed by the separate update (bit for bit, for every edge tile,
@@ -10,7 +10,8 @@ mod common;
 use common::{TestRng, present_isas};
 use latent::kernels::gemm::{Accum, MatMut, MatRef, gemm};
 use latent::kernels::update::{
-    RankOne, RankOneAdd, SgdMomentum, SgdUpdate, gemm_sgd_update, sgd_momentum, sgd_momentum_on,
+    AdamRule, RankOne, RankOneAdd, SgdMomentum, SgdUpdate, adam_on, gemm_sgd_update, sgd_momentum,
+    sgd_momentum_on,
 };
 use latent::kernels::{KernelError, Par, sgemm};
 
@@ -260,4 +261,53 @@ fn fused_update_reports_non_finite_and_refuses_bad_shapes() {
     )
     .unwrap_err();
     assert!(matches!(err, KernelError::LengthMismatch { .. }), "{err:?}");
+}
+
+#[test]
+fn adam_matches_the_scalar_rule_bit_for_bit_on_every_isa() {
+    let rule = AdamRule {
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-8,
+        lr: 1e-3,
+        decay: 1e-4,
+        c1: 1.0 - 0.9f32.powi(3),
+        c2: 1.0 - 0.999f32.powi(3),
+    };
+    // The rule as the optimiser wrote it before it was a kernel.
+    let scalar = |w0: &[f32], g: &[f32], m: &mut [f32], s: &mut [f32], w: &mut [f32]| {
+        for i in 0..w.len() {
+            let g = g[i] + rule.decay * w0[i];
+            m[i] = rule.beta1 * m[i] + (1.0 - rule.beta1) * g;
+            s[i] = rule.beta2 * s[i] + (1.0 - rule.beta2) * g * g;
+            w[i] = w0[i] - rule.lr * (m[i] / rule.c1) / ((s[i] / rule.c2).sqrt() + rule.eps);
+        }
+    };
+    let mut rng = TestRng::new(44);
+    for isa in present_isas() {
+        for n in (0..=40).chain([1000]) {
+            let w0 = rng.vec(n);
+            let g = rng.vec(n);
+            let m0 = rng.vec(n);
+            let s0: Vec<f32> = rng.vec(n).iter().map(|x| x * x).collect();
+            let (mut m_want, mut s_want, mut w_want) = (m0.clone(), s0.clone(), vec![0.0; n]);
+            scalar(&w0, &g, &mut m_want, &mut s_want, &mut w_want);
+            let (mut m, mut s, mut w) = (m0.clone(), s0.clone(), vec![f32::NAN; n]);
+            let bad = adam_on(isa, rule, Some(&w0), &g, &mut m, &mut s, &mut w).unwrap();
+            assert!(!bad, "{isa} n={n}: finite update reported non-finite");
+            assert_eq!(bits(&w), bits(&w_want), "{isa} n={n}: parameters");
+            assert_eq!(bits(&m), bits(&m_want), "{isa} n={n}: first moment");
+            assert_eq!(bits(&s), bits(&s_want), "{isa} n={n}: second moment");
+            // In place, and a non-finite gradient reported.
+            let (mut m, mut s, mut w) = (m0.clone(), s0.clone(), w0.clone());
+            adam_on(isa, rule, None, &g, &mut m, &mut s, &mut w).unwrap();
+            assert_eq!(bits(&w), bits(&w_want), "{isa} n={n}: in place");
+            if n > 0 {
+                let mut g_bad = g.clone();
+                g_bad[n / 2] = f32::NAN;
+                let (mut m, mut s, mut w) = (m0.clone(), s0.clone(), w0.clone());
+                assert!(adam_on(isa, rule, None, &g_bad, &mut m, &mut s, &mut w).unwrap());
+            }
+        }
+    }
 }

@@ -19,7 +19,7 @@ use crate::error::{EngineError, Result};
 use crate::matrix::Matrix;
 use crate::params::{ParamSet, Role, Tensor};
 use latent_kernels::Par;
-use latent_kernels::update::{SgdMomentum, sgd_momentum};
+use latent_kernels::update::{AdamRule, SgdMomentum, adam, sgd_momentum};
 use rayon::prelude::*;
 
 /// How the momentum coefficient changes with the epoch.
@@ -532,13 +532,15 @@ impl Optimizer {
                 OptimizerKind::Adam { beta1, beta2, eps } => {
                     let t = (self.step + 1).min(i32::MAX as u64) as i32;
                     let rule = Adam {
-                        beta1,
-                        beta2,
-                        eps,
-                        lr,
-                        lam,
-                        c1: (1.0 - (beta1 as f64).powi(t)) as f32,
-                        c2: (1.0 - (beta2 as f64).powi(t)) as f32,
+                        rule: AdamRule {
+                            beta1,
+                            beta2,
+                            eps,
+                            lr,
+                            decay: lam,
+                            c1: (1.0 - (beta1 as f64).powi(t)) as f32,
+                            c2: (1.0 - (beta2 as f64).powi(t)) as f32,
+                        },
                     };
                     let (ms, vs) = self.state.split_at_mut(n);
                     let (m, v) = (ms[i].value.as_mut_slice(), vs[i].value.as_mut_slice());
@@ -564,12 +566,6 @@ impl Optimizer {
     }
 }
 
-/// Whether `x` is NaN or infinite (integer test, so loops vectorise).
-#[inline(always)]
-fn is_non_finite(x: f32) -> bool {
-    x.to_bits() & 0x7f80_0000 == 0x7f80_0000
-}
-
 /// SGD with momentum and L2 decay: `v ← μv − lr(g + λw)`, `w ← w + v`
 /// (the kernels' [`sgd_momentum`], which a model can also fuse into its
 /// gradient product: see [`Optimizer::fusable_sgd`]).
@@ -587,26 +583,13 @@ impl Sgd {
     }
 }
 
-/// Adam with L2 decay added to the gradient and bias-corrected moments.
+/// Adam with L2 decay added to the gradient and bias-corrected moments (the
+/// kernels' [`adam`]).
 struct Adam {
-    beta1: f32,
-    beta2: f32,
-    eps: f32,
-    lr: f32,
-    lam: f32,
-    c1: f32,
-    c2: f32,
+    rule: AdamRule,
 }
 
 impl Adam {
-    #[inline(always)]
-    fn one(&self, w0: f32, m: &mut f32, s: &mut f32, g: f32) -> f32 {
-        let g = g + self.lam * w0;
-        *m = self.beta1 * *m + (1.0 - self.beta1) * g;
-        *s = self.beta2 * *s + (1.0 - self.beta2) * g * g;
-        w0 - self.lr * (*m / self.c1) / ((*s / self.c2).sqrt() + self.eps)
-    }
-
     /// Updates `w` (from `old`, or in place) and the moments; true if any
     /// new weight is non-finite.
     fn apply(
@@ -617,28 +600,9 @@ impl Adam {
         s: &mut [f32],
         g: &[f32],
     ) -> bool {
-        let mut bad = false;
-        match old {
-            Some(old) => {
-                for ((((w, m), s), &g), &w0) in w
-                    .iter_mut()
-                    .zip(m.iter_mut())
-                    .zip(s.iter_mut())
-                    .zip(g)
-                    .zip(old)
-                {
-                    *w = self.one(w0, m, s, g);
-                    bad |= is_non_finite(*w);
-                }
-            }
-            None => {
-                for (((w, m), s), &g) in w.iter_mut().zip(m.iter_mut()).zip(s.iter_mut()).zip(g) {
-                    *w = self.one(*w, m, s, g);
-                    bad |= is_non_finite(*w);
-                }
-            }
-        }
-        bad
+        // The lengths agree (the layouts were checked), so the kernel
+        // cannot refuse; a refusal would still count as a bad update.
+        adam(self.rule, old, g, m, s, w).unwrap_or(true)
     }
 }
 
