@@ -279,6 +279,56 @@ fn training_is_bit_identical_across_thread_counts() {
 }
 
 #[test]
+fn every_gradient_element_is_written_each_step() {
+    // The dense autoencoder tells the trainer it overwrites its gradients
+    // (so they are not zeroed before each step): start from NaN and check
+    // that every variant leaves none, and that the result equals the one
+    // from zeroed gradients.
+    let x = toy_data(40, 24, 11);
+    let configs = [
+        AeConfig::new(&[24, 16, 6], Activation::Sigmoid),
+        AeConfig::new(&[24, 16, 6], Activation::Sigmoid).with_tied(true),
+        AeConfig::new(&[24, 10], Activation::Sigmoid)
+            .with_tied(true)
+            .with_contractive(0.1),
+        AeConfig::new(&[24, 16, 6], Activation::Sigmoid).with_contractive(0.05),
+        AeConfig::new(&[24, 12], Activation::Relu)
+            .with_sparsity(Sparsity::L1 { lambda: 0.01 })
+            .with_noise(Noise::Mask { nu: 0.2 }),
+        AeConfig::new(&[24, 12, 5], Activation::Sigmoid)
+            .with_loss(Loss::SquaredError)
+            .with_sparsity(Sparsity::Kl {
+                rho: 0.1,
+                beta: 0.5,
+            }),
+    ];
+    for cfg in configs {
+        // Two identical models: a step may update running state (the KL
+        // penalty's average activation).
+        let mut ae = Autoencoder::new(cfg.clone(), 3).unwrap();
+        let mut twin = Autoencoder::new(cfg.clone(), 3).unwrap();
+        assert!(ae.overwrites_gradients());
+        let mut from_nan = ae.params().zeros_like().unwrap();
+        for t in from_nan.tensors_mut() {
+            t.value.as_mut_slice().fill(f32::NAN);
+        }
+        let mut from_zero = ae.params().zeros_like().unwrap();
+        ae.loss_and_gradient(x.view(), &mut from_nan, 5, Par::Seq)
+            .unwrap();
+        twin.loss_and_gradient(x.view(), &mut from_zero, 5, Par::Seq)
+            .unwrap();
+        for (a, b) in from_nan.tensors().iter().zip(from_zero.tensors()) {
+            let name = &a.name;
+            let (a, b) = (a.value.as_slice(), b.value.as_slice());
+            assert!(
+                a.iter().zip(b).all(|(p, q)| p.to_bits() == q.to_bits()),
+                "{cfg:?}: gradient of {name} depends on its old contents"
+            );
+        }
+    }
+}
+
+#[test]
 fn bad_configurations_and_inputs_are_errors() {
     assert!(Autoencoder::new(AeConfig::new(&[10], Activation::Sigmoid), 0).is_err());
     assert!(Autoencoder::new(AeConfig::new(&[10, 0], Activation::Sigmoid), 0).is_err());

@@ -1115,6 +1115,15 @@ impl Model for Autoencoder {
         &mut self.params
     }
 
+    /// Every gradient tensor is written each step: the weight products
+    /// replace (the tied encoder adds to what the decoder's product
+    /// replaced), the bias column sums replace, and the penalties add to
+    /// those; so the trainer need not zero them (a pass over every
+    /// parameter per step).
+    fn overwrites_gradients(&self) -> bool {
+        true
+    }
+
     fn gradient(
         &mut self,
         batch: &Batch<'_>,
