@@ -562,14 +562,6 @@ struct SgdEpilogue<'a> {
 }
 
 impl Epilogue for SgdEpilogue<'_> {
-    fn prefetch(&self, row0: usize, col0: usize, rows: usize, cols: usize) {
-        for i in row0..row0 + rows {
-            let start = i * self.cols + col0;
-            prefetch_l2(self.old.as_ptr().wrapping_add(start), cols);
-            prefetch_l2(self.velocity.0.wrapping_add(start), cols);
-        }
-    }
-
     #[inline]
     fn apply_row(&self, row: usize, col0: usize, values: &mut [f32]) {
         let bad = dispatch(
@@ -663,25 +655,6 @@ impl Kernel for SgdTile<'_, '_, '_> {
         }
         any_nonzero(s, non_finite)
     }
-}
-
-/// Pulls the cache lines of `len` floats from `p` on towards L2 (a hint:
-/// never faults).
-#[inline(always)]
-fn prefetch_l2(p: *const f32, len: usize) {
-    #[cfg(target_arch = "x86_64")]
-    if len > 0 {
-        use std::arch::x86_64::{_MM_HINT_T1, _mm_prefetch};
-        let first = p as usize & !63;
-        let last = (p as usize + 4 * len - 1) & !63;
-        for line in (first..=last).step_by(64) {
-            // SAFETY: prefetching is a hint; it never faults or reads memory
-            // architecturally, whatever the address (SSE is part of x86-64).
-            unsafe { _mm_prefetch::<_MM_HINT_T1>(line as *const i8) };
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (p, len);
 }
 
 /// A weight gradient and its SGD-with-momentum step in one product:

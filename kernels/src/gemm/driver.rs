@@ -262,9 +262,6 @@ fn gemm_block<K: Microkernel, E: Epilogue>(
                             BMode::InPlace => (bedge.as_ptr(), nr),
                         };
                         let (ci, cj) = (ic + ir, jc + jr);
-                        if last {
-                            epi.prefetch(ci, cj, m_cur, n_cur);
-                        }
                         // SAFETY: the tile origin (ci, cj) is inside C.
                         let c_tile = unsafe { c.ptr.add(ci * c.rs + cj * c.cs) };
                         if c.cs == 1 {
@@ -298,9 +295,8 @@ fn gemm_block<K: Microkernel, E: Epilogue>(
                             // tile is done when A panels are outer, a
                             // column strip (mc x n_cur) when B panels are.
                             // Its per-call costs are paid once per strip,
-                            // and the data it reads for the strip's tiles
-                            // (`prefetch` above) has had the whole strip's
-                            // arithmetic to arrive.
+                            // and what it reads for the strip comes in long
+                            // runs the hardware prefetcher follows.
                             let strip = if b_outer {
                                 (ir + mr >= mc).then_some((ic, cj, mc, n_cur))
                             } else {

@@ -86,15 +86,6 @@ pub trait Epilogue: Sync {
             self.apply_row(row0 + i, col0, tile.row(i));
         }
     }
-
-    /// A hint, before the product of the tile `C[row0 .. row0 + rows,
-    /// col0 .. col0 + cols]` starts its last rank-`kc` update: an epilogue
-    /// that reads data of its own for the tile can start fetching it, so
-    /// that [`apply_row`](Epilogue::apply_row) does not wait on memory. The
-    /// default does nothing.
-    fn prefetch(&self, row0: usize, col0: usize, rows: usize, cols: usize) {
-        let _ = (row0, col0, rows, cols);
-    }
 }
 
 /// The rows of one finished tile of C, handed to
