@@ -358,6 +358,55 @@ pub struct TrainConfig {
 }
 
 impl TrainConfig {
+    /// The configuration as one line of `key=value` pairs (stored in
+    /// checkpoints and shown by `latent info`).
+    pub fn describe(&self) -> String {
+        use crate::optim::{Decay, Momentum, OptimizerKind};
+        let optimizer = match self.optimizer.kind {
+            OptimizerKind::Sgd { momentum } => match momentum {
+                Momentum::Constant(m) => format!("sgd(momentum={m})"),
+                Momentum::Switch {
+                    initial,
+                    final_value,
+                    switch_epoch,
+                } => format!("sgd(momentum={initial}->{final_value}@epoch{switch_epoch})"),
+            },
+            OptimizerKind::Adam { beta1, beta2, eps } => {
+                format!("adam(beta1={beta1},beta2={beta2},eps={eps})")
+            }
+        };
+        let lr = &self.optimizer.lr;
+        let decay = match lr.decay {
+            Decay::Constant => "constant".to_string(),
+            Decay::Step { every, gamma } => format!("x{gamma}-every-{every}-epochs"),
+            Decay::Exponential { gamma } => format!("x{gamma}-per-epoch"),
+        };
+        let threads = match self.threads {
+            Threads::AllCores => "all-cores".to_string(),
+            Threads::Count(n) => n.to_string(),
+            Threads::CallerPool => "caller-pool".to_string(),
+        };
+        let early = match self.early_stopping {
+            None => "none".to_string(),
+            Some(e) => format!(
+                "patience={},min_delta={},restore_best={}",
+                e.patience, e.min_delta, e.restore_best
+            ),
+        };
+        format!(
+            "epochs={} batch={} seed={} shuffle={} drop_last={} optimizer={optimizer} lr={} lr_decay={decay} warmup_steps={} weight_decay={} threads={threads} early_stopping={early} fuse_updates={}",
+            self.epochs,
+            self.batch_size,
+            self.seed,
+            self.shuffle,
+            self.drop_last,
+            lr.base,
+            lr.warmup_steps,
+            self.optimizer.weight_decay,
+            self.fuse_updates
+        )
+    }
+
     /// A configuration with the given optimiser and sensible defaults:
     /// 10 epochs, batches of 100, seed 0, shuffling, partial batches kept,
     /// all cores, no early stopping.
@@ -809,7 +858,7 @@ impl<M: Model> Trainer<M> {
         Checkpoint {
             model_kind: self.model.kind().to_string(),
             hyperparameters: self.model.hyperparameters(),
-            trainer: format!("{:?}", self.config),
+            trainer: self.config.describe(),
             epoch: self.epoch as u64,
             step: self.optimizer.steps(),
             params: self.model.params().clone(),
