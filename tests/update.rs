@@ -178,6 +178,33 @@ fn check_fused(
         }
     }
     assert_eq!(bits(&v), bits(&v_want), "{m}x{k}x{n}: velocity");
+
+    // A column-major output (edge tiles go through the driver's tile
+    // buffer): the same parameters, element for element.
+    let mut out_cm = vec![0.0f32; m * n];
+    let mut v = v0.clone();
+    let update = SgdUpdate {
+        rule: RULE,
+        old: &w0,
+        velocity: &mut v,
+        rank_one: term,
+    };
+    let view = MatMut::col_major(&mut out_cm, m, n).unwrap();
+    assert!(!gemm_sgd_update(alpha, a, b, update, view, par).unwrap());
+    for i in 0..m {
+        for j in 0..n {
+            assert_eq!(
+                out_cm[j * m + i].to_bits(),
+                w_want[i * n + j].to_bits(),
+                "{m}x{k}x{n} column-major output at ({i}, {j})"
+            );
+        }
+    }
+    assert_eq!(
+        bits(&v),
+        bits(&v_want),
+        "{m}x{k}x{n}: velocity (column-major)"
+    );
 }
 
 #[test]
