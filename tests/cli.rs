@@ -6,9 +6,10 @@
 mod cli_common;
 
 use std::fs;
-use std::path::Path;
 
-use cli_common::{check_png, fails, json, ok, run, scratch, write_idx};
+use cli_common::{
+    check_png, csv_width, encode, fails, in_dir, json, keep, kept, ok, run, scratch, write_idx,
+};
 use latent::engine::data::npy;
 
 #[test]
@@ -63,7 +64,7 @@ fn demo_quick_writes_valid_pngs() {
 #[test]
 fn train_info_encode_eval_round_trip() {
     let d = scratch("roundtrip");
-    let p = |s: &str| d.join(s).to_str().unwrap().to_string();
+    let p = in_dir(&d);
     write_idx(&d.join("train-images-idx3-ubyte"), 200, 8);
     let (data, model) = (p("train-images-idx3-ubyte"), p("m.latent"));
     let t = json(&[
@@ -94,15 +95,7 @@ fn train_info_encode_eval_round_trip() {
     assert_eq!(info["preprocess"], "scale 0 255");
     assert_eq!(info["tensors"][0]["shape"], serde_json::json!([64, 12]));
 
-    ok(&[
-        "encode",
-        &model,
-        "--data",
-        &data,
-        "--out",
-        &p("codes.npy"),
-        "-q",
-    ]);
+    encode(&model, &data, &p("codes.npy"));
     let codes = npy::read_matrix(p("codes.npy")).unwrap();
     assert_eq!(codes.shape(), (200, 12));
     assert!(codes.as_slice().iter().all(|&v| (0.0..=1.0).contains(&v)));
@@ -191,24 +184,15 @@ fn train_info_encode_eval_round_trip() {
     let info = json(&["info", &dbn]);
     assert_eq!(info["sizes"], serde_json::json!([64, 16, 6]));
     assert_eq!(info["tensors"][3]["name"], "layer1.W");
-    ok(&[
-        "encode",
-        &dbn,
-        "--data",
-        &data,
-        "--out",
-        &p("dbn.csv"),
-        "-q",
-    ]);
-    let first = fs::read_to_string(p("dbn.csv")).unwrap();
-    assert_eq!(first.lines().next().unwrap().split(',').count(), 6);
+    encode(&dbn, &data, &p("dbn.csv"));
+    assert_eq!(csv_width(&p("dbn.csv")), 6);
     let _ = fs::remove_dir_all(&d);
 }
 
 #[test]
 fn bad_inputs_fail_with_one_line_and_keep_outputs() {
     let d = scratch("bad");
-    let p = |s: &str| d.join(s).to_str().unwrap().to_string();
+    let p = in_dir(&d);
     write_idx(&d.join("a-ubyte"), 60, 8);
     write_idx(&d.join("small-ubyte"), 10, 5);
     let (data, small) = (p("a-ubyte"), p("small-ubyte"));
@@ -216,16 +200,11 @@ fn bad_inputs_fail_with_one_line_and_keep_outputs() {
     ok(&[
         "train", "rbm", "--data", &data, "--hidden", "4", "--epochs", "1", "--out", &model, "-q",
     ]);
-    // Outputs that already exist and must survive every failure.
-    let keep = |name: &str| {
-        let path = d.join(name);
-        fs::write(&path, b"KEEP").unwrap();
-        path
-    };
-    let kept = |path: &Path| assert_eq!(fs::read(path).unwrap(), b"KEEP", "{}", path.display());
+    // Outputs that already exist must survive every failure (`keep`,
+    // `kept`).
 
     // Missing file.
-    let out = keep("out.npy");
+    let out = keep(d.join("out.npy"));
     let e = fails(&[
         "encode",
         &model,
@@ -267,7 +246,7 @@ fn bad_inputs_fail_with_one_line_and_keep_outputs() {
     let e = fails(&["encode", &model, "--data", &small, "--out", &p("out.npy")]);
     assert!(e.contains("expected 64, found 25"), "{e}");
     kept(&out);
-    let m2 = keep("m2.latent");
+    let m2 = keep(d.join("m2.latent"));
     let e = fails(&[
         "train",
         "rbm",
@@ -319,7 +298,7 @@ fn bad_inputs_fail_with_one_line_and_keep_outputs() {
     assert!(e.contains("--layers"), "{e}");
     let e = fails(&["train", "rbm", "--data", &data, "--out", &p("m2.latent")]);
     assert!(e.contains("--hidden"), "{e}");
-    let png = keep("f.png");
+    let png = keep(d.join("f.png"));
     let e = fails(&["filters", &model, "--out", &p("f.png"), "--tile", "3x3"]);
     assert!(e.contains("--tile"), "{e}");
     kept(&png);

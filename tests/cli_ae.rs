@@ -13,7 +13,9 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use cli_common::{bin, check_png, fails, json, ok, scratch, write_idx};
+use cli_common::{
+    bin, check_png, csv_width, encode, fails, in_dir, json, keep, kept, ok, scratch, write_idx,
+};
 use latent::engine::data::npy;
 use latent::engine::{Checkpoint, Matrix};
 
@@ -45,7 +47,7 @@ fn write_npy(path: &Path, n: usize) {
 #[test]
 fn ae_train_info_encode_reconstruct_eval_round_trip() {
     let d = scratch("ae-roundtrip");
-    let p = |s: &str| d.join(s).to_str().unwrap().to_string();
+    let p = in_dir(&d);
     write_idx(&d.join("train-ubyte"), 240, 8);
     write_npy(&d.join("valid.npy"), 60);
     let (data, model) = (p("train-ubyte"), p("ae.latent"));
@@ -109,15 +111,7 @@ fn ae_train_info_encode_reconstruct_eval_round_trip() {
             .contains("noise=mask:0.2")
     );
 
-    ok(&[
-        "encode",
-        &model,
-        "--data",
-        &data,
-        "--out",
-        &p("codes.npy"),
-        "-q",
-    ]);
+    encode(&model, &data, &p("codes.npy"));
     let codes = npy::read_matrix(p("codes.npy")).unwrap();
     assert_eq!(codes.shape(), (240, 16));
     assert!(codes.as_slice().iter().all(|&v| (0.0..=1.0).contains(&v)));
@@ -195,24 +189,15 @@ fn ae_train_info_encode_reconstruct_eval_round_trip() {
     assert!(info["hyperparameters"].as_str().unwrap().starts_with(
         "sizes=64,24,8 activations=sigmoid,sigmoid tied=true loss=squared-error sparsity=kl:0.1:0.5"
     ));
-    ok(&[
-        "encode",
-        &m2,
-        "--data",
-        &p("valid.npy"),
-        "--out",
-        &p("c.csv"),
-        "-q",
-    ]);
-    let first = fs::read_to_string(p("c.csv")).unwrap();
-    assert_eq!(first.lines().next().unwrap().split(',').count(), 8);
+    encode(&m2, &p("valid.npy"), &p("c.csv"));
+    assert_eq!(csv_width(&p("c.csv")), 8);
     let _ = fs::remove_dir_all(&d);
 }
 
 #[test]
 fn vae_train_sample_eval() {
     let d = scratch("vae");
-    let p = |s: &str| d.join(s).to_str().unwrap().to_string();
+    let p = in_dir(&d);
     write_npy(&d.join("x.npy"), 300);
     let (data, model) = (p("x.npy"), p("vae.latent"));
     let t = json(&[
@@ -258,15 +243,7 @@ fn vae_train_sample_eval() {
         (sc["mean"].as_f64().unwrap() + elbo).abs() < 1.0,
         "{sc} {e}"
     );
-    ok(&[
-        "encode",
-        &model,
-        "--data",
-        &data,
-        "--out",
-        &p("z.npy"),
-        "-q",
-    ]);
+    encode(&model, &data, &p("z.npy"));
     assert_eq!(npy::read_matrix(p("z.npy")).unwrap().shape(), (300, 4));
     ok(&["filters", &model, "--out", &p("f.png"), "-q"]);
     check_png(&d.join("f.png"));
@@ -276,7 +253,7 @@ fn vae_train_sample_eval() {
 #[test]
 fn deep_ae_pretrains_unrolls_and_fine_tunes() {
     let d = scratch("deep-ae");
-    let p = |s: &str| d.join(s).to_str().unwrap().to_string();
+    let p = in_dir(&d);
     write_idx(&d.join("x-ubyte"), 200, 8);
     let data = p("x-ubyte");
     for (pretrain, extra) in [
@@ -317,15 +294,7 @@ fn deep_ae_pretrains_unrolls_and_fine_tunes() {
         assert_eq!(history.len(), 7);
         assert_eq!(history[2]["metrics"]["layer"], 1.0);
         assert!(history[6]["metrics"].get("layer").is_none());
-        ok(&[
-            "encode",
-            &model,
-            "--data",
-            &data,
-            "--out",
-            &p("codes.npy"),
-            "-q",
-        ]);
+        encode(&model, &data, &p("codes.npy"));
         assert_eq!(npy::read_matrix(p("codes.npy")).unwrap().shape(), (200, 6));
         let e = json(&["eval", &model, "--data", &data]);
         assert!(e["reconstruction_error"].as_f64().unwrap().is_finite());
@@ -346,7 +315,7 @@ fn deep_ae_pretrains_unrolls_and_fine_tunes() {
 #[test]
 fn resume_and_checkpoint_every_continue_exactly() {
     let d = scratch("resume");
-    let p = |s: &str| d.join(s).to_str().unwrap().to_string();
+    let p = in_dir(&d);
     write_idx(&d.join("x-ubyte"), 200, 8);
     let data = p("x-ubyte");
     let base = |epochs: &'static str, out: String| -> Vec<String> {
@@ -454,7 +423,7 @@ fn resume_and_checkpoint_every_continue_exactly() {
 #[test]
 fn killed_run_resumes_from_its_last_checkpoint() {
     let d = scratch("killed");
-    let p = |s: &str| d.join(s).to_str().unwrap().to_string();
+    let p = in_dir(&d);
     write_npy(&d.join("x.npy"), 400);
     let data = p("x.npy");
     let common = [
@@ -501,15 +470,7 @@ fn killed_run_resumes_from_its_last_checkpoint() {
     let done = info["epochs"].as_u64().unwrap();
     assert!(done >= 1);
     // Usable as it is: the pretrained layer so far, unrolled.
-    ok(&[
-        "encode",
-        &p("killed.latent"),
-        "--data",
-        &data,
-        "--out",
-        &p("k.npy"),
-        "-q",
-    ]);
+    encode(&p("killed.latent"), &data, &p("k.npy"));
     assert_eq!(npy::read_matrix(p("k.npy")).unwrap().shape(), (400, 32));
 
     // Resume with shorter targets; compare with an uninterrupted run to the
@@ -552,7 +513,7 @@ fn killed_run_resumes_from_its_last_checkpoint() {
 #[test]
 fn bad_autoencoder_inputs_fail_with_one_line_and_keep_outputs() {
     let d = scratch("ae-bad");
-    let p = |s: &str| d.join(s).to_str().unwrap().to_string();
+    let p = in_dir(&d);
     write_idx(&d.join("a-ubyte"), 60, 8);
     let data = p("a-ubyte");
     let model = p("m.latent");
@@ -564,13 +525,7 @@ fn bad_autoencoder_inputs_fail_with_one_line_and_keep_outputs() {
         "train", "vae", "--data", &data, "--hidden", "8", "--latent", "2", "--epochs", "1",
         "--out", &vae, "-q",
     ]);
-    let keep = |name: &str| {
-        let path = d.join(name);
-        fs::write(&path, b"KEEP").unwrap();
-        path
-    };
-    let kept = |path: &Path| assert_eq!(fs::read(path).unwrap(), b"KEEP", "{}", path.display());
-    let out = keep("out.latent");
+    let out = keep(d.join("out.latent"));
     let train = |extra: &[&str]| {
         let mut a = vec![
             "train",
@@ -698,13 +653,13 @@ fn bad_autoencoder_inputs_fail_with_one_line_and_keep_outputs() {
     kept(&out);
 
     // Commands that do not fit the model.
-    let png = keep("s.png");
+    let png = keep(d.join("s.png"));
     let e = fails(&["sample", &model, "--png", &p("s.png")]);
     assert!(e.contains("sample") && e.contains("ae models"), "{e}");
     kept(&png);
     let e = fails(&["eval", &vae, "--data", &data, "--ais"]);
     assert!(e.contains("--ais with a vae model"), "{e}");
-    let npy_out = keep("o.npy");
+    let npy_out = keep(d.join("o.npy"));
     let e = fails(&[
         "encode",
         &model,

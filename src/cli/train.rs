@@ -4,10 +4,11 @@
 //!
 //! What every kind shares lives here: the flags, the training settings
 //! (`train:` line of the model file, the defaults of `--resume`), reading
-//! and preprocessing the data, and [`Session::fit`], which trains up to the
-//! requested epochs in pieces of `--checkpoint-every` epochs and writes the
-//! model file (atomically) after each piece, so a killed run loses at most
-//! that many epochs. A piece is one `Trainer::fit`; between pieces the
+//! and preprocessing the data, and the [`Session`]: [`Session::train`]
+//! builds (or restores) a model's trainer and runs [`Session::fit`], which
+//! trains up to the requested epochs in pieces of `--checkpoint-every`
+//! epochs and writes the model file (atomically) after each piece, so a
+//! killed run loses at most that many epochs. A piece is one `Trainer::fit`; between pieces the
 //! trainer is rebuilt from its own checkpoint (parameters, optimiser state,
 //! random stream, history), which continues exactly as one uninterrupted
 //! fit would.
@@ -336,9 +337,11 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Resolves the settings for `kind`, with `stored` the resumed model
-    /// file's `train:` line.
-    pub fn resolve(args: &TrainArgs, stored: Option<&str>) -> Result<Settings> {
+    /// Resolves the settings for the kind of `args`, with `resumed` the
+    /// resumed model file (its `train:` line).
+    pub fn resolve(args: &TrainArgs, resumed: Option<&ModelFile>) -> Result<Settings> {
+        let stored =
+            resumed.and_then(|m| modelfile::hyper_line(&m.checkpoint.hyperparameters, "train"));
         let get = |key: &str| stored.and_then(|l| modelfile::hyper_value(l, key));
         let stored_opt = match get("optimizer") {
             Some("adam") => Some(Optim::Adam),
@@ -755,6 +758,94 @@ impl<'a> Session<'a> {
         self.args.checkpoint_every.map(|n| n as usize)
     }
 
+    /// Trains `model` (restored from `state` when resuming) up to
+    /// `s.epochs` epochs with the trainer configuration of `s`: the intro
+    /// line (`label`, the training data, `pre`), then [`Session::fit`] on
+    /// `data` (training, validation) with `save` after every piece but the
+    /// last (the caller saves the end).
+    pub fn train<M: Model + Send>(
+        &mut self,
+        (model, state): (M, Option<Checkpoint>),
+        label: &str,
+        data: (&Dataset, Option<&Dataset>),
+        pre: &Preprocess,
+        s: &Settings,
+        save: &mut Save<'_, M>,
+    ) -> Result<(Trainer<M>, FitSummary)> {
+        let mut trainer = Trainer::new(model, s.train_config())?;
+        if let Some(state) = &state {
+            trainer.restore(state)?;
+        }
+        self.intro(label, data.0, pre, trainer.epochs_done(), s);
+        self.fit(trainer, s.epochs, data, save)
+    }
+
+    /// A run of one model (rbm, gaussian-rbm, ae, vae): [`Session::train`]
+    /// on `data`, writing the model file (kind `kind`, the hyper-parameter
+    /// lines `lines` of the model, the settings and preprocessing) to
+    /// `--out` after every piece and at the end.
+    pub fn train_model<M: Model + Send>(
+        &mut self,
+        start: (M, Option<Checkpoint>),
+        label: &str,
+        kind: &str,
+        lines: impl Fn(&M) -> String,
+        data: &TrainData,
+        s: &Settings,
+    ) -> Result<(Trainer<M>, FitSummary)> {
+        let args = self.args;
+        let line = s.line();
+        let mut save = |t: &Trainer<M>| -> Result<()> {
+            let mut ck = t.checkpoint();
+            modelfile::finish(&mut ck, kind, &lines(t.model()), &line, &data.pre)?;
+            Ok(ck.save(&args.out)?)
+        };
+        let io = (&data.train, data.valid.as_ref());
+        let (trainer, summary) = self.train(start, label, io, &data.pre, s, &mut save)?;
+        save(&trainer)?;
+        Ok((trainer, summary))
+    }
+
+    /// The end of a one-model run ([`Session::train_model`]) that took
+    /// `seconds`: the line `trained <what>: <n> epoch(s) in <s> s,
+    /// <result>[, best validation <v>]; wrote <out>` (not with --quiet or
+    /// --json), and the JSON report: the fields of the object `fields`
+    /// (kind, sizes, the result…) with the command, the output file, the
+    /// epochs run and in all, the seconds, the best validation metric and
+    /// the history.
+    pub fn model_report<M: Model>(
+        &self,
+        what: &str,
+        result: &str,
+        seconds: f64,
+        trainer: &Trainer<M>,
+        summary: &FitSummary,
+        mut fields: serde_json::Value,
+    ) -> Report {
+        let out = &self.args.out;
+        if self.verbose() {
+            crate::cli::print_line(format!(
+                "trained {what}: {} epoch(s) in {seconds:.1} s, {result}{}; wrote {}",
+                summary.epochs_run,
+                best_text(summary),
+                out.display()
+            ));
+        }
+        let common = json!({
+            "command": "train",
+            "out": out.display().to_string(),
+            "epochs_run": summary.epochs_run,
+            "epochs_total": trainer.epochs_done(),
+            "seconds": json_f64(seconds),
+            "best_valid": summary.best_valid.map(json_f64),
+            "history": history_json(trainer.history()),
+        });
+        if let (Some(f), serde_json::Value::Object(c)) = (fields.as_object_mut(), common) {
+            f.extend(c);
+        }
+        Report::json(fields)
+    }
+
     /// Trains until `epochs` epochs are done, in pieces of
     /// `--checkpoint-every` epochs with `save` after every piece but the
     /// last (the caller saves the end). Returns the trainer and what the
@@ -880,6 +971,16 @@ pub fn rbm_config(args: &TrainArgs, base: RbmConfig) -> Result<RbmConfig> {
     Ok(c)
 }
 
+/// [`check_resumed_config`] for a resumed RBM (or a DBN's top layer) of
+/// configuration `file`.
+fn check_resumed_rbm(args: &TrainArgs, file: RbmConfig) -> Result<()> {
+    check_resumed_config(
+        args,
+        &modelfile::rbm_text(&file),
+        &modelfile::rbm_text(&rbm_config(args, file)?),
+    )
+}
+
 fn train_rbm(args: &TrainArgs, g: &Global) -> Result<Report> {
     let kind = args.model.name();
     if args.layers.is_some() {
@@ -890,12 +991,7 @@ fn train_rbm(args: &TrainArgs, g: &Global) -> Result<Report> {
         ));
     }
     let resumed = load_resumed(args)?;
-    let settings = Settings::resolve(
-        args,
-        resumed
-            .as_ref()
-            .and_then(|m| modelfile::hyper_line(&m.checkpoint.hyperparameters, "train")),
-    )?;
+    let settings = Settings::resolve(args, resumed.as_ref())?;
     let data = read_data(args, resumed.as_ref())?;
     let v = data.train.x.cols();
     let visible = if args.model == Kind::GaussianRbm {
@@ -919,12 +1015,7 @@ fn train_rbm(args: &TrainArgs, g: &Global) -> Result<Report> {
                     hh,
                 ));
             }
-            let file = *rbm.config();
-            check_resumed_config(
-                args,
-                &modelfile::rbm_text(&file),
-                &modelfile::rbm_text(&rbm_config(args, file)?),
-            )?;
+            check_resumed_rbm(args, *rbm.config())?;
             let state = modelfile::resume_state(&m.checkpoint, kind);
             (*rbm, Some(state))
         }
@@ -946,62 +1037,32 @@ fn train_rbm(args: &TrainArgs, g: &Global) -> Result<Report> {
         }
     };
     let h = rbm.config().n_hidden;
-    let mut trainer = Trainer::new(rbm, settings.train_config())?;
-    if let Some(s) = &state {
-        trainer.restore(s)?;
-    }
     let label = format!("{kind} {v}-{h}");
     let mut session = Session::new(args, g, label.clone());
-    session.intro(
+    let (trainer, summary) = session.train_model(
+        (rbm, state),
         &label,
-        &data.train,
-        &data.pre,
-        trainer.epochs_done(),
+        kind,
+        |m: &Rbm| m.hyperparameters(),
+        &data,
         &settings,
-    );
-    let line = settings.line();
-    let mut save = |t: &Trainer<Rbm>| -> Result<()> {
-        let mut ck = t.checkpoint();
-        modelfile::finish(
-            &mut ck,
-            kind,
-            &t.model().hyperparameters(),
-            &line,
-            &data.pre,
-        )?;
-        Ok(ck.save(&args.out)?)
-    };
-    let (trainer, summary) = session.fit(
-        trainer,
-        settings.epochs,
-        (&data.train, data.valid.as_ref()),
-        &mut save,
     )?;
-    save(&trainer)?;
     let seconds = session.started.elapsed().as_secs_f64();
     let recon = trainer
         .model()
         .reconstruction_error(&data.train.x, settings.seed, Par::All)?;
-    if session.verbose() {
-        crate::cli::print_line(format!(
-            "trained {label}: {} epoch(s) in {seconds:.1} s, reconstruction error {recon:.4}{}; wrote {}",
-            summary.epochs_run,
-            best_text(&summary),
-            args.out.display()
-        ));
-    }
-    Ok(Report::json(json!({
-        "command": "train",
-        "kind": kind,
-        "sizes": [v, h],
-        "out": args.out.display().to_string(),
-        "epochs_run": summary.epochs_run,
-        "epochs_total": trainer.epochs_done(),
-        "seconds": json_f64(seconds),
-        "reconstruction_error": json_f64(recon),
-        "best_valid": summary.best_valid.map(json_f64),
-        "history": history_json(trainer.history()),
-    })))
+    Ok(session.model_report(
+        &label,
+        &format!("reconstruction error {recon:.4}"),
+        seconds,
+        &trainer,
+        &summary,
+        json!({
+            "kind": kind,
+            "sizes": [v, h],
+            "reconstruction_error": json_f64(recon),
+        }),
+    ))
 }
 
 /// The hyper-parameter lines of a DBN file.
@@ -1026,12 +1087,7 @@ fn sizes_csv(sizes: &[usize]) -> String {
 /// trains the layers still missing (the layers below stay as they are).
 fn train_dbn(args: &TrainArgs, g: &Global) -> Result<Report> {
     let resumed = load_resumed(args)?;
-    let settings = Settings::resolve(
-        args,
-        resumed
-            .as_ref()
-            .and_then(|m| modelfile::hyper_line(&m.checkpoint.hyperparameters, "train")),
-    )?;
+    let settings = Settings::resolve(args, resumed.as_ref())?;
     let flag_sizes = match &args.layers {
         Some(s) => Some(parse_layers(s, 2)?),
         None => None,
@@ -1063,12 +1119,7 @@ fn train_dbn(args: &TrainArgs, g: &Global) -> Result<Report> {
             }
             let top = layers.len() - 1;
             let top_rbm = layers.pop().expect("a DBN file has a layer");
-            let file = *top_rbm.config();
-            check_resumed_config(
-                args,
-                &modelfile::rbm_text(&file),
-                &modelfile::rbm_text(&rbm_config(args, file)?),
-            )?;
+            check_resumed_rbm(args, *top_rbm.config())?;
             let state = modelfile::stage_state(ck, top, top_rbm.kind())?;
             history = ck
                 .history
@@ -1140,14 +1191,9 @@ fn train_dbn(args: &TrainArgs, g: &Global) -> Result<Report> {
                 (rbm, None)
             }
         };
-        let mut trainer = Trainer::new(rbm, settings.train_config())?;
-        if let Some(s) = &state {
-            trainer.restore(s)?;
-        }
         let label = format!("dbn layer {l} ({}-{})", sizes[l], sizes[l + 1]);
         session.obs.stage(label.clone(), Some(l));
-        session.intro(&label, &input, &data.pre, trainer.epochs_done(), &settings);
-        let layer_hyper = trainer.model().hyperparameters();
+        let layer_hyper = rbm.hyperparameters();
         let mut save = |t: &Trainer<Rbm>| -> Result<()> {
             let params: Vec<&ParamSet> = done.iter().map(|r| r.params()).collect();
             let mut h = history.clone();
@@ -1164,10 +1210,12 @@ fn train_dbn(args: &TrainArgs, g: &Global) -> Result<Report> {
             )?;
             Ok(ck.save(&args.out)?)
         };
-        let (trainer, summary) = session.fit(
-            trainer,
-            settings.epochs,
+        let (trainer, summary) = session.train(
+            (rbm, state),
+            &label,
             (&input, valid.as_ref()),
+            &data.pre,
+            &settings,
             &mut save,
         )?;
         epochs_run += summary.epochs_run;

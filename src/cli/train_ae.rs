@@ -185,11 +185,6 @@ fn ae_config(
     Ok(c)
 }
 
-/// The `train:` line of the resumed model file.
-fn train_line(m: Option<&modelfile::ModelFile>) -> Option<&str> {
-    m.and_then(|m| modelfile::hyper_line(&m.checkpoint.hyperparameters, "train"))
-}
-
 fn resume_path(args: &TrainArgs) -> &Path {
     args.resume.as_deref().unwrap_or(Path::new(""))
 }
@@ -197,7 +192,7 @@ fn resume_path(args: &TrainArgs) -> &Path {
 /// `latent train ae`.
 pub fn train_ae(args: &TrainArgs, g: &Global) -> Result<Report> {
     let resumed = load_resumed(args)?;
-    let settings = Settings::resolve(args, train_line(resumed.as_ref()))?;
+    let settings = Settings::resolve(args, resumed.as_ref())?;
     let data = read_data(args, resumed.as_ref())?;
     let sizes = flag_sizes(args, &data, 2)?;
     let (ae, state) = match resumed {
@@ -228,66 +223,39 @@ pub fn train_ae(args: &TrainArgs, g: &Global) -> Result<Report> {
     };
     let sizes = ae.config().sizes.clone();
     let variant = ae.kind().to_string();
-    let mut trainer = Trainer::new(ae, settings.train_config())?;
-    if let Some(s) = &state {
-        trainer.restore(s)?;
-    }
     let label = format!("ae {}", dashed(&sizes));
     let mut session = Session::new(args, g, label.clone());
-    session.intro(
-        &format!("{label} ({variant})"),
-        &data.train,
-        &data.pre,
-        trainer.epochs_done(),
+    let intro = format!("{label} ({variant})");
+    let (mut trainer, summary) = session.train_model(
+        (ae, state),
+        &intro,
+        "ae",
+        |m: &Autoencoder| m.config().to_spec(),
+        &data,
         &settings,
-    );
-    let line = settings.line();
-    let mut save = |t: &Trainer<Autoencoder>| -> Result<()> {
-        let mut ck = t.checkpoint();
-        modelfile::finish(
-            &mut ck,
-            "ae",
-            &t.model().config().to_spec(),
-            &line,
-            &data.pre,
-        )?;
-        Ok(ck.save(&args.out)?)
-    };
-    let (mut trainer, summary) = session.fit(
-        trainer,
-        settings.epochs,
-        (&data.train, data.valid.as_ref()),
-        &mut save,
     )?;
-    save(&trainer)?;
     let seconds = session.started.elapsed().as_secs_f64();
     let loss = trainer.model().config().loss;
     let recon = trainer
         .model_mut()
         .mean_reconstruction_error(&data.train.x, 500, Par::All)?;
-    if session.verbose() {
-        crate::cli::print_line(format!(
-            "trained {label} ({variant}): {} epoch(s) in {seconds:.1} s, reconstruction error {recon:.4} ({} per sample){}; wrote {}",
-            summary.epochs_run,
-            loss.name(),
-            best_text(&summary),
-            args.out.display()
-        ));
-    }
-    Ok(Report::json(json!({
-        "command": "train",
-        "kind": "ae",
-        "variant": variant,
-        "sizes": sizes,
-        "loss": loss.name(),
-        "out": args.out.display().to_string(),
-        "epochs_run": summary.epochs_run,
-        "epochs_total": trainer.epochs_done(),
-        "seconds": json_f64(seconds),
-        "reconstruction_error": json_f64(recon),
-        "best_valid": summary.best_valid.map(json_f64),
-        "history": history_json(trainer.history()),
-    })))
+    Ok(session.model_report(
+        &intro,
+        &format!(
+            "reconstruction error {recon:.4} ({} per sample)",
+            loss.name()
+        ),
+        seconds,
+        &trainer,
+        &summary,
+        json!({
+            "kind": "ae",
+            "variant": variant,
+            "sizes": sizes,
+            "loss": loss.name(),
+            "reconstruction_error": json_f64(recon),
+        }),
+    ))
 }
 
 /// The VAE the flags describe, on top of `base` when resuming.
@@ -324,7 +292,7 @@ fn vae_config(
 /// `latent train vae`.
 pub fn train_vae(args: &TrainArgs, g: &Global) -> Result<Report> {
     let resumed = load_resumed(args)?;
-    let settings = Settings::resolve(args, train_line(resumed.as_ref()))?;
+    let settings = Settings::resolve(args, resumed.as_ref())?;
     let data = read_data(args, resumed.as_ref())?;
     let sizes = flag_sizes(args, &data, 1)?;
     let (vae, state) = match resumed {
@@ -361,63 +329,33 @@ pub fn train_vae(args: &TrainArgs, g: &Global) -> Result<Report> {
     let mut sizes = vae.config().sizes.clone();
     sizes.push(vae.latent());
     let output = vae.config().output;
-    let mut trainer = Trainer::new(vae, settings.train_config())?;
-    if let Some(s) = &state {
-        trainer.restore(s)?;
-    }
     let label = format!("vae {}", dashed(&sizes));
     let mut session = Session::new(args, g, label.clone());
-    session.intro(
+    let (mut trainer, summary) = session.train_model(
+        (vae, state),
         &format!("{label} ({output} output)"),
-        &data.train,
-        &data.pre,
-        trainer.epochs_done(),
+        "vae",
+        |m: &Vae| m.config().to_spec(),
+        &data,
         &settings,
-    );
-    let line = settings.line();
-    let mut save = |t: &Trainer<Vae>| -> Result<()> {
-        let mut ck = t.checkpoint();
-        modelfile::finish(
-            &mut ck,
-            "vae",
-            &t.model().config().to_spec(),
-            &line,
-            &data.pre,
-        )?;
-        Ok(ck.save(&args.out)?)
-    };
-    let (mut trainer, summary) = session.fit(
-        trainer,
-        settings.epochs,
-        (&data.train, data.valid.as_ref()),
-        &mut save,
     )?;
-    save(&trainer)?;
     let seconds = session.started.elapsed().as_secs_f64();
     let elbo = trainer
         .model_mut()
         .elbo(&data.train.x, 500, settings.seed, Par::All)?;
-    if session.verbose() {
-        crate::cli::print_line(format!(
-            "trained {label}: {} epoch(s) in {seconds:.1} s, ELBO {elbo:.4} per sample{}; wrote {}",
-            summary.epochs_run,
-            best_text(&summary),
-            args.out.display()
-        ));
-    }
-    Ok(Report::json(json!({
-        "command": "train",
-        "kind": "vae",
-        "sizes": sizes,
-        "output": output.to_string(),
-        "out": args.out.display().to_string(),
-        "epochs_run": summary.epochs_run,
-        "epochs_total": trainer.epochs_done(),
-        "seconds": json_f64(seconds),
-        "elbo": json_f64(elbo),
-        "best_valid": summary.best_valid.map(json_f64),
-        "history": history_json(trainer.history()),
-    })))
+    Ok(session.model_report(
+        &label,
+        &format!("ELBO {elbo:.4} per sample"),
+        seconds,
+        &trainer,
+        &summary,
+        json!({
+            "kind": "vae",
+            "sizes": sizes,
+            "output": output.to_string(),
+            "elbo": json_f64(elbo),
+        }),
+    ))
 }
 
 // ---------------------------------------------------------------- deep-ae
@@ -569,34 +507,27 @@ fn pretrain_layer<M: Model + Send>(
     staged: &Staged<'_>,
     finish: impl Fn(&M) -> Result<PretrainedLayer>,
 ) -> Result<(PretrainedLayer, ParamSet, Vec<EpochRecord>, usize)> {
-    let epochs = staged.spec.pretrain_epochs;
-    let mut tc = settings.train_config();
-    tc.epochs = epochs;
-    let mut trainer = Trainer::new(model, tc)?;
-    if let Some(s) = &state {
-        trainer.restore(s)?;
-    }
     let s = &staged.spec.config.sizes;
     let label = format!(
         "deep-ae pretraining layer {l} ({}-{}, {})",
         s[l],
         s[l + 1],
-        trainer.model().kind()
+        model.kind()
     );
     session.obs.stage(label.clone(), Some(l));
-    let shown = Settings {
-        epochs,
+    let layer_settings = Settings {
+        epochs: staged.spec.pretrain_epochs,
         ..*settings
     };
-    session.intro(
-        &label,
-        input.0,
-        &staged.data.pre,
-        trainer.epochs_done(),
-        &shown,
-    );
     let mut save = |t: &Trainer<M>| staged.save(t, l);
-    let (trainer, summary) = session.fit(trainer, epochs, input, &mut save)?;
+    let (trainer, summary) = session.train(
+        (model, state),
+        &label,
+        input,
+        &staged.data.pre,
+        &layer_settings,
+        &mut save,
+    )?;
     if session.every().is_some() {
         staged.save(&trainer, l)?;
     }
@@ -613,7 +544,7 @@ fn pretrain_layer<M: Model + Send>(
 /// `latent train deep-ae`.
 pub fn train_deep_ae(args: &TrainArgs, g: &Global) -> Result<Report> {
     let resumed = load_resumed(args)?;
-    let settings = Settings::resolve(args, train_line(resumed.as_ref()))?;
+    let settings = Settings::resolve(args, resumed.as_ref())?;
     let data = read_data(args, resumed.as_ref())?;
     let sizes = flag_sizes(args, &data, 2)?;
     let (spec, state) = match &resumed {
@@ -708,12 +639,8 @@ pub fn train_deep_ae(args: &TrainArgs, g: &Global) -> Result<Report> {
     let propagate = |layer: &PretrainedLayer, d: &Dataset| -> Result<Dataset> {
         Ok(Dataset::new(layer.encode(&d.x, Par::All)?, None)?)
     };
-    let model = match finetune {
-        Some((ae, s)) => {
-            let mut t = Trainer::new(ae, settings.train_config())?;
-            t.restore(&s)?;
-            t
-        }
+    let start = match finetune {
+        Some((ae, s)) => (ae, Some(s)),
         None => {
             for l in 0..depth {
                 if l < layers.len() {
@@ -789,19 +716,11 @@ pub fn train_deep_ae(args: &TrainArgs, g: &Global) -> Result<Report> {
                 done.push(params);
             }
             // Phase 2: the stack unrolled, fine-tuned from the data.
-            let ae = modelfile::unroll(&spec, &layers)?;
-            Trainer::new(ae, settings.train_config())?
+            (modelfile::unroll(&spec, &layers)?, None)
         }
     };
     let label = format!("deep-ae fine-tuning {}", dashed(&sizes));
     session.obs.stage(label.clone(), None);
-    session.intro(
-        &label,
-        &data.train,
-        &data.pre,
-        model.epochs_done(),
-        &settings,
-    );
     let lines = spec.lines("finetune");
     let mut save = |t: &Trainer<Autoencoder>| -> Result<()> {
         let mut ck = t.checkpoint();
@@ -812,10 +731,12 @@ pub fn train_deep_ae(args: &TrainArgs, g: &Global) -> Result<Report> {
         modelfile::finish(&mut ck, "deep-ae", &lines, &line, &data.pre)?;
         Ok(ck.save(&args.out)?)
     };
-    let (mut trainer, summary) = session.fit(
-        model,
-        settings.epochs,
+    let (mut trainer, summary) = session.train(
+        start,
+        &label,
         (&data.train, data.valid.as_ref()),
+        &data.pre,
+        &settings,
         &mut save,
     )?;
     save(&trainer)?;

@@ -1,6 +1,6 @@
 //! Helpers shared by the end-to-end tests of the `latent` binary
-//! (`tests/cli.rs`, `tests/cli_ae.rs`): running it, scratch folders, small
-//! data files, checks on its outputs.
+//! (`tests/cli.rs`, `tests/cli_ae.rs`): running it, scratch folders and
+//! the paths in them, small data files, checks on its outputs.
 #![allow(dead_code)]
 
 use std::fs;
@@ -18,6 +18,11 @@ pub fn scratch(name: &str) -> PathBuf {
     let _ = fs::remove_dir_all(&d);
     fs::create_dir_all(&d).unwrap();
     d
+}
+
+/// The path of `name` in the folder `d`, as an argument string.
+pub fn in_dir(d: &Path) -> impl Fn(&str) -> String + '_ {
+    move |name| d.join(name).to_str().unwrap().to_string()
 }
 
 /// Runs `latent args…`.
@@ -52,6 +57,34 @@ pub fn fails(args: &[&str]) -> String {
     assert_eq!(lines.len(), 1, "one error line expected, got {err:?}");
     assert!(lines[0].starts_with("latent: error: "), "{err}");
     lines[0].to_string()
+}
+
+/// Runs `latent encode model --data data --out out -q`, which must succeed.
+pub fn encode(model: &str, data: &str, out: &str) {
+    ok(&["encode", model, "--data", data, "--out", out, "-q"]);
+}
+
+/// The number of comma-separated values in the first line of the file
+/// `path` (the width of an encoded CSV file).
+pub fn csv_width(path: &str) -> usize {
+    let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let first = text
+        .lines()
+        .next()
+        .unwrap_or_else(|| panic!("{path}: empty"));
+    first.split(',').count()
+}
+
+/// Writes `KEEP` to `path`: an output file that a failing command must
+/// leave as it is ([`kept`]).
+pub fn keep(path: PathBuf) -> PathBuf {
+    fs::write(&path, b"KEEP").unwrap();
+    path
+}
+
+/// Checks that the file `path` of [`keep`] still holds `KEEP`.
+pub fn kept(path: &Path) {
+    assert_eq!(fs::read(path).unwrap(), b"KEEP", "{}", path.display());
 }
 
 /// An IDX file of `n` `side x side` u8 images: a bar (row or column) at
