@@ -556,6 +556,58 @@ fn fusing_the_weight_update_into_the_gradient_product_changes_no_bit() {
 }
 
 #[test]
+fn a_diverging_fused_update_is_caught_and_the_last_good_weights_kept() {
+    // A learning rate that overflows W within a few steps: the fused update
+    // reports the non-finite weights, the trainer stops with Diverged naming
+    // W, and the model keeps finite weights (those before the bad step).
+    // The separate update must stop at the same step.
+    let mut rng = TestRng::new(10);
+    let x: Vec<f32> = (0..200 * 32)
+        .map(|_| (rng.uniform(0.0, 1.0) < 0.4) as u8 as f32)
+        .collect();
+    let x = Matrix::from_slice(200, 32, &x).unwrap();
+    let mut stops = Vec::new();
+    for fuse in [true, false] {
+        let config = RbmConfig::bernoulli(32, 40);
+        let mut optimizer = config.default_optimizer();
+        optimizer.lr = latent::engine::LrSchedule::constant(1e38);
+        let mut tc = TrainConfig::new(optimizer);
+        tc.epochs = 1;
+        tc.threads = Threads::Count(1);
+        tc.fuse_updates = fuse;
+        let mut trainer = Trainer::new(Rbm::new(config, 4).unwrap(), tc).unwrap();
+        let ds = Dataset::new(x.clone(), None).unwrap();
+        let err = trainer.fit(&ds, None, &mut Silent).unwrap_err();
+        match &err {
+            latent::engine::EngineError::Diverged {
+                epoch,
+                batch,
+                tensor,
+                ..
+            } => {
+                assert_eq!(tensor, "W", "fuse={fuse}: {err}");
+                stops.push((*epoch, *batch));
+            }
+            other => panic!("fuse={fuse}: expected Diverged in W, got {other}"),
+        }
+        let w = trainer.model().weights().as_slice();
+        assert!(
+            w.iter().all(|v| v.is_finite()),
+            "fuse={fuse}: non-finite weights were kept after {err}"
+        );
+        stops.push((usize::MAX, w.iter().map(|v| v.to_bits() as usize).sum()));
+    }
+    assert_eq!(
+        stops[0], stops[2],
+        "fused and separate stop at different steps"
+    );
+    assert_eq!(
+        stops[1], stops[3],
+        "fused and separate keep different weights"
+    );
+}
+
+#[test]
 fn bad_inputs_are_typed_errors() {
     use latent::models::ModelError;
     assert!(matches!(
