@@ -460,7 +460,7 @@ fn training_is_bit_identical_across_thread_counts() {
     };
     for persistent in [false, true] {
         let one = run(1, persistent);
-        for threads in [2, 4] {
+        for threads in [2, 4, 8] {
             let many = run(threads, persistent);
             assert!(
                 one.iter()
@@ -469,6 +469,31 @@ fn training_is_bit_identical_across_thread_counts() {
                 "persistent={persistent}: {threads} threads differ from 1"
             );
         }
+    }
+}
+
+#[test]
+fn chain_blocks_with_inner_threads_give_the_same_bits() {
+    // With more threads than chain blocks (8 threads, batch 100: 4 blocks of
+    // 25 rows), the spare threads work inside each block's products; the
+    // products are large enough here (25 x 256 x 512) to be split.
+    let mut rng = TestRng::new(12);
+    let x: Vec<f32> = (0..300 * 256)
+        .map(|_| (rng.uniform(0.0, 1.0) < 0.3) as u8 as f32)
+        .collect();
+    let x = Matrix::from_slice(300, 256, &x).unwrap();
+    let run = |threads: usize| {
+        let rbm = Rbm::new(RbmConfig::bernoulli(256, 512), 3).unwrap();
+        let rbm = train(rbm, &x, 1, 100, 0.05, 6, threads);
+        rbm.weights()
+            .as_slice()
+            .iter()
+            .map(|v| v.to_bits())
+            .collect::<Vec<_>>()
+    };
+    let one = run(1);
+    for threads in [8, 12] {
+        assert!(one == run(threads), "{threads} threads differ from 1");
     }
 }
 

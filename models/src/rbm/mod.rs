@@ -774,14 +774,18 @@ impl Rbm {
         }
         times[0] += clock.lap();
         // The chain is independent row by row: run it as one parallel region
-        // over blocks of rows (the products inside on one thread each), not
-        // as a parallel region per product. Every row draws from its own
-        // stream, so the result does not depend on the blocks.
-        let tasks = par.max_tasks().min(rows / CHAIN_MIN_ROWS).max(1);
-        let (rb, inner_par) = if tasks == 1 {
-            (rows, par)
-        } else {
-            (rows.div_ceil(tasks), Par::Seq)
+        // over blocks of rows, not as a parallel region per product. Every
+        // row draws from its own stream, so the result does not depend on
+        // the blocks. With more threads than blocks (many cores, small
+        // batches: 16 threads and 100 rows make 4 blocks), the threads left
+        // over work inside the blocks' products; with as many blocks as
+        // threads each block runs on one.
+        let threads = par.max_tasks();
+        let tasks = threads.min(rows / CHAIN_MIN_ROWS).max(1);
+        let (rb, inner_par) = match (tasks, threads / tasks) {
+            (1, _) => (rows, par),
+            (_, 1) => (rows.div_ceil(tasks), Par::Seq),
+            (_, inner) => (rows.div_ceil(tasks), Par::Rayon(inner)),
         };
         sv_pos
             .par_chunks(rb * v_n)
