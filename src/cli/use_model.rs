@@ -402,23 +402,30 @@ pub struct ReconstructArgs {
     pub tile: Option<String>,
 }
 
-/// `latent reconstruct`: deterministic reconstructions (mean-field for
-/// RBMs, `g(f(x))` for autoencoders, the decoder mean at `μ(x)` for a VAE),
-/// and a picture.
-pub fn reconstruct_cmd(args: &ReconstructArgs, g: &Global) -> Result<Report> {
-    if args.out.is_none() && args.png.is_none() {
+/// Checks the `--out` (matrix) and `--png` (picture) paths of a command that
+/// needs at least one of them, before any work is done.
+fn check_outputs(out: Option<&Path>, png: Option<&Path>) -> Result<()> {
+    if out.is_none() && png.is_none() {
         return Err(CliError::arg(
             "--out/--png",
             "(neither given)",
             "an output file (.npy/.csv) and/or a picture (.png)",
         ));
     }
-    if let Some(o) = &args.out {
+    if let Some(o) = out {
         matrix_out("--out", o)?;
     }
-    if let Some(p) = &args.png {
+    if let Some(p) = png {
         png_out("--png", p)?;
     }
+    Ok(())
+}
+
+/// `latent reconstruct`: deterministic reconstructions (mean-field for
+/// RBMs, `g(f(x))` for autoencoders, the decoder mean at `μ(x)` for a VAE),
+/// and a picture.
+pub fn reconstruct_cmd(args: &ReconstructArgs, g: &Global) -> Result<Report> {
+    check_outputs(args.out.as_deref(), args.png.as_deref())?;
     let mut m = modelfile::load(&args.model)?;
     let tile = if args.png.is_some() {
         Some(image::tile_shape(
@@ -604,19 +611,7 @@ pub struct SampleArgs {
 /// `latent sample`: Gibbs samples from an RBM or DBN, or a VAE's decoder
 /// means at `z ~ N(0, I)`; an autoencoder has no prior to sample from.
 pub fn sample(args: &SampleArgs, g: &Global) -> Result<Report> {
-    if args.out.is_none() && args.png.is_none() {
-        return Err(CliError::arg(
-            "--out/--png",
-            "(neither given)",
-            "an output file (.npy/.csv) and/or a picture (.png)",
-        ));
-    }
-    if let Some(o) = &args.out {
-        matrix_out("--out", o)?;
-    }
-    if let Some(p) = &args.png {
-        png_out("--png", p)?;
-    }
+    check_outputs(args.out.as_deref(), args.png.as_deref())?;
     let mut m = modelfile::load(&args.model)?;
     if let Model::Ae(_) | Model::DeepAe(_) = m.model {
         return Err(CliError::unsupported(
