@@ -145,29 +145,14 @@ fn parse(path: &Path) -> Result<IdxArray> {
             expected: "dimension sizes whose product fits in memory".into(),
             found: format!("{dims:?}"),
         })?;
-    if data_len == 0 {
-        return Err(EngineError::Empty {
-            path: p(),
-            expected: "at least one element (a dimension size is 0)",
-        });
-    }
-    let end = data_offset + data_len;
-    if bytes.len() < end {
-        return Err(EngineError::Truncated {
-            path: p(),
-            offset: bytes.len() as u64,
-            expected: format!(
-                "{data_len} bytes of data for dimensions {dims:?} (the file should be {end} bytes)"
-            ),
-        });
-    }
-    if bytes.len() > end {
-        return Err(EngineError::TrailingData {
-            path: p(),
-            offset: end as u64,
-            extra: (bytes.len() - end) as u64,
-        });
-    }
+    super::check_payload(
+        path,
+        bytes.len(),
+        data_offset,
+        data_len,
+        "at least one element (a dimension size is 0)",
+        || format!("{data_len} bytes of data for dimensions {dims:?}"),
+    )?;
     Ok(IdxArray {
         dims,
         dtype,

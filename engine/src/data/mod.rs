@@ -55,6 +55,42 @@ pub(crate) fn read_with_labels(
     Dataset::new(x, labels)
 }
 
+/// Checks that a binary array file of `file_len` bytes holds exactly the
+/// `data_len` bytes its header declares from `data_offset` on: not none
+/// (`empty` says why the shape gives none), not fewer (`declared` describes
+/// the data for the message), not more.
+pub(crate) fn check_payload(
+    path: &Path,
+    file_len: usize,
+    data_offset: usize,
+    data_len: usize,
+    empty: &'static str,
+    declared: impl FnOnce() -> String,
+) -> Result<()> {
+    if data_len == 0 {
+        return Err(EngineError::Empty {
+            path: path.to_path_buf(),
+            expected: empty,
+        });
+    }
+    let end = data_offset + data_len;
+    if file_len < end {
+        return Err(EngineError::Truncated {
+            path: path.to_path_buf(),
+            offset: file_len as u64,
+            expected: format!("{} (the file should be {end} bytes)", declared()),
+        });
+    }
+    if file_len > end {
+        return Err(EngineError::TrailingData {
+            path: path.to_path_buf(),
+            offset: end as u64,
+            extra: (file_len - end) as u64,
+        });
+    }
+    Ok(())
+}
+
 impl Dataset {
     /// A dataset; errors if there is not exactly one label per row.
     pub fn new(x: Matrix, labels: Option<Vec<u32>>) -> Result<Self> {

@@ -348,29 +348,14 @@ fn parse(path: &Path, bytes: Vec<u8>) -> Result<NpyArray> {
             expected: "a shape whose size fits in memory".into(),
             found: format!("{shape:?}"),
         })?;
-    if data_len == 0 {
-        return Err(EngineError::Empty {
-            path: p(),
-            expected: "at least one element (the shape has a 0)",
-        });
-    }
-    let end = data_offset + data_len;
-    if bytes.len() < end {
-        return Err(EngineError::Truncated {
-            path: p(),
-            offset: bytes.len() as u64,
-            expected: format!(
-                "{data_len} bytes of {descr} data for shape {shape:?} (the file should be {end} bytes)"
-            ),
-        });
-    }
-    if bytes.len() > end {
-        return Err(EngineError::TrailingData {
-            path: p(),
-            offset: end as u64,
-            extra: (bytes.len() - end) as u64,
-        });
-    }
+    super::check_payload(
+        path,
+        bytes.len(),
+        data_offset,
+        data_len,
+        "at least one element (the shape has a 0)",
+        || format!("{data_len} bytes of {descr} data for shape {shape:?}"),
+    )?;
     Ok(NpyArray {
         shape,
         dtype,
