@@ -1306,45 +1306,38 @@ fn run_chain(ctx: &ChainCtx<'_>, blk: ChainBlock<'_>, par: Par) -> Result<()> {
         }
         Ok(())
     };
+    // P = σ(VW + c) into `p` and H ~ P into `h`, drawing from `streams`;
+    // returns the streams of the next draw.
+    let sample_hidden =
+        |v: &[f32], p: &mut [f32], h: &mut [f32], streams: Streams| -> Result<Streams> {
+            let (vv, pv) = (
+                MatRef::row_major(v, rows, v_n)?,
+                MatMut::row_major(p, rows, h_n)?,
+            );
+            gemm(1.0, vv, w, Accum::Replace, pv, &up, par)?;
+            sigmoid_bernoulli(streams, p, None, h, rows, h_n, par)?;
+            Ok(streams.next_step())
+        };
+    // E[v | H] (through the visible epilogue) into `out`.
+    let visible_means = |h: &[f32], out: &mut [f32]| -> Result<()> {
+        let (hv, ov) = (
+            MatRef::row_major(h, rows, h_n)?,
+            MatMut::row_major(out, rows, v_n)?,
+        );
+        gemm(1.0, hv, wt, Accum::Replace, ov, &down, par)?;
+        Ok(())
+    };
     // Positive phase.
-    gemm(
-        1.0,
-        MatRef::row_major(sv_pos, rows, v_n)?,
-        w,
-        Accum::Replace,
-        MatMut::row_major(sp_pos, rows, h_n)?,
-        &up,
-        par,
-    )?;
-    sigmoid_bernoulli(streams, sp_pos, None, h, rows, h_n, par)?;
-    streams = streams.next_step();
+    streams = sample_hidden(sv_pos, sp_pos, h, streams)?;
     let mut recon_done = false;
     if ctx.persistent {
         // The reconstruction error still refers to the data: V¹ = E[v | H⁰].
-        gemm(
-            1.0,
-            MatRef::row_major(h, rows, h_n)?,
-            wt,
-            Accum::Replace,
-            MatMut::row_major(v_mean, rows, v_n)?,
-            &down,
-            par,
-        )?;
+        visible_means(h, v_mean)?;
         recon(v_mean, recon_rows)?;
         recon_done = true;
         // The negative chains continue from their states, which the caller
         // put in `sv_neg`.
-        gemm(
-            1.0,
-            MatRef::row_major(sv_neg, rows, v_n)?,
-            w,
-            Accum::Replace,
-            MatMut::row_major(sp_neg, rows, h_n)?,
-            &up,
-            par,
-        )?;
-        sigmoid_bernoulli(streams, sp_neg, None, h, rows, h_n, par)?;
-        streams = streams.next_step();
+        streams = sample_hidden(sv_neg, sp_neg, h, streams)?;
     }
     for t in 1..=ctx.k {
         // Vᵗ = E[v | Hᵗ⁻¹] (and a sample of it when asked). Mean-field
@@ -1354,15 +1347,7 @@ fn run_chain(ctx: &ChainCtx<'_>, blk: ChainBlock<'_>, par: Par) -> Result<()> {
         } else {
             &mut *sv_neg
         };
-        gemm(
-            1.0,
-            MatRef::row_major(h, rows, h_n)?,
-            wt,
-            Accum::Replace,
-            MatMut::row_major(means, rows, v_n)?,
-            &down,
-            par,
-        )?;
+        visible_means(h, means)?;
         if !recon_done {
             recon(means, recon_rows)?;
             recon_done = true;
@@ -1377,13 +1362,11 @@ fn run_chain(ctx: &ChainCtx<'_>, blk: ChainBlock<'_>, par: Par) -> Result<()> {
             streams = streams.next_step();
         }
         // Pᵗ = σ(VᵗW + c); Hᵗ ~ Pᵗ unless this is the last step.
-        let vt = MatRef::row_major(sv_neg, rows, v_n)?;
-        let pt = MatMut::row_major(sp_neg, rows, h_n)?;
         if t < ctx.k {
-            gemm(1.0, vt, w, Accum::Replace, pt, &up, par)?;
-            sigmoid_bernoulli(streams, sp_neg, None, h, rows, h_n, par)?;
-            streams = streams.next_step();
+            streams = sample_hidden(sv_neg, sp_neg, h, streams)?;
         } else {
+            let vt = MatRef::row_major(sv_neg, rows, v_n)?;
+            let pt = MatMut::row_major(sp_neg, rows, h_n)?;
             gemm(
                 1.0,
                 vt,
