@@ -41,7 +41,8 @@ use latent_kernels::random::{Streams, gaussian_noise, mask_noise, salt_pepper};
 use latent_kernels::reduce::{bce_logits, sq_err};
 
 use super::util::{
-    Stored, bad, check_len, copy_rows, dense_backward, init_weights, into_engine, two_mut,
+    Stored, bad, check_len, copy_rows, dense_backward, dense_forward, init_weights, into_engine,
+    two_mut,
 };
 use crate::error::Result;
 
@@ -593,19 +594,15 @@ impl Autoencoder {
 
     /// Runs encoder layers `0..layers` on `ws.h[0]`.
     fn forward_encoder_layers(&mut self, rows: usize, layers: usize, par: Par) -> Result<()> {
-        let s = &self.config.sizes;
         for i in 0..layers {
             let (lo, hi) = self.ws.h.split_at_mut(i + 1);
-            gemm(
-                1.0,
-                MatRef::row_major(&lo[i][..rows * s[i]], rows, s[i])?,
+            dense_forward(
+                &lo[i],
+                rows,
                 self.params.value(self.enc_w[i]).view(),
-                Accum::Replace,
-                MatMut::row_major(&mut hi[0][..rows * s[i + 1]], rows, s[i + 1])?,
-                &BiasActivation::new(
-                    self.params.value(self.enc_c[i]).as_slice(),
-                    self.config.activations[i],
-                ),
+                self.params.value(self.enc_c[i]).as_slice(),
+                self.config.activations[i],
+                &mut hi[0],
                 par,
             )?;
         }
@@ -629,13 +626,13 @@ impl Autoencoder {
             } else {
                 &ghi[0][..rows * s[i + 1]]
             };
-            gemm(
-                1.0,
-                MatRef::row_major(input, rows, s[i + 1])?,
+            dense_forward(
+                input,
+                rows,
                 self.params.value(self.dec_w[i]).view().t(),
-                Accum::Replace,
-                MatMut::row_major(&mut glo[i][..rows * s[i]], rows, s[i])?,
-                &BiasActivation::new(self.params.value(self.dec_b[i]).as_slice(), act),
+                self.params.value(self.dec_b[i]).as_slice(),
+                act,
+                &mut glo[i],
                 par,
             )?;
         }

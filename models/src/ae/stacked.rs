@@ -27,7 +27,8 @@ use latent_kernels::reduce::col_sums;
 
 use super::dense::{AeConfig, Autoencoder, Loss};
 use super::util::{
-    Stored, bad, check_len, copy_rows, dense_backward, init_weights, into_engine, two_mut,
+    Stored, bad, check_len, copy_rows, dense_backward, dense_forward, init_weights, into_engine,
+    two_mut,
 };
 use crate::error::{ModelError, Result};
 use crate::rbm::{Rbm, RbmConfig};
@@ -391,16 +392,13 @@ impl Classifier {
         let l = s.len() - 1;
         for i in 0..l {
             let (lo, hi) = self.ws.h.split_at_mut(i + 1);
-            gemm(
-                1.0,
-                MatRef::row_major(&lo[i][..rows * s[i]], rows, s[i])?,
+            dense_forward(
+                &lo[i],
+                rows,
                 self.params.value(self.enc_w[i]).view(),
-                Accum::Replace,
-                MatMut::row_major(&mut hi[0][..rows * s[i + 1]], rows, s[i + 1])?,
-                &BiasActivation::new(
-                    self.params.value(self.enc_c[i]).as_slice(),
-                    self.activations[i],
-                ),
+                self.params.value(self.enc_c[i]).as_slice(),
+                self.activations[i],
+                &mut hi[0],
                 par,
             )?;
         }

@@ -1,10 +1,11 @@
 //! Helpers shared by the autoencoders: shape checks, error conversion at the
-//! engine boundary, parameter initialisation and disjoint mutable access to
-//! gradient tensors.
+//! engine boundary, parameter initialisation, disjoint mutable access to
+//! gradient tensors, and a dense layer's forward and backward passes.
 
 use latent_engine::{Matrix, ParamSet};
 use latent_kernels::Par;
-use latent_kernels::gemm::{Accum, MatMut, MatRef, sgemm};
+use latent_kernels::activation::{Activation, BiasActivation};
+use latent_kernels::gemm::{Accum, MatMut, MatRef, gemm, sgemm};
 use latent_kernels::reduce::col_sums;
 
 use crate::error::{ModelError, Result};
@@ -82,6 +83,32 @@ pub(crate) enum Stored {
     InByOut,
     /// `W` is `n_out x n_in` and the layer applies `Wᵀ` (a decoder's `W'`).
     OutByIn,
+}
+
+/// Forward through a dense layer: `out = act(input · w + bias)` for the
+/// first `rows` rows of `input` (`rows x w.rows()`) into the first rows of
+/// `out` (`rows x w.cols()`), the bias and activation fused into the
+/// product's write-out.
+pub(crate) fn dense_forward(
+    input: &[f32],
+    rows: usize,
+    w: MatRef<'_>,
+    bias: &[f32],
+    act: Activation,
+    out: &mut [f32],
+    par: Par,
+) -> Result<()> {
+    let (n_in, n_out) = (w.rows(), w.cols());
+    gemm(
+        1.0,
+        MatRef::row_major(&input[..rows * n_in], rows, n_in)?,
+        w,
+        Accum::Replace,
+        MatMut::row_major(&mut out[..rows * n_out], rows, n_out)?,
+        &BiasActivation::new(bias, act),
+        par,
+    )?;
+    Ok(())
 }
 
 /// Backward through a dense layer from the delta `d` at its

@@ -20,13 +20,14 @@
 use latent_engine::train::{Model, StepContext, StepOutput};
 use latent_engine::{Batch, Matrix, Metrics, ParamSet, Role};
 use latent_kernels::Par;
-use latent_kernels::activation::{Activation, BiasActivation, activate, activation_grad};
+use latent_kernels::activation::{Activation, activate, activation_grad};
 use latent_kernels::gemm::{Accum, BiasAdd, MatMut, MatRef, gemm, sgemm};
 use latent_kernels::random::{Scale, Streams, gaussian, gaussian_reparam};
 use latent_kernels::reduce::{bce_logits, col_sums, kl_normal, sq_err};
 
 use super::util::{
-    Stored, bad, check_len, copy_rows, dense_backward, init_weights, into_engine, two_mut,
+    Stored, bad, check_len, copy_rows, dense_backward, dense_forward, init_weights, into_engine,
+    two_mut,
 };
 use crate::error::Result;
 
@@ -308,16 +309,13 @@ impl Vae {
         let lv = &self.levels;
         for i in 0..k {
             let (lo, hi) = self.ws.h.split_at_mut(i + 1);
-            gemm(
-                1.0,
-                MatRef::row_major(&lo[i][..rows * lv[i]], rows, lv[i])?,
+            dense_forward(
+                &lo[i],
+                rows,
                 self.params.value(self.enc_w[i]).view(),
-                Accum::Replace,
-                MatMut::row_major(&mut hi[0][..rows * lv[i + 1]], rows, lv[i + 1])?,
-                &BiasActivation::new(
-                    self.params.value(self.enc_c[i]).as_slice(),
-                    self.config.activations[i],
-                ),
+                self.params.value(self.enc_c[i]).as_slice(),
+                self.config.activations[i],
+                &mut hi[0],
                 par,
             )?;
         }
@@ -356,13 +354,13 @@ impl Vae {
             } else {
                 &ghi[0][..rows * lv[i + 1]]
             };
-            gemm(
-                1.0,
-                MatRef::row_major(input, rows, lv[i + 1])?,
+            dense_forward(
+                input,
+                rows,
                 self.params.value(self.dec_w[i]).view().t(),
-                Accum::Replace,
-                MatMut::row_major(&mut glo[i][..rows * lv[i]], rows, lv[i])?,
-                &BiasActivation::new(self.params.value(self.dec_b[i]).as_slice(), act),
+                self.params.value(self.dec_b[i]).as_slice(),
+                act,
+                &mut glo[i],
                 par,
             )?;
         }
