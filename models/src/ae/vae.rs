@@ -338,6 +338,25 @@ impl Vae {
         Ok(())
     }
 
+    /// `z = μ + σ·ε` from the encoder's `ws.mu` and `ws.lv` with `ε` drawn
+    /// from `streams` (kept in `ws.eps`), then the decoder from `z`.
+    fn reparam_and_decode(&mut self, streams: Streams, rows: usize, par: Par) -> Result<()> {
+        let z = self.config.latent;
+        let n = rows * z;
+        let ws = &mut self.ws;
+        gaussian_reparam(
+            streams,
+            &ws.mu[..n],
+            &ws.lv[..n],
+            &mut ws.z[..n],
+            &mut ws.eps[..n],
+            rows,
+            z,
+            par,
+        )?;
+        self.decode_rows(rows, par)
+    }
+
     /// Decoder from `ws.z`; `g[0]` ends as logits / means (pre-activation).
     fn decode_rows(&mut self, rows: usize, par: Par) -> Result<()> {
         let k = self.config.hidden_layers();
@@ -413,20 +432,7 @@ impl Vae {
         let k = self.config.hidden_layers();
         let z = self.levels[k + 1];
         let n = rows * z;
-        {
-            let ws = &mut self.ws;
-            gaussian_reparam(
-                Streams::new(seed),
-                &ws.mu[..n],
-                &ws.lv[..n],
-                &mut ws.z[..n],
-                &mut ws.eps[..n],
-                rows,
-                z,
-                par,
-            )?;
-        }
-        self.decode_rows(rows, par)?;
+        self.reparam_and_decode(Streams::new(seed), rows, par)?;
         let inv_b = 1.0 / rows as f32;
         let recon = self.recon_rows(rows, Some(inv_b))?;
         let lv = &self.levels;
@@ -667,18 +673,7 @@ impl Vae {
             |vae, start, rows| {
                 let z = vae.config.latent;
                 let n = rows * z;
-                let ws = &mut vae.ws;
-                gaussian_reparam(
-                    Streams::new(seed).at_step(start as u64),
-                    &ws.mu[..n],
-                    &ws.lv[..n],
-                    &mut ws.z[..n],
-                    &mut ws.eps[..n],
-                    rows,
-                    z,
-                    par,
-                )?;
-                vae.decode_rows(rows, par)?;
+                vae.reparam_and_decode(Streams::new(seed).at_step(start as u64), rows, par)?;
                 let recon = vae.recon_rows(rows, None)?;
                 let ws = &mut vae.ws;
                 let kl = kl_normal(
@@ -727,20 +722,9 @@ impl Vae {
             batch,
             |vae, start, rows| {
                 let z = vae.config.latent;
-                let n = rows * z;
                 for s in 0..k {
-                    let ws = &mut vae.ws;
-                    gaussian_reparam(
-                        Streams::new(seed).at_step((start as u64) << 20 | s as u64),
-                        &ws.mu[..n],
-                        &ws.lv[..n],
-                        &mut ws.z[..n],
-                        &mut ws.eps[..n],
-                        rows,
-                        z,
-                        par,
-                    )?;
-                    vae.decode_rows(rows, par)?;
+                    let streams = Streams::new(seed).at_step((start as u64) << 20 | s as u64);
+                    vae.reparam_and_decode(streams, rows, par)?;
                     vae.recon_rows(rows, None)?;
                     let ws = &vae.ws;
                     for r in 0..rows {
