@@ -610,31 +610,36 @@ struct SgdTile<'e, 't, 'a> {
     rows: Rows<'t, 'a>,
 }
 
-impl SgdTile<'_, '_, '_> {
-    /// The update of row `row` from column `col0` on, `values` holding the
-    /// gradient on the way in and the new parameters on the way out.
-    #[inline(always)]
-    fn row<S: Simd>(&self, s: S, row: usize, values: &mut [f32], non_finite: &mut S::F) {
-        let epi = self.epi;
-        let (col0, len) = (self.col0, values.len());
-        let start = row * epi.cols + col0;
-        // SAFETY: `gemm_sgd_update` checked that the velocity holds
-        // rows x cols elements and C is rows x cols, so this segment of row
-        // `row` is inside it; see `VelocityPtr` for why no other reference
-        // to these elements exists while this one does.
-        let velocity = unsafe { std::slice::from_raw_parts_mut(epi.velocity.0.add(start), len) };
-        SgdRow {
-            rule: epi.rule,
-            old: Some(&epi.old[start..start + len]),
-            grad: None,
-            rank_one: epi
-                .rank_one
-                .map(|t| (t.rows[row], &t.cols[col0..col0 + len])),
-            velocity,
-            out: values,
-        }
-        .update(s, non_finite)
+/// The epilogue's update of row `row` from column `col0` on, `values`
+/// holding the gradient on the way in and the new parameters on the way
+/// out.
+#[inline(always)]
+fn sgd_epilogue_row<S: Simd>(
+    s: S,
+    epi: &SgdEpilogue<'_>,
+    row: usize,
+    col0: usize,
+    values: &mut [f32],
+    non_finite: &mut S::F,
+) {
+    let len = values.len();
+    let start = row * epi.cols + col0;
+    // SAFETY: `gemm_sgd_update` checked that the velocity holds
+    // rows x cols elements and C is rows x cols, so this segment of row
+    // `row` is inside it; see `VelocityPtr` for why no other reference
+    // to these elements exists while this one does.
+    let velocity = unsafe { std::slice::from_raw_parts_mut(epi.velocity.0.add(start), len) };
+    SgdRow {
+        rule: epi.rule,
+        old: Some(&epi.old[start..start + len]),
+        grad: None,
+        rank_one: epi
+            .rank_one
+            .map(|t| (t.rows[row], &t.cols[col0..col0 + len])),
+        velocity,
+        out: values,
     }
+    .update(s, non_finite)
 }
 
 impl Kernel for SgdTile<'_, '_, '_> {
@@ -642,14 +647,19 @@ impl Kernel for SgdTile<'_, '_, '_> {
     type Out = bool;
 
     #[inline(always)]
-    fn run<S: Simd>(mut self, s: S) -> bool {
-        let row0 = self.row0;
+    fn run<S: Simd>(self, s: S) -> bool {
+        let SgdTile {
+            epi,
+            row0,
+            col0,
+            rows,
+        } = self;
         let mut non_finite = s.splat(0.0);
-        match std::mem::replace(&mut self.rows, Rows::One(&mut [])) {
-            Rows::One(values) => self.row(s, row0, values, &mut non_finite),
+        match rows {
+            Rows::One(values) => sgd_epilogue_row(s, epi, row0, col0, values, &mut non_finite),
             Rows::Tile(tile) => {
                 for i in 0..tile.rows() {
-                    self.row(s, row0 + i, tile.row(i), &mut non_finite);
+                    sgd_epilogue_row(s, epi, row0 + i, col0, tile.row(i), &mut non_finite);
                 }
             }
         }
