@@ -4,8 +4,14 @@
 //! threads, through the same `Trainer` a user calls.
 //!
 //! ```text
-//! cargo run --release -p latent-bench --bin rbm-epoch -- [--quick] [--threads N] [--only 500|4096] [--breakdown]
+//! cargo run --release -p latent-bench --bin rbm-epoch -- [--quick] [--threads N] [--only 500|4096] [--repeat N] [--breakdown] [--no-fuse]
 //! ```
+//!
+//! `--repeat N` trains each configuration N times (a fresh model each
+//! time) and reports the median epoch, with the fastest and slowest: on a
+//! shared machine one epoch can be 10-20 % slower than the next for reasons
+//! outside the program, and the spread says how much. The median step time
+//! (over every step of every repeat) is printed beside it.
 //!
 //! `--no-fuse` applies the optimiser's step of `W` in a pass of its own
 //! instead of inside the weight-gradient product
@@ -22,7 +28,7 @@
 
 use latent_bench::{fma_peak_threads, result_line};
 use latent_engine::data::mnist;
-use latent_engine::train::{Silent, Threads, TrainConfig, Trainer};
+use latent_engine::train::{BatchProgress, Control, Observer, Threads, TrainConfig, Trainer};
 use latent_engine::{Dataset, Matrix, preprocess};
 use latent_kernels::{Isa, Par};
 use latent_models::rbm::{Rbm, RbmConfig, StepProfile};
@@ -36,6 +42,7 @@ struct Opts {
     only: Option<usize>,
     breakdown: bool,
     no_fuse: bool,
+    repeat: usize,
 }
 
 fn parse_args() -> Result<Opts, String> {
@@ -45,6 +52,7 @@ fn parse_args() -> Result<Opts, String> {
         only: None,
         breakdown: false,
         no_fuse: false,
+        repeat: 1,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -60,6 +68,14 @@ fn parse_args() -> Result<Opts, String> {
                     .filter(|&t| t > 0)
                     .ok_or(format!("--threads: {v:?} is not a positive integer"))?;
             }
+            "--repeat" => {
+                let v = args.next().ok_or("--repeat needs a value")?;
+                opts.repeat = v
+                    .parse()
+                    .ok()
+                    .filter(|&t| t > 0)
+                    .ok_or(format!("--repeat: {v:?} is not a positive integer"))?;
+            }
             "--only" => {
                 let v = args.next().ok_or("--only needs 500 or 4096")?;
                 opts.only = Some(
@@ -69,7 +85,7 @@ fn parse_args() -> Result<Opts, String> {
             }
             "-h" | "--help" => {
                 println!(
-                    "usage: rbm-epoch [--quick] [--threads N] [--only 500|4096] [--breakdown]"
+                    "usage: rbm-epoch [--quick] [--threads N] [--only 500|4096] [--repeat N] [--breakdown] [--no-fuse]"
                 );
                 std::process::exit(0);
             }
@@ -110,14 +126,50 @@ fn training_data(rows: usize) -> Result<(Matrix, &'static str), String> {
     Ok((data, source))
 }
 
-/// One epoch: seconds, final training loss, and the RBM's step profile.
-fn epoch_seconds(
+/// Records the time of every training step.
+struct StepClock {
+    last: Instant,
+    steps_us: Vec<f64>,
+}
+
+impl Observer for StepClock {
+    fn on_batch(&mut self, _progress: &BatchProgress<'_>) -> Control {
+        let now = Instant::now();
+        self.steps_us.push((now - self.last).as_secs_f64() * 1e6);
+        self.last = now;
+        Control::Continue
+    }
+}
+
+/// What one epoch measured.
+struct Epoch {
+    secs: f64,
+    loss: f64,
+    profile: StepProfile,
+    /// Wall time of each step (minibatch, gradient, update, observer), µs.
+    steps_us: Vec<f64>,
+}
+
+/// The median of `v` (NaN when empty).
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => 0.5 * (v[n / 2 - 1] + v[n / 2]),
+    }
+}
+
+/// One epoch of a fresh model: seconds, final training loss, the RBM's
+/// step profile and the time of every step.
+fn train_epoch(
     data: &Dataset,
     hidden: usize,
     batch: usize,
     threads: usize,
     fuse: bool,
-) -> Result<(f64, f64, StepProfile), String> {
+) -> Result<Epoch, String> {
     let config = RbmConfig::bernoulli(784, hidden);
     let mut rbm = Rbm::new(config, 1).map_err(|e| e.to_string())?;
     rbm.set_profiling(true);
@@ -129,15 +181,24 @@ fn epoch_seconds(
     train.threads = Threads::Count(threads);
     train.fuse_updates = fuse;
     let mut trainer = Trainer::new(rbm, train).map_err(|e| e.to_string())?;
+    let mut clock = StepClock {
+        last: Instant::now(),
+        steps_us: Vec::with_capacity(data.x.rows().div_ceil(batch)),
+    };
     let start = Instant::now();
-    let summary = trainer
-        .fit(data, None, &mut Silent)
+    clock.last = start;
+    trainer
+        .fit(data, None, &mut clock)
         .map_err(|e| e.to_string())?;
     let secs = start.elapsed().as_secs_f64();
     let loss = trainer.history().last().map_or(f64::NAN, |r| r.train_loss);
-    let _ = summary;
     let profile = trainer.model().step_profile().unwrap_or_default();
-    Ok((secs, loss, profile))
+    Ok(Epoch {
+        secs,
+        loss,
+        profile,
+        steps_us: clock.steps_us,
+    })
 }
 
 fn main() {
@@ -169,9 +230,18 @@ fn main() {
         threads.push(opts.threads);
     }
     let mut result = Vec::new();
+    let spread = opts.repeat > 1;
     println!(
-        "{:>10} {:>6} {:>7} {:>10} {:>9} {:>8} {:>11}",
-        "784-H", "batch", "threads", "s/epoch", "GFLOP/s", "of peak", "recon err"
+        "{:>10} {:>6} {:>7} {:>10} {:>17} {:>9} {:>8} {:>9} {:>11}",
+        "784-H",
+        "batch",
+        "threads",
+        "s/epoch",
+        if spread { "(min - max)" } else { "" },
+        "GFLOP/s",
+        "of peak",
+        "step us",
+        "recon err"
     );
     for &(hidden, batch) in &[(500usize, 100usize), (4096, 1000)] {
         if opts.only.is_some_and(|h| h != hidden) {
@@ -179,35 +249,63 @@ fn main() {
         }
         for &t in &threads {
             let peak = fma_peak_threads(isa, t, 200);
-            let (secs, loss, profile) = epoch_seconds(&data, hidden, batch, t, !opts.no_fuse)
+            let epochs: Vec<Epoch> = (0..opts.repeat)
+                .map(|_| train_epoch(&data, hidden, batch, t, !opts.no_fuse))
+                .collect::<Result<_, _>>()
                 .unwrap_or_else(|e| {
                     eprintln!("rbm-epoch: {e}");
                     std::process::exit(1)
                 });
-            let per_epoch = secs * EPOCH_ROWS as f64 / rows as f64;
-            let gflops = 10.0 * 784.0 * hidden as f64 * rows as f64 / secs / 1e9;
+            let scale = EPOCH_ROWS as f64 / rows as f64;
+            let per_epoch: Vec<f64> = epochs.iter().map(|e| e.secs * scale).collect();
+            let (med, lo, hi) = (
+                median(&per_epoch),
+                per_epoch.iter().copied().fold(f64::INFINITY, f64::min),
+                per_epoch.iter().copied().fold(0.0, f64::max),
+            );
+            let all_steps: Vec<f64> = epochs.iter().flat_map(|e| e.steps_us.clone()).collect();
+            let step_us = median(&all_steps);
+            let loss = epochs.last().map_or(f64::NAN, |e| e.loss);
+            let gflops = 10.0 * 784.0 * hidden as f64 * EPOCH_ROWS as f64 / med / 1e9;
             println!(
-                "{:>10} {batch:>6} {t:>7} {per_epoch:>10.3} {gflops:>9.1} {:>7.1}% {loss:>11.2}",
+                "{:>10} {batch:>6} {t:>7} {med:>10.3} {:>17} {gflops:>9.1} {:>7.1}% {step_us:>9.0} {loss:>11.2}",
                 format!("784-{hidden}"),
+                if spread {
+                    format!("({lo:.3} - {hi:.3})")
+                } else {
+                    String::new()
+                },
                 100.0 * gflops / peak
             );
-            if opts.breakdown && profile.steps > 0 {
-                let per_step =
-                    |d: std::time::Duration| d.as_secs_f64() * 1e6 / profile.steps as f64;
-                let mut line = String::from("    us/step:");
-                for (name, d) in profile.phases() {
-                    line += &format!(" {name} {:.0}", per_step(d));
+            let steps: u64 = epochs.iter().map(|e| e.profile.steps).sum();
+            if opts.breakdown && steps > 0 {
+                let per_step = |d: std::time::Duration| d.as_secs_f64() * 1e6 / steps as f64;
+                let mut phases = epochs[0].profile.phases();
+                for e in &epochs[1..] {
+                    for (total, (_, d)) in phases.iter_mut().zip(e.profile.phases()) {
+                        total.1 += d;
+                    }
                 }
-                let total = secs * 1e6 / profile.steps as f64;
+                let mut line = String::from("    us/step:");
+                let mut in_model = 0.0;
+                for (name, d) in phases {
+                    line += &format!(" {name} {:.0}", per_step(d));
+                    in_model += per_step(d);
+                }
+                let total = epochs.iter().map(|e| e.secs).sum::<f64>() * 1e6 / steps as f64;
                 line += &format!(
-                    " | trainer (batch, optimiser) {:.0} | step {total:.0} ({} steps)",
-                    total - per_step(profile.total()),
-                    profile.steps
+                    " | trainer (batch, optimiser) {:.0} | step {total:.0} ({steps} steps)",
+                    total - in_model,
                 );
                 println!("{line}");
             }
             let key = format!("h{hidden}_t{t}");
-            result.push((format!("sec_{key}"), format!("{per_epoch:.3}")));
+            result.push((format!("sec_{key}"), format!("{med:.3}")));
+            if spread {
+                result.push((format!("sec_min_{key}"), format!("{lo:.3}")));
+                result.push((format!("sec_max_{key}"), format!("{hi:.3}")));
+            }
+            result.push((format!("step_us_{key}"), format!("{step_us:.0}")));
             result.push((format!("gflops_{key}"), format!("{gflops:.1}")));
             result.push((format!("peak_frac_{key}"), format!("{:.3}", gflops / peak)));
         }
