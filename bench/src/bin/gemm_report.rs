@@ -287,6 +287,8 @@ fn main() {
         ("isa".to_string(), opts.isa.to_string()),
         ("ukr_gflops".to_string(), format!("{ukr_gf:.1}")),
     ];
+    // GFLOP/s per shape for each thread count, for the scaling table.
+    let mut rates: Vec<Vec<f64>> = Vec::new();
     for &threads in &thread_counts {
         let peak = fma_peak_threads(opts.isa, threads, peak_ms);
         println!(
@@ -306,8 +308,12 @@ fn main() {
             "{:>18} {:>12} {:>12} {:>8} {:>8}",
             "m x k x n", "latent GF/s", "mm GF/s", "ratio", "of peak"
         );
+        rates.push(Vec::new());
         for (&(m, k, n), &mm_gf) in opts.shapes.iter().zip(&mm) {
             let gf = time_latent(opts.isa, m, k, n, threads, opts.quick);
+            if let Some(r) = rates.last_mut() {
+                r.push(gf);
+            }
             let shape = format!("{m}x{k}x{n}");
             println!(
                 "{shape:>18} {gf:>12.1} {mm_gf:>12.1} {:>8.2} {:>7.1}%",
@@ -322,6 +328,18 @@ fn main() {
             result.push((
                 format!("peak_frac_{shape}_t{threads}"),
                 format!("{:.3}", gf / peak),
+            ));
+        }
+    }
+    if let [one, many] = rates.as_slice() {
+        let threads = thread_counts[1];
+        println!("\nScaling, {threads} threads over 1 (latent GFLOP/s ratio):");
+        for ((&(m, k, n), &r1), &rn) in opts.shapes.iter().zip(one).zip(many) {
+            let shape = format!("{m}x{k}x{n}");
+            println!("{shape:>18} {:>8.2}x", rn / r1);
+            result.push((
+                format!("scaling_{shape}_t{threads}"),
+                format!("{:.2}", rn / r1),
             ));
         }
     }
