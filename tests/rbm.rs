@@ -273,6 +273,90 @@ fn free_energy_matches_the_formula() {
     }
 }
 
+/// The free energy is computed row by row, so threads (which split the
+/// rows) and the operand's layout change nothing, and every row still
+/// matches the f64 formula; for Gaussian visibles too.
+#[test]
+fn free_energy_is_the_same_on_any_threads_and_layout() {
+    let (nv, nh, rows) = (9, 6, 333);
+    let mut rng = TestRng::new(11);
+    let x: Vec<f32> = (0..rows * nv)
+        .map(|_| {
+            if rng.uniform(0.0, 1.0) < 0.4 {
+                1.0
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let x = Matrix::from_slice(rows, nv, &x).unwrap();
+    // The same matrix stored column-major, seen through a transposed view.
+    let xt = Matrix::from_fn(nv, rows, |i, j| x.row(j)[i]).unwrap();
+    let bernoulli = structured_rbm(nv, nh, 5);
+    let w = bernoulli.weights().as_slice().to_vec();
+    let gaussian = Rbm::from_params(
+        RbmConfig::gaussian(nv, nh),
+        &w,
+        bernoulli.visible_bias(),
+        bernoulli.hidden_bias(),
+    )
+    .unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(3)
+        .build()
+        .unwrap();
+    for rbm in [&bernoulli, &gaussian] {
+        let mut seq = vec![0.0f32; rows];
+        rbm.free_energy(x.view(), &mut seq, Par::Seq).unwrap();
+        let mut threaded = vec![0.0f32; rows];
+        pool.install(|| rbm.free_energy(x.view(), &mut threaded, Par::Rayon(3)))
+            .unwrap();
+        let mut strided = vec![0.0f32; rows];
+        pool.install(|| rbm.free_energy(xt.view().t(), &mut strided, Par::All))
+            .unwrap();
+        for r in 0..rows {
+            assert_eq!(
+                seq[r].to_bits(),
+                threaded[r].to_bits(),
+                "row {r}, 3 threads"
+            );
+            assert_eq!(
+                seq[r].to_bits(),
+                strided[r].to_bits(),
+                "row {r}, transposed view"
+            );
+        }
+        if rbm.config().visible == VisibleUnits::Bernoulli {
+            for r in (0..rows).step_by(37) {
+                let v: Vec<f64> = x.row(r).iter().map(|&a| a as f64).collect();
+                let want = free_energy_f64(rbm, &v);
+                assert!((seq[r] as f64 - want).abs() < 1e-4 * (1.0 + want.abs()));
+            }
+        } else {
+            // F(v) = Σ (v − b)²/2 − Σ softplus(c + vW) with σ = 1: the
+            // Bernoulli free energy plus the difference of the visible terms.
+            let b = rbm.visible_bias();
+            let mut bern = vec![0.0f32; rows];
+            bernoulli
+                .free_energy(x.view(), &mut bern, Par::Seq)
+                .unwrap();
+            for r in (0..rows).step_by(37) {
+                let v = x.row(r);
+                let quad: f64 = (0..nv)
+                    .map(|i| 0.5 * (v[i] as f64 - b[i] as f64).powi(2))
+                    .sum();
+                let lin: f64 = (0..nv).map(|i| b[i] as f64 * v[i] as f64).sum();
+                let want = bern[r] as f64 + lin + quad;
+                assert!(
+                    (seq[r] as f64 - want).abs() < 1e-4 * (1.0 + want.abs()),
+                    "row {r}: {} vs {want}",
+                    seq[r]
+                );
+            }
+        }
+    }
+}
+
 fn train(
     rbm: Rbm,
     data: &Matrix,

@@ -546,7 +546,8 @@ impl Rbm {
     }
 
     /// Free energies `F(v)` of the rows of `x` into `out` (MODELS.md 2.1,
-    /// 2.2), in f32 with a stable softplus. Allocates a `rows x H` scratch.
+    /// 2.2), in f32 with a stable softplus, the sums per row in f64; rows
+    /// are split between threads. Allocates a `rows x H` scratch.
     pub fn free_energy(&self, x: MatRef<'_>, out: &mut [f32], par: Par) -> Result<()> {
         self.check_input("Rbm::free_energy", &x)?;
         let (rows, v_n, h_n) = (x.rows(), self.config.n_visible, self.config.n_hidden);
@@ -560,21 +561,43 @@ impl Rbm {
         )?;
         let b = self.visible_bias();
         let sigma = self.sigma();
-        for (i, f) in out.iter_mut().enumerate() {
-            let hidden: f64 = act.row(i).iter().map(|&s| s as f64).sum();
-            let visible: f64 = match self.config.visible {
-                VisibleUnits::Bernoulli => (0..v_n)
-                    .map(|j| b[j] as f64 * x.get(i, j).unwrap_or(0.0) as f64)
-                    .sum::<f64>(),
-                VisibleUnits::Gaussian => -(0..v_n)
-                    .map(|j| {
-                        let d = (x.get(i, j).unwrap_or(0.0) as f64 - b[j] as f64) / sigma[j] as f64;
+        let (data, rs, cs) = (x.as_slice(), x.row_stride(), x.col_stride());
+        let act = act.as_slice();
+        let visible_units = self.config.visible;
+        // Row by row, in f64; rows are independent, so the split between
+        // threads does not change a bit of the result.
+        let energy = |i: usize| -> f32 {
+            let hidden: f64 = act[i * h_n..(i + 1) * h_n].iter().map(|&s| s as f64).sum();
+            let row = (0..v_n).map(|j| data[i * rs + j * cs] as f64);
+            let visible: f64 = match visible_units {
+                VisibleUnits::Bernoulli => row.zip(b).map(|(v, &bj)| bj as f64 * v).sum(),
+                VisibleUnits::Gaussian => -row
+                    .zip(b)
+                    .zip(&sigma)
+                    .map(|((v, &bj), &sd)| {
+                        let d = (v - bj as f64) / sd as f64;
                         0.5 * d * d
                     })
                     .sum::<f64>(),
             };
-            *f = (-visible - hidden) as f32;
+            (-visible - hidden) as f32
+        };
+        let tasks = par.max_tasks().min(rows / 64).max(1);
+        if tasks == 1 {
+            for (i, f) in out.iter_mut().enumerate() {
+                *f = energy(i);
+            }
+            return Ok(());
         }
+        let chunk = rows.div_ceil(tasks);
+        out.par_chunks_mut(chunk)
+            .enumerate()
+            .with_max_len(1)
+            .for_each(|(t, out)| {
+                for (k, f) in out.iter_mut().enumerate() {
+                    *f = energy(t * chunk + k);
+                }
+            });
         Ok(())
     }
 
