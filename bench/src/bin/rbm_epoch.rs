@@ -45,6 +45,15 @@ struct Opts {
     repeat: usize,
 }
 
+/// The positive integer given to `flag`.
+fn positive(flag: &str, value: Option<String>) -> Result<usize, String> {
+    let v = value.ok_or(format!("{flag} needs a value"))?;
+    v.parse()
+        .ok()
+        .filter(|&n| n > 0)
+        .ok_or(format!("{flag}: {v:?} is not a positive integer"))
+}
+
 fn parse_args() -> Result<Opts, String> {
     let mut opts = Opts {
         quick: false,
@@ -60,22 +69,8 @@ fn parse_args() -> Result<Opts, String> {
             "--quick" => opts.quick = true,
             "--breakdown" => opts.breakdown = true,
             "--no-fuse" => opts.no_fuse = true,
-            "--threads" => {
-                let v = args.next().ok_or("--threads needs a value")?;
-                opts.threads = v
-                    .parse()
-                    .ok()
-                    .filter(|&t| t > 0)
-                    .ok_or(format!("--threads: {v:?} is not a positive integer"))?;
-            }
-            "--repeat" => {
-                let v = args.next().ok_or("--repeat needs a value")?;
-                opts.repeat = v
-                    .parse()
-                    .ok()
-                    .filter(|&t| t > 0)
-                    .ok_or(format!("--repeat: {v:?} is not a positive integer"))?;
-            }
+            "--threads" => opts.threads = positive(&arg, args.next())?,
+            "--repeat" => opts.repeat = positive(&arg, args.next())?,
             "--only" => {
                 let v = args.next().ok_or("--only needs 500 or 4096")?;
                 opts.only = Some(
