@@ -6,8 +6,12 @@
 //! ```
 //!
 //! matrixmultiply reads its thread count (`MATMUL_NUM_THREADS`) once per
-//! process, so its multithreaded figures come from a child process of this
-//! same binary (`--mm-worker`), run in the same session.
+//! process, so its figures come from a child process of this same binary
+//! (`--mm-worker`), which times one shape each time it is asked on its
+//! standard input. The two are interleaved shape by shape, `--rounds` times
+//! (3, or 2 with `--quick`), alternating which goes first, and each keeps
+//! its best round: on a shared machine a neighbour's burst of load then
+//! hits both sides of a ratio alike instead of whichever ran during it.
 
 use latent_bench::{fma_peak_threads, result_line, seeded_vec, time_per_call};
 use latent_kernels::baseline::matrixmultiply_sgemm;
@@ -16,7 +20,8 @@ use latent_kernels::gemm::{
 };
 use latent_kernels::update::{SgdMomentum, SgdUpdate, gemm_sgd_update, sgd_momentum};
 use latent_kernels::{Isa, Par, sgemm};
-use std::process::Command;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
 /// (m, k, n) shapes, as in the issue: RBM minibatch shapes and large squares.
 const SHAPES: [(usize, usize, usize); 7] = [
@@ -36,11 +41,12 @@ struct Opts {
     shapes: Vec<(usize, usize, usize)>,
     threads: usize,
     isa: Isa,
+    rounds: Option<usize>,
 }
 
 fn usage() -> ! {
     eprintln!(
-        "usage: gemm-report [--quick] [--threads N] [--isa portable|avx2|avx512] [--shape MxKxN]... [--no-baseline] [--single]"
+        "usage: gemm-report [--quick] [--threads N] [--isa portable|avx2|avx512] [--shape MxKxN]...  [--no-baseline] [--single] [--rounds N]"
     );
     std::process::exit(2)
 }
@@ -53,6 +59,7 @@ fn parse_args() -> Result<(Opts, Option<usize>), String> {
         shapes: SHAPES.to_vec(),
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         isa: Isa::selected(),
+        rounds: None,
     };
     let mut worker = None;
     let mut args = std::env::args().skip(1);
@@ -80,6 +87,15 @@ fn parse_args() -> Result<(Opts, Option<usize>), String> {
                 if opts.threads == 0 {
                     return Err("--threads must be at least 1".into());
                 }
+            }
+            "--rounds" => {
+                let v = args.next().ok_or("--rounds needs a value")?;
+                opts.rounds = Some(
+                    v.parse()
+                        .ok()
+                        .filter(|&r| r > 0)
+                        .ok_or(format!("--rounds: {v:?} is not a positive integer"))?,
+                );
             }
             "--isa" => {
                 let v = args.next().ok_or("--isa needs a value")?;
@@ -204,43 +220,80 @@ fn time_weight_step(threads: usize, quick: bool) -> (f64, f64) {
     })
 }
 
-/// Runs this binary as `--mm-worker threads` and parses its figures.
-fn mm_figures(threads: usize, opts: &Opts) -> Result<Vec<f64>, String> {
-    let quick = opts.quick;
-    let exe = std::env::current_exe().map_err(|e| format!("locating this program: {e}"))?;
-    let mut cmd = Command::new(exe);
-    cmd.arg("--mm-worker")
-        .arg(threads.to_string())
-        .env("MATMUL_NUM_THREADS", threads.to_string());
-    if quick {
-        cmd.arg("--quick");
+/// This binary running as `--mm-worker threads`: it times matrixmultiply
+/// at one shape per line `m k n` it reads and answers `MM m k n gflops`.
+struct MmWorker {
+    child: Child,
+    to: ChildStdin,
+    from: BufReader<ChildStdout>,
+}
+
+impl MmWorker {
+    fn spawn(threads: usize, quick: bool) -> Result<Self, String> {
+        let exe = std::env::current_exe().map_err(|e| format!("locating this program: {e}"))?;
+        let mut cmd = Command::new(exe);
+        cmd.arg("--mm-worker")
+            .arg(threads.to_string())
+            .env("MATMUL_NUM_THREADS", threads.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped());
+        if quick {
+            cmd.arg("--quick");
+        }
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("starting the matrixmultiply worker: {e}"))?;
+        let to = child.stdin.take().ok_or("no pipe to the worker")?;
+        let from = BufReader::new(child.stdout.take().ok_or("no pipe from the worker")?);
+        Ok(MmWorker { child, to, from })
     }
-    for &(m, k, n) in &opts.shapes {
-        cmd.arg("--shape").arg(format!("{m}x{k}x{n}"));
+
+    /// matrixmultiply's GFLOP/s at `m x k x n`.
+    fn gflops(&mut self, (m, k, n): (usize, usize, usize)) -> Result<f64, String> {
+        writeln!(self.to, "{m} {k} {n}")
+            .and_then(|_| self.to.flush())
+            .map_err(|e| format!("writing to the matrixmultiply worker: {e}"))?;
+        let mut line = String::new();
+        self.from
+            .read_line(&mut line)
+            .map_err(|e| format!("reading from the matrixmultiply worker: {e}"))?;
+        line.strip_prefix("MM ")
+            .and_then(|l| l.split_whitespace().last()?.parse().ok())
+            .ok_or_else(|| format!("the matrixmultiply worker answered {line:?}"))
     }
-    let out = cmd
-        .output()
-        .map_err(|e| format!("running the matrixmultiply worker: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "matrixmultiply worker failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
+}
+
+impl Drop for MmWorker {
+    fn drop(&mut self) {
+        // The worker stops at the end of its input; do not leave it behind
+        // if it does not.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let figures: Vec<f64> = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("MM "))
-        .filter_map(|l| l.split_whitespace().last()?.parse().ok())
-        .collect();
-    if figures.len() != opts.shapes.len() {
-        return Err(format!(
-            "matrixmultiply worker printed {} figures, expected {}",
-            figures.len(),
-            SHAPES.len()
-        ));
+}
+
+/// The worker's side: one timing per request line until the input ends.
+fn run_mm_worker(quick: bool) {
+    let stdin = std::io::stdin();
+    let mut out = std::io::stdout();
+    for line in stdin.lock().lines() {
+        let Ok(line) = line else { break };
+        let dims: Vec<usize> = line
+            .split_whitespace()
+            .filter_map(|d| d.parse().ok())
+            .collect();
+        let [m, k, n] = dims[..] else {
+            eprintln!("gemm-report --mm-worker: expected \"m k n\", got {line:?}");
+            std::process::exit(2)
+        };
+        let gf = time_mm(m, k, n, quick);
+        if writeln!(out, "MM {m} {k} {n} {gf:.3}")
+            .and_then(|_| out.flush())
+            .is_err()
+        {
+            break;
+        }
     }
-    Ok(figures)
 }
 
 fn main() {
@@ -248,15 +301,11 @@ fn main() {
         eprintln!("gemm-report: {e}");
         usage()
     });
-    if let Some(threads) = worker {
-        for &(m, k, n) in &SHAPES {
-            println!(
-                "MM {m} {k} {n} {threads} {:.3}",
-                time_mm(m, k, n, opts.quick)
-            );
-        }
+    if worker.is_some() {
+        run_mm_worker(opts.quick);
         return;
     }
+    let rounds = opts.rounds.unwrap_or(if opts.quick { 2 } else { 3 });
     let info = kernel_info(opts.isa);
     let mut thread_counts = vec![1];
     if opts.threads > 1 && !opts.single_only {
@@ -296,21 +345,42 @@ fn main() {
             opts.isa
         );
         result.push((format!("peak_t{threads}"), format!("{peak:.1}")));
-        let mm = if opts.no_baseline {
-            vec![f64::NAN; opts.shapes.len()]
+        let mut mm_worker = if opts.no_baseline {
+            None
         } else {
-            mm_figures(threads, &opts).unwrap_or_else(|e| {
-                eprintln!("gemm-report: {e}");
-                vec![f64::NAN; opts.shapes.len()]
-            })
+            MmWorker::spawn(threads, opts.quick)
+                .map_err(|e| eprintln!("gemm-report: {e}; no matrixmultiply figures"))
+                .ok()
         };
         println!(
             "{:>18} {:>12} {:>12} {:>8} {:>8}",
             "m x k x n", "latent GF/s", "mm GF/s", "ratio", "of peak"
         );
         rates.push(Vec::new());
-        for (&(m, k, n), &mm_gf) in opts.shapes.iter().zip(&mm) {
-            let gf = time_latent(opts.isa, m, k, n, threads, opts.quick);
+        for &(m, k, n) in &opts.shapes {
+            // Best of `rounds` interleaved rounds each, the first going
+            // first in even rounds and second in odd ones.
+            let (mut gf, mut mm_gf) = (0.0f64, f64::NAN);
+            for round in 0..rounds {
+                let mut mm_round = |mm_gf: &mut f64| {
+                    if let Some(w) = mm_worker.as_mut() {
+                        match w.gflops((m, k, n)) {
+                            Ok(g) => *mm_gf = if mm_gf.is_nan() { g } else { mm_gf.max(g) },
+                            Err(e) => {
+                                eprintln!("gemm-report: {e}; no more matrixmultiply figures");
+                                mm_worker = None;
+                            }
+                        }
+                    }
+                };
+                if round % 2 == 1 {
+                    mm_round(&mut mm_gf);
+                }
+                gf = gf.max(time_latent(opts.isa, m, k, n, threads, opts.quick));
+                if round % 2 == 0 {
+                    mm_round(&mut mm_gf);
+                }
+            }
             if let Some(r) = rates.last_mut() {
                 r.push(gf);
             }
