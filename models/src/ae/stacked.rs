@@ -21,14 +21,13 @@ use latent_engine::data::Dataset;
 use latent_engine::train::{Model, Silent, StepContext, StepOutput, TrainConfig, Trainer};
 use latent_engine::{Batch, Matrix, Metrics, ParamSet, Role};
 use latent_kernels::Par;
-use latent_kernels::activation::{Activation, BiasActivation, activation_grad};
+use latent_kernels::activation::{Activation, BiasActivation};
 use latent_kernels::gemm::{Accum, BiasAdd, MatMut, MatRef, gemm, sgemm};
 use latent_kernels::reduce::col_sums;
 
 use super::dense::{AeConfig, Autoencoder, Loss};
 use super::util::{
-    Stored, bad, check_len, copy_rows, dense_backward, dense_forward, init_weights, into_engine,
-    two_mut,
+    bad, check_len, copy_rows, dense_forward, encoder_backward, init_weights, into_engine,
 };
 use crate::error::{ModelError, Result};
 use crate::rbm::{Rbm, RbmConfig};
@@ -492,27 +491,17 @@ impl Classifier {
                 par,
             )?;
         }
-        for i in (0..l).rev() {
-            let (n_lo, n_hi) = (s[i], s[i + 1]);
-            let (dlo, dhi) = ws.dh.split_at_mut(i + 1);
-            let d = &mut dhi[0][..rows * n_hi];
-            activation_grad(self.activations[i], &ws.h[i + 1][..rows * n_hi], d, par)?;
-            dense_backward(
-                &ws.h[i][..rows * n_lo],
-                d,
-                (rows, n_lo, n_hi),
-                self.params.value(self.enc_w[i]),
-                Stored::InByOut,
-                Accum::Replace,
-                two_mut(grads, self.enc_w[i], self.enc_c[i]),
-                if i > 0 {
-                    Some(&mut dlo[i][..rows * n_lo])
-                } else {
-                    None
-                },
-                par,
-            )?;
-        }
+        encoder_backward(
+            &ws.h,
+            &mut ws.dh,
+            s,
+            &self.activations,
+            &self.params,
+            (&self.enc_w, &self.enc_c),
+            grads,
+            rows,
+            par,
+        )?;
         Ok((loss / rows as f64, correct as f64 / rows as f64))
     }
 

@@ -4,7 +4,7 @@
 
 use latent_engine::{Matrix, ParamSet};
 use latent_kernels::Par;
-use latent_kernels::activation::{Activation, BiasActivation};
+use latent_kernels::activation::{Activation, BiasActivation, activation_grad};
 use latent_kernels::gemm::{Accum, MatMut, MatRef, gemm, sgemm};
 use latent_kernels::reduce::col_sums;
 
@@ -161,6 +161,48 @@ pub(crate) fn dense_backward(
             w_back,
             Accum::Replace,
             MatMut::row_major(delta_in, rows, n_in)?,
+            par,
+        )?;
+    }
+    Ok(())
+}
+
+/// Back-propagates through the dense encoder layers `0..depth` (`depth =
+/// sizes.len() - 1`), from the delta at the top layer's output in
+/// `dh[depth]`: for each layer from the top, the activation's derivative
+/// (from its output `h[i + 1]`), then [`dense_backward`] into the layer's
+/// weight and bias gradients (`enc_w[i]`, `enc_c[i]`, replaced), and the
+/// delta at its input into `dh[i]` for every layer but the first.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn encoder_backward(
+    h: &[Vec<f32>],
+    dh: &mut [Vec<f32>],
+    sizes: &[usize],
+    activations: &[Activation],
+    params: &ParamSet,
+    (enc_w, enc_c): (&[usize], &[usize]),
+    grads: &mut ParamSet,
+    rows: usize,
+    par: Par,
+) -> Result<()> {
+    for i in (0..sizes.len() - 1).rev() {
+        let (n_lo, n_hi) = (sizes[i], sizes[i + 1]);
+        let (dlo, dhi) = dh.split_at_mut(i + 1);
+        let d = &mut dhi[0][..rows * n_hi];
+        activation_grad(activations[i], &h[i + 1][..rows * n_hi], d, par)?;
+        dense_backward(
+            &h[i][..rows * n_lo],
+            d,
+            (rows, n_lo, n_hi),
+            params.value(enc_w[i]),
+            Stored::InByOut,
+            Accum::Replace,
+            two_mut(grads, enc_w[i], enc_c[i]),
+            if i > 0 {
+                Some(&mut dlo[i][..rows * n_lo])
+            } else {
+                None
+            },
             par,
         )?;
     }

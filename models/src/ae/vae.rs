@@ -26,8 +26,8 @@ use latent_kernels::random::{Scale, Streams, gaussian, gaussian_reparam};
 use latent_kernels::reduce::{bce_logits, col_sums, kl_normal, sq_err};
 
 use super::util::{
-    Stored, bad, check_len, copy_rows, dense_backward, dense_forward, init_weights, into_engine,
-    two_mut,
+    Stored, bad, check_len, copy_rows, dense_backward, dense_forward, encoder_backward,
+    init_weights, into_engine, two_mut,
 };
 use crate::error::Result;
 
@@ -522,32 +522,17 @@ impl Vae {
             }
         }
         // Encoder hidden layers.
-        for i in (0..k).rev() {
-            let (n_lo, n_hi) = (lv[i], lv[i + 1]);
-            let (dlo, dhi) = ws.dh.split_at_mut(i + 1);
-            let d = &mut dhi[0][..rows * n_hi];
-            activation_grad(
-                self.config.activations[i],
-                &ws.h[i + 1][..rows * n_hi],
-                d,
-                par,
-            )?;
-            dense_backward(
-                &ws.h[i][..rows * n_lo],
-                d,
-                (rows, n_lo, n_hi),
-                self.params.value(self.enc_w[i]),
-                Stored::InByOut,
-                Accum::Replace,
-                two_mut(grads, self.enc_w[i], self.enc_c[i]),
-                if i > 0 {
-                    Some(&mut dlo[i][..rows * n_lo])
-                } else {
-                    None
-                },
-                par,
-            )?;
-        }
+        encoder_backward(
+            &ws.h,
+            &mut ws.dh,
+            &lv[..=k],
+            &self.config.activations,
+            &self.params,
+            (&self.enc_w, &self.enc_c),
+            grads,
+            rows,
+            par,
+        )?;
         let b = rows as f64;
         Ok(VaeStep {
             loss: (recon + kl) / b,
