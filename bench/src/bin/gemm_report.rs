@@ -144,21 +144,28 @@ fn mm_sgemm(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
     matrixmultiply_sgemm(1.0, av, bv, 0.0, cv).expect("matrixmultiply sgemm");
 }
 
+/// A pool of `threads` threads and the parallelism to pass to the kernels
+/// run inside it (`Seq` for one thread, so that path has no rayon calls).
+fn pool_and_par(threads: usize) -> (rayon::ThreadPool, Par) {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("rayon pool");
+    let par = if threads == 1 {
+        Par::Seq
+    } else {
+        Par::Rayon(threads)
+    };
+    (pool, par)
+}
+
 fn time_latent(isa: Isa, m: usize, k: usize, n: usize, threads: usize, quick: bool) -> f64 {
     let a = seeded_vec(m * k, 1);
     let b = seeded_vec(k * n, 2);
     let mut c = vec![0.0f32; m * n];
     let flops = 2.0 * (m * n * k) as f64;
     let (samples, secs) = sample_secs(quick, flops);
-    let par = if threads == 1 {
-        Par::Seq
-    } else {
-        Par::Rayon(threads)
-    };
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .expect("rayon pool");
+    let (pool, par) = pool_and_par(threads);
     let t = pool.install(|| {
         time_per_call(samples, secs, || {
             let av = MatRef::row_major(&a, m, k).expect("A view");
@@ -188,15 +195,7 @@ fn time_weight_step(threads: usize, quick: bool) -> (f64, f64) {
         lr: 1e-3,
         decay: 1e-4,
     };
-    let par = if threads == 1 {
-        Par::Seq
-    } else {
-        Par::Rayon(threads)
-    };
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .expect("rayon pool");
+    let (pool, par) = pool_and_par(threads);
     let (samples, secs) = sample_secs(quick, 2.0 * (v * h * b2) as f64);
     pool.install(|| {
         let a = || MatRef::row_major(&sv, b2, v).expect("A view").t();
