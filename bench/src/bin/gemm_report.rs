@@ -51,7 +51,8 @@ fn usage() -> ! {
     std::process::exit(2)
 }
 
-fn parse_args() -> Result<(Opts, Option<usize>), String> {
+/// The options, and whether this process is the matrixmultiply worker.
+fn parse_args() -> Result<(Opts, bool), String> {
     let mut opts = Opts {
         quick: false,
         no_baseline: false,
@@ -61,7 +62,7 @@ fn parse_args() -> Result<(Opts, Option<usize>), String> {
         isa: Isa::selected(),
         rounds: None,
     };
-    let mut worker = None;
+    let mut worker = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -104,13 +105,8 @@ fn parse_args() -> Result<(Opts, Option<usize>), String> {
                     return Err(format!("--isa {v}: not supported by this CPU"));
                 }
             }
-            "--mm-worker" => {
-                let v = args.next().ok_or("--mm-worker needs a thread count")?;
-                worker = Some(
-                    v.parse()
-                        .map_err(|_| format!("--mm-worker: bad count {v:?}"))?,
-                );
-            }
+            // Its thread count comes in MATMUL_NUM_THREADS.
+            "--mm-worker" => worker = true,
             "-h" | "--help" => usage(),
             other => return Err(format!("unknown argument {other:?}")),
         }
@@ -219,7 +215,7 @@ fn time_weight_step(threads: usize, quick: bool) -> (f64, f64) {
     })
 }
 
-/// This binary running as `--mm-worker threads`: it times matrixmultiply
+/// This binary running as `--mm-worker` (with `MATMUL_NUM_THREADS` set): it times matrixmultiply
 /// at one shape per line `m k n` it reads and answers `MM m k n gflops`.
 struct MmWorker {
     child: Child,
@@ -232,7 +228,6 @@ impl MmWorker {
         let exe = std::env::current_exe().map_err(|e| format!("locating this program: {e}"))?;
         let mut cmd = Command::new(exe);
         cmd.arg("--mm-worker")
-            .arg(threads.to_string())
             .env("MATMUL_NUM_THREADS", threads.to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped());
@@ -300,7 +295,7 @@ fn main() {
         eprintln!("gemm-report: {e}");
         usage()
     });
-    if worker.is_some() {
+    if worker {
         run_mm_worker(opts.quick);
         return;
     }

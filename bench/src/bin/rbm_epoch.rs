@@ -176,12 +176,11 @@ fn train_epoch(
     train.threads = Threads::Count(threads);
     train.fuse_updates = fuse;
     let mut trainer = Trainer::new(rbm, train).map_err(|e| e.to_string())?;
+    let start = Instant::now();
     let mut clock = StepClock {
-        last: Instant::now(),
+        last: start,
         steps_us: Vec::with_capacity(data.x.rows().div_ceil(batch)),
     };
-    let start = Instant::now();
-    clock.last = start;
     trainer
         .fit(data, None, &mut clock)
         .map_err(|e| e.to_string())?;
@@ -258,7 +257,10 @@ fn main() {
                 per_epoch.iter().copied().fold(f64::INFINITY, f64::min),
                 per_epoch.iter().copied().fold(0.0, f64::max),
             );
-            let all_steps: Vec<f64> = epochs.iter().flat_map(|e| e.steps_us.clone()).collect();
+            let all_steps: Vec<f64> = epochs
+                .iter()
+                .flat_map(|e| e.steps_us.iter().copied())
+                .collect();
             let step_us = median(&all_steps);
             let loss = epochs.last().map_or(f64::NAN, |e| e.loss);
             let gflops = 10.0 * 784.0 * hidden as f64 * EPOCH_ROWS as f64 / med / 1e9;
