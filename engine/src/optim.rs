@@ -455,13 +455,19 @@ impl Optimizer {
         let rule = SgdMomentum {
             momentum: momentum.at(epoch),
             lr: self.config.lr.at(epoch, self.step),
-            decay: if role == Role::Weight {
-                self.config.weight_decay
-            } else {
-                0.0
-            },
+            decay: self.decay(role),
         };
         Some((rule, self.state[tensor].value.as_mut_slice()))
+    }
+
+    /// The L2 weight decay of a tensor with `role` (weights only), for the
+    /// step here and the fused one alike.
+    fn decay(&self, role: Role) -> f32 {
+        if role == Role::Weight {
+            self.config.weight_decay
+        } else {
+            0.0
+        }
     }
 
     fn check_layout(&self, params: &ParamSet, grads: &ParamSet) -> Result<()> {
@@ -497,14 +503,13 @@ impl Optimizer {
         skip: Option<usize>,
     ) -> Option<(usize, usize, f32)> {
         let lr = self.config.lr.at(epoch, self.step);
-        let wd = self.config.weight_decay;
         let n = self.nparams;
         let mut first_bad = None;
         for (i, g) in grads.tensors().iter().enumerate() {
             if skip == Some(i) {
                 continue;
             }
-            let lam = if g.role == Role::Weight { wd } else { 0.0 };
+            let lam = self.decay(g.role);
             let g = g.value.as_slice();
             let old = params_in.map(|p| p.value(i).as_slice());
             let w = out.value_mut(i).as_mut_slice();
