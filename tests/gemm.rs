@@ -211,7 +211,10 @@ fn every_edge_tile_and_kc_boundary_matches_reference() {
         let info = kernel_info(isa);
         let kc = info.blocking.kc;
         for k in [0, 1, kc - 1, kc, kc + 1] {
-            for m in 0..=2 * info.mr {
+            // Past 2·MR: blocks whose last rows join a tall tile (MR + 1
+            // and MR + 2 rows after full panels), and one that does not.
+            let ms = (0..=2 * info.mr).chain([2 * info.mr + 1, 2 * info.mr + 2, 3 * info.mr + 3]);
+            for m in ms {
                 for n in 0..=2 * info.nr {
                     check_case(
                         isa,
@@ -519,9 +522,13 @@ fn epilogue_sees_every_element_once_after_the_full_sum() {
             (0, 3, 3),
             (5, 0, 7),
             (info.mr + 1, 2 * kc + 3, info.nr + 5),
+            (2 * info.mr + 2, kc + 3, 2 * info.nr + 5),
+            (50, 500, 784),
             (120, 784, 300),
         ] {
-            for c_col_major in [false, true] {
+            // B row-major is read in place (B panels outer), B transposed
+            // is packed (A panels outer): the epilogue's strips differ.
+            for (c_col_major, b_transposed) in [(false, false), (true, false), (false, true)] {
                 let a = rng.vec(m * k);
                 let b = rng.vec(k * n);
                 let epi = CountingEpilogue {
@@ -531,7 +538,11 @@ fn epilogue_sees_every_element_once_after_the_full_sum() {
                 let mut plain = vec![0.0f32; m * n];
                 let mut fused = vec![f32::NAN; m * n];
                 let av = MatRef::row_major(&a, m, k).unwrap();
-                let bv = MatRef::row_major(&b, k, n).unwrap();
+                let bv = if b_transposed {
+                    MatRef::col_major(&b, k, n).unwrap()
+                } else {
+                    MatRef::row_major(&b, k, n).unwrap()
+                };
                 gemm_on(
                     isa,
                     1.0,

@@ -241,7 +241,11 @@ fn gemm_block<K: Microkernel, E: Epilogue>(
                         (&[], edge)
                     }
                 };
-                let (n_ir, n_jr) = (mc.div_ceil(mr), nc.div_ceil(nr));
+                // A short last A panel (1 <= rem <= TALL rows) joins the one
+                // before it as a tall tile when the kernel has one.
+                let rem = mc % mr;
+                let tall = c.cs == 1 && mc > mr && rem != 0 && rem <= K::TALL;
+                let (n_ir, n_jr) = (mc.div_ceil(mr) - usize::from(tall), nc.div_ceil(nr));
                 let b_outer = b_panel_outer(b_mode);
                 for t in 0..n_ir * n_jr {
                     let (ir, jr) = if b_outer {
@@ -249,7 +253,11 @@ fn gemm_block<K: Microkernel, E: Epilogue>(
                     } else {
                         ((t / n_jr) * mr, (t % n_jr) * nr)
                     };
-                    let m_cur = mr.min(mc - ir);
+                    let m_cur = if tall && ir + mr + rem == mc {
+                        mr + rem
+                    } else {
+                        mr.min(mc - ir)
+                    };
                     let a_panel = apack[ir * kc..].as_ptr();
                     {
                         let n_cur = nr.min(nc - jr);
@@ -278,6 +286,28 @@ fn gemm_block<K: Microkernel, E: Epilogue>(
                                         kc, alpha, a_panel, b_panel, b_rs, beta_blk, c_tile, c.rs,
                                     )
                                 };
+                            } else if m_cur > mr {
+                                // SAFETY: as above for B; `a_panel` and the
+                                // next packed panel (the block's last, which
+                                // `apack` holds in full) each hold MR*kc
+                                // floats; the m_cur x n_cur tile of C lies
+                                // in this task's block, unit column stride,
+                                // and m_cur <= MR + TALL.
+                                unsafe {
+                                    K::run_tall(
+                                        kc,
+                                        alpha,
+                                        a_panel,
+                                        apack[(ir + mr) * kc..].as_ptr(),
+                                        b_panel,
+                                        b_rs,
+                                        beta_blk,
+                                        c_tile,
+                                        c.rs,
+                                        m_cur,
+                                        n_cur,
+                                    )
+                                };
                             } else {
                                 // SAFETY: as above for A and B (an edge B
                                 // panel is packed to NR columns); the
@@ -298,7 +328,7 @@ fn gemm_block<K: Microkernel, E: Epilogue>(
                             // and what it reads for the strip comes in long
                             // runs the hardware prefetcher follows.
                             let strip = if b_outer {
-                                (ir + mr >= mc).then_some((ic, cj, mc, n_cur))
+                                (ir + m_cur >= mc).then_some((ic, cj, mc, n_cur))
                             } else {
                                 (jr + nr >= nc).then_some((ci, jc, m_cur, nc))
                             };

@@ -8,6 +8,9 @@
 //! Edge tiles go to [`Microkernel::run_partial`], which the AVX-512 kernel
 //! implements with fewer rows and masked columns (no wasted arithmetic on
 //! the padding); the others, and strided C, go through a local tile buffer.
+//! The AVX-512 kernel also takes tiles of up to `MR + 2` rows
+//! ([`Microkernel::run_tall`]), so a block of 50 rows is three 12-row tiles
+//! and one of 14, not four and a 2-row tile.
 //!
 //! Panel layouts:
 //! - A is packed k-major: element `(i, p)` of the panel is `a[p*MR + i]`.
@@ -27,6 +30,12 @@ pub(crate) trait Microkernel {
     const NAME: &'static str;
     /// Default blocking for this tile shape.
     const BLOCKING: Blocking;
+    /// Rows past `MR` that [`run_tall`](Self::run_tall) takes in one pass
+    /// (0: none). A block of `q·MR + r` rows with `1 <= r <= TALL` then runs
+    /// its last `MR + r` rows as one tall tile, instead of a full tile and an
+    /// `r`-row edge tile that streams the whole B panel again for a few
+    /// rows (at 50 rows, 4 % of the work at half the speed).
+    const TALL: usize = 0;
 
     /// `C[i, j] ← α·Σ_p A[i, p]·B[p, j] + β·C[i, j]` for `i < MR`, `j < NR`.
     ///
@@ -87,6 +96,49 @@ pub(crate) trait Microkernel {
                     *out = tile.0[i * Self::NR + j] + prior;
                 }
             }
+        }
+    }
+
+    /// [`run_partial`](Self::run_partial) for an `m x n` tile taller than
+    /// the kernel (`MR < m <= MR + TALL`, `1 <= n <= NR`): rows below `MR`
+    /// come from the packed panel `a`, the `m - MR` rows past it from the
+    /// next packed panel, `a_next` (the first rows of a full `MR x kc`
+    /// panel). The default runs the two panels one after the other.
+    ///
+    /// # Safety
+    /// As for [`run_partial`](Self::run_partial) with `m` rows, and `a_next`
+    /// valid for reading `kc * MR` floats.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn run_tall(
+        kc: usize,
+        alpha: f32,
+        a: *const f32,
+        a_next: *const f32,
+        b: *const f32,
+        b_rs: usize,
+        beta: f32,
+        c: *mut f32,
+        c_rs: usize,
+        m: usize,
+        n: usize,
+    ) {
+        debug_assert!(m > Self::MR && m <= Self::MR + Self::TALL);
+        // SAFETY: the caller's contract, split at row MR: the first MR
+        // rows of the tile from `a`, the rest from `a_next`.
+        unsafe {
+            Self::run_partial(kc, alpha, a, b, b_rs, beta, c, c_rs, Self::MR, n);
+            Self::run_partial(
+                kc,
+                alpha,
+                a_next,
+                b,
+                b_rs,
+                beta,
+                c.add(Self::MR * c_rs),
+                c_rs,
+                m - Self::MR,
+                n,
+            );
         }
     }
 }
@@ -258,6 +310,9 @@ mod x86 {
             kc: 512,
             nc: 512,
         };
+        // 14 x 32 holds 28 accumulators, two B vectors and the broadcast in
+        // the 32 zmm registers.
+        const TALL: usize = 2;
 
         unsafe fn run(
             kc: usize,
@@ -271,7 +326,7 @@ mod x86 {
         ) {
             // SAFETY: the caller guarantees the pointer contract of `run`
             // (the full 12x32 tile) and that the CPU has AVX-512F.
-            unsafe { tile::<12, 2>(kc, alpha, a, b, b_rs, beta, c, c_rs, 0xFFFF) }
+            unsafe { tile::<12, 2>(kc, alpha, a, a, b, b_rs, beta, c, c_rs, 0xFFFF) }
         }
 
         unsafe fn run_partial(
@@ -288,29 +343,48 @@ mod x86 {
         ) {
             // SAFETY: the caller guarantees `run_partial`'s contract and
             // that the CPU has AVX-512F.
-            unsafe { tile_partial(kc, alpha, a, b, b_rs, beta, c, c_rs, m, n) }
+            unsafe { tile_partial(kc, alpha, a, a, b, b_rs, beta, c, c_rs, m, n) }
+        }
+
+        unsafe fn run_tall(
+            kc: usize,
+            alpha: f32,
+            a: *const f32,
+            a_next: *const f32,
+            b: *const f32,
+            b_rs: usize,
+            beta: f32,
+            c: *mut f32,
+            c_rs: usize,
+            m: usize,
+            n: usize,
+        ) {
+            // SAFETY: the caller guarantees `run_tall`'s contract and that
+            // the CPU has AVX-512F.
+            unsafe { tile_partial(kc, alpha, a, a_next, b, b_rs, beta, c, c_rs, m, n) }
         }
     }
 
     /// Rows of the packed A panel the AVX-512 kernels read (`MR`).
     const AVX512_MR: usize = 12;
 
-    /// The AVX-512 kernel for the top-left `ROWS x (16·VECS)` part of a
-    /// 12x32 tile, the last vector's columns limited by `last_mask`:
-    /// `tile::<12, 2>` with a full mask is the 12x32 kernel, the others
-    /// serve edge tiles without computing (or touching) rows and columns
-    /// outside C.
+    /// The AVX-512 kernel for a `ROWS x (16·VECS)` tile, the last vector's
+    /// columns limited by `last_mask`: `tile::<12, 2>` with a full mask is
+    /// the 12x32 kernel, the others serve edge tiles without computing (or
+    /// touching) rows and columns outside C, and tall tiles (`ROWS > 12`),
+    /// whose rows past 12 come from the next packed panel, `a_next`.
     ///
     /// # Safety
     /// `Microkernel::run_partial`'s contract with `m = ROWS` and
-    /// `n = 16·(VECS-1) + popcount(last_mask)` (a mask of low bits), and the
-    /// CPU has AVX-512F.
+    /// `n = 16·(VECS-1) + popcount(last_mask)` (a mask of low bits), or
+    /// `run_tall`'s when `ROWS > 12`, and the CPU has AVX-512F.
     #[target_feature(enable = "avx512f")]
     #[allow(clippy::too_many_arguments)]
     unsafe fn tile<const ROWS: usize, const VECS: usize>(
         kc: usize,
         alpha: f32,
         a: *const f32,
+        a_next: *const f32,
         b: *const f32,
         b_rs: usize,
         beta: f32,
@@ -325,6 +399,7 @@ mod x86 {
         const C_TO_L1: usize = 16;
         let mut acc = [[_mm512_setzero_ps(); VECS]; ROWS];
         let mut ap = a;
+        let mut ap_next = a_next;
         let mut bp = b;
         // Prefetching never faults. The C tile goes to L2 now (the B panel
         // streaming through L1 during the loop would evict it from there),
@@ -342,36 +417,43 @@ mod x86 {
             }
         };
         prefetch_c(false);
-        let mut step = |ap: &mut *const f32, bp: &mut *const f32| {
+        let mut step = |ap: &mut *const f32, ap_next: &mut *const f32, bp: &mut *const f32| {
             let ahead = bp.wrapping_add(PREFETCH_ROWS * b_rs) as *const i8;
             for off in (0..VECS * 64).step_by(124) {
                 _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(off));
             }
-            // SAFETY: `bp` points at a row of NR = 32 readable floats and
-            // `ap` at MR readable floats (the caller's contract, for each of
-            // the kc steps); each step advances them by one row/column.
+            // SAFETY: `bp` points at a row of NR = 32 readable floats, `ap`
+            // at MR readable floats and, for a tall tile, `ap_next` too (the
+            // caller's contract, for each of the kc steps); each step
+            // advances them by one row/column. `ap_next` is only read for
+            // rows past MR, and only moved with wrapping arithmetic.
             unsafe {
                 let mut bv = [_mm512_setzero_ps(); VECS];
                 for (v, b) in bv.iter_mut().enumerate() {
                     *b = _mm512_loadu_ps(bp.add(16 * v));
                 }
                 for (i, row) in acc.iter_mut().enumerate() {
-                    let ai = _mm512_set1_ps(*ap.add(i));
+                    let ai = if i < AVX512_MR {
+                        _mm512_set1_ps(*ap.add(i))
+                    } else {
+                        _mm512_set1_ps(*ap_next.add(i - AVX512_MR))
+                    };
                     for (r, b) in row.iter_mut().zip(&bv) {
                         *r = _mm512_fmadd_ps(ai, *b, *r);
                     }
                 }
                 *ap = ap.add(AVX512_MR);
+                *ap_next = ap_next.wrapping_add(AVX512_MR);
                 *bp = bp.add(b_rs);
             }
         };
         let main = kc.saturating_sub(C_TO_L1);
         for _ in 0..main {
-            step(&mut ap, &mut bp);
+            step(&mut ap, &mut ap_next, &mut bp);
         }
         prefetch_c(true);
         for _ in main..kc {
-            step(&mut ap, &mut bp);
+            step(&mut ap, &mut ap_next, &mut bp);
         }
         let va = _mm512_set1_ps(alpha);
         let vb = _mm512_set1_ps(beta);
@@ -399,17 +481,19 @@ mod x86 {
         }
     }
 
-    /// `run_partial` for the AVX-512 kernel: the `m`-row kernel, with one
-    /// vector per row when `n <= 16`.
+    /// `run_partial` and `run_tall` for the AVX-512 kernel: the `m`-row
+    /// kernel, with one vector per row when `n <= 16`.
     ///
     /// # Safety
-    /// `Microkernel::run_partial`'s contract, and the CPU has AVX-512F.
+    /// `Microkernel::run_partial`'s contract (`m <= 12`, `a_next` unused)
+    /// or `run_tall`'s (`m > 12`), and the CPU has AVX-512F.
     #[target_feature(enable = "avx512f")]
     #[allow(clippy::too_many_arguments)]
     unsafe fn tile_partial(
         kc: usize,
         alpha: f32,
         a: *const f32,
+        a_next: *const f32,
         b: *const f32,
         b_rs: usize,
         beta: f32,
@@ -418,7 +502,7 @@ mod x86 {
         m: usize,
         n: usize,
     ) {
-        debug_assert!((1..=AVX512_MR).contains(&m) && (1..=32).contains(&n));
+        debug_assert!((1..=AVX512_MR + 2).contains(&m) && (1..=32).contains(&n));
         let tail = n - if n > 16 { 16 } else { 0 };
         let mask: __mmask16 = if tail >= 16 {
             0xFFFF
@@ -429,19 +513,19 @@ mod x86 {
             ($($rows:literal)*) => {
                 match (m, n > 16) {
                     $(
-                        // SAFETY: the caller's contract for an m x n corner.
+                        // SAFETY: the caller's contract for an m x n tile.
                         ($rows, false) => unsafe {
-                            tile::<$rows, 1>(kc, alpha, a, b, b_rs, beta, c, c_rs, mask)
+                            tile::<$rows, 1>(kc, alpha, a, a_next, b, b_rs, beta, c, c_rs, mask)
                         },
                         // SAFETY: as above.
                         ($rows, true) => unsafe {
-                            tile::<$rows, 2>(kc, alpha, a, b, b_rs, beta, c, c_rs, mask)
+                            tile::<$rows, 2>(kc, alpha, a, a_next, b, b_rs, beta, c, c_rs, mask)
                         },
                     )*
-                    _ => unreachable!("edge tile {m}x{n} outside 12x32"),
+                    _ => unreachable!("tile {m}x{n} outside 14x32"),
                 }
             };
         }
-        dispatch!(1 2 3 4 5 6 7 8 9 10 11 12)
+        dispatch!(1 2 3 4 5 6 7 8 9 10 11 12 13 14)
     }
 }
