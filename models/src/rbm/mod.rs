@@ -33,7 +33,6 @@ use latent_kernels::update::{RankOne, RankOneAdd, SgdUpdate, gemm_sgd_update};
 use rayon::prelude::*;
 use std::time::{Duration, Instant};
 
-use crate::ae::util::copy_rows;
 use crate::error::{ModelError, Result, into_engine};
 
 /// The kind of visible units.
@@ -762,20 +761,12 @@ impl Rbm {
         let h = &mut ws.h[..rows * h_n];
         let v_mean = &mut ws.v_mean[..rows * v_n];
 
-        // V⁰ into the top of the stack (a strided x is gathered here too).
-        copy_rows(&x, sv_pos);
-        if learn_sigma {
-            for row in sv_pos.chunks_exact_mut(v_n) {
-                for (s, &sd) in row.iter_mut().zip(sigma) {
-                    *s /= sd;
-                }
-            }
-        }
         let visible_epilogue_act = match self.config.visible {
             VisibleUnits::Bernoulli => Activation::Sigmoid,
             VisibleUnits::Gaussian => Activation::Identity,
         };
         let ctx = ChainCtx {
+            x,
             w,
             b,
             c,
@@ -811,7 +802,7 @@ impl Rbm {
             (_, inner) => (rows.div_ceil(tasks), Par::Rayon(inner)),
         };
         sv_pos
-            .par_chunks(rb * v_n)
+            .par_chunks_mut(rb * v_n)
             .zip(sv_neg.par_chunks_mut(rb * v_n))
             .zip(sp_pos.par_chunks_mut(rb * h_n))
             .zip(sp_neg.par_chunks_mut(rb * h_n))
@@ -843,13 +834,28 @@ impl Rbm {
         let recon_error: f64 = recon_rows.iter().map(|&e| e as f64).sum();
         let wt = w.view().t();
 
-        // Bias gradients: −(mean V⁰ − mean Vᵏ), −(mean P⁰ − mean Pᵏ).
+        // Bias gradients: −(mean V⁰ − mean Vᵏ), −(mean P⁰ − mean Pᵏ); the
+        // chain left −Pᵏ in the stack, so the last sum is −Σ Pᵏ (exactly:
+        // the same additions with the sign flipped) and s0 − sk = s0 + (−sk).
         let [sum_v0, sum_vk] = &mut ws.sum_v;
-        let [sum_p0, sum_pk] = &mut ws.sum_p;
-        col_sums(sv_pos, rows, v_n, sum_v0, par)?;
-        col_sums(sv_neg, rows, v_n, sum_vk, par)?;
-        col_sums(sp_pos, rows, h_n, sum_p0, par)?;
-        col_sums(sp_neg, rows, h_n, sum_pk, par)?;
+        let [sum_p0, sum_pk_neg] = &mut ws.sum_p;
+        // Four small reductions: one task each, not a parallel region each.
+        // Every column is summed in row order either way, so the bits do not
+        // depend on the threads.
+        let sums = [
+            (&*sv_pos, v_n, &mut sum_v0[..]),
+            (&*sv_neg, v_n, &mut sum_vk[..]),
+            (&*sp_pos, h_n, &mut sum_p0[..]),
+            (&*sp_neg, h_n, &mut sum_pk_neg[..]),
+        ];
+        if par.max_tasks() > 1 {
+            sums.into_par_iter()
+                .try_for_each(|(m, cols, out)| col_sums(m, rows, cols, out, Par::Seq))?;
+        } else {
+            for (m, cols, out) in sums {
+                col_sums(m, rows, cols, out, Par::Seq)?;
+            }
+        }
         let inv_b = 1.0 / rows as f32;
         for ((g, &s0), &sk) in grads
             .value_mut(B_VIS)
@@ -860,24 +866,25 @@ impl Rbm {
         {
             *g = -(s0 - sk) * inv_b;
         }
-        for ((g, &s0), &sk) in grads
+        for ((g, &s0), &sk_neg) in grads
             .value_mut(C_HID)
             .as_mut_slice()
             .iter_mut()
             .zip(sum_p0.iter())
-            .zip(sum_pk.iter())
+            .zip(sum_pk_neg.iter())
         {
-            *g = -(s0 - sk) * inv_b;
+            *g = -(s0 + sk_neg) * inv_b;
         }
         if learn_sigma {
             // ∂E/∂ln σ_i = −(s_i − β_i)² + s_i (W h)_i, with p(h|v) for h:
             // data minus model term, from the GEMMs P⁰Wᵀ and PᵏWᵀ.
             let pw = &mut ws.pw[..2 * rows * v_n];
             let (pw_pos, pw_neg) = pw.split_at_mut(rows * v_n);
-            for (p, out) in [(&*sp_pos, pw_pos), (&*sp_neg, pw_neg)] {
+            // −1 undoes the sign of −Pᵏ exactly.
+            for (p, out, alpha) in [(&*sp_pos, pw_pos, 1.0), (&*sp_neg, pw_neg, -1.0)] {
                 let p = MatRef::row_major(p, rows, h_n)?;
                 sgemm(
-                    1.0,
+                    alpha,
                     p,
                     wt,
                     Accum::Replace,
@@ -922,9 +929,6 @@ impl Rbm {
         });
         // Weight gradient: −(1/B)·[V⁰; Vᵏ]ᵀ [P⁰; −Pᵏ], one GEMM, with the
         // optimiser's step fused into its write-out when offered.
-        for p in sp_neg.iter_mut() {
-            *p = -*p;
-        }
         let sv = MatRef::row_major(&ws.stacked_v[..2 * rows * v_n], 2 * rows, v_n)?;
         let sp = MatRef::row_major(&ws.stacked_p[..2 * rows * h_n], 2 * rows, h_n)?;
         match fused {
@@ -1235,6 +1239,8 @@ const CHAIN_MIN_ROWS: usize = 24;
 
 /// What every block of the negative-phase chain shares.
 struct ChainCtx<'a> {
+    /// The minibatch (V⁰ in the data's units; any layout).
+    x: MatRef<'a>,
     w: &'a Matrix,
     /// Visible biases (`b/σ` when σ is learned).
     b: &'a [f32],
@@ -1256,8 +1262,8 @@ struct ChainCtx<'a> {
 struct ChainBlock<'a> {
     r0: usize,
     rows: usize,
-    /// V⁰ (or V⁰/σ), read only.
-    sv_pos: &'a [f32],
+    /// V⁰ (or V⁰/σ), copied in from the minibatch by the block.
+    sv_pos: &'a mut [f32],
     sv_neg: &'a mut [f32],
     sp_pos: &'a mut [f32],
     sp_neg: &'a mut [f32],
@@ -1266,11 +1272,6 @@ struct ChainBlock<'a> {
     recon_rows: &'a mut [f32],
 }
 
-/// The positive phase and the k-step chain for one block of rows:
-/// `P⁰ = σ(V⁰W + c)`, `H⁰ ~ P⁰`, then `Vᵗ = E[v|Hᵗ⁻¹]` (sampled when asked),
-/// `Pᵗ = σ(VᵗW + c)`, sampling `Hᵗ` unless `t = k`; PCD continues the
-/// persistent chains (their states already in `sv_neg`) instead of starting at the data. Writes per-row
-/// reconstruction errors `Σ_i (v_i − E[v_i|H⁰])²` (in the data's units).
 /// A stopwatch that reads the clock only when profiling is on.
 struct PhaseClock(Option<Instant>);
 
@@ -1293,6 +1294,14 @@ impl PhaseClock {
     }
 }
 
+/// The positive phase and the k-step chain for one block of rows: copies
+/// its rows of the minibatch into `sv_pos` (as V⁰/σ when σ is learned),
+/// then `P⁰ = σ(V⁰W + c)`, `H⁰ ~ P⁰`, `Vᵗ = E[v|Hᵗ⁻¹]` (sampled when
+/// asked), `Pᵗ = σ(VᵗW + c)`, sampling `Hᵗ` unless `t = k`; PCD continues
+/// the persistent chains (their states already in `sv_neg`) instead of
+/// starting at the data. Leaves `−Pᵏ` in `sp_neg` (the sign the weight
+/// gradient's stacked product wants) and per-row reconstruction errors
+/// `Σ_i (v_i − E[v_i|H⁰])²` (in the data's units) in `recon_rows`.
 fn run_chain(ctx: &ChainCtx<'_>, blk: ChainBlock<'_>, par: Par) -> Result<()> {
     let (rows, v_n, h_n) = (blk.rows, ctx.v_n, ctx.h_n);
     let ChainBlock {
@@ -1306,6 +1315,25 @@ fn run_chain(ctx: &ChainCtx<'_>, blk: ChainBlock<'_>, par: Par) -> Result<()> {
         ..
     } = blk;
     let mut streams = ctx.streams.rows_from(blk.r0 as u64);
+    // V⁰: this block's rows of the minibatch (a strided x is gathered).
+    let x = &ctx.x;
+    if x.col_stride() == 1 && x.row_stride() == v_n {
+        sv_pos.copy_from_slice(&x.as_slice()[blk.r0 * v_n..(blk.r0 + rows) * v_n]);
+    } else {
+        for (i, row) in sv_pos.chunks_exact_mut(v_n).enumerate() {
+            for (j, o) in row.iter_mut().enumerate() {
+                *o = x.get(blk.r0 + i, j).unwrap_or(0.0);
+            }
+        }
+    }
+    if ctx.learn_sigma {
+        for row in sv_pos.chunks_exact_mut(v_n) {
+            for (s, &sd) in row.iter_mut().zip(ctx.sigma) {
+                *s /= sd;
+            }
+        }
+    }
+    let sv_pos = &*sv_pos;
     let w = ctx.w.view();
     let wt = w.t();
     let up = BiasAdd::new(ctx.c);
@@ -1400,6 +1428,9 @@ fn run_chain(ctx: &ChainCtx<'_>, blk: ChainBlock<'_>, par: Par) -> Result<()> {
                 par,
             )?;
         }
+    }
+    for p in sp_neg.iter_mut() {
+        *p = -*p;
     }
     Ok(())
 }
