@@ -100,3 +100,103 @@ fn trainer_steps_with_the_fused_weight_update_allocate_nothing() {
         }
     }
 }
+
+/// The inference calls with the caller's scratch ([`RbmScratch`]) allocate
+/// nothing once the scratch has held the largest batch, and give the same
+/// bits as the calls that make their own scratch.
+#[test]
+fn inference_with_a_kept_scratch_allocates_nothing_and_matches() {
+    use latent::kernels::gemm::MatMut;
+    use latent::kernels::random::Streams;
+    use latent::models::rbm::RbmScratch;
+    let (v_n, h_n) = (64, 48);
+    let big = Matrix::from_fn(100, v_n, |i, j| ((i * 7 + j * 3) % 5 == 0) as u8 as f32).unwrap();
+    let small = Matrix::from_fn(37, v_n, |i, j| ((i + j) % 3 == 0) as u8 as f32).unwrap();
+    for (visible, learn_sigma) in [
+        (VisibleUnits::Bernoulli, false),
+        (VisibleUnits::Gaussian, false),
+        (VisibleUnits::Gaussian, true),
+    ] {
+        let config = RbmConfig {
+            visible,
+            learn_sigma,
+            ..RbmConfig::bernoulli(v_n, h_n)
+        };
+        let mut rbm = Rbm::new(config, 5).unwrap();
+        if learn_sigma {
+            // σ away from 1, so that a missed scaling shows.
+            let log_sigma = rbm.params_mut().value_mut(latent::models::rbm::LOG_SIGMA);
+            for (j, z) in log_sigma.as_mut_slice().iter_mut().enumerate() {
+                *z = 0.05 * (j % 7) as f32 - 0.1;
+            }
+        }
+        let mut scratch = RbmScratch::new();
+        let mut features = Matrix::zeros(100, h_n).unwrap();
+        let mut means = Matrix::zeros(100, v_n).unwrap();
+        let mut recon = Matrix::zeros(100, v_n).unwrap();
+        let mut energy = vec![0.0f32; 100];
+        let mut chains = big.clone();
+        let mut run = |x: &Matrix, scratch: &mut RbmScratch, seed: u64| {
+            let rows = x.rows();
+            let f = &mut features.as_mut_slice()[..rows * h_n];
+            rbm.transform_with(
+                x.view(),
+                MatMut::row_major(f, rows, h_n).unwrap(),
+                Par::Seq,
+                scratch,
+            )
+            .unwrap();
+            let f = latent::kernels::gemm::MatRef::row_major(
+                &features.as_slice()[..rows * h_n],
+                rows,
+                h_n,
+            )
+            .unwrap();
+            let m = MatMut::row_major(&mut means.as_mut_slice()[..rows * v_n], rows, v_n).unwrap();
+            rbm.visible_means_with(f, m, Par::Seq, scratch).unwrap();
+            let r = MatMut::row_major(&mut recon.as_mut_slice()[..rows * v_n], rows, v_n).unwrap();
+            rbm.reconstruct_with(x.view(), r, Par::Seq, scratch)
+                .unwrap();
+            rbm.free_energy_with(x.view(), &mut energy[..rows], Par::Seq, scratch)
+                .unwrap();
+            rbm.gibbs_with(&mut chains, 2, Streams::new(seed), Par::Seq, scratch)
+                .unwrap();
+        };
+        run(&big, &mut scratch, 1);
+        run(&small, &mut scratch, 2);
+        let before = allocations_on_this_thread();
+        for s in 0..3 {
+            run(&big, &mut scratch, 3 + s);
+            run(&small, &mut scratch, 6 + s);
+        }
+        let during = allocations_on_this_thread() - before;
+        assert_eq!(
+            during, 0,
+            "{visible:?} learn_sigma={learn_sigma}: {during} allocations"
+        );
+
+        // The same bits as the calls that allocate their own scratch.
+        let bits = |m: &[f32]| m.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        let mut fresh = RbmScratch::new();
+        let rows = small.rows();
+        let mut want = Matrix::zeros(rows, v_n).unwrap();
+        rbm.reconstruct(small.view(), want.view_mut(), Par::Seq)
+            .unwrap();
+        let mut got = Matrix::zeros(rows, v_n).unwrap();
+        rbm.reconstruct_with(small.view(), got.view_mut(), Par::Seq, &mut scratch)
+            .unwrap();
+        assert_eq!(bits(want.as_slice()), bits(got.as_slice()), "reconstruct");
+        let mut want_f = vec![0.0f32; rows];
+        let mut got_f = vec![0.0f32; rows];
+        rbm.free_energy(small.view(), &mut want_f, Par::Seq)
+            .unwrap();
+        rbm.free_energy_with(small.view(), &mut got_f, Par::Seq, &mut fresh)
+            .unwrap();
+        assert_eq!(bits(&want_f), bits(&got_f), "free_energy");
+        let (mut a, mut b) = (small.clone(), small.clone());
+        rbm.gibbs(&mut a, 3, Streams::new(9), Par::Seq).unwrap();
+        rbm.gibbs_with(&mut b, 3, Streams::new(9), Par::Seq, &mut scratch)
+            .unwrap();
+        assert_eq!(bits(a.as_slice()), bits(b.as_slice()), "gibbs");
+    }
+}

@@ -433,46 +433,109 @@ impl Rbm {
         )
     }
 
+    /// σ per visible unit into `out` (resized to `V`; empty for Bernoulli
+    /// visibles): `exp(ln σ)` when learned, 1 when fixed.
+    fn sigma_into(&self, out: &mut Vec<f32>) {
+        out.clear();
+        match self.config.visible {
+            VisibleUnits::Bernoulli => {}
+            VisibleUnits::Gaussian if self.config.learn_sigma => out.extend(
+                self.params
+                    .value(LOG_SIGMA)
+                    .as_slice()
+                    .iter()
+                    .map(|z| z.exp()),
+            ),
+            VisibleUnits::Gaussian => out.resize(self.config.n_visible, 1.0),
+        }
+    }
+
     /// `(x/σ) W` (σ only when learned) with `epi` fused into the write-out:
-    /// the hidden units' total inputs. Learned σ costs a scaled copy of `x`.
-    fn up<E: Epilogue>(&self, x: MatRef<'_>, out: MatMut<'_>, epi: &E, par: Par) -> Result<()> {
-        match self.learned_sigma() {
-            None => gemm(1.0, x, self.weights().view(), Accum::Replace, out, epi, par)?,
-            Some(sigma) => {
-                let scaled = Matrix::from_fn(x.rows(), x.cols(), |i, j| {
-                    x.get(i, j).unwrap_or(0.0) / sigma[j]
-                })?;
-                gemm(
-                    1.0,
-                    scaled.view(),
-                    self.weights().view(),
-                    Accum::Replace,
-                    out,
-                    epi,
-                    par,
-                )?
+    /// the hidden units' total inputs. Learned σ costs a scaled copy of `x`,
+    /// made in `scaled` (σ goes to `sigma`).
+    fn up<E: Epilogue>(
+        &self,
+        x: MatRef<'_>,
+        out: MatMut<'_>,
+        epi: &E,
+        par: Par,
+        scaled: &mut Vec<f32>,
+        sigma: &mut Vec<f32>,
+    ) -> Result<()> {
+        let w = self.weights().view();
+        if !self.config.learn_sigma {
+            gemm(1.0, x, w, Accum::Replace, out, epi, par)?;
+            return Ok(());
+        }
+        self.sigma_into(sigma);
+        let (rows, v_n) = (x.rows(), x.cols());
+        let s = grown(scaled, rows * v_n);
+        for (i, row) in s.chunks_exact_mut(v_n.max(1)).enumerate() {
+            for (j, (o, &sd)) in row.iter_mut().zip(sigma.iter()).enumerate() {
+                *o = x.get(i, j).unwrap_or(0.0) / sd;
             }
         }
+        let s = MatRef::row_major(s, rows, v_n)?;
+        gemm(1.0, s, w, Accum::Replace, out, epi, par)?;
         Ok(())
     }
 
     /// Hidden probabilities `p(h = 1 | v) = σ(xW + 1cᵀ)` of the rows of `x`
     /// into `out` (`rows x H`): the features of the data. One fused GEMM
-    /// (Gaussian visibles with learned σ: of `x/σ`).
+    /// (Gaussian visibles with learned σ: of `x/σ`, which allocates; see
+    /// [`transform_with`](Self::transform_with)).
     pub fn transform(&self, x: MatRef<'_>, out: MatMut<'_>, par: Par) -> Result<()> {
+        self.transform_with(x, out, par, &mut RbmScratch::default())
+    }
+
+    /// [`transform`](Self::transform) with the caller's scratch buffers.
+    pub fn transform_with(
+        &self,
+        x: MatRef<'_>,
+        out: MatMut<'_>,
+        par: Par,
+        scratch: &mut RbmScratch,
+    ) -> Result<()> {
         self.check_input("Rbm::transform", &x)?;
         self.up(
             x,
             out,
             &BiasActivation::new(self.hidden_bias(), Activation::Sigmoid),
             par,
+            &mut scratch.scaled,
+            &mut scratch.sigma,
         )
     }
 
     /// The visible means `E[v | h]` for hidden states `h` (`rows x H`) into
     /// `out` (`rows x V`): `σ(hWᵀ + 1bᵀ)`, `hWᵀ + 1bᵀ`, or with learned σ
-    /// `b + σ ⊙ hWᵀ`.
+    /// `b + σ ⊙ hWᵀ` (which allocates σ; see
+    /// [`visible_means_with`](Self::visible_means_with)).
     pub fn visible_means(&self, h: MatRef<'_>, out: MatMut<'_>, par: Par) -> Result<()> {
+        self.visible_means_sigma(h, out, par, &mut Vec::new())
+    }
+
+    /// [`visible_means`](Self::visible_means) with the caller's scratch
+    /// buffers.
+    pub fn visible_means_with(
+        &self,
+        h: MatRef<'_>,
+        out: MatMut<'_>,
+        par: Par,
+        scratch: &mut RbmScratch,
+    ) -> Result<()> {
+        self.visible_means_sigma(h, out, par, &mut scratch.sigma)
+    }
+
+    /// [`visible_means`](Self::visible_means), σ (when learned) made in
+    /// `sigma`.
+    fn visible_means_sigma(
+        &self,
+        h: MatRef<'_>,
+        out: MatMut<'_>,
+        par: Par,
+        sigma: &mut Vec<f32>,
+    ) -> Result<()> {
         check_len(
             "Rbm::visible_means: columns of h (hidden units)",
             h.cols(),
@@ -480,7 +543,7 @@ impl Rbm {
         )?;
         let b = self.visible_bias();
         let wt = self.weights().view().t();
-        match (self.config.visible, self.learned_sigma()) {
+        match (self.config.visible, self.config.learn_sigma) {
             (VisibleUnits::Bernoulli, _) => gemm(
                 1.0,
                 h,
@@ -490,53 +553,85 @@ impl Rbm {
                 &BiasActivation::new(b, Activation::Sigmoid),
                 par,
             )?,
-            (VisibleUnits::Gaussian, None) => {
+            (VisibleUnits::Gaussian, false) => {
                 gemm(1.0, h, wt, Accum::Replace, out, &BiasAdd::new(b), par)?
             }
-            (VisibleUnits::Gaussian, Some(sigma)) => gemm(
-                1.0,
-                h,
-                wt,
-                Accum::Replace,
-                out,
-                &ScaleShift {
-                    scale: &sigma,
-                    shift: b,
-                },
-                par,
-            )?,
+            (VisibleUnits::Gaussian, true) => {
+                self.sigma_into(sigma);
+                gemm(
+                    1.0,
+                    h,
+                    wt,
+                    Accum::Replace,
+                    out,
+                    &ScaleShift {
+                        scale: sigma,
+                        shift: b,
+                    },
+                    par,
+                )?
+            }
         }
         Ok(())
     }
 
     /// Mean-field reconstructions `E[v | h = p(h|x)]` of the rows of `x` into
-    /// `out` (`rows x V`). Allocates a `rows x H` scratch buffer.
+    /// `out` (`rows x V`). Allocates a `rows x H` scratch buffer; see
+    /// [`reconstruct_with`](Self::reconstruct_with).
     pub fn reconstruct(&self, x: MatRef<'_>, out: MatMut<'_>, par: Par) -> Result<()> {
+        self.reconstruct_with(x, out, par, &mut RbmScratch::default())
+    }
+
+    /// [`reconstruct`](Self::reconstruct) with the caller's scratch buffers:
+    /// no allocation once they have held a batch this large.
+    pub fn reconstruct_with(
+        &self,
+        x: MatRef<'_>,
+        out: MatMut<'_>,
+        par: Par,
+        scratch: &mut RbmScratch,
+    ) -> Result<()> {
         self.check_input("Rbm::reconstruct", &x)?;
-        let mut p = Matrix::zeros(x.rows(), self.config.n_hidden)?;
-        self.transform(x, p.view_mut(), par)?;
-        self.visible_means(p.view(), out, par)
+        let (rows, h_n) = (x.rows(), self.config.n_hidden);
+        let p = grown(&mut scratch.hidden_p, rows * h_n);
+        self.up(
+            x,
+            MatMut::row_major(p, rows, h_n)?,
+            &BiasActivation::new(self.hidden_bias(), Activation::Sigmoid),
+            par,
+            &mut scratch.scaled,
+            &mut scratch.sigma,
+        )?;
+        let p = MatRef::row_major(&scratch.hidden_p[..rows * h_n], rows, h_n)?;
+        self.visible_means_sigma(p, out, par, &mut scratch.sigma)
     }
 
     /// Mean reconstruction error of `x` (MODELS.md 2.4): the mean over rows
     /// of `Σ_i (v_i − p(v_i | H⁰))²` with `H⁰` sampled from `p(h|v)` by the
     /// streams of `seed`.
     pub fn reconstruction_error(&self, x: &Matrix, seed: u64, par: Par) -> Result<f64> {
-        let (rows, h_n) = (x.rows(), self.config.n_hidden);
+        let (rows, v_n, h_n) = (x.rows(), self.config.n_visible, self.config.n_hidden);
         self.check_input("Rbm::reconstruction_error", &x.view())?;
         if rows == 0 {
             return Ok(0.0);
         }
-        let mut p = Matrix::zeros(rows, h_n)?;
-        let mut h = Matrix::zeros(rows, h_n)?;
-        let mut recon = Matrix::zeros(rows, self.config.n_visible)?;
-        self.sample_hidden(x, &mut p, &mut h, Streams::new(seed), par)?;
-        self.visible_means(h.view(), recon.view_mut(), par)?;
+        let mut scratch = RbmScratch::default();
+        let s = &mut scratch;
+        let (p, h) = (
+            grown(&mut s.hidden_p, rows * h_n),
+            grown(&mut s.hidden_h, rows * h_n),
+        );
+        let streams = Streams::new(seed);
+        self.sample_hidden(x.view(), p, h, streams, par, &mut s.scaled, &mut s.sigma)?;
+        let recon = grown(&mut s.visible, rows * v_n);
+        let h = MatRef::row_major(&s.hidden_h[..rows * h_n], rows, h_n)?;
+        let recon_view = MatMut::row_major(recon, rows, v_n)?;
+        self.visible_means_sigma(h, recon_view, par, &mut s.sigma)?;
         let total = sq_err(
-            recon.as_slice(),
+            &s.visible[..rows * v_n],
             x.as_slice(),
             rows,
-            self.config.n_visible,
+            v_n,
             None,
             None,
             0.0,
@@ -546,22 +641,38 @@ impl Rbm {
 
     /// Free energies `F(v)` of the rows of `x` into `out` (MODELS.md 2.1,
     /// 2.2), in f32 with a stable softplus, the sums per row in f64; rows
-    /// are split between threads. Allocates a `rows x H` scratch.
+    /// are split between threads. Allocates a `rows x H` scratch; see
+    /// [`free_energy_with`](Self::free_energy_with).
     pub fn free_energy(&self, x: MatRef<'_>, out: &mut [f32], par: Par) -> Result<()> {
+        self.free_energy_with(x, out, par, &mut RbmScratch::default())
+    }
+
+    /// [`free_energy`](Self::free_energy) with the caller's scratch buffers:
+    /// no allocation once they have held a batch this large.
+    pub fn free_energy_with(
+        &self,
+        x: MatRef<'_>,
+        out: &mut [f32],
+        par: Par,
+        scratch: &mut RbmScratch,
+    ) -> Result<()> {
         self.check_input("Rbm::free_energy", &x)?;
         let (rows, v_n, h_n) = (x.rows(), self.config.n_visible, self.config.n_hidden);
         check_len("Rbm::free_energy: out (one per row)", out.len(), rows)?;
-        let mut act = Matrix::zeros(rows, h_n)?;
+        let act = grown(&mut scratch.hidden_p, rows * h_n);
         self.up(
             x,
-            act.view_mut(),
+            MatMut::row_major(act, rows, h_n)?,
             &BiasActivation::new(self.hidden_bias(), Activation::Softplus),
             par,
+            &mut scratch.scaled,
+            &mut scratch.sigma,
         )?;
         let b = self.visible_bias();
-        let sigma = self.sigma();
+        self.sigma_into(&mut scratch.sigma);
+        let sigma = &scratch.sigma;
         let (data, rs, cs) = (x.as_slice(), x.row_stride(), x.col_stride());
-        let act = act.as_slice();
+        let act = &scratch.hidden_p[..rows * h_n];
         let visible_units = self.config.visible;
         // Row by row, in f64; rows are independent, so the split between
         // threads does not change a bit of the result.
@@ -572,7 +683,7 @@ impl Rbm {
                 VisibleUnits::Bernoulli => row.zip(b).map(|(v, &bj)| bj as f64 * v).sum(),
                 VisibleUnits::Gaussian => -row
                     .zip(b)
-                    .zip(&sigma)
+                    .zip(sigma)
                     .map(|((v, &bj), &sd)| {
                         let d = (v - bj as f64) / sd as f64;
                         0.5 * d * d
@@ -603,7 +714,8 @@ impl Rbm {
     /// Runs `steps` steps of block Gibbs sampling `v → h → v` in place on
     /// the visible states `v` (`rows x V`), drawing from `streams` (advanced
     /// once per half-step). Bernoulli visibles are sampled, Gaussian ones
-    /// get unit-variance noise. Allocates scratch buffers.
+    /// get unit-variance noise (σ when learned). Allocates scratch buffers;
+    /// see [`gibbs_with`](Self::gibbs_with).
     pub fn gibbs(
         &self,
         v: &mut Matrix,
@@ -611,48 +723,59 @@ impl Rbm {
         streams: Streams,
         par: Par,
     ) -> Result<Streams> {
+        self.gibbs_with(v, steps, streams, par, &mut RbmScratch::default())
+    }
+
+    /// [`gibbs`](Self::gibbs) with the caller's scratch buffers: no
+    /// allocation once they have held this many chains.
+    pub fn gibbs_with(
+        &self,
+        v: &mut Matrix,
+        steps: usize,
+        streams: Streams,
+        par: Par,
+        scratch: &mut RbmScratch,
+    ) -> Result<Streams> {
         self.check_input("Rbm::gibbs", &v.view())?;
         let (rows, v_n, h_n) = (v.rows(), self.config.n_visible, self.config.n_hidden);
-        let mut p = Matrix::zeros(rows, h_n)?;
-        let mut h = Matrix::zeros(rows, h_n)?;
-        let mut mean = Matrix::zeros(rows, v_n)?;
+        let s = scratch;
+        grown(&mut s.hidden_p, rows * h_n);
+        grown(&mut s.hidden_h, rows * h_n);
+        grown(&mut s.visible, rows * v_n);
         let mut streams = streams;
         for _ in 0..steps {
-            self.sample_hidden(v, &mut p, &mut h, streams, par)?;
+            let (p, h) = (&mut s.hidden_p[..rows * h_n], &mut s.hidden_h[..rows * h_n]);
+            self.sample_hidden(v.view(), p, h, streams, par, &mut s.scaled, &mut s.sigma)?;
             streams = streams.next_step();
-            self.visible_means(h.view(), mean.view_mut(), par)?;
-            self.sample_visible(streams, mean.as_slice(), v.as_mut_slice(), rows, par)?;
+            let h = MatRef::row_major(&s.hidden_h[..rows * h_n], rows, h_n)?;
+            let mean = MatMut::row_major(&mut s.visible[..rows * v_n], rows, v_n)?;
+            self.visible_means_sigma(h, mean, par, &mut s.sigma)?;
+            let mean = &s.visible[..rows * v_n];
+            self.sample_visible(streams, mean, v.as_mut_slice(), rows, par, &mut s.sigma)?;
             streams = streams.next_step();
         }
         Ok(streams)
     }
 
-    /// `p ← p(h|v)` and `h ~ Bernoulli(p)` for the rows of `v`, drawing
-    /// from `streams`.
+    /// `p ← p(h|v)` and `h ~ Bernoulli(p)` for the rows of `v` (`p` and `h`
+    /// are `rows x H`), drawing from `streams`; `scaled` and `sigma` are
+    /// [`up`](Self::up)'s scratch.
+    #[allow(clippy::too_many_arguments)]
     fn sample_hidden(
         &self,
-        v: &Matrix,
-        p: &mut Matrix,
-        h: &mut Matrix,
+        v: MatRef<'_>,
+        p: &mut [f32],
+        h: &mut [f32],
         streams: Streams,
         par: Par,
+        scaled: &mut Vec<f32>,
+        sigma: &mut Vec<f32>,
     ) -> Result<()> {
         let (rows, h_n) = (v.rows(), self.config.n_hidden);
-        self.up(
-            v.view(),
-            p.view_mut(),
-            &BiasAdd::new(self.hidden_bias()),
-            par,
-        )?;
-        sigmoid_bernoulli(
-            streams,
-            p.as_mut_slice(),
-            None,
-            h.as_mut_slice(),
-            rows,
-            h_n,
-            par,
-        )?;
+        let pv = MatMut::row_major(p, rows, h_n)?;
+        let bias = BiasAdd::new(self.hidden_bias());
+        self.up(v, pv, &bias, par, scaled, sigma)?;
+        sigmoid_bernoulli(streams, p, None, h, rows, h_n, par)?;
         Ok(())
     }
 
@@ -661,22 +784,27 @@ impl Rbm {
     /// for `steps` Gibbs steps with the streams of `seed`. Returns the last
     /// visible means (`n x V`), the usual picture of RBM samples.
     pub fn sample(&self, n: usize, steps: usize, seed: u64, par: Par) -> Result<Matrix> {
-        let v_n = self.config.n_visible;
+        let (v_n, h_n) = (self.config.n_visible, self.config.n_hidden);
         let streams = Streams::new(seed);
         let mut v = self.random_states(n, streams, par)?;
-        let streams = self.gibbs(&mut v, steps.saturating_sub(1), streams.next_step(), par)?;
+        let mut scratch = RbmScratch::default();
+        let s = &mut scratch;
+        let streams =
+            self.gibbs_with(&mut v, steps.saturating_sub(1), streams.next_step(), par, s)?;
         // The last step ends in means rather than samples.
-        let h_n = self.config.n_hidden;
-        let mut p = Matrix::zeros(n, h_n)?;
-        let mut h = Matrix::zeros(n, h_n)?;
-        self.sample_hidden(&v, &mut p, &mut h, streams, par)?;
+        let (p, h) = (
+            grown(&mut s.hidden_p, n * h_n),
+            grown(&mut s.hidden_h, n * h_n),
+        );
+        self.sample_hidden(v.view(), p, h, streams, par, &mut s.scaled, &mut s.sigma)?;
         let mut out = Matrix::zeros(n, v_n)?;
-        self.visible_means(h.view(), out.view_mut(), par)?;
+        let h = MatRef::row_major(&s.hidden_h[..n * h_n], n, h_n)?;
+        self.visible_means_sigma(h, out.view_mut(), par, &mut s.sigma)?;
         Ok(out)
     }
 
-    /// Samples visibles from their means: Bernoulli draws, or unit-variance
-    /// Gaussian noise.
+    /// Samples visibles from their means: Bernoulli draws, or Gaussian
+    /// noise of unit variance (σ, made in `sigma`, when learned).
     fn sample_visible(
         &self,
         streams: Streams,
@@ -684,16 +812,18 @@ impl Rbm {
         out: &mut [f32],
         rows: usize,
         par: Par,
+        sigma: &mut Vec<f32>,
     ) -> Result<()> {
         let v_n = self.config.n_visible;
         match self.config.visible {
             VisibleUnits::Bernoulli => bernoulli(streams, mean, out, rows, v_n, par)?,
-            VisibleUnits::Gaussian => match self.learned_sigma() {
-                None => gaussian(streams, mean, Scale::Scalar(1.0), out, rows, v_n, par)?,
-                Some(sigma) => {
-                    gaussian(streams, mean, Scale::PerColumn(&sigma), out, rows, v_n, par)?
-                }
-            },
+            VisibleUnits::Gaussian if self.config.learn_sigma => {
+                self.sigma_into(sigma);
+                gaussian(streams, mean, Scale::PerColumn(sigma), out, rows, v_n, par)?
+            }
+            VisibleUnits::Gaussian => {
+                gaussian(streams, mean, Scale::Scalar(1.0), out, rows, v_n, par)?
+            }
         }
         Ok(())
     }
@@ -1019,11 +1149,6 @@ impl Rbm {
         }
     }
 
-    /// σ when it is learned, `None` when it is fixed (or absent).
-    fn learned_sigma(&self) -> Option<Vec<f32>> {
-        self.config.learn_sigma.then(|| self.sigma())
-    }
-
     /// Runs `f` on the parameters as the evaluation routines of
     /// [`crate::eval`] take them (exact `log Z`, AIS, pseudo-likelihood,
     /// f64 free energy).
@@ -1201,6 +1326,41 @@ impl Model for Rbm {
 
 /// `v ← shift + scale ⊙ v` per column: the visible means `b + σ ⊙ (hWᵀ)` of
 /// a Gaussian RBM with learned σ, fused into the GEMM's write-out.
+/// Buffers for the inference calls ([`Rbm::transform_with`],
+/// [`Rbm::visible_means_with`], [`Rbm::reconstruct_with`],
+/// [`Rbm::free_energy_with`], [`Rbm::gibbs_with`]), kept by the caller: they
+/// grow to the largest batch seen and are reused, so calling these batch
+/// after batch allocates nothing after the first call. The methods without
+/// `_with` make a fresh one per call.
+#[derive(Debug, Default)]
+pub struct RbmScratch {
+    /// σ per visible unit (Gaussian visibles).
+    sigma: Vec<f32>,
+    /// `x/σ` (learned σ), `rows x V`.
+    scaled: Vec<f32>,
+    /// Hidden probabilities or activations, `rows x H`.
+    hidden_p: Vec<f32>,
+    /// Hidden samples, `rows x H`.
+    hidden_h: Vec<f32>,
+    /// Visible means, `rows x V`.
+    visible: Vec<f32>,
+}
+
+impl RbmScratch {
+    /// Empty buffers (they grow on first use).
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+/// The first `len` floats of `buf`, growing it (zero-filled) when shorter.
+fn grown(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    if buf.len() < len {
+        buf.resize(len, 0.0);
+    }
+    &mut buf[..len]
+}
+
 struct ScaleShift<'a> {
     scale: &'a [f32],
     shift: &'a [f32],
