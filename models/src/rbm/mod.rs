@@ -235,7 +235,9 @@ struct Workspace {
 }
 
 impl Workspace {
-    fn ensure(&mut self, rows: usize, v: usize, h: usize) {
+    /// Sizes the buffers for `rows` rows (`learn_sigma`: also `[P⁰; Pᵏ] Wᵀ`,
+    /// which only a learned σ needs).
+    fn ensure(&mut self, rows: usize, v: usize, h: usize, learn_sigma: bool) {
         if rows <= self.rows {
             return;
         }
@@ -248,7 +250,11 @@ impl Workspace {
         self.sum_p = [vec![0.0; h], vec![0.0; h]];
         self.sigma = vec![1.0; v];
         self.beta = vec![0.0; v];
-        self.pw = vec![0.0; 2 * rows * v];
+        self.pw = if learn_sigma {
+            vec![0.0; 2 * rows * v]
+        } else {
+            Vec::new()
+        };
         self.recon_rows = vec![0.0; rows];
         self.sparse_rows = vec![0.0; v];
         self.sparse_cols = vec![0.0; h];
@@ -860,7 +866,7 @@ impl Rbm {
         if rows == 0 {
             return Ok(0.0);
         }
-        self.ws.ensure(rows, v_n, h_n);
+        self.ws.ensure(rows, v_n, h_n, self.config.learn_sigma);
         if self.config.persistent {
             self.ensure_chains(rows, seed, par)?;
         }
