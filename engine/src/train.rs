@@ -44,6 +44,11 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use latent_kernels::Par;
+use latent_kernels::par::with_warm_pool;
+
+/// How long the pool's threads wait, spinning, for a minibatch copy to
+/// finish before they give up and go idle.
+const WARM_LIMIT: Duration = Duration::from_millis(1);
 
 use crate::checkpoint::{Checkpoint, EpochRecord, OptimizerState};
 use crate::data::Dataset;
@@ -667,7 +672,10 @@ impl<M: Model> Trainer<M> {
             let (mut loss_sum, mut samples) = (0.0f64, 0usize);
             let mut metric_sums = Metrics::new();
             for b in 0..batches {
-                let batch = batcher.batch(b, x, labels)?;
+                // The copy of the next minibatch is serial; the pool's
+                // threads are woken while it runs, not when the step's first
+                // parallel region starts (see `with_warm_pool`).
+                let batch = with_warm_pool(par, WARM_LIMIT, || batcher.batch(b, x, labels))?;
                 let rows = batch.len();
                 if !self.model.overwrites_gradients() {
                     self.grads.fill_zero();
