@@ -439,8 +439,8 @@ impl Rbm {
         )
     }
 
-    /// σ per visible unit into `out` (resized to `V`; empty for Bernoulli
-    /// visibles): `exp(ln σ)` when learned, 1 when fixed.
+    /// [`sigma`](Self::sigma) into `out` (its old contents replaced, its
+    /// room reused).
     fn sigma_into(&self, out: &mut Vec<f32>) {
         out.clear();
         match self.config.visible {
@@ -456,9 +456,11 @@ impl Rbm {
         }
     }
 
-    /// `(x/σ) W` (σ only when learned) with `epi` fused into the write-out:
-    /// the hidden units' total inputs. Learned σ costs a scaled copy of `x`,
-    /// made in `scaled` (σ goes to `sigma`).
+    /// `(x/σ) W` (σ only when learned; `sigma` is [`sigma_into`]'s) with
+    /// `epi` fused into the write-out: the hidden units' total inputs.
+    /// Learned σ costs a scaled copy of `x`, made in `scaled`.
+    ///
+    /// [`sigma_into`]: Self::sigma_into
     fn up<E: Epilogue>(
         &self,
         x: MatRef<'_>,
@@ -466,18 +468,17 @@ impl Rbm {
         epi: &E,
         par: Par,
         scaled: &mut Vec<f32>,
-        sigma: &mut Vec<f32>,
+        sigma: &[f32],
     ) -> Result<()> {
         let w = self.weights().view();
         if !self.config.learn_sigma {
             gemm(1.0, x, w, Accum::Replace, out, epi, par)?;
             return Ok(());
         }
-        self.sigma_into(sigma);
         let (rows, v_n) = (x.rows(), x.cols());
         let s = grown(scaled, rows * v_n);
         for (i, row) in s.chunks_exact_mut(v_n.max(1)).enumerate() {
-            for (j, (o, &sd)) in row.iter_mut().zip(sigma.iter()).enumerate() {
+            for (j, (o, &sd)) in row.iter_mut().zip(sigma).enumerate() {
                 *o = x.get(i, j).unwrap_or(0.0) / sd;
             }
         }
@@ -503,13 +504,14 @@ impl Rbm {
         scratch: &mut RbmScratch,
     ) -> Result<()> {
         self.check_input("Rbm::transform", &x)?;
+        self.sigma_into(&mut scratch.sigma);
         self.up(
             x,
             out,
             &BiasActivation::new(self.hidden_bias(), Activation::Sigmoid),
             par,
             &mut scratch.scaled,
-            &mut scratch.sigma,
+            &scratch.sigma,
         )
     }
 
@@ -518,7 +520,7 @@ impl Rbm {
     /// `b + σ ⊙ hWᵀ` (which allocates σ; see
     /// [`visible_means_with`](Self::visible_means_with)).
     pub fn visible_means(&self, h: MatRef<'_>, out: MatMut<'_>, par: Par) -> Result<()> {
-        self.visible_means_sigma(h, out, par, &mut Vec::new())
+        self.visible_means_with(h, out, par, &mut RbmScratch::default())
     }
 
     /// [`visible_means`](Self::visible_means) with the caller's scratch
@@ -530,17 +532,18 @@ impl Rbm {
         par: Par,
         scratch: &mut RbmScratch,
     ) -> Result<()> {
-        self.visible_means_sigma(h, out, par, &mut scratch.sigma)
+        self.sigma_into(&mut scratch.sigma);
+        self.visible_means_sigma(h, out, par, &scratch.sigma)
     }
 
-    /// [`visible_means`](Self::visible_means), σ (when learned) made in
-    /// `sigma`.
+    /// [`visible_means`](Self::visible_means) with σ from
+    /// [`sigma_into`](Self::sigma_into) (read only when learned).
     fn visible_means_sigma(
         &self,
         h: MatRef<'_>,
         out: MatMut<'_>,
         par: Par,
-        sigma: &mut Vec<f32>,
+        sigma: &[f32],
     ) -> Result<()> {
         check_len(
             "Rbm::visible_means: columns of h (hidden units)",
@@ -562,21 +565,18 @@ impl Rbm {
             (VisibleUnits::Gaussian, false) => {
                 gemm(1.0, h, wt, Accum::Replace, out, &BiasAdd::new(b), par)?
             }
-            (VisibleUnits::Gaussian, true) => {
-                self.sigma_into(sigma);
-                gemm(
-                    1.0,
-                    h,
-                    wt,
-                    Accum::Replace,
-                    out,
-                    &ScaleShift {
-                        scale: sigma,
-                        shift: b,
-                    },
-                    par,
-                )?
-            }
+            (VisibleUnits::Gaussian, true) => gemm(
+                1.0,
+                h,
+                wt,
+                Accum::Replace,
+                out,
+                &ScaleShift {
+                    scale: sigma,
+                    shift: b,
+                },
+                par,
+            )?,
         }
         Ok(())
     }
@@ -599,6 +599,7 @@ impl Rbm {
     ) -> Result<()> {
         self.check_input("Rbm::reconstruct", &x)?;
         let (rows, h_n) = (x.rows(), self.config.n_hidden);
+        self.sigma_into(&mut scratch.sigma);
         let p = grown(&mut scratch.hidden_p, rows * h_n);
         self.up(
             x,
@@ -606,10 +607,10 @@ impl Rbm {
             &BiasActivation::new(self.hidden_bias(), Activation::Sigmoid),
             par,
             &mut scratch.scaled,
-            &mut scratch.sigma,
+            &scratch.sigma,
         )?;
         let p = MatRef::row_major(&scratch.hidden_p[..rows * h_n], rows, h_n)?;
-        self.visible_means_sigma(p, out, par, &mut scratch.sigma)
+        self.visible_means_sigma(p, out, par, &scratch.sigma)
     }
 
     /// Mean reconstruction error of `x` (MODELS.md 2.4): the mean over rows
@@ -623,16 +624,17 @@ impl Rbm {
         }
         let mut scratch = RbmScratch::default();
         let s = &mut scratch;
+        self.sigma_into(&mut s.sigma);
         let (p, h) = (
             grown(&mut s.hidden_p, rows * h_n),
             grown(&mut s.hidden_h, rows * h_n),
         );
         let streams = Streams::new(seed);
-        self.sample_hidden(x.view(), p, h, streams, par, &mut s.scaled, &mut s.sigma)?;
+        self.sample_hidden(x.view(), p, h, streams, par, &mut s.scaled, &s.sigma)?;
         let recon = grown(&mut s.visible, rows * v_n);
         let h = MatRef::row_major(&s.hidden_h[..rows * h_n], rows, h_n)?;
         let recon_view = MatMut::row_major(recon, rows, v_n)?;
-        self.visible_means_sigma(h, recon_view, par, &mut s.sigma)?;
+        self.visible_means_sigma(h, recon_view, par, &s.sigma)?;
         let total = sq_err(
             &s.visible[..rows * v_n],
             x.as_slice(),
@@ -665,6 +667,7 @@ impl Rbm {
         self.check_input("Rbm::free_energy", &x)?;
         let (rows, v_n, h_n) = (x.rows(), self.config.n_visible, self.config.n_hidden);
         check_len("Rbm::free_energy: out (one per row)", out.len(), rows)?;
+        self.sigma_into(&mut scratch.sigma);
         let act = grown(&mut scratch.hidden_p, rows * h_n);
         self.up(
             x,
@@ -672,10 +675,9 @@ impl Rbm {
             &BiasActivation::new(self.hidden_bias(), Activation::Softplus),
             par,
             &mut scratch.scaled,
-            &mut scratch.sigma,
+            &scratch.sigma,
         )?;
         let b = self.visible_bias();
-        self.sigma_into(&mut scratch.sigma);
         let sigma = &scratch.sigma;
         let (data, rs, cs) = (x.as_slice(), x.row_stride(), x.col_stride());
         let act = &scratch.hidden_p[..rows * h_n];
@@ -745,27 +747,28 @@ impl Rbm {
         self.check_input("Rbm::gibbs", &v.view())?;
         let (rows, v_n, h_n) = (v.rows(), self.config.n_visible, self.config.n_hidden);
         let s = scratch;
+        self.sigma_into(&mut s.sigma);
         grown(&mut s.hidden_p, rows * h_n);
         grown(&mut s.hidden_h, rows * h_n);
         grown(&mut s.visible, rows * v_n);
         let mut streams = streams;
         for _ in 0..steps {
             let (p, h) = (&mut s.hidden_p[..rows * h_n], &mut s.hidden_h[..rows * h_n]);
-            self.sample_hidden(v.view(), p, h, streams, par, &mut s.scaled, &mut s.sigma)?;
+            self.sample_hidden(v.view(), p, h, streams, par, &mut s.scaled, &s.sigma)?;
             streams = streams.next_step();
             let h = MatRef::row_major(&s.hidden_h[..rows * h_n], rows, h_n)?;
             let mean = MatMut::row_major(&mut s.visible[..rows * v_n], rows, v_n)?;
-            self.visible_means_sigma(h, mean, par, &mut s.sigma)?;
+            self.visible_means_sigma(h, mean, par, &s.sigma)?;
             let mean = &s.visible[..rows * v_n];
-            self.sample_visible(streams, mean, v.as_mut_slice(), rows, par, &mut s.sigma)?;
+            self.sample_visible(streams, mean, v.as_mut_slice(), rows, par, &s.sigma)?;
             streams = streams.next_step();
         }
         Ok(streams)
     }
 
     /// `p ← p(h|v)` and `h ~ Bernoulli(p)` for the rows of `v` (`p` and `h`
-    /// are `rows x H`), drawing from `streams`; `scaled` and `sigma` are
-    /// [`up`](Self::up)'s scratch.
+    /// are `rows x H`), drawing from `streams`; `scaled` and `sigma` are as
+    /// for [`up`](Self::up).
     #[allow(clippy::too_many_arguments)]
     fn sample_hidden(
         &self,
@@ -775,7 +778,7 @@ impl Rbm {
         streams: Streams,
         par: Par,
         scaled: &mut Vec<f32>,
-        sigma: &mut Vec<f32>,
+        sigma: &[f32],
     ) -> Result<()> {
         let (rows, h_n) = (v.rows(), self.config.n_hidden);
         let pv = MatMut::row_major(p, rows, h_n)?;
@@ -797,20 +800,21 @@ impl Rbm {
         let s = &mut scratch;
         let streams =
             self.gibbs_with(&mut v, steps.saturating_sub(1), streams.next_step(), par, s)?;
+        self.sigma_into(&mut s.sigma);
         // The last step ends in means rather than samples.
         let (p, h) = (
             grown(&mut s.hidden_p, n * h_n),
             grown(&mut s.hidden_h, n * h_n),
         );
-        self.sample_hidden(v.view(), p, h, streams, par, &mut s.scaled, &mut s.sigma)?;
+        self.sample_hidden(v.view(), p, h, streams, par, &mut s.scaled, &s.sigma)?;
         let mut out = Matrix::zeros(n, v_n)?;
         let h = MatRef::row_major(&s.hidden_h[..n * h_n], n, h_n)?;
-        self.visible_means_sigma(h, out.view_mut(), par, &mut s.sigma)?;
+        self.visible_means_sigma(h, out.view_mut(), par, &s.sigma)?;
         Ok(out)
     }
 
     /// Samples visibles from their means: Bernoulli draws, or Gaussian
-    /// noise of unit variance (σ, made in `sigma`, when learned).
+    /// noise of unit variance (of σ, from `sigma`, when learned).
     fn sample_visible(
         &self,
         streams: Streams,
@@ -818,13 +822,12 @@ impl Rbm {
         out: &mut [f32],
         rows: usize,
         par: Par,
-        sigma: &mut Vec<f32>,
+        sigma: &[f32],
     ) -> Result<()> {
         let v_n = self.config.n_visible;
         match self.config.visible {
             VisibleUnits::Bernoulli => bernoulli(streams, mean, out, rows, v_n, par)?,
             VisibleUnits::Gaussian if self.config.learn_sigma => {
-                self.sigma_into(sigma);
                 gaussian(streams, mean, Scale::PerColumn(sigma), out, rows, v_n, par)?
             }
             VisibleUnits::Gaussian => {
@@ -1142,17 +1145,9 @@ impl Rbm {
     /// The visible units' standard deviations: `exp(ln σ)` when learned,
     /// all 1 for fixed-variance Gaussian visibles, empty for Bernoulli.
     pub fn sigma(&self) -> Vec<f32> {
-        match self.config.visible {
-            VisibleUnits::Bernoulli => Vec::new(),
-            VisibleUnits::Gaussian if self.config.learn_sigma => self
-                .params
-                .value(LOG_SIGMA)
-                .as_slice()
-                .iter()
-                .map(|z| z.exp())
-                .collect(),
-            VisibleUnits::Gaussian => vec![1.0; self.config.n_visible],
-        }
+        let mut sigma = Vec::new();
+        self.sigma_into(&mut sigma);
+        sigma
     }
 
     /// Runs `f` on the parameters as the evaluation routines of
