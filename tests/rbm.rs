@@ -273,6 +273,42 @@ fn free_energy_matches_the_formula() {
     }
 }
 
+/// Each chain block copies its own rows of the minibatch: a minibatch seen
+/// through a transposed (strided) view gives the gradient of the same rows
+/// stored densely, bit for bit, on one block and on several.
+#[test]
+fn cd_gradient_of_a_strided_minibatch_equals_the_dense_one() {
+    let (nv, nh, rows) = (20, 12, 100);
+    let mut rng = TestRng::new(13);
+    let x: Vec<f32> = (0..rows * nv)
+        .map(|_| (rng.uniform(0.0, 1.0) < 0.3) as u8 as f32)
+        .collect();
+    let x = Matrix::from_slice(rows, nv, &x).unwrap();
+    let xt = Matrix::from_fn(nv, rows, |i, j| x.row(j)[i]).unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(4)
+        .build()
+        .unwrap();
+    for par in [Par::Seq, Par::Rayon(4)] {
+        let mut dense = structured_rbm(nv, nh, 3);
+        let mut strided = structured_rbm(nv, nh, 3);
+        let (mut g_dense, mut g_strided) = (zero_grads(&dense), zero_grads(&strided));
+        let e_dense = pool
+            .install(|| dense.cd_gradient(x.view(), &mut g_dense, 7, par))
+            .unwrap();
+        let e_strided = pool
+            .install(|| strided.cd_gradient(xt.view().t(), &mut g_strided, 7, par))
+            .unwrap();
+        assert_eq!(
+            e_dense.to_bits(),
+            e_strided.to_bits(),
+            "{par:?}: reconstruction error"
+        );
+        let bits = |g: &ParamSet| flat(g).iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&g_dense), bits(&g_strided), "{par:?}: gradients");
+    }
+}
+
 /// The free energy is computed row by row, so threads (which split the
 /// rows) and the operand's layout change nothing, and every row still
 /// matches the f64 formula; for Gaussian visibles too.

@@ -36,13 +36,19 @@ pub(crate) use crate::error::into_engine;
 /// Copies the rows of a (possibly strided) `rows x cols` view into the
 /// first `rows * cols` elements of a dense row-major buffer.
 pub(crate) fn copy_rows(x: &MatRef<'_>, out: &mut [f32]) {
-    let (rows, cols) = (x.rows(), x.cols());
-    let out = &mut out[..rows * cols];
+    copy_row_range(x, 0..x.rows(), out);
+}
+
+/// Copies rows `rows` of a (possibly strided) view into the first
+/// `rows.len() * cols` elements of a dense row-major buffer.
+pub(crate) fn copy_row_range(x: &MatRef<'_>, rows: std::ops::Range<usize>, out: &mut [f32]) {
+    let cols = x.cols();
+    let out = &mut out[..rows.len() * cols];
     if x.col_stride() == 1 && x.row_stride() == cols {
-        out.copy_from_slice(&x.as_slice()[..rows * cols]);
+        out.copy_from_slice(&x.as_slice()[rows.start * cols..rows.end * cols]);
         return;
     }
-    for (i, row) in out.chunks_exact_mut(cols.max(1)).enumerate().take(rows) {
+    for (i, row) in rows.zip(out.chunks_exact_mut(cols.max(1))) {
         for (j, o) in row.iter_mut().enumerate() {
             *o = x.get(i, j).unwrap_or(0.0);
         }

@@ -33,6 +33,7 @@ use latent_kernels::update::{RankOne, RankOneAdd, SgdUpdate, gemm_sgd_update};
 use rayon::prelude::*;
 use std::time::{Duration, Instant};
 
+use crate::ae::util::copy_row_range;
 use crate::error::{ModelError, Result, into_engine};
 
 /// The kind of visible units.
@@ -1477,16 +1478,7 @@ fn run_chain(ctx: &ChainCtx<'_>, blk: ChainBlock<'_>, par: Par) -> Result<()> {
     } = blk;
     let mut streams = ctx.streams.rows_from(blk.r0 as u64);
     // V⁰: this block's rows of the minibatch (a strided x is gathered).
-    let x = &ctx.x;
-    if x.col_stride() == 1 && x.row_stride() == v_n {
-        sv_pos.copy_from_slice(&x.as_slice()[blk.r0 * v_n..(blk.r0 + rows) * v_n]);
-    } else {
-        for (i, row) in sv_pos.chunks_exact_mut(v_n).enumerate() {
-            for (j, o) in row.iter_mut().enumerate() {
-                *o = x.get(blk.r0 + i, j).unwrap_or(0.0);
-            }
-        }
-    }
+    copy_row_range(&ctx.x, blk.r0..blk.r0 + rows, sv_pos);
     if ctx.learn_sigma {
         for row in sv_pos.chunks_exact_mut(v_n) {
             for (s, &sd) in row.iter_mut().zip(ctx.sigma) {
