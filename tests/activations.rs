@@ -188,48 +188,52 @@ fn close(got: f32, want: f64) -> bool {
 #[test]
 fn fused_epilogue_matches_reference_and_unfused_pass_bit_for_bit() {
     let mut rng = TestRng::new(7);
-    let (m, k, n) = (37, 29, 53);
-    let x = rng.vec(m * k);
-    let w: Vec<f32> = rng.vec(k * n).iter().map(|v| 3.0 * v).collect();
-    let c = rng.vec(n);
-    for isa in present_isas() {
-        for act in Activation::ALL {
-            let mut fused = vec![f32::NAN; m * n];
-            let ep = BiasActivation::on(isa, Some(&c), act).unwrap();
-            gemm_on(
-                isa,
-                1.0,
-                MatRef::row_major(&x, m, k).unwrap(),
-                MatRef::row_major(&w, k, n).unwrap(),
-                Accum::Replace,
-                MatMut::row_major(&mut fused, m, n).unwrap(),
-                &ep,
-                Par::Seq,
-            )
-            .unwrap();
-            let mut plain = vec![f32::NAN; m * n];
-            gemm_on(
-                isa,
-                1.0,
-                MatRef::row_major(&x, m, k).unwrap(),
-                MatRef::row_major(&w, k, n).unwrap(),
-                Accum::Replace,
-                MatMut::row_major(&mut plain, m, n).unwrap(),
-                &BiasActivation::on(isa, None, Activation::Identity).unwrap(),
-                Par::Seq,
-            )
-            .unwrap();
-            bias_activation_on(isa, act, Some(&c), &mut plain, m, n, Par::Seq).unwrap();
-            for i in 0..m {
-                for j in 0..n {
-                    let a: f64 = (0..k)
-                        .map(|p| x[i * k + p] as f64 * w[p * n + j] as f64)
-                        .sum::<f64>()
-                        + c[j] as f64;
-                    let want = act64(act, a);
-                    let got = fused[i * n + j];
-                    assert!(close(got, want), "{isa} {act:?} ({i},{j}): {got} vs {want}");
-                    assert_eq!(got.to_bits(), plain[i * n + j].to_bits(), "{isa} {act:?}");
+    // 37 rows: B read in place, the epilogue gets column strips of all the
+    // rows; 203 rows: B packed, row strips of one A panel (both with a
+    // partial last strip).
+    for (m, k, n) in [(37, 29, 53), (203, 29, 45)] {
+        let x = rng.vec(m * k);
+        let w: Vec<f32> = rng.vec(k * n).iter().map(|v| 3.0 * v).collect();
+        let c = rng.vec(n);
+        for isa in present_isas() {
+            for act in Activation::ALL {
+                let mut fused = vec![f32::NAN; m * n];
+                let ep = BiasActivation::on(isa, Some(&c), act).unwrap();
+                gemm_on(
+                    isa,
+                    1.0,
+                    MatRef::row_major(&x, m, k).unwrap(),
+                    MatRef::row_major(&w, k, n).unwrap(),
+                    Accum::Replace,
+                    MatMut::row_major(&mut fused, m, n).unwrap(),
+                    &ep,
+                    Par::Seq,
+                )
+                .unwrap();
+                let mut plain = vec![f32::NAN; m * n];
+                gemm_on(
+                    isa,
+                    1.0,
+                    MatRef::row_major(&x, m, k).unwrap(),
+                    MatRef::row_major(&w, k, n).unwrap(),
+                    Accum::Replace,
+                    MatMut::row_major(&mut plain, m, n).unwrap(),
+                    &BiasActivation::on(isa, None, Activation::Identity).unwrap(),
+                    Par::Seq,
+                )
+                .unwrap();
+                bias_activation_on(isa, act, Some(&c), &mut plain, m, n, Par::Seq).unwrap();
+                for i in 0..m {
+                    for j in 0..n {
+                        let a: f64 = (0..k)
+                            .map(|p| x[i * k + p] as f64 * w[p * n + j] as f64)
+                            .sum::<f64>()
+                            + c[j] as f64;
+                        let want = act64(act, a);
+                        let got = fused[i * n + j];
+                        assert!(close(got, want), "{isa} {act:?} ({i},{j}): {got} vs {want}");
+                        assert_eq!(got.to_bits(), plain[i * n + j].to_bits(), "{isa} {act:?}");
+                    }
                 }
             }
         }

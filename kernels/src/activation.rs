@@ -19,7 +19,7 @@
 //! degree-7 polynomial, divisions are true divisions (see
 //! `simd::math` in the source for the formulas).
 
-use crate::gemm::Epilogue;
+use crate::gemm::{Epilogue, TileRows};
 use crate::simd::{Checked, Kernel, LANES, Simd, dispatch, math};
 use crate::split::{check_exact, check_len, flat1, rows1};
 use crate::{Isa, KernelError, Par};
@@ -422,6 +422,41 @@ impl Epilogue for BiasActivation<'_> {
             )
         }
         with_act!(self.act, go(self.isa, values, cols, bias))
+    }
+
+    /// One instruction-set dispatch for the whole tile, not one per row (a
+    /// column strip of a product is many short rows).
+    #[inline]
+    fn apply_tile(&self, _row0: usize, col0: usize, tile: &mut TileRows<'_>) {
+        let bias = self.bias.map(|b| &b[col0..col0 + tile.cols()]);
+        fn go<O: Unary>(isa: Checked, tile: &mut TileRows<'_>, bias: Option<&[f32]>) {
+            dispatch(
+                isa,
+                BiasTile::<O> {
+                    tile,
+                    bias,
+                    op: PhantomData,
+                },
+            )
+        }
+        with_act!(self.act, go(self.isa, tile, bias))
+    }
+}
+
+/// The rows of a finished tile of a product, each `x ← O(x + bias)`.
+struct BiasTile<'t, 'a, O> {
+    tile: &'t mut TileRows<'a>,
+    bias: Option<&'t [f32]>,
+    op: PhantomData<O>,
+}
+
+impl<O: Unary> Kernel for BiasTile<'_, '_, O> {
+    type Out = ();
+    #[inline(always)]
+    fn run<S: Simd>(self, s: S) {
+        for i in 0..self.tile.rows() {
+            map_row::<S, O>(s, self.tile.row(i), self.bias)
+        }
     }
 }
 
