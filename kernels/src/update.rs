@@ -11,7 +11,7 @@
 
 use crate::error::KernelError;
 use crate::gemm::{Accum, Epilogue, MatMut, MatRef, TileRows, gemm};
-use crate::simd::{Checked, Kernel, LANES, Simd, dispatch};
+use crate::simd::{Checked, Kernel, LANES, Simd, dispatch, prefetch_l2};
 use crate::split::check_exact;
 use crate::{Isa, Par};
 use std::marker::PhantomData;
@@ -575,6 +575,17 @@ impl Epilogue for SgdEpilogue<'_> {
         );
         if bad {
             self.non_finite.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// The old parameters and the velocity of the region, which the
+    /// write-out reads for every element.
+    #[inline]
+    fn prefetch(&self, row0: usize, col0: usize, rows: usize, cols: usize) {
+        for row in row0..row0 + rows {
+            let start = row * self.cols + col0;
+            prefetch_l2(self.old.as_ptr().wrapping_add(start), cols);
+            prefetch_l2(self.velocity.0.wrapping_add(start), cols);
         }
     }
 

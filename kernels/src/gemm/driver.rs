@@ -270,6 +270,9 @@ fn gemm_block<K: Microkernel, E: Epilogue>(
                             BMode::InPlace => (bedge.as_ptr(), nr),
                         };
                         let (ci, cj) = (ic + ir, jc + jr);
+                        if last {
+                            epi.prefetch(ci, cj, m_cur, n_cur);
+                        }
                         // SAFETY: the tile origin (ci, cj) is inside C.
                         let c_tile = unsafe { c.ptr.add(ci * c.rs + cj * c.cs) };
                         if c.cs == 1 {

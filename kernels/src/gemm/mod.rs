@@ -75,6 +75,16 @@ pub trait Epilogue: Sync {
     /// Transforms `values = C[row, col0 .. col0 + values.len()]` in place.
     fn apply_row(&self, row: usize, col0: usize, values: &mut [f32]);
 
+    /// A hint, given while the tile `C[row0 .., col0 ..]` of `rows x cols`
+    /// is being computed, that this region will be passed to
+    /// [`apply_tile`](Epilogue::apply_tile) shortly: an epilogue that reads
+    /// operands of its own for each element (old parameters, a velocity)
+    /// starts bringing them into cache here, so the write-out does not wait
+    /// on memory. The default does nothing.
+    fn prefetch(&self, row0: usize, col0: usize, rows: usize, cols: usize) {
+        let _ = (row0, col0, rows, cols);
+    }
+
     /// Transforms a finished block, `C[row0 .., col0 ..]` of
     /// `tile.rows() x tile.cols()` (a strip of microkernel tiles, or one),
     /// in place. The default passes each row to
