@@ -44,11 +44,6 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use latent_kernels::Par;
-use latent_kernels::par::with_warm_pool;
-
-/// How long the pool's threads wait, spinning, for a minibatch copy to
-/// finish before they give up and go idle.
-const WARM_LIMIT: Duration = Duration::from_millis(1);
 
 use crate::checkpoint::{Checkpoint, EpochRecord, OptimizerState};
 use crate::data::Dataset;
@@ -672,10 +667,10 @@ impl<M: Model> Trainer<M> {
             let (mut loss_sum, mut samples) = (0.0f64, 0usize);
             let mut metric_sums = Metrics::new();
             for b in 0..batches {
-                // The copy of the next minibatch is serial; the pool's
-                // threads are woken while it runs, not when the step's first
-                // parallel region starts (see `with_warm_pool`).
-                let batch = with_warm_pool(par, WARM_LIMIT, || batcher.batch(b, x, labels))?;
+                // The gather of the next minibatch runs on the pool too: it
+                // waits on memory (shuffled rows), and it wakes the pool's
+                // threads before the step's first parallel region.
+                let batch = batcher.batch_with(b, x, labels, par)?;
                 let rows = batch.len();
                 if !self.model.overwrites_gradients() {
                     self.grads.fill_zero();
