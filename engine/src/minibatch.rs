@@ -12,8 +12,9 @@ use crate::error::{EngineError, Result};
 use crate::matrix::Matrix;
 use crate::rng::{Rng, streams};
 
-/// Floats per piece of a parallel gather (16 KB).
-const GATHER_PIECE_FLOATS: usize = 4096;
+/// Floats below which a share of a parallel gather is not worth a task
+/// (16 KB).
+const GATHER_MIN_FLOATS: usize = 4096;
 
 /// One minibatch: views into the batcher's buffers.
 #[derive(Debug, Clone, Copy)]
@@ -195,12 +196,17 @@ impl Minibatcher {
                 row.copy_from_slice(data.row(i as usize));
             }
         };
-        // Small pieces (about 16 KB each), so that a thread that wakes late
-        // still finds some left to take.
-        let piece = (GATHER_PIECE_FLOATS / features.max(1)).max(1);
-        if par.max_tasks() > 1 && len > piece && features > 0 {
-            rows.par_chunks_mut(piece * features)
-                .zip(idx.par_chunks(piece))
+        // At most `par.max_tasks()` tasks of consecutive rows, each at
+        // least 16 KB.
+        let tasks = par
+            .max_tasks()
+            .min(len.saturating_mul(features) / GATHER_MIN_FLOATS)
+            .min(len)
+            .max(1);
+        if tasks > 1 {
+            let per_task = len.div_ceil(tasks);
+            rows.par_chunks_mut(per_task * features)
+                .zip(idx.par_chunks(per_task))
                 .for_each(|(dst, src)| gather(dst, src));
         } else {
             gather(rows, idx);
@@ -260,14 +266,14 @@ mod tests {
 
     #[test]
     fn parallel_gather_gives_the_serial_batch() {
-        // 1000 features: four rows per 16 KB piece, so a batch of 30 is
-        // eight pieces, the last one partial; 5000 features: one row each;
-        // 3 features: one piece (gathered serially).
+        // Batches of 30 and 17 rows (the last of an epoch) on 4 and 3
+        // tasks (the last share partial), and on one (3 features: below a
+        // task's worth, gathered serially).
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(4)
             .build()
             .unwrap();
-        for features in [1000, 5000, 3] {
+        for (features, par) in [(1000, Par::All), (5000, Par::Rayon(3)), (3, Par::All)] {
             let n = 107;
             let data = Matrix::from_fn(n, features, |i, j| (i * 100_000 + j) as f32).unwrap();
             let labels: Vec<u32> = (0..n as u32).map(|i| i * 3).collect();
@@ -279,7 +285,7 @@ mod tests {
                 for b in 0..serial.num_batches() {
                     let want = serial.batch(b, &data, Some(&labels)).unwrap();
                     let got = pool
-                        .install(|| parallel.batch_with(b, &data, Some(&labels), Par::All))
+                        .install(|| parallel.batch_with(b, &data, Some(&labels), par))
                         .unwrap();
                     assert_eq!(got.len(), want.len());
                     assert_eq!(got.indices, want.indices);
