@@ -593,6 +593,44 @@ fn training_is_bit_identical_across_thread_counts() {
 }
 
 #[test]
+fn learned_sigma_and_persistent_gaussian_training_is_the_same_on_any_threads() {
+    // 200 visible units: the learned-σ gradient's column sums split over
+    // up to three threads (64 columns at least each); PCD chains are
+    // continued and written back by each chain block.
+    let mut rng = TestRng::new(21);
+    let x: Vec<f32> = (0..300 * 200).map(|_| rng.uniform(-1.5, 1.5)).collect();
+    let x = Matrix::from_slice(300, 200, &x).unwrap();
+    let run = |threads: usize, persistent: bool| {
+        let config = RbmConfig {
+            learn_sigma: true,
+            persistent,
+            cd_k: 2,
+            ..RbmConfig::gaussian(200, 40)
+        };
+        let rbm = train(Rbm::new(config, 4).unwrap(), &x, 2, 100, 0.01, 7, threads);
+        let mut bits: Vec<u32> = rbm
+            .params()
+            .tensors()
+            .iter()
+            .flat_map(|t| t.value.as_slice().iter().map(|v| v.to_bits()))
+            .collect();
+        if let Some(chains) = rbm.chains() {
+            bits.extend(chains.as_slice().iter().map(|v| v.to_bits()));
+        }
+        bits
+    };
+    for persistent in [false, true] {
+        let one = run(1, persistent);
+        for threads in [2, 3, 5] {
+            assert!(
+                one == run(threads, persistent),
+                "persistent={persistent}: {threads} threads differ from 1"
+            );
+        }
+    }
+}
+
+#[test]
 fn chain_blocks_with_inner_threads_give_the_same_bits() {
     // With more threads than chain blocks (8 threads, batch 100: 4 blocks of
     // 25 rows), the spare threads work inside each block's products; the

@@ -30,6 +30,7 @@ use latent_kernels::gemm::{Accum, BiasAdd, Epilogue, MatMut, MatRef, gemm, sgemm
 use latent_kernels::random::{Scale, Streams, bernoulli, gaussian, sigmoid_bernoulli};
 use latent_kernels::reduce::{col_sums, sq_err};
 use latent_kernels::update::{RankOne, RankOneAdd, SgdUpdate, gemm_sgd_update};
+use rayon::iter::Either;
 use rayon::prelude::*;
 use std::time::{Duration, Instant};
 
@@ -269,11 +270,12 @@ impl Workspace {
 pub struct StepProfile {
     /// Steps measured.
     pub steps: u64,
-    /// Copying the batch into the workspace (and PCD chain states in and
-    /// out).
-    pub copy: Duration,
-    /// The positive phase and the Gibbs chain (the V x H products inside
-    /// it, the samplers and the reconstruction error).
+    /// The serial set-up before the chain: checks, workspace, and σ and
+    /// `b/σ` when σ is learned.
+    pub setup: Duration,
+    /// The positive phase and the Gibbs chain (each block's copy of its
+    /// minibatch rows and PCD chain states, the V x H products, the
+    /// samplers and the reconstruction error).
     pub chain: Duration,
     /// Column sums and the bias (and learned-σ) gradients.
     pub bias_gradients: Duration,
@@ -285,7 +287,7 @@ impl StepProfile {
     /// The phases as `(name, total time)`, in step order.
     pub fn phases(&self) -> [(&'static str, Duration); 4] {
         [
-            ("copy", self.copy),
+            ("setup", self.setup),
             ("chain", self.chain),
             ("bias_gradients", self.bias_gradients),
             ("weight_gradient", self.weight_gradient),
@@ -922,10 +924,6 @@ impl Rbm {
             streams: Streams::new(seed),
         };
         let recon_rows = &mut ws.recon_rows[..rows];
-        // PCD: the negative chains continue from where they stopped.
-        if let Some(chains) = &self.chains {
-            sv_neg.copy_from_slice(&chains.as_slice()[..rows * v_n]);
-        }
         times[0] += clock.lap();
         // The chain is independent row by row: run it as one parallel region
         // over blocks of rows, not as a parallel region per product. Every
@@ -941,6 +939,16 @@ impl Rbm {
             (_, 1) => (rows.div_ceil(tasks), Par::Seq),
             (_, inner) => (rows.div_ceil(tasks), Par::Rayon(inner)),
         };
+        // PCD: each block continues its rows of the persistent chains and
+        // writes their new states back.
+        let chain_rows = match self.chains.as_mut() {
+            Some(chains) => Either::Left(
+                chains.as_mut_slice()[..rows * v_n]
+                    .par_chunks_mut(rb * v_n)
+                    .map(Some),
+            ),
+            None => Either::Right((0..rows.div_ceil(rb)).into_par_iter().map(|_| None)),
+        };
         sv_pos
             .par_chunks_mut(rb * v_n)
             .zip(sv_neg.par_chunks_mut(rb * v_n))
@@ -949,9 +957,13 @@ impl Rbm {
             .zip(h.par_chunks_mut(rb * h_n))
             .zip(v_mean.par_chunks_mut(rb * v_n))
             .zip(recon_rows.par_chunks_mut(rb))
+            .zip(chain_rows)
             .enumerate()
             .try_for_each(
-                |(i, ((((((sv_pos, sv_neg), sp_pos), sp_neg), h), v_mean), recon_rows))| {
+                |(
+                    i,
+                    (((((((sv_pos, sv_neg), sp_pos), sp_neg), h), v_mean), recon_rows), chain),
+                )| {
                     let block = ChainBlock {
                         r0: i * rb,
                         rows: recon_rows.len(),
@@ -962,15 +974,12 @@ impl Rbm {
                         h,
                         v_mean,
                         recon_rows,
+                        chain,
                     };
                     run_chain(&ctx, block, inner_par)
                 },
             )?;
         times[1] += clock.lap();
-        if let Some(chains) = self.chains.as_mut() {
-            chains.as_mut_slice()[..rows * v_n].copy_from_slice(sv_neg);
-        }
-        times[0] += clock.lap();
         let recon_error: f64 = recon_rows.iter().map(|&e| e as f64).sum();
         let wt = w.view().t();
 
@@ -1018,29 +1027,51 @@ impl Rbm {
         if learn_sigma {
             // ∂E/∂ln σ_i = −(s_i − β_i)² + s_i (W h)_i, with p(h|v) for h:
             // data minus model term, from the GEMMs P⁰Wᵀ and PᵏWᵀ.
+            // One product of the stack [P⁰; −Pᵏ]: its lower half is −PᵏWᵀ,
+            // exactly the negation of PᵏWᵀ (every term and sum flips sign).
             let pw = &mut ws.pw[..2 * rows * v_n];
-            let (pw_pos, pw_neg) = pw.split_at_mut(rows * v_n);
-            // −1 undoes the sign of −Pᵏ exactly.
-            for (p, out, alpha) in [(&*sp_pos, pw_pos, 1.0), (&*sp_neg, pw_neg, -1.0)] {
-                let p = MatRef::row_major(p, rows, h_n)?;
-                sgemm(
-                    alpha,
-                    p,
-                    wt,
-                    Accum::Replace,
-                    MatMut::row_major(out, rows, v_n)?,
-                    par,
-                )?;
-            }
-            let g = grads.value_mut(LOG_SIGMA).as_mut_slice();
-            g.fill(0.0);
+            sgemm(
+                1.0,
+                MatRef::row_major(&ws.stacked_p[..2 * rows * h_n], 2 * rows, h_n)?,
+                wt,
+                Accum::Replace,
+                MatMut::row_major(pw, 2 * rows, v_n)?,
+                par,
+            )?;
+            let pw = &*pw;
             let sv = &ws.stacked_v[..2 * rows * v_n];
-            for (r, (s_row, q_row)) in sv.chunks_exact(v_n).zip(pw.chunks_exact(v_n)).enumerate() {
-                let sign = if r < rows { inv_b } else { -inv_b };
-                for (((g, &s), &q), &beta) in g.iter_mut().zip(s_row).zip(q_row).zip(b) {
-                    let d = s - beta;
-                    *g += sign * (-d * d + s * q);
+            // A sum over the 2·rows rows for each visible unit: split by
+            // columns between the threads, each column summed in row order,
+            // so the bits do not depend on the threads.
+            let sigma_grad = |c0: usize, g: &mut [f32]| {
+                g.fill(0.0);
+                let cols = c0..c0 + g.len();
+                for (r, (s_row, q_row)) in
+                    sv.chunks_exact(v_n).zip(pw.chunks_exact(v_n)).enumerate()
+                {
+                    let (sign, q_sign) = if r < rows {
+                        (inv_b, 1.0)
+                    } else {
+                        (-inv_b, -1.0)
+                    };
+                    let (s_row, q_row) = (&s_row[cols.clone()], &q_row[cols.clone()]);
+                    for (((g, &s), &q), &beta) in
+                        g.iter_mut().zip(s_row).zip(q_row).zip(&b[cols.clone()])
+                    {
+                        let d = s - beta;
+                        *g += sign * (-d * d + s * (q_sign * q));
+                    }
                 }
+            };
+            let g = grads.value_mut(LOG_SIGMA).as_mut_slice();
+            let tasks = par.max_tasks().min(v_n / SIGMA_GRAD_MIN_COLS).max(1);
+            if tasks > 1 {
+                let per_task = v_n.div_ceil(tasks);
+                g.par_chunks_mut(per_task)
+                    .enumerate()
+                    .for_each(|(t, g)| sigma_grad(t * per_task, g));
+            } else {
+                sigma_grad(0, g);
             }
             // The bias gradient above is with respect to β = b/σ.
             for (g, &sd) in grads.value_mut(B_VIS).as_mut_slice().iter_mut().zip(sigma) {
@@ -1101,7 +1132,7 @@ impl Rbm {
         times[3] += clock.lap();
         if let Some(p) = self.profile.as_mut() {
             p.steps += 1;
-            p.copy += times[0];
+            p.setup += times[0];
             p.chain += times[1];
             p.bias_gradients += times[2];
             p.weight_gradient += times[3];
@@ -1396,6 +1427,10 @@ impl Epilogue for ScaleShift<'_> {
     }
 }
 
+/// Visible units below which a share of the learned-σ gradient's column sums
+/// is not worth its own task.
+const SIGMA_GRAD_MIN_COLS: usize = 64;
+
 /// Rows below which a block of the Gibbs chain is not worth its own task.
 const CHAIN_MIN_ROWS: usize = 24;
 
@@ -1432,6 +1467,9 @@ struct ChainBlock<'a> {
     h: &'a mut [f32],
     v_mean: &'a mut [f32],
     recon_rows: &'a mut [f32],
+    /// PCD: this block's rows of the persistent chains, which it continues
+    /// and updates.
+    chain: Option<&'a mut [f32]>,
 }
 
 /// A stopwatch that reads the clock only when profiling is on.
@@ -1460,8 +1498,8 @@ impl PhaseClock {
 /// its rows of the minibatch into `sv_pos` (as V⁰/σ when σ is learned),
 /// then `P⁰ = σ(V⁰W + c)`, `H⁰ ~ P⁰`, `Vᵗ = E[v|Hᵗ⁻¹]` (sampled when
 /// asked), `Pᵗ = σ(VᵗW + c)`, sampling `Hᵗ` unless `t = k`; PCD continues
-/// the persistent chains (their states already in `sv_neg`) instead of
-/// starting at the data. Leaves `−Pᵏ` in `sp_neg` (the sign the weight
+/// the block's rows of the persistent chains (copied into `sv_neg`, and
+/// their new states back at the end) instead of starting at the data. Leaves `−Pᵏ` in `sp_neg` (the sign the weight
 /// gradient's stacked product wants) and per-row reconstruction errors
 /// `Σ_i (v_i − E[v_i|H⁰])²` (in the data's units) in `recon_rows`.
 fn run_chain(ctx: &ChainCtx<'_>, blk: ChainBlock<'_>, par: Par) -> Result<()> {
@@ -1474,6 +1512,7 @@ fn run_chain(ctx: &ChainCtx<'_>, blk: ChainBlock<'_>, par: Par) -> Result<()> {
         h,
         v_mean,
         recon_rows,
+        chain,
         ..
     } = blk;
     let mut streams = ctx.streams.rows_from(blk.r0 as u64);
@@ -1487,6 +1526,10 @@ fn run_chain(ctx: &ChainCtx<'_>, blk: ChainBlock<'_>, par: Par) -> Result<()> {
         }
     }
     let sv_pos = &*sv_pos;
+    // PCD: the negative chains continue from where they stopped.
+    if let Some(chain) = &chain {
+        sv_neg.copy_from_slice(chain);
+    }
     let w = ctx.w.view();
     let wt = w.t();
     let up = BiasAdd::new(ctx.c);
@@ -1539,8 +1582,8 @@ fn run_chain(ctx: &ChainCtx<'_>, blk: ChainBlock<'_>, par: Par) -> Result<()> {
         visible_means(h, v_mean)?;
         recon(v_mean, recon_rows)?;
         recon_done = true;
-        // The negative chains continue from their states, which the caller
-        // put in `sv_neg`.
+        // The negative chains continue from their states, copied into
+        // `sv_neg` above.
         streams = sample_hidden(sv_neg, sp_neg, h, streams)?;
     }
     for t in 1..=ctx.k {
@@ -1584,6 +1627,9 @@ fn run_chain(ctx: &ChainCtx<'_>, blk: ChainBlock<'_>, par: Par) -> Result<()> {
     }
     for p in sp_neg.iter_mut() {
         *p = -*p;
+    }
+    if let Some(chain) = chain {
+        chain.copy_from_slice(sv_neg);
     }
     Ok(())
 }
