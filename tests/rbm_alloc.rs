@@ -69,20 +69,24 @@ impl latent::engine::Observer for Counter {
 #[test]
 fn trainer_steps_with_the_fused_weight_update_allocate_nothing() {
     use latent::engine::train::{Threads, TrainConfig, Trainer};
-    let x = Matrix::from_fn(730, 64, |i, j| ((i * 7 + j * 3) % 5 == 0) as u8 as f32).unwrap();
+    // 200 visible units: a batch of 100 is two 16 KB shares of the gather.
+    let x = Matrix::from_fn(730, 200, |i, j| ((i * 7 + j * 3) % 5 == 0) as u8 as f32).unwrap();
     let data = latent::engine::Dataset::new(x, None).unwrap();
-    for fuse in [true, false] {
+    // Two threads: the step's parallel regions (minibatch gather, chain
+    // blocks, sums, products) run on the pool; what the thread running the
+    // loop does in them is counted too.
+    for (fuse, threads) in [(true, 1), (false, 1), (true, 2)] {
         let config = RbmConfig {
             sparsity: Some(latent::models::rbm::Sparsity {
                 target: 0.1,
                 cost: 0.01,
                 decay: 0.9,
             }),
-            ..RbmConfig::bernoulli(64, 200)
+            ..RbmConfig::bernoulli(200, 200)
         };
         let mut tc = TrainConfig::new(config.default_optimizer());
         tc.epochs = 2;
-        tc.threads = Threads::Count(1);
+        tc.threads = Threads::Count(threads);
         tc.fuse_updates = fuse;
         let mut trainer = Trainer::new(Rbm::new(config, 1).unwrap(), tc).unwrap();
         let mut counter = Counter {
@@ -95,7 +99,11 @@ fn trainer_steps_with_the_fused_weight_update_allocate_nothing() {
         for w in counter.marks.windows(2) {
             let ((e0, a0), (e1, a1)) = (w[0], w[1]);
             if e0 == e1 {
-                assert_eq!(a1 - a0, 0, "fuse={fuse}: a step of epoch {e1} allocated");
+                assert_eq!(
+                    a1 - a0,
+                    0,
+                    "fuse={fuse}, {threads} threads: a step of epoch {e1} allocated"
+                );
             }
         }
     }

@@ -7,6 +7,7 @@
 
 use latent_kernels::{MatRef, Par};
 use rayon::prelude::*;
+use std::sync::Mutex;
 
 use crate::error::{EngineError, Result};
 use crate::matrix::Matrix;
@@ -196,18 +197,30 @@ impl Minibatcher {
                 row.copy_from_slice(data.row(i as usize));
             }
         };
-        // At most `par.max_tasks()` tasks of consecutive rows, each at
-        // least 16 KB.
+        // At most `par.max_tasks()` tasks, at least 16 KB of rows each.
         let tasks = par
             .max_tasks()
             .min(len.saturating_mul(features) / GATHER_MIN_FLOATS)
             .min(len)
             .max(1);
         if tasks > 1 {
-            let per_task = len.div_ceil(tasks);
-            rows.par_chunks_mut(per_task * features)
-                .zip(idx.par_chunks(per_task))
-                .for_each(|(dst, src)| gather(dst, src));
+            // `tasks` tasks take 16 KB pieces in turn: a thread that wakes
+            // late (tens of microseconds on a virtual machine) finds fewer
+            // left instead of holding up the batch with a fixed share.
+            let piece = (GATHER_MIN_FLOATS / features).max(1);
+            let pieces = Mutex::new(rows.chunks_mut(piece * features).zip(idx.chunks(piece)));
+            (0..tasks).into_par_iter().for_each(|_| {
+                loop {
+                    // The lock is held only to take a piece. A panic in
+                    // another task poisons it; the pieces are still whole
+                    // (and the panic propagates from the region anyway).
+                    let next = pieces.lock().unwrap_or_else(|e| e.into_inner()).next();
+                    match next {
+                        Some((dst, src)) => gather(dst, src),
+                        None => break,
+                    }
+                }
+            });
         } else {
             gather(rows, idx);
         }
@@ -267,7 +280,8 @@ mod tests {
     #[test]
     fn parallel_gather_gives_the_serial_batch() {
         // Batches of 30 and 17 rows (the last of an epoch) on 4 and 3
-        // tasks (the last share partial), and on one (3 features: below a
+        // tasks, in pieces of 4 rows (1000 features, the last piece
+        // partial) and of 1 row (5000), and on one (3 features: below a
         // task's worth, gathered serially).
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(4)
