@@ -109,7 +109,8 @@ fn trainer_steps_with_the_fused_weight_update_allocate_nothing() {
     }
 }
 
-/// The inference calls with the caller's scratch ([`RbmScratch`]) allocate
+/// The inference calls with the caller's scratch ([`RbmScratch`]), sampling
+/// from fresh chains included, allocate
 /// nothing once the scratch has held the largest batch, and give the same
 /// bits as the calls that make their own scratch.
 #[test]
@@ -143,6 +144,7 @@ fn inference_with_a_kept_scratch_allocates_nothing_and_matches() {
         let mut means = Matrix::zeros(100, v_n).unwrap();
         let mut recon = Matrix::zeros(100, v_n).unwrap();
         let mut energy = vec![0.0f32; 100];
+        let mut samples = Matrix::zeros(100, v_n).unwrap();
         let mut chains = big.clone();
         let mut run = |x: &Matrix, scratch: &mut RbmScratch, seed: u64| {
             let rows = x.rows();
@@ -169,6 +171,9 @@ fn inference_with_a_kept_scratch_allocates_nothing_and_matches() {
                 .unwrap();
             rbm.gibbs_with(&mut chains, 2, Streams::new(seed), Par::Seq, scratch)
                 .unwrap();
+            let out =
+                MatMut::row_major(&mut samples.as_mut_slice()[..rows * v_n], rows, v_n).unwrap();
+            rbm.sample_with(out, 2, seed, Par::Seq, scratch).unwrap();
         };
         run(&big, &mut scratch, 1);
         run(&small, &mut scratch, 2);
@@ -206,5 +211,23 @@ fn inference_with_a_kept_scratch_allocates_nothing_and_matches() {
         rbm.gibbs_with(&mut b, 3, Streams::new(9), Par::Seq, &mut scratch)
             .unwrap();
         assert_eq!(bits(a.as_slice()), bits(b.as_slice()), "gibbs");
+        // sample_with into a column-major view: the same numbers.
+        let want = rbm.sample(rows, 3, 9, Par::Seq).unwrap();
+        let mut col_major = vec![0.0f32; rows * v_n];
+        let out = MatMut::row_major(&mut col_major, v_n, rows).unwrap().t();
+        rbm.sample_with(out, 3, 9, Par::Seq, &mut scratch).unwrap();
+        for i in 0..rows {
+            for j in 0..v_n {
+                assert_eq!(
+                    want.get(i, j).map(f32::to_bits),
+                    Some(col_major[j * rows + i].to_bits()),
+                    "sample ({i}, {j})"
+                );
+            }
+        }
+        // A wrong width is an error, not a panic.
+        let mut narrow = vec![0.0f32; 5 * (v_n - 1)];
+        let out = MatMut::row_major(&mut narrow, 5, v_n - 1).unwrap();
+        assert!(rbm.sample_with(out, 1, 1, Par::Seq, &mut scratch).is_err());
     }
 }

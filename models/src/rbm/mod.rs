@@ -748,22 +748,37 @@ impl Rbm {
         scratch: &mut RbmScratch,
     ) -> Result<Streams> {
         self.check_input("Rbm::gibbs", &v.view())?;
-        let (rows, v_n, h_n) = (v.rows(), self.config.n_visible, self.config.n_hidden);
-        let s = scratch;
-        self.sigma_into(&mut s.sigma);
+        let rows = v.rows();
+        self.sigma_into(&mut scratch.sigma);
+        self.gibbs_rows(v.as_mut_slice(), rows, steps, streams, par, scratch)
+    }
+
+    /// The Gibbs steps of [`gibbs_with`](Self::gibbs_with) on `rows`
+    /// row-major visible states in `v`, with `scratch.sigma` already made.
+    fn gibbs_rows(
+        &self,
+        v: &mut [f32],
+        rows: usize,
+        steps: usize,
+        streams: Streams,
+        par: Par,
+        s: &mut RbmScratch,
+    ) -> Result<Streams> {
+        let (v_n, h_n) = (self.config.n_visible, self.config.n_hidden);
         grown(&mut s.hidden_p, rows * h_n);
         grown(&mut s.hidden_h, rows * h_n);
         grown(&mut s.visible, rows * v_n);
         let mut streams = streams;
         for _ in 0..steps {
             let (p, h) = (&mut s.hidden_p[..rows * h_n], &mut s.hidden_h[..rows * h_n]);
-            self.sample_hidden(v.view(), p, h, streams, par, &mut s.scaled, &s.sigma)?;
+            let vv = MatRef::row_major(v, rows, v_n)?;
+            self.sample_hidden(vv, p, h, streams, par, &mut s.scaled, &s.sigma)?;
             streams = streams.next_step();
             let h = MatRef::row_major(&s.hidden_h[..rows * h_n], rows, h_n)?;
             let mean = MatMut::row_major(&mut s.visible[..rows * v_n], rows, v_n)?;
             self.visible_means_sigma(h, mean, par, &s.sigma)?;
             let mean = &s.visible[..rows * v_n];
-            self.sample_visible(streams, mean, v.as_mut_slice(), rows, par, &s.sigma)?;
+            self.sample_visible(streams, mean, v, rows, par, &s.sigma)?;
             streams = streams.next_step();
         }
         Ok(streams)
@@ -794,26 +809,71 @@ impl Rbm {
     /// `n` samples from the model: `n` chains started from uniform random
     /// binary states (Bernoulli) or standard normal states (Gaussian), run
     /// for `steps` Gibbs steps with the streams of `seed`. Returns the last
-    /// visible means (`n x V`), the usual picture of RBM samples.
+    /// visible means (`n x V`), the usual picture of RBM samples. Allocates
+    /// the result and scratch buffers; see [`sample_with`](Self::sample_with).
     pub fn sample(&self, n: usize, steps: usize, seed: u64, par: Par) -> Result<Matrix> {
-        let (v_n, h_n) = (self.config.n_visible, self.config.n_hidden);
+        let mut out = Matrix::zeros(n, self.config.n_visible)?;
+        self.sample_with(out.view_mut(), steps, seed, par, &mut RbmScratch::default())?;
+        Ok(out)
+    }
+
+    /// [`sample`](Self::sample) into the caller's `out`, one sample per row
+    /// (`n x V`, any layout), with the caller's scratch buffers (which also
+    /// hold the chains): no allocation once they have held `n` chains. The
+    /// same numbers as `sample(n, steps, seed, par)`.
+    pub fn sample_with(
+        &self,
+        out: MatMut<'_>,
+        steps: usize,
+        seed: u64,
+        par: Par,
+        scratch: &mut RbmScratch,
+    ) -> Result<()> {
+        let (n, v_n, h_n) = (out.rows(), self.config.n_visible, self.config.n_hidden);
+        check_len(
+            "Rbm::sample_with: columns of the output (visible units)",
+            out.cols(),
+            v_n,
+        )?;
+        let s = scratch;
         let streams = Streams::new(seed);
-        let mut v = self.random_states(n, streams, par)?;
-        let mut scratch = RbmScratch::default();
-        let s = &mut scratch;
-        let streams =
-            self.gibbs_with(&mut v, steps.saturating_sub(1), streams.next_step(), par, s)?;
+        // Random starting states: fair coin flips, or standard normals.
+        let mut chains = std::mem::take(&mut s.chains);
+        grown(&mut chains, n * v_n);
+        let means = grown(&mut s.visible, n * v_n);
+        let states = &mut chains[..n * v_n];
+        match self.config.visible {
+            VisibleUnits::Bernoulli => {
+                means.fill(0.5);
+                bernoulli(streams, means, states, n, v_n, par)?;
+            }
+            VisibleUnits::Gaussian => {
+                means.fill(0.0);
+                gaussian(streams, means, Scale::Scalar(1.0), states, n, v_n, par)?;
+            }
+        }
         self.sigma_into(&mut s.sigma);
+        let steps = steps.saturating_sub(1);
+        let run = self.gibbs_rows(states, n, steps, streams.next_step(), par, s);
+        let streams = match run {
+            Ok(streams) => streams,
+            Err(e) => {
+                s.chains = chains;
+                return Err(e);
+            }
+        };
         // The last step ends in means rather than samples.
         let (p, h) = (
             grown(&mut s.hidden_p, n * h_n),
             grown(&mut s.hidden_h, n * h_n),
         );
-        self.sample_hidden(v.view(), p, h, streams, par, &mut s.scaled, &s.sigma)?;
-        let mut out = Matrix::zeros(n, v_n)?;
+        let states = MatRef::row_major(&chains[..n * v_n], n, v_n)?;
+        let last = self.sample_hidden(states, p, h, streams, par, &mut s.scaled, &s.sigma);
+        s.chains = chains;
+        last?;
         let h = MatRef::row_major(&s.hidden_h[..n * h_n], n, h_n)?;
-        self.visible_means_sigma(h, out.view_mut(), par, &s.sigma)?;
-        Ok(out)
+        self.visible_means_sigma(h, out, par, &s.sigma)?;
+        Ok(())
     }
 
     /// Samples visibles from their means: Bernoulli draws, or Gaussian
@@ -1361,7 +1421,8 @@ impl Model for Rbm {
 /// a Gaussian RBM with learned σ, fused into the GEMM's write-out.
 /// Buffers for the inference calls ([`Rbm::transform_with`],
 /// [`Rbm::visible_means_with`], [`Rbm::reconstruct_with`],
-/// [`Rbm::free_energy_with`], [`Rbm::gibbs_with`]), kept by the caller: they
+/// [`Rbm::free_energy_with`], [`Rbm::gibbs_with`], [`Rbm::sample_with`]),
+/// kept by the caller: they
 /// grow to the largest batch seen and are reused, so calling these batch
 /// after batch allocates nothing after the first call. The methods without
 /// `_with` make a fresh one per call.
@@ -1377,6 +1438,8 @@ pub struct RbmScratch {
     hidden_h: Vec<f32>,
     /// Visible means, `rows x V`.
     visible: Vec<f32>,
+    /// The chains' visible states of [`Rbm::sample_with`], `n x V`.
+    chains: Vec<f32>,
 }
 
 impl RbmScratch {
