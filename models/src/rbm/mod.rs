@@ -829,51 +829,48 @@ impl Rbm {
         par: Par,
         scratch: &mut RbmScratch,
     ) -> Result<()> {
-        let (n, v_n, h_n) = (out.rows(), self.config.n_visible, self.config.n_hidden);
+        let (n, v_n) = (out.rows(), self.config.n_visible);
         check_len(
             "Rbm::sample_with: columns of the output (visible units)",
             out.cols(),
             v_n,
         )?;
-        let s = scratch;
+        // The chains live in the scratch; taken out for the run (the other
+        // buffers are borrowed beside them) and put back whatever happens.
+        let mut chains = std::mem::take(&mut scratch.chains);
+        let states = grown(&mut chains, n * v_n);
+        let result = self.sample_chains(states, out, steps, seed, par, scratch);
+        scratch.chains = chains;
+        result
+    }
+
+    /// The body of [`sample_with`](Self::sample_with) on the chains'
+    /// states (`n x V`, row-major).
+    fn sample_chains(
+        &self,
+        states: &mut [f32],
+        out: MatMut<'_>,
+        steps: usize,
+        seed: u64,
+        par: Par,
+        s: &mut RbmScratch,
+    ) -> Result<()> {
+        let (n, h_n) = (out.rows(), self.config.n_hidden);
         let streams = Streams::new(seed);
-        // Random starting states: fair coin flips, or standard normals.
-        let mut chains = std::mem::take(&mut s.chains);
-        grown(&mut chains, n * v_n);
-        let means = grown(&mut s.visible, n * v_n);
-        let states = &mut chains[..n * v_n];
-        match self.config.visible {
-            VisibleUnits::Bernoulli => {
-                means.fill(0.5);
-                bernoulli(streams, means, states, n, v_n, par)?;
-            }
-            VisibleUnits::Gaussian => {
-                means.fill(0.0);
-                gaussian(streams, means, Scale::Scalar(1.0), states, n, v_n, par)?;
-            }
-        }
+        let means = grown(&mut s.visible, states.len());
+        self.fill_random_states(states, means, n, streams, par)?;
         self.sigma_into(&mut s.sigma);
         let steps = steps.saturating_sub(1);
-        let run = self.gibbs_rows(states, n, steps, streams.next_step(), par, s);
-        let streams = match run {
-            Ok(streams) => streams,
-            Err(e) => {
-                s.chains = chains;
-                return Err(e);
-            }
-        };
+        let streams = self.gibbs_rows(states, n, steps, streams.next_step(), par, s)?;
         // The last step ends in means rather than samples.
         let (p, h) = (
             grown(&mut s.hidden_p, n * h_n),
             grown(&mut s.hidden_h, n * h_n),
         );
-        let states = MatRef::row_major(&chains[..n * v_n], n, v_n)?;
-        let last = self.sample_hidden(states, p, h, streams, par, &mut s.scaled, &s.sigma);
-        s.chains = chains;
-        last?;
+        let v = MatRef::row_major(states, n, self.config.n_visible)?;
+        self.sample_hidden(v, p, h, streams, par, &mut s.scaled, &s.sigma)?;
         let h = MatRef::row_major(&s.hidden_h[..n * h_n], n, h_n)?;
-        self.visible_means_sigma(h, out, par, &s.sigma)?;
-        Ok(())
+        self.visible_means_sigma(h, out, par, &s.sigma)
     }
 
     /// Samples visibles from their means: Bernoulli draws, or Gaussian
@@ -1203,20 +1200,34 @@ impl Rbm {
     /// `rows` random visible states to start chains from: fair coin flips
     /// (Bernoulli) or standard normal values (Gaussian).
     fn random_states(&self, rows: usize, streams: Streams, par: Par) -> Result<Matrix> {
+        let mut states = Matrix::zeros(rows, self.config.n_visible)?;
+        let mut means = vec![0.0f32; states.len()];
+        self.fill_random_states(states.as_mut_slice(), &mut means, rows, streams, par)?;
+        Ok(states)
+    }
+
+    /// [`random_states`](Self::random_states) into `states` (`rows x V`),
+    /// with `means` (as long) as the samplers' scratch.
+    fn fill_random_states(
+        &self,
+        states: &mut [f32],
+        means: &mut [f32],
+        rows: usize,
+        streams: Streams,
+        par: Par,
+    ) -> Result<()> {
         let v_n = self.config.n_visible;
-        let mut states = Matrix::zeros(rows, v_n)?;
         match self.config.visible {
             VisibleUnits::Bernoulli => {
-                let half = vec![0.5f32; rows * v_n];
-                bernoulli(streams, &half, states.as_mut_slice(), rows, v_n, par)?;
+                means.fill(0.5);
+                bernoulli(streams, means, states, rows, v_n, par)?;
             }
             VisibleUnits::Gaussian => {
-                let zero = vec![0.0f32; rows * v_n];
-                let out = states.as_mut_slice();
-                gaussian(streams, &zero, Scale::Scalar(1.0), out, rows, v_n, par)?;
+                means.fill(0.0);
+                gaussian(streams, means, Scale::Scalar(1.0), states, rows, v_n, par)?;
             }
         }
-        Ok(states)
+        Ok(())
     }
 
     /// PCD: makes sure there are at least `rows` chains, started at random
