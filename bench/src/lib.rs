@@ -57,6 +57,17 @@ pub fn fma_peak_threads(isa: Isa, threads: usize, millis: u64) -> f64 {
         .sum()
 }
 
+/// Runs `work` between two measurements of [`fma_peak_threads`] (200 ms
+/// each) and returns its result with the higher peak: a neighbour's load
+/// during one measurement would otherwise lower the peak and inflate the
+/// fraction of it that `work` is reported to reach.
+pub fn with_fma_peak<R>(isa: Isa, threads: usize, work: impl FnOnce() -> R) -> (R, f64) {
+    let before = fma_peak_threads(isa, threads, 200);
+    let result = work();
+    let peak = before.max(fma_peak_threads(isa, threads, 200));
+    (result, peak)
+}
+
 /// Formats the closing `RESULT key=value …` line from pairs.
 pub fn result_line(pairs: &[(String, String)]) -> String {
     let body: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();

@@ -23,7 +23,7 @@
 //! on 12,000 rows and scales the time to 60,000 (said in the output).
 //! Without MNIST it uses seeded random data of the same shape, and says so.
 
-use latent_bench::{fma_peak_threads, result_line};
+use latent_bench::{result_line, with_fma_peak};
 use latent_engine::data::mnist;
 use latent_engine::train::{Silent, Threads, TrainConfig, Trainer};
 use latent_engine::{Dataset, Matrix, OptimizerConfig, preprocess};
@@ -186,14 +186,11 @@ fn main() {
         }
         let (cfg, flop) = model(name);
         for &t in &threads {
-            let peak_before = fma_peak_threads(isa, t, 200);
-            let (secs, loss) = epoch_seconds(&data, &cfg, t).unwrap_or_else(|e| {
+            let (run, peak) = with_fma_peak(isa, t, || epoch_seconds(&data, &cfg, t));
+            let (secs, loss) = run.unwrap_or_else(|e| {
                 eprintln!("ae-epoch: {e}");
                 std::process::exit(1)
             });
-            // The higher of the peaks before and after: a neighbour's load
-            // during one measurement would otherwise inflate the fraction.
-            let peak = peak_before.max(fma_peak_threads(isa, t, 200));
             let per_epoch = secs * EPOCH_ROWS as f64 / rows as f64;
             let gflops = flop * rows as f64 / secs / 1e9;
             println!(

@@ -28,7 +28,7 @@
 //! or `$LATENT_MNIST_DIR`) it uses seeded random binary data of the same
 //! shape, and says so.
 
-use latent_bench::{fma_peak_threads, result_line};
+use latent_bench::{result_line, with_fma_peak};
 use latent_engine::data::mnist;
 use latent_engine::train::{BatchProgress, Control, Observer, Threads, TrainConfig, Trainer};
 use latent_engine::{Dataset, Matrix, preprocess};
@@ -244,15 +244,15 @@ fn main() {
             continue;
         }
         for &t in &threads {
-            let peak_before = fma_peak_threads(isa, t, 200);
-            let epochs: Vec<Epoch> = (0..opts.repeat)
-                .map(|_| train_epoch(&data, hidden, batch, t, !opts.no_fuse))
-                .collect::<Result<_, _>>()
-                .unwrap_or_else(|e| {
-                    eprintln!("rbm-epoch: {e}");
-                    std::process::exit(1)
-                });
-            let peak = peak_before.max(fma_peak_threads(isa, t, 200));
+            let (epochs, peak) = with_fma_peak(isa, t, || {
+                (0..opts.repeat)
+                    .map(|_| train_epoch(&data, hidden, batch, t, !opts.no_fuse))
+                    .collect::<Result<Vec<Epoch>, _>>()
+            });
+            let epochs = epochs.unwrap_or_else(|e| {
+                eprintln!("rbm-epoch: {e}");
+                std::process::exit(1)
+            });
             let scale = EPOCH_ROWS as f64 / rows as f64;
             let per_epoch: Vec<f64> = epochs.iter().map(|e| e.secs * scale).collect();
             let (med, lo, hi) = (
