@@ -386,7 +386,7 @@ fn reconstruction_error_ranks_anomalies_first() {
     )
     .unwrap();
     trainer.fit(&ds, None, &mut Silent).unwrap();
-    let mut ae = trainer.into_model();
+    let ae = trainer.into_model();
     // 40 test rows: even rows normal, every 10th row an anomaly.
     let test: Vec<f32> = (0..40)
         .flat_map(|i| {
@@ -433,7 +433,7 @@ fn binary_codes_and_hamming_retrieval() {
     // disjoint, so the distance is 67.
     assert_eq!(w.distance(&q, 0).unwrap(), 67);
     // A tanh code layer cannot give binary codes.
-    let mut ae = Autoencoder::new(AeConfig::new(&[6, 3], Activation::Tanh), 0).unwrap();
+    let ae = Autoencoder::new(AeConfig::new(&[6, 3], Activation::Tanh), 0).unwrap();
     assert!(
         ae.binary_codes(&toy_data(2, 6, 0), 0.5, 10, Par::Seq)
             .is_err()
@@ -449,7 +449,7 @@ fn vae_samples_and_importance_weighted_bound() {
     )
     .unwrap();
     trainer.fit(&ds, None, &mut Silent).unwrap();
-    let mut vae = trainer.into_model();
+    let vae = trainer.into_model();
     let s = vae.sample(7, 3, Par::Seq).unwrap();
     assert_eq!(s.shape(), (7, 20));
     assert!(s.as_slice().iter().all(|&p| (0.0..=1.0).contains(&p)));
@@ -542,7 +542,7 @@ fn mnist_every_variant_lowers_its_test_loss() {
     ];
     let mut stats = Vec::new();
     for (name, cfg) in variants {
-        let mut fresh = Autoencoder::new(cfg.clone(), 1).unwrap();
+        let fresh = Autoencoder::new(cfg.clone(), 1).unwrap();
         let before = fresh
             .mean_reconstruction_error(&test.x, 500, Par::All)
             .unwrap();
@@ -599,9 +599,11 @@ fn mnist_denoising_beats_plain_on_masked_images() {
     dae.corrupt(test.x.as_slice(), masked.as_mut_slice(), n, 99, Par::All)
         .unwrap();
     let err = |ae: &mut Autoencoder| {
-        let mut recon = vec![0.0f32; n * 784];
-        ae.reconstruct(masked.view(), &mut recon, Par::All).unwrap();
+        let mut recon = Matrix::zeros(n, 784).unwrap();
+        ae.reconstruct(masked.view(), recon.view_mut(), Par::All)
+            .unwrap();
         recon
+            .as_slice()
             .iter()
             .zip(test.x.as_slice())
             .map(|(r, x)| ((r - x) as f64).powi(2))
@@ -626,7 +628,7 @@ fn mnist_vae_elbo_improves() {
         return;
     };
     let cfg = VaeConfig::new(784, &[256], 16, Activation::Relu);
-    let mut fresh = Vae::new(cfg.clone(), 1).unwrap();
+    let fresh = Vae::new(cfg.clone(), 1).unwrap();
     let before = fresh.elbo(&test.x, 500, 1, Par::All).unwrap();
     let mut trainer = Trainer::new(
         Vae::new(cfg, 1).unwrap(),
@@ -635,7 +637,7 @@ fn mnist_vae_elbo_improves() {
     .unwrap();
     let summary = trainer.fit(&train, None, &mut Silent).unwrap();
     let hist: Vec<f64> = trainer.history().iter().map(|h| h.train_loss).collect();
-    let mut vae = trainer.into_model();
+    let vae = trainer.into_model();
     let after = vae.elbo(&test.x, 500, 1, Par::All).unwrap();
     let iw = vae
         .log_likelihood_iw(&test.x.slice_rows(0, 200).unwrap(), 20, 200, 3, Par::All)

@@ -409,7 +409,7 @@ pub fn run(args: &DemoArgs, g: &Global) -> Result<Report> {
 /// `input` against `clean`, and the reconstructions.
 fn ae_error(ae: &mut Autoencoder, input: &Matrix, clean: &Matrix) -> Result<(f64, Matrix)> {
     let mut r = Matrix::zeros(input.rows(), input.cols())?;
-    ae.reconstruct(input.view(), r.as_mut_slice(), Par::All)?;
+    ae.reconstruct(input.view(), r.view_mut(), Par::All)?;
     let e = crate::cli::use_model::per_row_sq_err(clean, &r);
     Ok((
         e.iter().map(|&v| v as f64).sum::<f64>() / e.len().max(1) as f64,

@@ -140,10 +140,14 @@ fn reconstruct(model: &mut Model, x: &Matrix) -> Result<Matrix> {
             }
             current
         }
-        Model::Ae(a) | Model::DeepAe(a) => {
-            by_blocks(x, v, |b, o| Ok(a.reconstruct(b, o, Par::All)?))?
-        }
-        Model::Vae(vae) => by_blocks(x, v, |b, o| Ok(vae.reconstruct(b, o, Par::All)?))?,
+        Model::Ae(a) | Model::DeepAe(a) => by_blocks(x, v, |b, o| {
+            let rows = b.rows();
+            Ok(a.reconstruct(b, MatMut::row_major(o, rows, v)?, Par::All)?)
+        })?,
+        Model::Vae(vae) => by_blocks(x, v, |b, o| {
+            let rows = b.rows();
+            Ok(vae.reconstruct(b, MatMut::row_major(o, rows, v)?, Par::All)?)
+        })?,
     })
 }
 
@@ -348,7 +352,10 @@ pub fn encode(args: &EncodeArgs, g: &Global) -> Result<Report> {
             match &mut m.model {
                 Model::Vae(vae) => {
                     let z = vae.latent();
-                    by_blocks(&x, z, |b, o| Ok(vae.encode(b, o, Par::All)?))?
+                    by_blocks(&x, z, |b, o| {
+                        let rows = b.rows();
+                        Ok(vae.encode(b, MatMut::row_major(o, rows, z)?, Par::All)?)
+                    })?
                 }
                 Model::Ae(a) | Model::DeepAe(a) => {
                     let h = a.code_size();

@@ -5,7 +5,7 @@ use latent_engine::Matrix;
 use latent_kernels::Par;
 use latent_kernels::activation::Activation;
 
-use super::dense::Autoencoder;
+use super::dense::{AeScratch, Autoencoder};
 use super::util::{bad, check_len};
 use crate::error::Result;
 
@@ -105,7 +105,7 @@ impl Autoencoder {
     /// sigmoid) thresholded at `threshold`, encoded in batches of at most
     /// `batch` rows.
     pub fn binary_codes(
-        &mut self,
+        &self,
         x: &Matrix,
         threshold: f32,
         batch: usize,
@@ -124,10 +124,12 @@ impl Autoencoder {
         }
         let h = self.code_size();
         let mut codes = Matrix::zeros(x.rows(), h)?;
+        let mut scratch = AeScratch::new();
         let mut start = 0;
         while start < x.rows() {
             let n = batch.min(x.rows() - start);
-            self.encode(x.rows_view(start, n)?, codes.rows_view_mut(start, n)?, par)?;
+            let (rows, out) = (x.rows_view(start, n)?, codes.rows_view_mut(start, n)?);
+            self.encode_with(rows, out, &mut scratch, par)?;
             start += n;
         }
         BinaryCodes::from_activations(codes.as_slice(), x.rows(), h, threshold)

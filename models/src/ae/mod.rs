@@ -17,15 +17,22 @@
 //! - [`spec`]: the settings and configurations as text (`mask:0.3`,
 //!   `kl:0.05:3`, `sizes=784,256 …`), for command lines and model files.
 //!
-//! Every model sizes its buffers once per batch size, allocates nothing per
-//! step afterwards, passes the step's [`Par`](latent_kernels::Par) to every
-//! kernel, and draws its randomness from [`Streams`](latent_kernels::random::Streams)
-//! seeded per step, so results are bit-identical for every thread count.
+//! Every model sizes its training buffers once per batch size, allocates
+//! nothing per step afterwards, passes the step's
+//! [`Par`](latent_kernels::Par) to every kernel, and draws its randomness
+//! from [`Streams`](latent_kernels::random::Streams) seeded per step, so
+//! results are bit-identical for every thread count.
 //! Randomness enters a step only through the explicit `seed` argument of
 //! `loss_and_gradient` (the [`Model`](latent_engine::train::Model)
 //! implementations draw one per step from the trainer's stream), and the
 //! noise a seed gives can be reproduced on its own
 //! ([`Autoencoder::corrupt`], [`Vae::draw_eps`]), so tests can hold it fixed.
+//!
+//! Inference and evaluation take `&self` and a workspace that the caller
+//! keeps ([`AeScratch`], [`VaeScratch`]) in their `_with` forms, which
+//! allocate nothing once the scratch has held a batch that large (one
+//! scratch can serve models of different shapes); the plain forms make a
+//! fresh scratch. Outputs are views of any layout (`MatMut`).
 
 pub mod codes;
 pub mod dense;
@@ -36,9 +43,9 @@ pub mod vae;
 pub(crate) mod util;
 
 pub use codes::BinaryCodes;
-pub use dense::{AeConfig, AeStep, Autoencoder, Loss, Noise, Sparsity};
+pub use dense::{AeConfig, AeScratch, AeStep, Autoencoder, Loss, Noise, Sparsity};
 pub use spec::{parse_activation, parse_activations, parse_sizes};
 pub use stacked::{
     Classifier, LayerKind, PretrainConfig, PretrainedLayer, Stack, StackedPretrainer,
 };
-pub use vae::{Vae, VaeConfig, VaeOutput, VaeStep};
+pub use vae::{Vae, VaeConfig, VaeOutput, VaeScratch, VaeStep};

@@ -55,6 +55,46 @@ pub(crate) fn copy_row_range(x: &MatRef<'_>, rows: std::ops::Range<usize>, out: 
     }
 }
 
+/// The first `len` elements of `buf`, grown (with zeros) if it is shorter:
+/// allocates only when `len` is larger than any seen before.
+pub(crate) fn grown<T: Copy + Default>(buf: &mut Vec<T>, len: usize) -> &mut [T] {
+    if buf.len() < len {
+        buf.resize(len, T::default());
+    }
+    &mut buf[..len]
+}
+
+/// Grows `levels` to one buffer per entry of `sizes`, level `i` holding at
+/// least `rows * sizes[i]` elements (existing buffers only grow).
+pub(crate) fn grown_levels(levels: &mut Vec<Vec<f32>>, rows: usize, sizes: &[usize]) {
+    if levels.len() < sizes.len() {
+        levels.resize_with(sizes.len(), Vec::new);
+    }
+    for (buf, &n) in levels.iter_mut().zip(sizes) {
+        grown(buf, rows * n);
+    }
+}
+
+/// Writes the dense row-major `rows x cols` buffer `src` (its first
+/// `rows * cols` elements) into `out`, a view of any layout with that shape.
+pub(crate) fn write_rows(src: &[f32], mut out: MatMut<'_>) {
+    let (rows, cols) = (out.rows(), out.cols());
+    let (rs, cs) = (out.row_stride(), out.col_stride());
+    if rows == 0 || cols == 0 {
+        return;
+    }
+    let dst = out.as_mut_slice();
+    if cs == 1 && rs == cols {
+        dst[..rows * cols].copy_from_slice(&src[..rows * cols]);
+        return;
+    }
+    for (i, row) in src.chunks_exact(cols).take(rows).enumerate() {
+        for (j, &v) in row.iter().enumerate() {
+            dst[i * rs + j * cs] = v;
+        }
+    }
+}
+
 /// A `rows x cols` weight matrix with Glorot-normal entries
 /// (`std = sqrt(2/(rows+cols))`) or `N(0, std²)` when `std` is given.
 pub(crate) fn init_weights(
