@@ -36,6 +36,18 @@ pub enum ModelError {
         /// What went wrong there.
         source: Box<ModelError>,
     },
+    /// Two things that must agree do not: a model file and its own text, a
+    /// model and the data given to it.
+    Mismatch {
+        /// What was compared (a model file's errors start with its path).
+        what: String,
+        /// The value required.
+        expected: String,
+        /// The value found.
+        found: String,
+    },
+    /// What watched a training run failed (e.g. writing a metrics file).
+    Observer(Box<dyn std::error::Error + Send + Sync>),
     /// An operation that does not apply to this model (e.g. pseudo-likelihood
     /// of a Gaussian RBM, exact `log Z` with too many units).
     Unsupported {
@@ -61,6 +73,12 @@ impl fmt::Display for ModelError {
                 value,
                 expected,
             } => write!(f, "{what} = {value}: expected {expected}"),
+            ModelError::Mismatch {
+                what,
+                expected,
+                found,
+            } => write!(f, "{what}: expected {expected}, found {found}"),
+            ModelError::Observer(e) => write!(f, "{e}"),
             ModelError::Unsupported { what, why } => write!(f, "{what}: {why}"),
             ModelError::Layer { layer, source } => write!(f, "layer {layer}: {source}"),
         }
@@ -73,7 +91,23 @@ impl std::error::Error for ModelError {
             ModelError::Kernel(e) => Some(e),
             ModelError::Engine(e) => Some(e),
             ModelError::Layer { source, .. } => Some(source.as_ref()),
+            ModelError::Observer(e) => Some(e.as_ref()),
             _ => None,
+        }
+    }
+}
+
+impl ModelError {
+    /// A [`ModelError::Mismatch`].
+    pub fn mismatch(
+        what: impl Into<String>,
+        expected: impl fmt::Display,
+        found: impl fmt::Display,
+    ) -> Self {
+        ModelError::Mismatch {
+            what: what.into(),
+            expected: expected.to_string(),
+            found: found.to_string(),
         }
     }
 }

@@ -6,6 +6,9 @@ pub mod ae;
 pub mod dbn;
 pub mod error;
 pub mod eval;
+pub mod model;
+pub mod persist;
 pub mod rbm;
+pub mod train;
 
 pub use error::{ModelError, Result};

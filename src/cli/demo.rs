@@ -410,7 +410,7 @@ pub fn run(args: &DemoArgs, g: &Global) -> Result<Report> {
 fn ae_error(ae: &mut Autoencoder, input: &Matrix, clean: &Matrix) -> Result<(f64, Matrix)> {
     let mut r = Matrix::zeros(input.rows(), input.cols())?;
     ae.reconstruct(input.view(), r.view_mut(), Par::All)?;
-    let e = crate::cli::use_model::per_row_sq_err(clean, &r);
+    let e = per_row_sq_err(clean, &r)?;
     Ok((
         e.iter().map(|&v| v as f64).sum::<f64>() / e.len().max(1) as f64,
         r,
@@ -443,7 +443,7 @@ fn denoising_ae(
         args.seed ^ 0xAE,
         Par::All,
     )?;
-    let corruption = crate::cli::use_model::per_row_sq_err(x, &noisy)
+    let corruption = per_row_sq_err(x, &noisy)?
         .iter()
         .map(|&v| v as f64)
         .sum::<f64>()
@@ -495,4 +495,11 @@ fn denoising_ae(
         "cross_entropy_after": json_f64(ce_after),
         "seconds": json_f64(secs),
     }))
+}
+
+/// The squared error of each row of `x` against `r`.
+fn per_row_sq_err(x: &Matrix, r: &Matrix) -> Result<Vec<f32>> {
+    let mut out = vec![0.0f32; x.rows()];
+    latent_models::model::row_squared_errors(x.view(), r.view(), &mut out)?;
+    Ok(out)
 }

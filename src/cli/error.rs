@@ -152,6 +152,10 @@ impl From<ModelError> for CliError {
     fn from(e: ModelError) -> Self {
         match e {
             ModelError::Engine(e) => CliError::Engine(e),
+            ModelError::Observer(e) => match e.downcast::<CliError>() {
+                Ok(e) => *e,
+                Err(e) => CliError::Model(ModelError::Observer(e)),
+            },
             other => CliError::Model(other),
         }
     }

@@ -7,21 +7,17 @@
 //! | [`io`] | data in (IDX, NPY, CSV by magic and extension), NPY/CSV out, atomic writes |
 //! | [`image`] | PNG grids of tiles (filters, samples, reconstructions) |
 //! | [`progress`] | the training observer: progress bar, plain lines, metrics file |
-//! | [`modelfile`] | the model file conventions on top of the engine's checkpoints |
 //! | [`demo`] | `latent demo` |
-//! | [`train`] | `latent train`: flags, settings, data, the shared fit loop; rbm, gaussian-rbm, dbn |
-//! | [`train_ae`] | `latent train ae`, `vae`, `deep-ae` |
-//! | [`use_model`] | `info`, `encode`, `reconstruct`, `score`, `sample`, `eval`, `filters`, `export` |
+//! | [`train`] | `latent train`: flags, data, progress and report around the library's training; a file per kind |
+//! | [`commands`] | `info`, `encode`, `reconstruct`, `score`, `sample`, `eval`, `filters`, `export`, a file each, over the library's model interface |
 
+pub mod commands;
 pub mod demo;
 pub mod error;
 pub mod image;
 pub mod io;
-pub mod modelfile;
 pub mod progress;
 pub mod train;
-pub mod train_ae;
-pub mod use_model;
 
 use clap::{Parser, Subcommand};
 
@@ -61,21 +57,21 @@ pub enum Command {
     /// Train rbm, gaussian-rbm, dbn, ae, vae or deep-ae on a data file (IDX, NPY, CSV) and write a model file.
     Train(Box<train::TrainArgs>),
     /// Show a model file's kind, shapes, hyper-parameters and training history.
-    Info(use_model::InfoArgs),
+    Info(commands::info::InfoArgs),
     /// Write features of data: p(h|v), a DBN's up-pass, an autoencoder's code, a VAE's posterior mean.
-    Encode(use_model::EncodeArgs),
+    Encode(commands::encode::EncodeArgs),
     /// Write reconstructions of data, and a PNG of data beside reconstructions.
-    Reconstruct(use_model::ReconstructArgs),
+    Reconstruct(commands::reconstruct::ReconstructArgs),
     /// Write a per-sample anomaly score: free energy, reconstruction error or negative ELBO.
-    Score(use_model::ScoreArgs),
+    Score(commands::score::ScoreArgs),
     /// Draw samples (Gibbs sampling, or a VAE's decoder); write them and/or a PNG grid.
-    Sample(use_model::SampleArgs),
+    Sample(commands::sample::SampleArgs),
     /// Reconstruction error; RBMs: pseudo-, exact or AIS log-likelihood; VAEs: ELBO and importance-weighted log-likelihood.
-    Eval(use_model::EvalArgs),
+    Eval(commands::eval::EvalArgs),
     /// Draw the first layer's weight vectors as a PNG grid of tiles.
-    Filters(use_model::FiltersArgs),
+    Filters(commands::filters::FiltersArgs),
     /// Write the weights as NPY files or one safetensors file.
-    Export(use_model::ExportArgs),
+    Export(commands::export::ExportArgs),
 }
 
 /// Writes one line to standard output. When the reader has gone (a broken
@@ -112,13 +108,13 @@ pub fn run(cli: &Cli) -> Result<Report> {
     match &cli.command {
         Command::Demo(a) => demo::run(a, g),
         Command::Train(a) => train::run(a, g),
-        Command::Info(a) => use_model::info(a, g),
-        Command::Encode(a) => use_model::encode(a, g),
-        Command::Reconstruct(a) => use_model::reconstruct_cmd(a, g),
-        Command::Score(a) => use_model::score(a, g),
-        Command::Sample(a) => use_model::sample(a, g),
-        Command::Eval(a) => use_model::eval(a, g),
-        Command::Filters(a) => use_model::filters(a, g),
-        Command::Export(a) => use_model::export(a, g),
+        Command::Info(a) => commands::info::run(a, g),
+        Command::Encode(a) => commands::encode::run(a, g),
+        Command::Reconstruct(a) => commands::reconstruct::run(a, g),
+        Command::Score(a) => commands::score::run(a, g),
+        Command::Sample(a) => commands::sample::run(a, g),
+        Command::Eval(a) => commands::eval::run(a, g),
+        Command::Filters(a) => commands::filters::run(a, g),
+        Command::Export(a) => commands::export::run(a, g),
     }
 }

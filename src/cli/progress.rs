@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use latent_engine::train::{BatchProgress, Control, EpochProgress, Observer};
+use latent_models::train::RunObserver;
 
 use crate::cli::io::write_atomic;
 
@@ -231,4 +232,34 @@ impl Observer for Progress {
 /// A JSON number, or `null` for a non-finite value.
 pub fn json_f64(v: f64) -> serde_json::Value {
     serde_json::Number::from_f64(v).map_or(serde_json::Value::Null, serde_json::Value::Number)
+}
+
+/// The library's training runs report their stages and notes here: a new
+/// label (and layer) per stage, notes on standard error unless quiet, the
+/// whole fit's epochs, and a failed metrics write as the run's error.
+impl RunObserver for Progress {
+    fn stage(&mut self, label: &str, layer: Option<usize>) {
+        Progress::stage(self, label, layer);
+    }
+
+    fn note(&mut self, text: &str) {
+        if self.display != Display::Quiet {
+            eprintln!("{text}");
+        }
+    }
+
+    fn begin_fit(&mut self, epochs: usize) {
+        self.set_total(epochs);
+    }
+
+    fn end_fit(&mut self) -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        match self.metrics_error.take() {
+            Some(e) => Err(Box::new(e)),
+            None => Ok(()),
+        }
+    }
+
+    fn fit_done(&mut self) {
+        self.finish();
+    }
 }

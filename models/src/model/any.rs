@@ -1,0 +1,270 @@
+//! [`AnyModel`]: a model of any kind, as a model file holds it, behind the
+//! one [`Inference`] interface. This is the one place that dispatches on
+//! the kind of model.
+
+use latent_engine::Matrix;
+use latent_engine::train::Model as _;
+use latent_kernels::Par;
+use latent_kernels::gemm::{MatMut, MatRef};
+
+use super::ae::VaeInferenceScratch;
+use super::rbm::RbmInferenceScratch;
+use super::{DbnScratch, Inference, SampleRequest, Score};
+use crate::ae::{AeScratch, Autoencoder, Loss, Vae, VaeOutput};
+use crate::dbn::Dbn;
+use crate::error::{ModelError, Result};
+use crate::rbm::{Rbm, VisibleUnits};
+
+/// A model of any kind.
+#[derive(Debug)]
+pub enum AnyModel {
+    /// A Bernoulli or Gaussian RBM.
+    Rbm(Box<Rbm>),
+    /// A deep belief net.
+    Dbn(Dbn),
+    /// An autoencoder (plain, sparse, denoising or contractive).
+    Ae(Box<Autoencoder>),
+    /// A variational autoencoder.
+    Vae(Box<Vae>),
+    /// A deep autoencoder (pretrained layer-wise; fine-tuned, or the stack
+    /// so far unrolled while still in pretraining).
+    DeepAe(Box<Autoencoder>),
+}
+
+/// The workspace of an [`AnyModel`]: the scratch of the kind in use (it is
+/// replaced when the kind changes).
+#[derive(Debug, Default)]
+pub enum AnyScratch {
+    /// Not used yet.
+    #[default]
+    Empty,
+    /// An RBM's.
+    Rbm(RbmInferenceScratch),
+    /// A DBN's.
+    Dbn(DbnScratch),
+    /// An autoencoder's.
+    Ae(AeScratch),
+    /// A VAE's.
+    Vae(VaeInferenceScratch),
+}
+
+/// `AnyScratch::$variant` of `s`, made fresh if `s` holds another kind.
+macro_rules! scratch_of {
+    ($s:expr, $variant:ident) => {{
+        if !matches!($s, AnyScratch::$variant(_)) {
+            *$s = AnyScratch::$variant(Default::default());
+        }
+        match $s {
+            AnyScratch::$variant(inner) => inner,
+            _ => unreachable!("set just above"),
+        }
+    }};
+}
+
+/// Runs `$body` with `$m` bound to the model (as `&dyn`-like concrete
+/// type) and `$s` to its scratch.
+macro_rules! dispatch {
+    ($self:expr, $scratch:expr, |$m:ident, $s:ident| $body:expr) => {
+        match $self {
+            AnyModel::Rbm(model) => {
+                let ($m, $s) = (model.as_ref(), scratch_of!($scratch, Rbm));
+                $body
+            }
+            AnyModel::Dbn(model) => {
+                let ($m, $s) = (model, scratch_of!($scratch, Dbn));
+                $body
+            }
+            AnyModel::Ae(model) | AnyModel::DeepAe(model) => {
+                let ($m, $s) = (model.as_ref(), scratch_of!($scratch, Ae));
+                $body
+            }
+            AnyModel::Vae(model) => {
+                let ($m, $s) = (model.as_ref(), scratch_of!($scratch, Vae));
+                $body
+            }
+        }
+    };
+}
+
+impl Inference for AnyModel {
+    type Scratch = AnyScratch;
+
+    fn n_visible(&self) -> usize {
+        self.sizes()[0]
+    }
+
+    fn n_features(&self) -> usize {
+        match self {
+            AnyModel::Rbm(m) => m.n_features(),
+            AnyModel::Dbn(m) => m.n_features(),
+            AnyModel::Ae(m) | AnyModel::DeepAe(m) => m.n_features(),
+            AnyModel::Vae(m) => m.n_features(),
+        }
+    }
+
+    fn encode_into(
+        &self,
+        x: MatRef<'_>,
+        out: MatMut<'_>,
+        scratch: &mut AnyScratch,
+        par: Par,
+    ) -> Result<()> {
+        dispatch!(self, scratch, |m, s| m.encode_into(x, out, s, par))
+    }
+
+    fn reconstruct_into(
+        &self,
+        x: MatRef<'_>,
+        out: MatMut<'_>,
+        scratch: &mut AnyScratch,
+        par: Par,
+    ) -> Result<()> {
+        dispatch!(self, scratch, |m, s| m.reconstruct_into(x, out, s, par))
+    }
+
+    fn supported_scores(&self) -> &'static [Score] {
+        match self {
+            AnyModel::Rbm(m) => m.supported_scores(),
+            AnyModel::Dbn(m) => m.supported_scores(),
+            AnyModel::Ae(m) | AnyModel::DeepAe(m) => m.supported_scores(),
+            AnyModel::Vae(m) => m.supported_scores(),
+        }
+    }
+
+    fn score_into(
+        &self,
+        x: MatRef<'_>,
+        score: Score,
+        seed: u64,
+        out: &mut [f32],
+        scratch: &mut AnyScratch,
+        par: Par,
+    ) -> Result<()> {
+        dispatch!(self, scratch, |m, s| m
+            .score_into(x, score, seed, out, s, par))
+    }
+
+    fn can_sample(&self) -> bool {
+        !matches!(self, AnyModel::Ae(_) | AnyModel::DeepAe(_))
+    }
+
+    fn sample_into(
+        &self,
+        request: SampleRequest,
+        out: MatMut<'_>,
+        scratch: &mut AnyScratch,
+        par: Par,
+    ) -> Result<()> {
+        dispatch!(self, scratch, |m, s| m.sample_into(request, out, s, par))
+    }
+}
+
+impl AnyModel {
+    /// Layer sizes: `[V, H]`, `[V, H1, H2, …]`, or for a VAE `[V, H1, …,
+    /// Z]` (the latent last).
+    pub fn sizes(&self) -> Vec<usize> {
+        match self {
+            AnyModel::Rbm(r) => vec![r.config().n_visible, r.config().n_hidden],
+            AnyModel::Dbn(d) => d.sizes(),
+            AnyModel::Ae(a) | AnyModel::DeepAe(a) => a.config().sizes.clone(),
+            AnyModel::Vae(v) => {
+                let mut s = v.config().sizes.clone();
+                s.push(v.latent());
+                s
+            }
+        }
+    }
+
+    /// The weights of the first layer (`V x H`): the RBM's, the DBN's
+    /// bottom RBM's, the first encoder layer's (a VAE without hidden
+    /// layers: its mean head's).
+    pub fn first_weights(&self) -> &Matrix {
+        match self {
+            AnyModel::Rbm(r) => r.weights(),
+            AnyModel::Dbn(d) => d.layers()[0].weights(),
+            AnyModel::Ae(a) | AnyModel::DeepAe(a) => a.params().value(0),
+            AnyModel::Vae(v) => v.params().value(0),
+        }
+    }
+
+    /// Whether the model's inputs and outputs are in `[0, 1]` (binary
+    /// visibles, a cross-entropy loss, a Bernoulli decoder).
+    pub fn unit_outputs(&self) -> bool {
+        match self {
+            AnyModel::Rbm(r) => r.config().visible == VisibleUnits::Bernoulli,
+            AnyModel::Dbn(d) => d.layers()[0].config().visible == VisibleUnits::Bernoulli,
+            AnyModel::Ae(a) | AnyModel::DeepAe(a) => a.config().loss == Loss::CrossEntropy,
+            AnyModel::Vae(v) => v.config().output == VaeOutput::Bernoulli,
+        }
+    }
+
+    /// The variant of an autoencoder (`denoising-ae`, `sparse-ae`, …), as
+    /// its training names it; `None` for the other kinds.
+    pub fn variant(&self) -> Option<String> {
+        match self {
+            AnyModel::Ae(a) => Some(a.kind().to_string()),
+            _ => None,
+        }
+    }
+
+    /// The hidden layer [`encode_layer`](Self::encode_layer) writes for the
+    /// requested `layer` (1 = the first hidden layer; `None`: the top), or
+    /// what may be asked of this model when `layer` is not allowed (an RBM
+    /// has one layer; an autoencoder writes its code layer only).
+    pub fn encode_level(&self, layer: Option<usize>) -> std::result::Result<usize, String> {
+        let top = self.sizes().len() - 1;
+        let level = layer.unwrap_or(top);
+        match self {
+            AnyModel::Rbm(_) if level != 1 => Err("1 for an RBM".into()),
+            AnyModel::Dbn(_) if level == 0 || level > top => {
+                Err(format!("a hidden layer 1..={top} of this DBN"))
+            }
+            AnyModel::Vae(_) if level != top => Err(format!(
+                "{top}, the latent layer (the posterior mean): an autoencoder's encode writes that layer only"
+            )),
+            AnyModel::Ae(_) | AnyModel::DeepAe(_) if level != top => Err(format!(
+                "{top}, the code layer: an autoencoder's encode writes that layer only"
+            )),
+            _ => Ok(level),
+        }
+    }
+
+    /// The features of the rows of `x` at hidden layer `level` (see
+    /// [`encode_level`](Self::encode_level)): for a DBN the up-pass to that
+    /// layer, for the others their [`Inference::features`].
+    pub fn encode_layer(&self, x: &Matrix, level: usize, par: Par) -> Result<Matrix> {
+        match self {
+            AnyModel::Dbn(d) => super::dbn::encode_to(d, x, level, par),
+            _ if Some(level) == self.sizes().len().checked_sub(1) => self.features(x, par),
+            _ => Err(ModelError::InvalidConfig {
+                what: "encode level",
+                value: level.to_string(),
+                expected: "the top layer (a DBN: any hidden layer)",
+            }),
+        }
+    }
+
+    /// The RBM, when the model is one.
+    pub fn as_rbm(&self) -> Option<&Rbm> {
+        match self {
+            AnyModel::Rbm(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// The autoencoder (a deep one too), when the model is one.
+    pub fn as_autoencoder(&self) -> Option<&Autoencoder> {
+        match self {
+            AnyModel::Ae(a) | AnyModel::DeepAe(a) => Some(a),
+            _ => None,
+        }
+    }
+
+    /// The VAE, when the model is one.
+    pub fn as_vae(&self) -> Option<&Vae> {
+        match self {
+            AnyModel::Vae(v) => Some(v),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! [`Inference`] for an RBM: `p(h|v)`, mean-field reconstructions, free
+//! energy and Gibbs samples, on the RBM's own `_with` forms.
+
+use latent_kernels::Par;
+use latent_kernels::gemm::{MatMut, MatRef};
+
+use super::{Inference, SampleRequest, Score, row_squared_errors};
+use crate::error::{ModelError, Result};
+use crate::rbm::{Rbm, RbmScratch};
+
+/// A `rows x V` buffer of reconstructions kept for [`Score::Reconstruction`].
+#[derive(Debug, Default)]
+pub struct RbmInferenceScratch {
+    /// The RBM's own workspace.
+    pub rbm: RbmScratch,
+    /// Reconstructions for the squared-error score.
+    pub recon: Vec<f32>,
+}
+
+impl Inference for Rbm {
+    type Scratch = RbmInferenceScratch;
+
+    fn n_visible(&self) -> usize {
+        self.config().n_visible
+    }
+
+    fn n_features(&self) -> usize {
+        self.config().n_hidden
+    }
+
+    fn encode_into(
+        &self,
+        x: MatRef<'_>,
+        out: MatMut<'_>,
+        scratch: &mut Self::Scratch,
+        par: Par,
+    ) -> Result<()> {
+        self.transform_with(x, out, par, &mut scratch.rbm)
+    }
+
+    fn reconstruct_into(
+        &self,
+        x: MatRef<'_>,
+        out: MatMut<'_>,
+        scratch: &mut Self::Scratch,
+        par: Par,
+    ) -> Result<()> {
+        self.reconstruct_with(x, out, par, &mut scratch.rbm)
+    }
+
+    fn supported_scores(&self) -> &'static [Score] {
+        &[Score::FreeEnergy, Score::Reconstruction]
+    }
+
+    fn score_into(
+        &self,
+        x: MatRef<'_>,
+        score: Score,
+        _seed: u64,
+        out: &mut [f32],
+        scratch: &mut Self::Scratch,
+        par: Par,
+    ) -> Result<()> {
+        match score {
+            Score::FreeEnergy => self.free_energy_with(x, out, par, &mut scratch.rbm),
+            Score::Reconstruction => {
+                let len = x.rows() * x.cols();
+                let mut recon = std::mem::take(&mut scratch.recon);
+                recon.resize(recon.len().max(len), 0.0);
+                let r = MatMut::row_major(&mut recon[..len], x.rows(), x.cols())?;
+                let done = self
+                    .reconstruct_with(x, r, par, &mut scratch.rbm)
+                    .and_then(|()| {
+                        let r = MatRef::row_major(&recon[..len], x.rows(), x.cols())?;
+                        row_squared_errors(x, r, out)
+                    });
+                scratch.recon = recon;
+                done
+            }
+            Score::NegElbo => Err(ModelError::Unsupported {
+                what: "the negative ELBO",
+                why: "the ELBO is a VAE's; an RBM scores free-energy or recon".into(),
+            }),
+        }
+    }
+
+    fn can_sample(&self) -> bool {
+        true
+    }
+
+    fn sample_into(
+        &self,
+        request: SampleRequest,
+        out: MatMut<'_>,
+        scratch: &mut Self::Scratch,
+        par: Par,
+    ) -> Result<()> {
+        self.sample_with(out, request.steps, request.seed, par, &mut scratch.rbm)
+    }
+}

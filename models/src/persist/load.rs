@@ -1,0 +1,320 @@
+//! Reading a model file into a model, and finishing a checkpoint into one.
+
+use std::path::Path;
+
+use latent_engine::train::Model as _;
+use latent_engine::{Checkpoint, Matrix, ParamSet};
+
+use super::deep_ae::{DeepAeState, LayerModel, deep_ae_state, target_epochs};
+use super::preprocess::Preprocess;
+use super::staged::stage_records;
+use super::text::{hyper_line, hyper_value, parse_rbm_config, split_hyper};
+use super::{Kind, ModelFile};
+use crate::ae::{AeConfig, Autoencoder, Vae, VaeConfig};
+use crate::dbn::Dbn;
+use crate::error::{ModelError, Result};
+use crate::model::{AnyModel, Inference};
+use crate::rbm::{LOG_SIGMA, Rbm, VisibleUnits};
+
+fn tensor<'a>(ck: &'a Checkpoint, name: &str, path: &Path) -> Result<&'a Matrix> {
+    ck.params.get(name).ok_or_else(|| {
+        ModelError::mismatch(
+            format!("{}: tensors of a {} model", path.display(), ck.model_kind),
+            format!("a tensor {name:?}"),
+            format!(
+                "{:?}",
+                ck.params
+                    .tensors()
+                    .iter()
+                    .map(|t| t.name.as_str())
+                    .collect::<Vec<_>>()
+            ),
+        )
+    })
+}
+
+/// Builds an RBM of `visible` units from the tensors `{prefix}W`,
+/// `{prefix}b`, `{prefix}c` (and `{prefix}log_sigma` when σ is learned)
+/// and its configuration line `line` (see
+/// [`parse_rbm_config`](super::text::parse_rbm_config); `check_sizes`:
+/// the line's sizes must be the tensors').
+pub fn load_rbm(
+    ck: &Checkpoint,
+    prefix: &str,
+    line: &str,
+    visible: VisibleUnits,
+    check_sizes: bool,
+    path: &Path,
+) -> Result<Rbm> {
+    let w = tensor(ck, &format!("{prefix}W"), path)?;
+    let b = tensor(ck, &format!("{prefix}b"), path)?;
+    let c = tensor(ck, &format!("{prefix}c"), path)?;
+    let (v, h) = w.shape();
+    if b.len() != v || c.len() != h {
+        return Err(ModelError::mismatch(
+            format!("{}: bias lengths of {prefix}W ({v} x {h})", path.display()),
+            format!("{prefix}b {v}, {prefix}c {h}"),
+            format!("{prefix}b {}, {prefix}c {}", b.len(), c.len()),
+        ));
+    }
+    let what = if prefix.is_empty() {
+        "model line".to_string()
+    } else {
+        format!("{} line", prefix.trim_end_matches('.'))
+    };
+    let config = parse_rbm_config(line, (visible, v, h), check_sizes, path, &what)?;
+    let mut rbm = Rbm::from_params(config, w.as_slice(), b.as_slice(), c.as_slice())?;
+    if config.learn_sigma {
+        let log_sigma = tensor(ck, &format!("{prefix}log_sigma"), path)?;
+        if log_sigma.len() != v {
+            return Err(ModelError::mismatch(
+                format!("{}: length of {prefix}log_sigma", path.display()),
+                v,
+                log_sigma.len(),
+            ));
+        }
+        rbm.params_mut()
+            .value_mut(LOG_SIGMA)
+            .as_mut_slice()
+            .copy_from_slice(log_sigma.as_slice());
+    }
+    Ok(rbm)
+}
+
+/// Copies the tensors `{prefix}{name}` of a checkpoint into `params` (every
+/// one of them, same shapes), naming the file and the tensor on a mismatch;
+/// the file must hold no other tensors under `prefix`.
+pub fn load_params(
+    ck: &Checkpoint,
+    prefix: &str,
+    params: &mut ParamSet,
+    path: &Path,
+) -> Result<()> {
+    for t in params.tensors_mut() {
+        let src = tensor(ck, &format!("{prefix}{}", t.name), path)?;
+        if src.shape() != t.value.shape() {
+            return Err(ModelError::mismatch(
+                format!("{}: shape of {prefix}{}", path.display(), t.name),
+                format!("{} x {}", t.value.rows(), t.value.cols()),
+                format!("{} x {}", src.rows(), src.cols()),
+            ));
+        }
+        t.value.copy_from(src)?;
+    }
+    let expected = params.len();
+    let found = ck
+        .params
+        .tensors()
+        .iter()
+        .filter(|t| {
+            t.name.starts_with(prefix)
+                && (prefix.is_empty() || !t.name[prefix.len()..].contains('.'))
+        })
+        .count();
+    if found != expected {
+        let under = if prefix.is_empty() {
+            String::new()
+        } else {
+            format!(" under {prefix}")
+        };
+        return Err(ModelError::mismatch(
+            format!("{}: tensors{under}", path.display()),
+            expected,
+            found,
+        ));
+    }
+    Ok(())
+}
+
+/// The layers of a DBN file (as many as were trained), bottom first.
+pub fn dbn_layers(ck: &Checkpoint, path: &Path) -> Result<Vec<Rbm>> {
+    let text = &ck.hyperparameters;
+    let first = text.lines().next().unwrap_or("");
+    let bottom = match hyper_value(first, "bottom") {
+        Some("gaussian") => VisibleUnits::Gaussian,
+        None | Some("bernoulli") => VisibleUnits::Bernoulli,
+        Some(other) => {
+            return Err(ModelError::mismatch(
+                format!(
+                    "{}: bottom in the first line of a dbn model",
+                    path.display()
+                ),
+                "bernoulli or gaussian",
+                format!("{other:?}"),
+            ));
+        }
+    };
+    let mut layers = Vec::new();
+    while ck.params.get(&format!("layer{}.W", layers.len())).is_some() {
+        let l = layers.len();
+        let line = hyper_line(text, &format!("layer{l}")).unwrap_or("");
+        let units = if l == 0 {
+            bottom
+        } else {
+            VisibleUnits::Bernoulli
+        };
+        layers.push(load_rbm(
+            ck,
+            &format!("layer{l}."),
+            line,
+            units,
+            true,
+            path,
+        )?);
+    }
+    if layers.is_empty() {
+        return Err(ModelError::mismatch(
+            format!("{}: tensors of a dbn model", path.display()),
+            "layer0.W, layer0.b, layer0.c, …",
+            "no layer0.W",
+        ));
+    }
+    Ok(layers)
+}
+
+/// The target sizes of a DBN file (its `layers=` word).
+pub fn dbn_target(ck: &Checkpoint) -> Option<Vec<usize>> {
+    let first = ck.hyperparameters.lines().next()?;
+    crate::ae::parse_sizes(hyper_value(first, "layers")?).ok()
+}
+
+/// Reads a model file: the checkpoint, the model (any kind), its
+/// preprocessing, and whether training finished.
+pub fn load(path: &Path) -> Result<ModelFile> {
+    let ck = Checkpoint::load(path)?;
+    let kind = Kind::from_name(&ck.model_kind).ok_or_else(|| {
+        ModelError::mismatch(
+            format!("{}: model kind", path.display()),
+            Kind::NAMES,
+            format!("{:?}", ck.model_kind),
+        )
+    })?;
+    let (lines, pre) = split_hyper(&ck.hyperparameters);
+    let preprocess = Preprocess::parse(pre, &ck.persistent, path)?;
+    let first = lines.first().copied().unwrap_or("");
+    let (model, status) = load_model(&ck, kind, first, path)?;
+    if let Preprocess::Standardize(s) = &preprocess
+        && s.mean.len() != model.n_visible()
+    {
+        return Err(ModelError::mismatch(
+            format!("{}: preprocess.mean length", path.display()),
+            model.n_visible(),
+            s.mean.len(),
+        ));
+    }
+    Ok(ModelFile {
+        checkpoint: ck,
+        kind,
+        model,
+        preprocess,
+        status,
+    })
+}
+
+/// The model of a file of kind `kind` whose first text line is `first`,
+/// and its status line when training did not finish.
+fn load_model(
+    ck: &Checkpoint,
+    kind: Kind,
+    first: &str,
+    path: &Path,
+) -> Result<(AnyModel, Option<String>)> {
+    let config_err = |e: ModelError| {
+        ModelError::mismatch(
+            format!(
+                "{}: configuration line of the {} model",
+                path.display(),
+                ck.model_kind
+            ),
+            "a line written by latent train",
+            e,
+        )
+    };
+    let unfinished = |done: usize, what: String| unfinished(ck, path, done, what);
+    Ok(match kind {
+        Kind::Rbm | Kind::GaussianRbm => {
+            let visible = if kind == Kind::Rbm {
+                VisibleUnits::Bernoulli
+            } else {
+                VisibleUnits::Gaussian
+            };
+            let rbm = load_rbm(ck, "", first, visible, true, path)?;
+            let status = unfinished(ck.history.len(), String::new());
+            (AnyModel::Rbm(Box::new(rbm)), status)
+        }
+        Kind::Dbn => load_dbn(ck, path)?,
+        Kind::Ae => {
+            let config = AeConfig::from_spec(first).map_err(config_err)?;
+            let mut ae = Autoencoder::new(config, 0)?;
+            load_params(ck, "", ae.params_mut(), path)?;
+            let status = unfinished(ck.history.len(), String::new());
+            (AnyModel::Ae(Box::new(ae)), status)
+        }
+        Kind::Vae => {
+            let config = VaeConfig::from_spec(first).map_err(config_err)?;
+            let mut vae = Vae::new(config, 0)?;
+            load_params(ck, "", vae.params_mut(), path)?;
+            let status = unfinished(ck.history.len(), String::new());
+            (AnyModel::Vae(Box::new(vae)), status)
+        }
+        Kind::DeepAe => load_deep_ae(ck, path)?,
+    })
+}
+
+/// `unfinished: <what>epoch <done> of <n>; continue with …` when the file's
+/// `train:` target is more than `done` epochs.
+fn unfinished(ck: &Checkpoint, path: &Path, done: usize, what: String) -> Option<String> {
+    target_epochs(ck).filter(|&n| done < n).map(|n| {
+        format!(
+            "unfinished: {what}epoch {done} of {n}; continue with latent train {} --resume {}",
+            ck.model_kind,
+            path.display()
+        )
+    })
+}
+
+fn load_dbn(ck: &Checkpoint, path: &Path) -> Result<(AnyModel, Option<String>)> {
+    let layers = dbn_layers(ck, path)?;
+    let top = layers.len() - 1;
+    let target = dbn_target(ck).map_or(layers.len(), |t| t.len() - 1);
+    let done = stage_records(&ck.history, Some(top)).len();
+    let mut status = unfinished(ck, path, done, format!("layer {} of {target}, ", top + 1));
+    if status.is_none() && layers.len() < target {
+        status = Some(format!(
+            "unfinished: {} of {target} layers; continue with latent train dbn --resume {}",
+            layers.len(),
+            path.display()
+        ));
+    }
+    Ok((AnyModel::Dbn(Dbn::from_rbms(layers)?), status))
+}
+
+fn load_deep_ae(ck: &Checkpoint, path: &Path) -> Result<(AnyModel, Option<String>)> {
+    Ok(match deep_ae_state(ck, path)? {
+        (_, DeepAeState::FineTuning(ae)) => {
+            let done = stage_records(&ck.history, None).len();
+            let status = unfinished(ck, path, done, "fine-tuning, ".into());
+            (AnyModel::DeepAe(ae), status)
+        }
+        (spec, DeepAeState::Pretraining(models)) => {
+            let top = models.len() - 1;
+            let done = stage_records(&ck.history, Some(top)).len();
+            let status = format!(
+                "unfinished: pretraining layer {} of {}, epoch {done} of {} (used as the {} layer(s) pretrained so far, unrolled); continue with latent train deep-ae --resume {}",
+                top + 1,
+                spec.config.depth(),
+                spec.pretrain_epochs,
+                models.len(),
+                path.display()
+            );
+            let layers = models
+                .iter()
+                .map(LayerModel::layer)
+                .collect::<Result<Vec<_>>>()?;
+            (
+                AnyModel::DeepAe(Box::new(spec.unroll(&layers)?)),
+                Some(status),
+            )
+        }
+    })
+}

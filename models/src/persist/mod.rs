@@ -1,0 +1,172 @@
+//! Model files: the engine's [`Checkpoint`] format (versioned, checksummed,
+//! written atomically), with these conventions on top. [`load`] reads any
+//! kind into one [`ModelFile`]; [`finish`] turns a trainer's checkpoint into
+//! a model file's contents; [`ModelFile::save`] writes one.
+//!
+//! The model kind ([`Kind`]) is the name `latent train` takes. The
+//! hyper-parameter text is a few lines: the model's own (first), then
+//! `train:` (the training settings, the defaults of a resume) and
+//! `preprocess:` (last).
+//!
+//! | kind | first line(s) | parameters |
+//! | --- | --- | --- |
+//! | `rbm`, `gaussian-rbm` | the RBM configuration ([`rbm_text`]: `visible=… n_visible=… n_hidden=… cd_k=… …`) | `W` (`V x H`), `b` (`1 x V`), `c` (`1 x H`), `log_sigma` (`1 x V`, learned σ only) |
+//! | `dbn` | `layers=784,500,250 bottom=bernoulli` (the sizes asked for), then `layer0: <RBM configuration>` per layer trained | `layer0.W`, `layer0.b`, `layer0.c`, `layer1.W`, … bottom first |
+//! | `ae` | the [`AeConfig`](crate::ae::AeConfig) spec (`sizes=784,256 activations=sigmoid tied=false loss=cross-entropy sparsity=none noise=mask:0.3 contractive=none init_std=none`) | `W1, c1, …, WL, cL`, then per layer from the top the decoder's `WdL` (untied only) and `bL` |
+//! | `vae` | the [`VaeConfig`](crate::ae::VaeConfig) spec (`sizes=784,256 activations=relu latent=20 output=bernoulli init_std=none`) | `W1, c1, …, Wmu, bmu, Wlv, blv, Wd…, b…` |
+//! | `deep-ae` | the deep `AeConfig` spec; `pretrain: ae\|rbm epochs=N phase=pretrain\|finetune`; `pretrain-layer: <spec of layer 0's AeConfig or the RBM configuration>` ([`DeepAeSpec`]) | `phase=finetune`: as `ae`; `phase=pretrain`: each pretraining layer's own tensors under `layer0.`, `layer1.`, … |
+//!
+//! Every file written by training also holds the optimiser state, the
+//! random streams, the persistent model state (PCD chains, …) and one
+//! history record per epoch of the model in training, so a resumed run
+//! continues exactly. Files written while a model is trained in stages
+//! (see [`staged`]) hold the finished stages' tensors and the stage in
+//! training, whose optimiser and persistent state (under its `layer{l}.`
+//! prefix) are the file's; their history records carry a metric `layer`. A
+//! deep autoencoder still in pretraining is used as the stack pretrained so
+//! far, unrolled.
+//!
+//! `train:` is `train: epochs=10 optimizer=sgd lr=0.1 weight_decay=0.0001
+//! momentum=hinton batch=100 seed=0` (`momentum` for SGD only). The
+//! `preprocess:` line is [`Preprocess::describe`]: `none`, `scale LO HI`,
+//! `binarize LO HI T` or `standardize` (with persistent tensors
+//! `preprocess.mean` and `preprocess.std`, `1 x V`).
+//!
+//! Reading is strict: an unknown key or a value that does not parse is an
+//! error naming the file and the key.
+//!
+//! ```no_run
+//! use latent_models::persist;
+//! use latent_models::model::Inference;
+//! # fn main() -> latent_models::Result<()> {
+//! let file = persist::load("mnist.latent".as_ref())?;
+//! let mut x = latent_engine::Matrix::zeros(10, file.model.n_visible())?;
+//! file.preprocess.apply(&mut x, "ten zero images".as_ref())?;
+//! let features = file.model.features(&x, latent_kernels::Par::All)?;
+//! assert_eq!(features.rows(), 10);
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod deep_ae;
+pub mod load;
+pub mod preprocess;
+pub mod staged;
+pub mod text;
+
+use std::path::Path;
+
+use latent_engine::Checkpoint;
+
+pub use deep_ae::{DeepAeSpec, DeepAeState, LayerModel, Pretrain, deep_ae_state, target_epochs};
+pub use load::{dbn_layers, dbn_target, load, load_params, load_rbm};
+pub use preprocess::Preprocess;
+pub use staged::{
+    record_layer, resume_state, stage_records, stage_state, staged_checkpoint, tag_layer,
+};
+pub use text::{hyper_line, hyper_value, parse_rbm_config, rbm_text};
+
+use crate::error::Result;
+use crate::model::AnyModel;
+
+/// The kinds of model file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// A Bernoulli-Bernoulli RBM.
+    Rbm,
+    /// A Gaussian-Bernoulli RBM.
+    GaussianRbm,
+    /// A deep belief net.
+    Dbn,
+    /// An autoencoder (plain, sparse, denoising, contractive; one or more
+    /// layers).
+    Ae,
+    /// A variational autoencoder.
+    Vae,
+    /// A deep autoencoder pretrained layer by layer.
+    DeepAe,
+}
+
+impl Kind {
+    /// Every kind.
+    pub const ALL: [Kind; 6] = [
+        Kind::Rbm,
+        Kind::GaussianRbm,
+        Kind::Dbn,
+        Kind::Ae,
+        Kind::Vae,
+        Kind::DeepAe,
+    ];
+
+    /// The names of every kind, for messages.
+    pub const NAMES: &'static str = "rbm, gaussian-rbm, dbn, ae, vae, deep-ae";
+
+    /// The name stored in model files (and taken by `latent train`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Rbm => "rbm",
+            Kind::GaussianRbm => "gaussian-rbm",
+            Kind::Dbn => "dbn",
+            Kind::Ae => "ae",
+            Kind::Vae => "vae",
+            Kind::DeepAe => "deep-ae",
+        }
+    }
+
+    /// The kind named `name`.
+    pub fn from_name(name: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// Whether the kind is one of the autoencoders (trained with Adam by
+    /// default).
+    pub fn is_autoencoder(self) -> bool {
+        matches!(self, Kind::Ae | Kind::Vae | Kind::DeepAe)
+    }
+}
+
+/// A loaded model file.
+#[derive(Debug)]
+pub struct ModelFile {
+    /// The checkpoint as stored.
+    pub checkpoint: Checkpoint,
+    /// The file's kind.
+    pub kind: Kind,
+    /// The model.
+    pub model: AnyModel,
+    /// The preprocessing its training data had.
+    pub preprocess: Preprocess,
+    /// Set when the file was written before training finished (by a
+    /// checkpoint every N epochs): how far it got, and how to go on.
+    pub status: Option<String>,
+}
+
+impl ModelFile {
+    /// Writes the file (atomically: a failure leaves an existing file at
+    /// `path` as it was).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        Ok(self.checkpoint.save(path)?)
+    }
+}
+
+/// Finishes a checkpoint for saving as a model file: the `kind`, the
+/// model's own `lines` (first), then the `train:` line `settings` and the
+/// `preprocess:` line, and the preprocessing tensors.
+pub fn finish(
+    ck: &mut Checkpoint,
+    kind: Kind,
+    lines: &str,
+    settings: &str,
+    pre: &Preprocess,
+) -> Result<()> {
+    ck.model_kind = kind.name().to_string();
+    ck.hyperparameters = format!(
+        "{}\ntrain: {settings}\npreprocess: {}",
+        lines.trim_end(),
+        pre.describe()
+    );
+    ck.persistent
+        .retain(|t| !Preprocess::is_preprocess_tensor(&t.name));
+    ck.persistent.extend(pre.tensors()?);
+    Ok(())
+}

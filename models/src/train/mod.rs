@@ -1,0 +1,271 @@
+//! Training orchestration: a run writes a model file (see
+//! [`persist`](crate::persist)) while it trains and when it ends, every
+//! `checkpoint_every` epochs too, so a killed run loses at most that many
+//! epochs and continues exactly from the file ([`resume_state`]). One model
+//! ([`train_model`]) or a model trained in stages: a DBN layer by layer
+//! ([`train_dbn`]), a deep autoencoder's layers pretrained then the
+//! unrolled stack fine-tuned ([`train_deep_ae`]). The settings and their
+//! defaults are [`Settings`]; what a person sees of the run goes through a
+//! [`RunObserver`].
+//!
+//! ```
+//! use latent_engine::{Dataset, Matrix, Par};
+//! use latent_models::model::Inference;
+//! use latent_models::persist::{self, Kind, Preprocess};
+//! use latent_models::rbm::{Rbm, RbmConfig};
+//! use latent_models::train::{self, Run, Settings, SettingsOverrides, Silent};
+//! # fn main() -> latent_models::Result<()> {
+//! // Sixty 4x4 bars-and-stripes images.
+//! let x = Matrix::from_fn(60, 16, |i, j| ((i % 4 == j % 4) ^ (i % 2 == 0)) as u8 as f32)?;
+//! let data = Dataset::new(x, None)?;
+//! let flags = SettingsOverrides { epochs: Some(3), batch: Some(10), ..Default::default() };
+//! let settings = Settings::resolve(Kind::Rbm, &flags, None)?;
+//! let out = std::env::temp_dir().join(format!("doc-rbm-{}.latent", std::process::id()));
+//! let (none, mut silent) = (Preprocess::None, Silent);
+//! let mut run = Run::new(&out, &settings, &none, &mut silent);
+//! let rbm = Rbm::new(RbmConfig::bernoulli(16, 8), settings.seed)?;
+//! let text = |r: &Rbm| persist::rbm_text(r.config());
+//! let (trainer, _) = train::train_model(&mut run, (rbm, None), ("rbm", Kind::Rbm, &text), (&data, None))?;
+//! assert_eq!(trainer.epochs_done(), 3);
+//! // The file loads back as a model of any kind and encodes data.
+//! let file = persist::load(&out)?;
+//! let features = file.model.features(&data.x, Par::All)?;
+//! assert_eq!(features.shape(), (60, 8));
+//! # std::fs::remove_file(&out).ok();
+//! # Ok(())
+//! # }
+//! ```
+
+mod dbn;
+mod deep_ae;
+mod settings;
+
+pub use dbn::{DbnOutcome, DbnPlan, DbnResume, train_dbn};
+pub use deep_ae::{DeepAeOutcome, DeepAePlan, DeepAeResume, train_deep_ae};
+pub use settings::{Optimizer, Settings, SettingsOverrides, default_lr};
+
+use std::path::Path;
+
+use latent_engine::checkpoint::EpochRecord;
+use latent_engine::train::{FitSummary, Model, Observer, StopReason, Trainer};
+use latent_engine::{Checkpoint, Dataset};
+
+use crate::error::{ModelError, Result};
+pub use crate::persist::resume_state;
+use crate::persist::{Kind, Preprocess, finish};
+
+/// What a person sees of a run, beyond the engine's per-batch and
+/// per-epoch [`Observer`] calls.
+pub trait RunObserver: Observer + Send {
+    /// A stage starts (a DBN layer, a pretraining layer, fine-tuning):
+    /// its label, and its layer when it trains one.
+    fn stage(&mut self, label: &str, layer: Option<usize>) {
+        let _ = (label, layer);
+    }
+
+    /// A line about the run: what is trained on what.
+    fn note(&mut self, text: &str) {
+        let _ = text;
+    }
+
+    /// The epochs in all of the fit that starts (it may run in pieces).
+    fn begin_fit(&mut self, epochs: usize) {
+        let _ = epochs;
+    }
+
+    /// A piece of a fit ended, well or not; an error the observer met
+    /// while it ran (e.g. writing a metrics file) fails the run.
+    fn end_fit(&mut self) -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        Ok(())
+    }
+
+    /// The whole fit ended, well or not (e.g. clear a progress bar).
+    fn fit_done(&mut self) {}
+}
+
+/// A [`RunObserver`] that shows nothing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Silent;
+
+impl Observer for Silent {}
+impl RunObserver for Silent {}
+
+/// A training run: where its model file goes and how often, its settings,
+/// the preprocessing its data had, and its observer.
+pub struct Run<'a> {
+    /// The model file, written atomically.
+    pub out: &'a Path,
+    /// Write the file every this many epochs while training, too.
+    pub checkpoint_every: Option<usize>,
+    /// The settings.
+    pub settings: &'a Settings,
+    /// The preprocessing the data had (stored in the file).
+    pub preprocess: &'a Preprocess,
+    /// What a person sees.
+    pub observer: &'a mut dyn RunObserver,
+}
+
+impl<'a> Run<'a> {
+    /// A run writing `out` at the end only.
+    pub fn new(
+        out: &'a Path,
+        settings: &'a Settings,
+        preprocess: &'a Preprocess,
+        observer: &'a mut dyn RunObserver,
+    ) -> Self {
+        Run {
+            out,
+            checkpoint_every: None,
+            settings,
+            preprocess,
+            observer,
+        }
+    }
+
+    /// Finishes `ck` as a model file of `kind` with the model's `lines` and
+    /// writes it.
+    fn write(&self, mut ck: Checkpoint, kind: Kind, lines: &str) -> Result<Checkpoint> {
+        finish(&mut ck, kind, lines, &self.settings.line(), self.preprocess)?;
+        ck.save(self.out)?;
+        Ok(ck)
+    }
+
+    /// `training <label> on <n> samples (<pre>), epochs a..b of b, batch B,
+    /// lr L`, or that the epochs are done already.
+    fn intro(&mut self, label: &str, samples: usize, done: usize, s: &Settings) {
+        let text = if done >= s.epochs {
+            format!(
+                "{label}: {done} of {} epochs done already (a larger --epochs continues it)",
+                s.epochs
+            )
+        } else {
+            format!(
+                "training {label} on {samples} samples ({}), epochs {}..{} of {}, batch {}, {}",
+                self.preprocess.describe(),
+                done + 1,
+                s.epochs,
+                s.epochs,
+                s.batch,
+                s.describe()
+            )
+        };
+        self.observer.note(&text);
+    }
+
+    /// Trains `model` (restored from `state` when resuming) up to
+    /// `s.epochs` epochs on `data` (training, validation): the intro line
+    /// (`label`), then [`fit`](Self::fit) with `save` after every piece but
+    /// the last (the caller saves the end).
+    pub fn train<M: Model + Send>(
+        &mut self,
+        (model, state): (M, Option<Checkpoint>),
+        label: &str,
+        data: (&Dataset, Option<&Dataset>),
+        s: &Settings,
+        save: &mut dyn FnMut(&Trainer<M>) -> Result<()>,
+    ) -> Result<(Trainer<M>, FitSummary)> {
+        let mut trainer = Trainer::new(model, s.train_config())?;
+        if let Some(state) = &state {
+            trainer.restore(state)?;
+        }
+        self.intro(label, data.0.len(), trainer.epochs_done(), s);
+        self.fit(trainer, s.epochs, data, save)
+    }
+
+    /// Trains until `epochs` epochs are done, in pieces of
+    /// `checkpoint_every` epochs with `save` after every piece but the last.
+    /// Returns the trainer and what the whole call did.
+    pub fn fit<M: Model + Send>(
+        &mut self,
+        trainer: Trainer<M>,
+        epochs: usize,
+        data: (&Dataset, Option<&Dataset>),
+        save: &mut dyn FnMut(&Trainer<M>) -> Result<()>,
+    ) -> Result<(Trainer<M>, FitSummary)> {
+        self.observer.begin_fit(epochs);
+        let result = self.fit_pieces(trainer, epochs, data, save);
+        self.observer.fit_done();
+        result
+    }
+
+    fn fit_pieces<M: Model + Send>(
+        &mut self,
+        mut trainer: Trainer<M>,
+        epochs: usize,
+        data: (&Dataset, Option<&Dataset>),
+        save: &mut dyn FnMut(&Trainer<M>) -> Result<()>,
+    ) -> Result<(Trainer<M>, FitSummary)> {
+        let mut run = 0;
+        loop {
+            let done = trainer.epochs_done();
+            let target = self
+                .checkpoint_every
+                .map_or(epochs, |n| (done + n).min(epochs))
+                .max(done);
+            if trainer.config().epochs != target {
+                trainer = with_epochs(trainer, target)?;
+            }
+            let fitted = trainer.fit(data.0, data.1, &mut *self.observer);
+            let observed = self.observer.end_fit().map_err(ModelError::Observer);
+            let summary = observed.and(fitted.map_err(ModelError::from))?;
+            run += summary.epochs_run;
+            if trainer.epochs_done() >= epochs
+                || summary.epochs_run == 0
+                || summary.stop != StopReason::Completed
+            {
+                let summary = FitSummary {
+                    epochs_run: run,
+                    ..summary
+                };
+                return Ok((trainer, summary));
+            }
+            save(&trainer)?;
+        }
+    }
+}
+
+/// The same trainer with its epoch target set to `epochs`: rebuilt around
+/// its model and restored from its own checkpoint, so training goes on
+/// exactly as it would have.
+fn with_epochs<M: Model>(trainer: Trainer<M>, epochs: usize) -> Result<Trainer<M>> {
+    let ck = trainer.checkpoint();
+    let mut cfg = *trainer.config();
+    cfg.epochs = epochs;
+    let mut t = Trainer::new(trainer.into_model(), cfg)?;
+    t.restore(&ck)?;
+    Ok(t)
+}
+
+/// The text a model file stores for a model (see
+/// [`persist`](crate::persist)).
+pub type ModelText<M> = dyn Fn(&M) -> String;
+
+/// A run of one model (rbm, gaussian-rbm, ae, vae): [`Run::train`] on
+/// `data`, writing the model file of `kind` (the model's own text
+/// `lines(model)`, see [`persist`](crate::persist); the settings and
+/// preprocessing) after every piece and at the end.
+pub fn train_model<M: Model + Send>(
+    run: &mut Run<'_>,
+    start: (M, Option<Checkpoint>),
+    (label, kind, lines): (&str, Kind, &ModelText<M>),
+    data: (&Dataset, Option<&Dataset>),
+) -> Result<(Trainer<M>, FitSummary)> {
+    let settings = *run.settings;
+    let (out, pre) = (run.out, run.preprocess);
+    let mut save = |t: &Trainer<M>| -> Result<()> {
+        let mut ck = t.checkpoint();
+        finish(&mut ck, kind, &lines(t.model()), &settings.line(), pre)?;
+        Ok(ck.save(out)?)
+    };
+    let (trainer, summary) = run.train(start, label, data, &settings, &mut save)?;
+    save(&trainer)?;
+    Ok((trainer, summary))
+}
+
+/// The history of a staged run as one list: the finished stages' records
+/// (tagged with their layer) then the current stage's.
+fn join_history(before: &[EpochRecord], current: &[EpochRecord]) -> Vec<EpochRecord> {
+    let mut all = before.to_vec();
+    all.extend(current.iter().cloned());
+    all
+}

@@ -1,0 +1,209 @@
+//! The training settings of a run (the `train:` line of a model file) and
+//! their defaults, in one place for every kind.
+
+use latent_engine::train::{Threads, TrainConfig};
+use latent_engine::{Momentum, OptimizerConfig, OptimizerKind};
+
+use crate::error::{ModelError, Result};
+use crate::persist::{Kind, hyper_value};
+
+/// The optimiser of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Optimizer {
+    /// SGD with momentum (Hinton's schedule 0.5 then 0.9 unless a constant
+    /// momentum is given).
+    Sgd,
+    /// Adam (β₁ 0.9, β₂ 0.999).
+    Adam,
+}
+
+impl Optimizer {
+    /// The name in the `train:` line and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Optimizer::Sgd => "sgd",
+            Optimizer::Adam => "adam",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Optimizer> {
+        match name {
+            "sgd" => Some(Optimizer::Sgd),
+            "adam" => Some(Optimizer::Adam),
+            _ => None,
+        }
+    }
+}
+
+/// Settings given by a caller (command-line flags); `None` takes the
+/// resumed file's value, else the kind's default.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct SettingsOverrides {
+    /// Epochs in all.
+    pub epochs: Option<usize>,
+    /// The optimiser.
+    pub optimizer: Option<Optimizer>,
+    /// The learning rate.
+    pub lr: Option<f32>,
+    /// L2 weight decay on the weights.
+    pub weight_decay: Option<f32>,
+    /// A constant SGD momentum.
+    pub momentum: Option<f32>,
+    /// Minibatch size.
+    pub batch: Option<usize>,
+    /// The seed of everything random.
+    pub seed: Option<u64>,
+}
+
+/// The settings of a run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Settings {
+    /// Epochs in all.
+    pub epochs: usize,
+    /// SGD or Adam.
+    pub optimizer: Optimizer,
+    /// The learning rate.
+    pub lr: f32,
+    /// L2 weight decay.
+    pub weight_decay: f32,
+    /// A constant SGD momentum (`None`: Hinton's schedule).
+    pub momentum: Option<f32>,
+    /// Minibatch size.
+    pub batch: usize,
+    /// The seed of everything random.
+    pub seed: u64,
+}
+
+/// The default learning rate of `kind` with `optimizer`: 0.1 for binary
+/// RBMs and DBNs with SGD, 0.001 for Gaussian RBMs; autoencoders 0.001
+/// with Adam, 0.01 with SGD.
+pub fn default_lr(kind: Kind, optimizer: Optimizer) -> f32 {
+    match (kind, optimizer) {
+        (Kind::GaussianRbm, _) => 0.001,
+        (k, Optimizer::Adam) if k.is_autoencoder() => 0.001,
+        (k, Optimizer::Sgd) if k.is_autoencoder() => 0.01,
+        (_, Optimizer::Adam) => 0.001,
+        (_, Optimizer::Sgd) => 0.1,
+    }
+}
+
+impl Settings {
+    /// Epochs when neither the caller nor a resumed file says.
+    pub const DEFAULT_EPOCHS: usize = 10;
+    /// Minibatch size when neither the caller nor a resumed file says.
+    pub const DEFAULT_BATCH: usize = 100;
+
+    /// The settings of a run of `kind`: the caller's `flags`, else the
+    /// resumed file's `train:` line `stored`, else the kind's defaults
+    /// (SGD with Hinton's momentum and weight decay 1e-4 for the RBMs and
+    /// DBNs, Adam without weight decay for the autoencoders;
+    /// [`default_lr`]; 10 epochs of batches of 100; seed 0).
+    pub fn resolve(
+        kind: Kind,
+        flags: &SettingsOverrides,
+        stored: Option<&str>,
+    ) -> Result<Settings> {
+        let get = |key: &str| stored.and_then(|l| hyper_value(l, key));
+        let stored_opt = get("optimizer").and_then(Optimizer::from_name);
+        if let (Some(flag), Some(file)) = (flags.optimizer, stored_opt)
+            && flag != file
+        {
+            return Err(ModelError::mismatch(
+                "--optimizer vs the resumed model's optimiser (its state is kept)",
+                file.name(),
+                flag.name(),
+            ));
+        }
+        let ae = kind.is_autoencoder();
+        let fallback = if ae { Optimizer::Adam } else { Optimizer::Sgd };
+        let optimizer = flags.optimizer.or(stored_opt).unwrap_or(fallback);
+        let num = |key: &str| get(key).and_then(|v| v.parse::<f64>().ok());
+        let momentum = match (flags.momentum, get("momentum")) {
+            (Some(m), _) => Some(m),
+            (None, Some(m)) if m != "hinton" => m.parse().ok(),
+            _ => None,
+        };
+        if momentum.is_some() && optimizer == Optimizer::Adam {
+            return Err(ModelError::Unsupported {
+                what: "--momentum with the adam optimiser",
+                why: "momentum is an sgd setting".into(),
+            });
+        }
+        Ok(Settings {
+            epochs: flags
+                .epochs
+                .or(num("epochs").map(|e| e as usize))
+                .unwrap_or(Self::DEFAULT_EPOCHS),
+            optimizer,
+            lr: flags
+                .lr
+                .or(num("lr").map(|v| v as f32))
+                .unwrap_or(default_lr(kind, optimizer)),
+            weight_decay: flags
+                .weight_decay
+                .or(num("weight_decay").map(|v| v as f32))
+                .unwrap_or(if ae { 0.0 } else { 1e-4 }),
+            momentum,
+            batch: flags
+                .batch
+                .or(num("batch").map(|b| b as usize))
+                .filter(|&b| b > 0)
+                .unwrap_or(Self::DEFAULT_BATCH),
+            seed: flags
+                .seed
+                .or(get("seed").and_then(|s| s.parse().ok()))
+                .unwrap_or(0),
+        })
+    }
+
+    /// The `train:` line of the model file.
+    pub fn line(&self) -> String {
+        let momentum = match (self.optimizer, self.momentum) {
+            (Optimizer::Adam, _) => String::new(),
+            (Optimizer::Sgd, None) => " momentum=hinton".into(),
+            (Optimizer::Sgd, Some(m)) => format!(" momentum={m}"),
+        };
+        format!(
+            "epochs={} optimizer={} lr={} weight_decay={}{momentum} batch={} seed={}",
+            self.epochs,
+            self.optimizer.name(),
+            self.lr,
+            self.weight_decay,
+            self.batch,
+            self.seed
+        )
+    }
+
+    /// The optimiser's configuration.
+    pub fn optimizer_config(&self) -> OptimizerConfig {
+        let mut opt = match self.optimizer {
+            Optimizer::Sgd => OptimizerConfig::sgd_hinton(self.lr, self.weight_decay),
+            Optimizer::Adam => OptimizerConfig::adam(self.lr),
+        };
+        opt.weight_decay = self.weight_decay;
+        if let (Some(m), OptimizerKind::Sgd { .. }) = (self.momentum, opt.kind) {
+            opt.kind = OptimizerKind::Sgd {
+                momentum: Momentum::Constant(m),
+            };
+        }
+        opt
+    }
+
+    /// The trainer's configuration (all epochs, the caller's thread pool).
+    pub fn train_config(&self) -> TrainConfig {
+        let mut tc = TrainConfig::new(self.optimizer_config());
+        tc.epochs = self.epochs;
+        tc.batch_size = self.batch;
+        tc.seed = self.seed;
+        tc.threads = Threads::CallerPool;
+        tc
+    }
+
+    /// `adam lr 0.001` or `lr 0.1` (SGD).
+    pub fn describe(&self) -> String {
+        match self.optimizer {
+            Optimizer::Sgd => format!("lr {}", self.lr),
+            Optimizer::Adam => format!("adam lr {}", self.lr),
+        }
+    }
+}

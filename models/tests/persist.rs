@@ -1,0 +1,272 @@
+//! Model files in the library: files written by `latent train` before the
+//! model-file code moved into the library (the fixtures, written by latent
+//! at bb685a8, see `fixtures/make.sh`) load and encode to the same bits;
+//! reading is strict (a bad value is an error naming the key); a loaded
+//! file saves back to the same bytes; and `evaluate` of a Gaussian RBM that
+//! learned σ uses that σ (it used σ = 1), checked against an independent
+//! f64 computation of the exact log-likelihood.
+
+use std::path::{Path, PathBuf};
+
+use latent_engine::data::csv::{CsvOptions, read};
+use latent_engine::data::npy;
+use latent_engine::{Checkpoint, Matrix, Par};
+use latent_models::model::{EvalOptions, Inference};
+use latent_models::persist::{self, Kind, Preprocess};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+fn data(name: &str) -> Matrix {
+    read(fixture(name), &CsvOptions::default())
+        .unwrap()
+        .dataset
+        .x
+}
+
+fn bits(m: &Matrix) -> Vec<u32> {
+    m.as_slice().iter().map(|v| v.to_bits()).collect()
+}
+
+const FIXTURES: [(&str, Kind, &str); 10] = [
+    ("rbm", Kind::Rbm, "binary16.csv"),
+    ("gaussian_sigma", Kind::GaussianRbm, "real6.csv"),
+    ("gaussian", Kind::GaussianRbm, "real6.csv"),
+    ("dbn", Kind::Dbn, "binary16.csv"),
+    ("ae", Kind::Ae, "binary16.csv"),
+    ("ae_deep", Kind::Ae, "real6.csv"),
+    ("ae_contractive", Kind::Ae, "binary16.csv"),
+    ("vae", Kind::Vae, "binary16.csv"),
+    ("deep_ae", Kind::DeepAe, "binary16.csv"),
+    ("deep_ae_rbm", Kind::DeepAe, "binary16.csv"),
+];
+
+#[test]
+fn files_of_the_previous_release_load_and_encode_to_the_same_bits() {
+    for (name, kind, csv) in FIXTURES {
+        let path = fixture(&format!("{name}.latent"));
+        let file = persist::load(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(file.kind, kind, "{name}");
+        assert!(file.status.is_none(), "{name}: {:?}", file.status);
+        let mut x = data(csv);
+        file.preprocess.apply(&mut x, &path).unwrap();
+        let codes = file.model.features(&x, Par::All).unwrap();
+        let expected = npy::read_matrix(fixture(&format!("{name}.encode.npy"))).unwrap();
+        assert_eq!(codes.shape(), expected.shape(), "{name}");
+        assert_eq!(bits(&codes), bits(&expected), "{name}: encode differs");
+    }
+}
+
+#[test]
+fn preprocessing_is_read_back() {
+    let file = persist::load(&fixture("gaussian.latent")).unwrap();
+    let Preprocess::Standardize(s) = &file.preprocess else {
+        panic!("{:?}", file.preprocess)
+    };
+    assert_eq!(s.mean.len(), 6);
+    let file = persist::load(&fixture("ae_contractive.latent")).unwrap();
+    assert_eq!(
+        file.preprocess,
+        Preprocess::Binarize {
+            lo: 0.0,
+            hi: 1.0,
+            threshold: 0.5
+        }
+    );
+}
+
+#[test]
+fn a_loaded_file_saves_back_to_the_same_bytes() {
+    let dir = std::env::temp_dir().join(format!("latent-persist-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, _, _) in FIXTURES {
+        let path = fixture(&format!("{name}.latent"));
+        let file = persist::load(&path).unwrap();
+        let out = dir.join(format!("{name}.latent"));
+        file.save(&out).unwrap();
+        assert_eq!(
+            std::fs::read(&out).unwrap(),
+            std::fs::read(&path).unwrap(),
+            "{name}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Writes the checkpoint of `name` with its text edited by `edit`, and
+/// returns the error loading it gives.
+fn load_edited(name: &str, edit: impl Fn(&mut Checkpoint)) -> String {
+    let mut ck = Checkpoint::load(fixture(&format!("{name}.latent"))).unwrap();
+    edit(&mut ck);
+    let path = std::env::temp_dir().join(format!(
+        "latent-persist-bad-{}-{name}-{}.latent",
+        std::process::id(),
+        ck.hyperparameters.len()
+    ));
+    ck.save(&path).unwrap();
+    let e = persist::load(&path).map(|_| ()).unwrap_err().to_string();
+    std::fs::remove_file(&path).unwrap();
+    assert!(e.contains(&*path.to_string_lossy()), "{e}");
+    e
+}
+
+#[test]
+fn a_bad_value_in_a_file_is_an_error_naming_the_key() {
+    let replace = |from: &'static str, to: &'static str| {
+        move |ck: &mut Checkpoint| {
+            assert!(ck.hyperparameters.contains(from), "{}", ck.hyperparameters);
+            ck.hyperparameters = ck.hyperparameters.replacen(from, to, 1);
+        }
+    };
+    for (name, from, to, key) in [
+        ("rbm", "cd_k=2", "cd_k=two", "cd_k"),
+        ("rbm", "persistent=true", "persistent=yes", "persistent"),
+        ("rbm", "n_hidden=8", "n_hidden=17", "n_hidden"),
+        ("rbm", "cost=0.1", "cost=lots", "cost"),
+        (
+            "rbm",
+            "learn_sigma=false",
+            "learn_sigma=false colour=blue",
+            "colour",
+        ),
+        (
+            "dbn",
+            "layer1: visible=bernoulli",
+            "layer1: visible=gaussian",
+            "visible",
+        ),
+        ("dbn", "bottom=bernoulli", "bottom=poisson", "bottom"),
+        (
+            "gaussian",
+            "preprocess: standardize",
+            "preprocess: standardize 2",
+            "preprocessing",
+        ),
+        (
+            "ae_contractive",
+            "binarize 0 1 0.5",
+            "binarize 0 1 x",
+            "preprocessing",
+        ),
+        (
+            "deep_ae_rbm",
+            "epochs=1 phase",
+            "epochs=one phase",
+            "epochs",
+        ),
+        (
+            "deep_ae_rbm",
+            "phase=finetune",
+            "phase=done",
+            "pretrain line",
+        ),
+        ("ae", "tied=true", "tied=maybe", "tied"),
+    ] {
+        let e = load_edited(name, replace(from, to));
+        assert!(e.contains(key), "{name} {to}: {e}");
+    }
+    let e = load_edited("rbm", |ck| ck.model_kind = "boltzmann".into());
+    assert!(e.contains("model kind") && e.contains("boltzmann"), "{e}");
+}
+
+/// `ln p(v)` of a Gaussian-Bernoulli RBM (MODELS.md 2.2) averaged over the
+/// rows of `x`, in f64, by enumerating the hidden states: with `u = W h`,
+/// `ln Z = ln Σ_h exp(cᵀh + Σ_i (b_i u_i/σ_i + u_i²/2)) + Σ_i ln(√(2π) σ_i)`,
+/// and `ln p(v) = −F(v) − ln Z`.
+fn gaussian_rbm_log_likelihood(w: &[f32], b: &[f32], c: &[f32], sigma: &[f32], x: &Matrix) -> f64 {
+    let (v, h) = (b.len(), c.len());
+    let wij = |i: usize, j: usize| w[i * h + j] as f64;
+    let mut terms = Vec::new();
+    for state in 0..1usize << h {
+        let on = |j: usize| (state >> j) & 1 == 1;
+        let mut t: f64 = (0..h).filter(|&j| on(j)).map(|j| c[j] as f64).sum();
+        for i in 0..v {
+            let u: f64 = (0..h).filter(|&j| on(j)).map(|j| wij(i, j)).sum();
+            t += b[i] as f64 * u / sigma[i] as f64 + u * u / 2.0;
+        }
+        terms.push(t);
+    }
+    let top = terms.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let log_z = top
+        + terms.iter().map(|t| (t - top).exp()).sum::<f64>().ln()
+        + sigma
+            .iter()
+            .map(|&s| (2.0 * std::f64::consts::PI).sqrt().ln() + (s as f64).ln())
+            .sum::<f64>();
+    let mut total = 0.0;
+    for r in 0..x.rows() {
+        let row = x.row(r);
+        let mut f: f64 = (0..v)
+            .map(|i| {
+                let d = (row[i] - b[i]) as f64;
+                d * d / (2.0 * (sigma[i] as f64).powi(2))
+            })
+            .sum();
+        for (j, &cj) in c.iter().enumerate() {
+            let a = cj as f64
+                + (0..v)
+                    .map(|i| wij(i, j) * row[i] as f64 / sigma[i] as f64)
+                    .sum::<f64>();
+            f -= if a > 0.0 {
+                a + (-a).exp().ln_1p()
+            } else {
+                a.exp().ln_1p()
+            };
+        }
+        total += -f - log_z;
+    }
+    total / x.rows() as f64
+}
+
+#[test]
+fn evaluate_uses_the_learned_sigma() {
+    let path = fixture("gaussian_sigma.latent");
+    let file = persist::load(&path).unwrap();
+    let rbm = file.model.as_rbm().unwrap();
+    assert!(rbm.config().learn_sigma);
+    let sigma = rbm.sigma();
+    assert!(
+        sigma.iter().any(|s| (s - 1.0).abs() > 1e-3),
+        "the fixture's σ must differ from 1: {sigma:?}"
+    );
+    let mut x = data("real6.csv");
+    file.preprocess.apply(&mut x, &path).unwrap();
+    let opts = EvalOptions {
+        ais: None,
+        iw_samples: 1,
+        seed: 0,
+    };
+    let e = file.model.evaluate(&x, &opts, Par::All).unwrap();
+    let (_, ll) = e.exact.unwrap();
+    let (w, b, c) = (
+        rbm.weights().as_slice(),
+        rbm.visible_bias(),
+        rbm.hidden_bias(),
+    );
+    let reference = gaussian_rbm_log_likelihood(w, b, c, &sigma, &x);
+    assert!(
+        (ll - reference).abs() < 1e-4 * reference.abs().max(1.0),
+        "{ll} vs {reference}"
+    );
+    // What latent printed before the fix is the same model with σ = 1.
+    let old: f64 = std::fs::read_to_string(fixture("gaussian_sigma.eval-bb685a8.json"))
+        .unwrap()
+        .split("\"log_likelihood_exact\":")
+        .nth(1)
+        .and_then(|s| s.split(',').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap();
+    let ones = vec![1.0f32; sigma.len()];
+    let with_ones = gaussian_rbm_log_likelihood(w, b, c, &ones, &x);
+    assert!(
+        (old - with_ones).abs() < 1e-4 * with_ones.abs(),
+        "{old} vs {with_ones}"
+    );
+    assert!(
+        (old - ll).abs() > 1e-2,
+        "the fix changed nothing: {old} vs {ll}"
+    );
+}

@@ -1,0 +1,57 @@
+//! `latent encode`: hidden probabilities `p(h|v)` (a DBN: the up-pass), an
+//! autoencoder's code `h_L`, a VAE's posterior mean `μ(x)`.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use latent_engine::Par;
+use serde_json::json;
+
+use super::{load, model_data, say};
+use crate::cli::error::{CliError, Result};
+use crate::cli::io::{matrix_out, write_matrix};
+use crate::cli::{Global, Report};
+
+/// Flags of `latent encode`.
+#[derive(Debug, Args)]
+pub struct EncodeArgs {
+    /// A model file written by `latent train`.
+    pub model: PathBuf,
+    /// The data to encode (IDX, NPY or CSV).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Output: features, one row per sample (.npy or .csv).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// DBN: the layer whose features to write (1 = first hidden; default
+    /// top); autoencoders give their code layer only.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub layer: Option<u32>,
+}
+
+/// Runs `latent encode`.
+pub fn run(args: &EncodeArgs, g: &Global) -> Result<Report> {
+    matrix_out("--out", &args.out)?;
+    let m = load(&args.model)?;
+    let x = model_data(&m, &args.data)?;
+    let level = m
+        .model
+        .encode_level(args.layer.map(|l| l as usize))
+        .map_err(|expected| CliError::arg("--layer", args.layer.unwrap_or(0), expected))?;
+    let codes = m.model.encode_layer(&x, level, Par::All)?;
+    write_matrix("--out", &args.out, &codes)?;
+    say(
+        g,
+        format!(
+            "encoded {} samples into {} features: {}",
+            codes.rows(),
+            codes.cols(),
+            args.out.display()
+        ),
+    );
+    Ok(Report::json(json!({
+        "command": "encode",
+        "out": args.out.display().to_string(),
+        "shape": [codes.rows(), codes.cols()],
+    })))
+}

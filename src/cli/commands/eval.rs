@@ -1,0 +1,174 @@
+//! `latent eval`: what [`AnyModel::evaluate`](latent_models::model::AnyModel::evaluate)
+//! finds, printed: the reconstruction error; for an RBM the
+//! pseudo-log-likelihood and the exact (small models) or AIS
+//! log-likelihood; for a VAE the ELBO and the importance-weighted bound.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use latent_engine::Par;
+use latent_models::ae::Loss;
+use latent_models::eval::MAX_EXACT_UNITS;
+use latent_models::model::{AisOptions, AisResult, EvalOptions, Evaluation};
+use serde_json::{Value, json};
+
+use super::{load, model_data, say};
+use crate::cli::error::{CliError, Result};
+use crate::cli::progress::json_f64;
+use crate::cli::{Global, Report};
+
+/// Flags of `latent eval`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// A model file written by `latent train`.
+    pub model: PathBuf,
+    /// The data to evaluate on.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Estimate the log-likelihood by annealed importance sampling (RBM).
+    #[arg(long)]
+    pub ais: bool,
+    /// AIS: independent runs.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(2..))]
+    pub ais_runs: u32,
+    /// AIS: intermediate temperatures (split 500:4000:10000 over [0,.5], [.5,.9], [.9,1]).
+    #[arg(long, default_value_t = 14500, value_parser = clap::value_parser!(u32).range(3..))]
+    pub ais_steps: u32,
+    /// VAE: importance samples per image for the log-likelihood estimate.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
+    pub iw_samples: u32,
+    /// Seed of the stochastic estimates.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+/// Runs `latent eval`.
+pub fn run(args: &EvalArgs, g: &Global) -> Result<Report> {
+    let m = load(&args.model)?;
+    if args.ais && m.model.as_rbm().is_none() {
+        let vae_note = if m.model.as_vae().is_some() {
+            "; a VAE's log-likelihood is estimated by importance sampling (--iw-samples)"
+        } else {
+            ""
+        };
+        return Err(CliError::unsupported(
+            format!("--ais with a {} model", m.kind.name()),
+            format!("AIS estimates an RBM's partition function{vae_note}"),
+        ));
+    }
+    let x = model_data(&m, &args.data)?;
+    let opts = EvalOptions {
+        ais: args.ais.then_some(AisOptions {
+            runs: args.ais_runs as usize,
+            steps: args.ais_steps as usize,
+        }),
+        iw_samples: args.iw_samples as usize,
+        seed: args.seed,
+    };
+    let e = m.model.evaluate(&x, &opts, Par::All)?;
+    say(g, format!("samples:                  {}", e.samples));
+    let mut out = json!({"command": "eval", "samples": e.samples});
+    if let Some((loss, value)) = e.loss {
+        print_autoencoder(g, &e, loss, value, &mut out);
+    } else if let (Some(elbo), Some((ll, k))) = (e.elbo, e.log_likelihood_iw) {
+        print_vae(g, &e, elbo, ll, k, &mut out);
+    } else {
+        print_rbm(g, &e, &mut out);
+    }
+    Ok(Report::json(out))
+}
+
+/// An autoencoder's own loss, and the squared error when that differs.
+fn print_autoencoder(g: &Global, e: &Evaluation, loss: Loss, value: f64, out: &mut Value) {
+    let sq = e.squared_error;
+    say(
+        g,
+        format!(
+            "reconstruction error:     {value:.5} ({} per sample)",
+            loss.name()
+        ),
+    );
+    if loss != Loss::SquaredError {
+        say(g, format!("squared error:            {sq:.5} (per sample)"));
+    }
+    out["loss"] = json!(loss.name());
+    out["reconstruction_error"] = json_f64(value);
+    out["squared_error"] = json_f64(sq);
+}
+
+/// A VAE's squared error, ELBO and importance-weighted bound.
+fn print_vae(g: &Global, e: &Evaluation, elbo: f64, ll: f64, k: usize, out: &mut Value) {
+    let sq = e.squared_error;
+    say(
+        g,
+        format!(
+            "reconstruction error:     {sq:.5} (squared, of the mean reconstruction, per sample)"
+        ),
+    );
+    say(
+        g,
+        format!("ELBO:                     {elbo:.5} per sample (one z sample each)"),
+    );
+    say(
+        g,
+        format!(
+            "log-likelihood (IW):      {ll:.5} per sample (importance-weighted bound, {k} samples each)"
+        ),
+    );
+    out["reconstruction_error"] = json_f64(sq);
+    out["elbo"] = json_f64(elbo);
+    out["log_likelihood_iw"] = json_f64(ll);
+    out["iw_samples"] = json!(k);
+}
+
+/// The mean-field reconstruction error, and an RBM's likelihoods.
+fn print_rbm(g: &Global, e: &Evaluation, out: &mut Value) {
+    let sq = e.squared_error;
+    say(
+        g,
+        format!("reconstruction error:     {sq:.5} (mean-field, per sample)"),
+    );
+    out["reconstruction_error"] = json_f64(sq);
+    if let Some(pll) = e.pseudo_log_likelihood {
+        say(g, format!("pseudo-log-likelihood:    {pll:.5}"));
+        out["pseudo_log_likelihood"] = json_f64(pll);
+    }
+    if let Some((log_z, ll)) = e.exact {
+        say(g, format!("log Z (exact):            {log_z:.5}"));
+        say(g, format!("log-likelihood (exact):   {ll:.5} per sample"));
+        out["log_z_exact"] = json_f64(log_z);
+        out["log_likelihood_exact"] = json_f64(ll);
+    }
+    if let Some(small) = e.exact_skipped {
+        say(
+            g,
+            format!(
+                "log-likelihood:           not computed ({small} units on the smaller side > {MAX_EXACT_UNITS}; pass --ais)"
+            ),
+        );
+    }
+    if let Some(a) = e.ais {
+        print_ais(g, &a, out);
+    }
+}
+
+fn print_ais(g: &Global, a: &AisResult, out: &mut Value) {
+    say(
+        g,
+        format!(
+            "log Z (AIS):              {:.5} (±3σ [{:.5}, {:.5}], {} runs x {} temperatures)",
+            a.log_z, a.log_z_minus_3sd, a.log_z_plus_3sd, a.runs, a.temperatures
+        ),
+    );
+    say(
+        g,
+        format!(
+            "log-likelihood (AIS):     {:.5} per sample (±3σ [{:.5}, {:.5}])",
+            a.log_likelihood, a.log_likelihood_low, a.log_likelihood_high
+        ),
+    );
+    out["log_z_ais"] = json_f64(a.log_z);
+    out["log_z_ais_minus_3sd"] = json_f64(a.log_z_minus_3sd);
+    out["log_z_ais_plus_3sd"] = json_f64(a.log_z_plus_3sd);
+    out["log_likelihood_ais"] = json_f64(a.log_likelihood);
+}

@@ -1,0 +1,103 @@
+//! The subcommands that use a trained model, one file each: `info`,
+//! `encode`, `reconstruct`, `score`, `sample`, `eval`, `filters` and
+//! `export`.
+//!
+//! Each loads the model file through the library
+//! ([`latent_models::persist::load`]), reads the data (applying the
+//! preprocessing the model was trained with), checks that the data has as
+//! many features as the model has visible units, and only then computes
+//! (through [`latent_models::model::AnyModel`]) and writes its outputs
+//! (atomically: a failure leaves an existing output untouched). A command
+//! that does not fit the model's kind (`sample` on an autoencoder, `--ais`
+//! on a VAE) fails with one line saying so.
+
+pub mod encode;
+pub mod eval;
+pub mod export;
+pub mod filters;
+pub mod info;
+pub mod reconstruct;
+pub mod sample;
+pub mod score;
+
+use std::path::Path;
+
+use latent_engine::Matrix;
+use latent_models::model::Inference;
+use latent_models::persist::{ModelFile, Preprocess};
+
+use crate::cli::Global;
+use crate::cli::error::{CliError, Result};
+use crate::cli::image::Shade;
+use crate::cli::io::{matrix_out, png_out, read_matrix};
+
+/// A result line on standard output (not with `--quiet` or `--json`).
+pub fn say(g: &Global, s: impl AsRef<str>) {
+    if !g.quiet && !g.json {
+        crate::cli::print_line(s.as_ref());
+    }
+}
+
+/// Loads a model file.
+pub fn load(path: &Path) -> Result<ModelFile> {
+    Ok(latent_models::persist::load(path)?)
+}
+
+/// Reads `path`, checks its columns and rows, and applies the model's
+/// preprocessing.
+pub fn model_data(m: &ModelFile, path: &Path) -> Result<Matrix> {
+    let mut x = read_matrix(path)?;
+    if x.cols() != m.model.n_visible() {
+        return Err(CliError::mismatch(
+            format!(
+                "{}: features per sample vs the model's visible units",
+                path.display()
+            ),
+            m.model.n_visible(),
+            x.cols(),
+        ));
+    }
+    if x.rows() == 0 {
+        return Err(CliError::mismatch(
+            format!("{}: samples", path.display()),
+            "at least one",
+            0,
+        ));
+    }
+    m.preprocess.apply(&mut x, path)?;
+    Ok(x)
+}
+
+/// The mean of `v` in f64.
+pub fn mean(v: &[f32]) -> f64 {
+    v.iter().map(|&e| e as f64).sum::<f64>() / v.len().max(1) as f64
+}
+
+/// Checks the `--out` (matrix) and `--png` (picture) paths of a command that
+/// needs at least one of them, before any work is done.
+pub fn check_outputs(out: Option<&Path>, png: Option<&Path>) -> Result<()> {
+    if out.is_none() && png.is_none() {
+        return Err(CliError::arg(
+            "--out/--png",
+            "(neither given)",
+            "an output file (.npy/.csv) and/or a picture (.png)",
+        ));
+    }
+    if let Some(o) = out {
+        matrix_out("--out", o)?;
+    }
+    if let Some(p) = png {
+        png_out("--png", p)?;
+    }
+    Ok(())
+}
+
+/// Grey levels for the model's data: `[0, 1]` as black..white for binary
+/// or scaled data, per-tile stretching for real-valued (standardised) data.
+pub fn shade_for(m: &ModelFile) -> Shade {
+    match (&m.preprocess, m.model.unit_outputs()) {
+        (Preprocess::Standardize(_), _) => Shade::PerTile,
+        (pre, unit) if unit || pre.maps_to_unit() => Shade::Unit,
+        _ => Shade::PerTile,
+    }
+}

@@ -1,0 +1,389 @@
+//! The flags of `latent train`, which apply to which kind, and how they
+//! become the library's settings and configurations.
+
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+use latent_models::persist::{self, ModelFile};
+use latent_models::rbm::{RbmConfig, Sparsity, VisibleUnits};
+use latent_models::train::{Optimizer, Settings, SettingsOverrides};
+
+use crate::cli::error::{CliError, Result};
+
+/// The model to train.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Kind {
+    /// Bernoulli-Bernoulli RBM (binary or [0, 1] data).
+    Rbm,
+    /// Gaussian-Bernoulli RBM (real-valued data, standardised).
+    GaussianRbm,
+    /// Deep belief net: RBMs trained greedily, layer by layer.
+    Dbn,
+    /// Autoencoder: plain, sparse (--sparsity), denoising (--noise) or
+    /// contractive (--contractive); one or more layers (--layers).
+    Ae,
+    /// Variational autoencoder (--latent).
+    Vae,
+    /// Deep autoencoder: layers pretrained greedily (autoencoders or RBMs),
+    /// unrolled, fine-tuned end to end.
+    DeepAe,
+}
+
+impl Kind {
+    /// The library's kind of model file: the one place the flag maps onto
+    /// it.
+    pub fn file_kind(self) -> persist::Kind {
+        match self {
+            Kind::Rbm => persist::Kind::Rbm,
+            Kind::GaussianRbm => persist::Kind::GaussianRbm,
+            Kind::Dbn => persist::Kind::Dbn,
+            Kind::Ae => persist::Kind::Ae,
+            Kind::Vae => persist::Kind::Vae,
+            Kind::DeepAe => persist::Kind::DeepAe,
+        }
+    }
+
+    /// The name on the command line and in model files.
+    pub fn name(self) -> &'static str {
+        self.file_kind().name()
+    }
+
+    /// An autoencoder kind (`ae`, `vae`, `deep-ae`).
+    pub fn is_autoencoder(self) -> bool {
+        self.file_kind().is_autoencoder()
+    }
+}
+
+/// The optimiser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Optim {
+    /// SGD with momentum (Hinton's schedule 0.5 then 0.9 unless --momentum).
+    Sgd,
+    /// Adam (β₁ 0.9, β₂ 0.999).
+    Adam,
+}
+
+impl Optim {
+    /// The library's optimiser.
+    pub fn optimizer(self) -> Optimizer {
+        match self {
+            Optim::Sgd => Optimizer::Sgd,
+            Optim::Adam => Optimizer::Adam,
+        }
+    }
+}
+
+/// The reconstruction loss of an autoencoder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LossArg {
+    /// Squared error, linear output (a VAE: unit-variance Gaussian output).
+    Mse,
+    /// Cross-entropy from logits, sigmoid output, data in [0, 1] (a VAE:
+    /// Bernoulli output).
+    Bce,
+}
+
+/// How a deep autoencoder's layers are pretrained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PretrainArg {
+    /// One-layer autoencoders (with --noise, --sparsity, --contractive, --tied).
+    Ae,
+    /// RBMs (with --cd-k, --persistent; sigmoid layers).
+    Rbm,
+}
+
+fn positive_f32(s: &str) -> std::result::Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err("expected a positive finite number".into()),
+    }
+}
+
+fn non_negative_f32(s: &str) -> std::result::Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err("expected a finite number >= 0".into()),
+    }
+}
+
+pub(super) fn unit_open_f32(s: &str) -> std::result::Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(v) if (0.0..1.0).contains(&v) => Ok(v),
+        _ => Err("expected a number in [0, 1)".into()),
+    }
+}
+
+fn probability_f32(s: &str) -> std::result::Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err("expected a number in [0, 1]".into()),
+    }
+}
+
+/// Flags of `latent train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// The model.
+    #[arg(value_enum)]
+    pub model: Kind,
+    /// Training data: IDX (plain or .gz), NPY or CSV, one sample a row.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Labels (IDX, NPY or CSV), checked against the data; unsupervised
+    /// models do not use them.
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
+    /// Hidden units (rbm, gaussian-rbm), the code size of a one-layer ae,
+    /// a vae's hidden layer.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub hidden: Option<u32>,
+    /// Layer sizes, visible first, e.g. 784,500,250: a DBN's, an ae's or
+    /// deep-ae's encoder (code last), a vae's hidden layers (latent apart).
+    #[arg(long)]
+    pub layers: Option<String>,
+    /// Epochs in all, also when resuming [default: 10, or the resumed
+    /// model's].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub epochs: Option<u32>,
+    /// Minibatch size [default: 100, or the resumed model's].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub batch: Option<u32>,
+    /// The optimiser [default: sgd for rbm, gaussian-rbm, dbn; adam for the
+    /// autoencoders; the resumed model's].
+    #[arg(long, value_enum)]
+    pub optimizer: Option<Optim>,
+    /// Learning rate [default: 0.1 for rbm and dbn, 0.001 for gaussian-rbm;
+    /// autoencoders 0.001 with adam, 0.01 with sgd].
+    #[arg(long, value_parser = positive_f32, allow_negative_numbers = true)]
+    pub lr: Option<f32>,
+    /// A constant momentum for sgd (default: 0.5 for 5 epochs, then 0.9).
+    #[arg(long, value_parser = unit_open_f32, allow_negative_numbers = true)]
+    pub momentum: Option<f32>,
+    /// L2 weight decay on the weights [default: 1e-4 for RBMs and DBNs, 0
+    /// for autoencoders].
+    #[arg(long, value_parser = non_negative_f32, allow_negative_numbers = true)]
+    pub weight_decay: Option<f32>,
+    /// Gibbs steps per gradient estimate (CD-k / PCD-k) [default: 1].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub cd_k: Option<u32>,
+    /// Persistent contrastive divergence (chains kept across minibatches).
+    #[arg(long)]
+    pub persistent: bool,
+    /// gaussian-rbm: learn a standard deviation per visible unit instead of
+    /// fixing σ = 1 on standardised data.
+    #[arg(long)]
+    pub learn_sigma: bool,
+    /// Sparsity. RBMs: a target mean hidden activation RHO, e.g. 0.05.
+    /// Autoencoders: l1:LAMBDA (λ Σ|h| on the code) or kl:RHO:BETA
+    /// (β Σ KL(ρ‖ρ̂), sigmoid code; kl:RHO means β = 1).
+    #[arg(long, value_name = "SPEC")]
+    pub sparsity: Option<String>,
+    /// Encoder activation: one for every layer or one per layer, e.g.
+    /// relu,relu,identity (identity|linear, sigmoid, relu, tanh, softplus)
+    /// [default: sigmoid; relu for a vae].
+    #[arg(long)]
+    pub activation: Option<String>,
+    /// Reconstruction loss [default: bce for data in [0, 1], else mse].
+    #[arg(long, value_enum)]
+    pub loss: Option<LossArg>,
+    /// ae: tied weights (the decoder uses the encoder's transposed);
+    /// deep-ae: in the pretraining autoencoders.
+    #[arg(long)]
+    pub tied: bool,
+    /// Denoising: the input corruption, mask:NU (each input zeroed with
+    /// probability NU), gaussian:STD or salt-pepper:NU[:LO:HI].
+    #[arg(long, value_name = "SPEC")]
+    pub noise: Option<String>,
+    /// Contractive penalty weight λ (sigmoid or relu encoder).
+    #[arg(long, value_name = "LAMBDA", value_parser = non_negative_f32)]
+    pub contractive: Option<f32>,
+    /// vae: latent dimension [default: 20].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub latent: Option<u32>,
+    /// deep-ae: how each layer is pretrained [default: ae].
+    #[arg(long, value_enum)]
+    pub pretrain: Option<PretrainArg>,
+    /// deep-ae: pretraining epochs per layer [default: --epochs].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub pretrain_epochs: Option<u32>,
+    /// Seed of the initial weights, shuffles, noise and samplers [default:
+    /// 0, or the resumed model's].
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// The model file to write (when training ends, and with
+    /// --checkpoint-every during training).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Continue training from a model file written by `latent train` (its
+    /// configuration, preprocessing and settings are kept).
+    #[arg(long)]
+    pub resume: Option<PathBuf>,
+    /// Write the model file (atomically) every N epochs while training, so
+    /// a killed run loses at most N epochs (go on with --resume).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub checkpoint_every: Option<u32>,
+    /// Validation data: its reconstruction error (a vae: negative ELBO) is
+    /// reported every epoch.
+    #[arg(long)]
+    pub validate: Option<PathBuf>,
+    /// Write one JSON line per epoch to this file.
+    #[arg(long)]
+    pub metrics: Option<PathBuf>,
+    /// Threshold the (scaled) data at T into 0/1.
+    #[arg(long, value_name = "T", value_parser = probability_f32, conflicts_with = "scale", allow_negative_numbers = true)]
+    pub binarize: Option<f32>,
+    /// Map the data's [min, max] onto [0, 1] (default: values in [0, 255]
+    /// are divided by 255; values in [0, 1] are used as they are).
+    #[arg(long)]
+    pub scale: bool,
+    /// Gaussian RBM: do not standardise the data per feature.
+    #[arg(long)]
+    pub no_standardize: bool,
+}
+
+/// Refuses flags that do not apply to the kind being trained.
+pub fn check_flags(args: &TrainArgs) -> Result<()> {
+    use Kind::*;
+    const RBMS: &[Kind] = &[Rbm, GaussianRbm, Dbn, DeepAe];
+    const AES: &[Kind] = &[Ae, Vae, DeepAe];
+    let rules: [(&str, bool, &[Kind]); 15] = [
+        (
+            "--hidden",
+            args.hidden.is_some(),
+            &[Rbm, GaussianRbm, Ae, Vae],
+        ),
+        ("--layers", args.layers.is_some(), &[Dbn, Ae, Vae, DeepAe]),
+        ("--cd-k", args.cd_k.is_some(), RBMS),
+        ("--persistent", args.persistent, RBMS),
+        ("--learn-sigma", args.learn_sigma, &[GaussianRbm]),
+        ("--no-standardize", args.no_standardize, &[GaussianRbm]),
+        (
+            "--sparsity",
+            args.sparsity.is_some(),
+            &[Rbm, GaussianRbm, Dbn, Ae, DeepAe],
+        ),
+        ("--activation", args.activation.is_some(), AES),
+        ("--loss", args.loss.is_some(), AES),
+        ("--tied", args.tied, &[Ae, DeepAe]),
+        ("--noise", args.noise.is_some(), &[Ae, DeepAe]),
+        ("--contractive", args.contractive.is_some(), &[Ae, DeepAe]),
+        ("--latent", args.latent.is_some(), &[Vae]),
+        ("--pretrain", args.pretrain.is_some(), &[DeepAe]),
+        (
+            "--pretrain-epochs",
+            args.pretrain_epochs.is_some(),
+            &[DeepAe],
+        ),
+    ];
+    for (flag, given, kinds) in rules {
+        if given && !kinds.contains(&args.model) {
+            return Err(CliError::unsupported(
+                format!("{flag} with train {}", args.model.name()),
+                format!(
+                    "it applies to {}",
+                    kinds
+                        .iter()
+                        .map(|k| k.name())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+    }
+    if args.momentum.is_some() && args.optimizer == Some(Optim::Adam) {
+        return Err(CliError::unsupported(
+            "--momentum with --optimizer adam",
+            "momentum is an sgd setting",
+        ));
+    }
+    Ok(())
+}
+
+/// The settings of the run: the flags, else (on `--resume`) the model
+/// file's `train:` line, else the kind's defaults (the library's).
+pub fn settings(args: &TrainArgs, resumed: Option<&ModelFile>) -> Result<Settings> {
+    let stored = resumed.and_then(|m| persist::hyper_line(&m.checkpoint.hyperparameters, "train"));
+    let flags = SettingsOverrides {
+        epochs: args.epochs.map(|e| e as usize),
+        optimizer: args.optimizer.map(Optim::optimizer),
+        lr: args.lr,
+        weight_decay: args.weight_decay,
+        momentum: args.momentum,
+        batch: args.batch.map(|b| b as usize),
+        seed: args.seed,
+    };
+    Ok(Settings::resolve(args.model.file_kind(), &flags, stored)?)
+}
+
+/// The RBM configuration the flags describe, from `base` (the defaults, or
+/// the resumed model's configuration).
+pub fn rbm_config(args: &TrainArgs, base: RbmConfig) -> Result<RbmConfig> {
+    let mut c = base;
+    if let Some(k) = args.cd_k {
+        c.cd_k = k as usize;
+    }
+    c.persistent |= args.persistent;
+    c.learn_sigma |= args.learn_sigma && c.visible == VisibleUnits::Gaussian;
+    if let Some(s) = &args.sparsity {
+        let target = unit_open_f32(s).map_err(|e| CliError::arg("--sparsity", s, e))?;
+        c.sparsity = Some(Sparsity {
+            target,
+            cost: 0.1,
+            decay: 0.9,
+        });
+    }
+    Ok(c)
+}
+
+/// With `--resume`, the configuration the flags describe (absent flags
+/// taking the file's values) must be the file's.
+pub fn check_resumed_config(args: &TrainArgs, file: &str, flags: &str) -> Result<()> {
+    if file == flags {
+        return Ok(());
+    }
+    Err(CliError::mismatch(
+        format!(
+            "{}: the resumed model's configuration vs the flags given",
+            args.resume
+                .as_ref()
+                .map_or(String::new(), |p| p.display().to_string())
+        ),
+        file,
+        flags,
+    ))
+}
+
+/// [`check_resumed_config`] for a resumed RBM (or a DBN's top layer) of
+/// configuration `file`.
+pub fn check_resumed_rbm(args: &TrainArgs, file: RbmConfig) -> Result<()> {
+    check_resumed_config(
+        args,
+        &persist::rbm_text(&file),
+        &persist::rbm_text(&rbm_config(args, file)?),
+    )
+}
+
+/// Parses `--layers 784,500,250` (at least `min` sizes).
+pub fn parse_layers(s: &str, min: usize) -> Result<Vec<usize>> {
+    match latent_models::ae::parse_sizes(s) {
+        Ok(v) if v.len() >= min => Ok(v),
+        _ => Err(CliError::arg(
+            "--layers",
+            s,
+            if min >= 2 {
+                "at least two positive sizes separated by commas, visible first, e.g. 784,500,250"
+            } else {
+                "positive sizes separated by commas, visible first, e.g. 784,256"
+            },
+        )),
+    }
+}
+
+/// `784-500-250`.
+pub fn dashed(sizes: &[usize]) -> String {
+    sizes
+        .iter()
+        .map(|s| s.to_string())
+        .collect::<Vec<_>>()
+        .join("-")
+}

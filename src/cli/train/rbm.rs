@@ -1,0 +1,99 @@
+//! `latent train rbm` and `latent train gaussian-rbm`.
+
+use latent_engine::Par;
+use latent_models::model::AnyModel;
+use latent_models::persist::{self, rbm_text};
+use latent_models::rbm::{Rbm, RbmConfig};
+use latent_models::train::train_model;
+use serde_json::json;
+
+use super::args::{Kind, TrainArgs, check_resumed_rbm, rbm_config, settings};
+use super::data::{check_columns, load_resumed, read_data};
+use super::session::Session;
+use crate::cli::error::{CliError, Result};
+use crate::cli::progress::json_f64;
+use crate::cli::{Global, Report};
+
+/// Trains a Bernoulli or Gaussian RBM (or continues one).
+pub fn train(args: &TrainArgs, g: &Global) -> Result<Report> {
+    let kind = args.model.name();
+    if args.layers.is_some() {
+        return Err(CliError::arg(
+            "--layers",
+            args.layers.as_deref().unwrap_or(""),
+            "no --layers for an RBM (use --hidden N, or train dbn)",
+        ));
+    }
+    let resumed = load_resumed(args)?;
+    let settings = settings(args, resumed.as_ref())?;
+    let data = read_data(args, resumed.as_ref())?;
+    let v = data.train.x.cols();
+    let (rbm, state) = match resumed {
+        Some(m) => {
+            let AnyModel::Rbm(rbm) = m.model else {
+                return Err(CliError::mismatch("resumed model", kind, "another kind"));
+            };
+            check_columns(&args.data, &data.train.x, rbm.config().n_visible)?;
+            let h = rbm.config().n_hidden;
+            if let Some(hh) = args.hidden
+                && hh as usize != h
+            {
+                return Err(CliError::mismatch(
+                    "--hidden vs the resumed model's hidden units",
+                    h,
+                    hh,
+                ));
+            }
+            check_resumed_rbm(args, *rbm.config())?;
+            let state = persist::resume_state(&m.checkpoint, kind);
+            (*rbm, Some(state))
+        }
+        None => (new_rbm(args, v, settings.seed, &data.train.x)?, None),
+    };
+    let h = rbm.config().n_hidden;
+    let label = format!("{kind} {v}-{h}");
+    let mut session = Session::new(args, g, label.clone());
+    let text = |m: &Rbm| rbm_text(m.config());
+    let mut run = session.run(&settings, &data.pre);
+    let io = (&data.train, data.valid.as_ref());
+    let (trainer, summary) = train_model(
+        &mut run,
+        (rbm, state),
+        (&label, args.model.file_kind(), &text),
+        io,
+    )?;
+    let seconds = session.seconds();
+    let recon = trainer
+        .model()
+        .reconstruction_error(&data.train.x, settings.seed, Par::All)?;
+    Ok(session.model_report(
+        (&label, &format!("reconstruction error {recon:.4}")),
+        seconds,
+        (&trainer, &summary),
+        json!({
+            "kind": kind,
+            "sizes": [v, h],
+            "reconstruction_error": json_f64(recon),
+        }),
+    ))
+}
+
+/// A new RBM of `v` visible units and `--hidden` hidden units, configured by
+/// the flags, its visible biases from the data `x`.
+fn new_rbm(args: &TrainArgs, v: usize, seed: u64, x: &latent_engine::Matrix) -> Result<Rbm> {
+    let h = args.hidden.ok_or_else(|| {
+        CliError::arg(
+            "--hidden",
+            "(missing)",
+            "the number of hidden units, e.g. --hidden 500",
+        )
+    })? as usize;
+    let base = if args.model == Kind::GaussianRbm {
+        RbmConfig::gaussian(v, h)
+    } else {
+        RbmConfig::bernoulli(v, h)
+    };
+    let mut rbm = Rbm::new(rbm_config(args, base)?, seed)?;
+    rbm.init_visible_bias_from_data(x, Par::All)?;
+    Ok(rbm)
+}
