@@ -46,8 +46,9 @@ pub struct TrainConfig {
     /// Early stopping, when validation data is given.
     pub early_stopping: Option<EarlyStopping>,
     /// Let a model apply the SGD step of its largest tensor inside its
-    /// gradient product ([`Model::fusable_tensor`]): the same parameters,
-    /// one pass over the weights fewer per step. On by default.
+    /// gradient product
+    /// ([`Model::fusable_tensor`](crate::Model::fusable_tensor)): the same
+    /// parameters, one pass over the weights fewer per step. On by default.
     pub fuse_updates: bool,
 }
 

@@ -3,7 +3,8 @@
 //! the progress report), one step (zeroed gradients, the model's gradient
 //! with the fused update offered, the checked optimiser step), and the end
 //! of an epoch (validation, the history record, the best parameters, the
-//! observer, early stopping).
+//! observer, early stopping). [`Trainer::fit_checkpointed`] runs the same
+//! loop in pieces with a save between them.
 
 use std::time::{Duration, Instant};
 
@@ -110,6 +111,64 @@ impl<M: Model> Trainer<M> {
         let until = self.config.epochs;
         let stop = self.in_pool(|t| t.run_epochs(&mut run, observer, until))?;
         Ok(self.summary(&run, stop.unwrap_or(StopReason::Completed)))
+    }
+
+    /// [`fit`](Self::fit) with a checkpoint every `every` epochs: calls
+    /// `save` with the trainer after each `every` epochs counted from the
+    /// epochs done when the call starts (with 3 done and `every` 5, after
+    /// epochs 8, 13, ...), except when the run ends there (all epochs done,
+    /// an early stop, the observer asked to stop): the caller saves the end
+    /// itself. `None` never saves. An error from `save` ends the call.
+    ///
+    /// The parameters, and every checkpoint `save` can take, are those of a
+    /// trainer fitted in pieces of `every` epochs with
+    /// [`set_epochs`](Self::set_epochs) to the end of each piece, or rebuilt
+    /// with that target and [`restore`](Self::restore)d from its own
+    /// checkpoint; the returned summary covers the whole call
+    /// ([`FitSummary::epochs_run`] summed over the pieces, the stop reason
+    /// of the last). Two things differ from the rebuilt pieces: the
+    /// [`trainer`](crate::Checkpoint::trainer) text of a checkpoint
+    /// describes this trainer's configuration as it is, so it says
+    /// `epochs=<the target of the whole run>` (the piece's end in the
+    /// rebuilt trainer); and with
+    /// [`EarlyStopping::restore_best`](crate::EarlyStopping::restore_best)
+    /// the best parameters are tracked across the whole call, where a
+    /// rebuilt trainer only knows those since its rebuild. Progress reports
+    /// count towards the whole run's target.
+    ///
+    /// `every == Some(0)` is an error.
+    pub fn fit_checkpointed<E: From<EngineError>>(
+        &mut self,
+        train: &Dataset,
+        valid: Option<&Dataset>,
+        observer: &mut (dyn Observer + Send),
+        every: Option<usize>,
+        mut save: impl FnMut(&Trainer<M>) -> std::result::Result<(), E>,
+    ) -> std::result::Result<FitSummary, E>
+    where
+        M: Send,
+    {
+        if every == Some(0) {
+            return Err(EngineError::InvalidArgument {
+                what: "Trainer::fit_checkpointed: epochs between checkpoints",
+                value: "0".into(),
+                expected: "at least 1",
+            }
+            .into());
+        }
+        let mut run = self.prepare(train, valid)?;
+        let target = self.config.epochs;
+        loop {
+            let until = every.map_or(target, |n| self.epoch.saturating_add(n).min(target));
+            let stop = self.in_pool(|t| t.run_epochs(&mut run, &mut *observer, until))?;
+            if let Some(stop) = stop {
+                return Ok(self.summary(&run, stop));
+            }
+            if self.epoch >= target {
+                return Ok(self.summary(&run, StopReason::Completed));
+            }
+            save(self)?;
+        }
     }
 
     /// Runs `f` in the trainer's pool (the caller's when it has none).

@@ -1,11 +1,11 @@
 //! The training loop: a [`Trainer`] drives any [`Model`] through epochs of
-//! shuffled minibatches with an [`Optimizer`], reports progress to an
+//! shuffled minibatches with an [`Optimizer`](crate::Optimizer), reports progress to an
 //! [`Observer`], stops early on a validation metric, guards against
-//! divergence, and saves and restores [`Checkpoint`]s.
+//! divergence, and saves and restores [`Checkpoint`](crate::Checkpoint)s.
 //!
 //! # Threads
 //! [`Threads`] is the one place that decides how many threads training
-//! uses. The trainer turns it into a [`Par`] that it passes to the model in
+//! uses. The trainer turns it into a [`Par`](crate::Par) that it passes to the model in
 //! every [`StepContext`]; models hand that to the kernels and never pick a
 //! thread count themselves. [`Threads::CallerPool`] runs on whatever rayon
 //! pool the caller is in, so latent can live inside an application's pool.
@@ -18,10 +18,18 @@
 //! resumed from a checkpoint taken at an epoch boundary ends where an
 //! uninterrupted run would.
 //!
+//! # Checkpoints during a run
+//! [`Trainer::fit_checkpointed`] hands the trainer to a save callback every
+//! N epochs (not at the end, which the caller saves), and
+//! [`Trainer::set_epochs`] changes the epoch target in place; together they
+//! give what fitting in pieces and rebuilding the trainer from its own
+//! checkpoint gives, bit for bit.
+//!
 //! # Divergence
 //! Before each update the loss and every gradient are checked; a NaN or
-//! infinity stops training with [`EngineError::Diverged`] naming the tensor,
-//! the flat index, the epoch and the batch, and the parameters are
+//! infinity stops training with
+//! [`EngineError::Diverged`](crate::EngineError::Diverged) naming the
+//! tensor, the flat index, the epoch and the batch, and the parameters are
 //! untouched. After the update the parameters are checked; if one became
 //! non-finite they are put back from a copy taken before the step (the
 //! optimiser's momentum/moment buffers are not rolled back).

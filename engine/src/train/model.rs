@@ -172,9 +172,9 @@ pub trait Model {
     /// The parameter tensor whose optimiser step the model can fuse into
     /// the computation of its gradient, if any. When this names a tensor,
     /// the optimiser is SGD with momentum and
-    /// [`TrainConfig::fuse_updates`] is on, the trainer offers the step in
-    /// [`StepContext::fused`] (see [`FusedUpdate`]). The default, `None`,
-    /// is always safe.
+    /// [`TrainConfig::fuse_updates`](crate::TrainConfig::fuse_updates) is
+    /// on, the trainer offers the step in [`StepContext::fused`] (see
+    /// [`FusedUpdate`]). The default, `None`, is always safe.
     fn fusable_tensor(&self) -> Option<usize> {
         None
     }

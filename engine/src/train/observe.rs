@@ -75,7 +75,7 @@ pub struct Silent;
 
 impl Observer for Silent {}
 
-/// Why [`Trainer::fit`] returned.
+/// Why [`Trainer::fit`](crate::Trainer::fit) returned.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum StopReason {
     /// All epochs ran.
@@ -89,7 +89,7 @@ pub enum StopReason {
     Observer,
 }
 
-/// What a call to [`Trainer::fit`] did.
+/// What a call to [`Trainer::fit`](crate::Trainer::fit) did.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FitSummary {
     /// Epochs completed in this call.

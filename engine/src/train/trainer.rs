@@ -102,6 +102,17 @@ impl<M: Model> Trainer<M> {
         &self.optimizer
     }
 
+    /// Sets the epoch target, [`TrainConfig::epochs`]: the next
+    /// [`fit`](Self::fit) trains until `epochs` epochs are done in all
+    /// (none when that many are done already). Nothing else changes, so the
+    /// run goes on exactly as with a trainer built with this target and
+    /// [`restore`](Self::restore)d from this one's checkpoint; checkpoints
+    /// taken from now on store the new target in their
+    /// [`trainer`](Checkpoint::trainer) text.
+    pub fn set_epochs(&mut self, epochs: usize) {
+        self.config.epochs = epochs;
+    }
+
     /// The parallelism models get: `Seq` for one thread, otherwise every
     /// thread of the pool training runs in.
     pub fn par(&self) -> Par {
