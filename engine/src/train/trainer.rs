@@ -15,6 +15,83 @@ use crate::train::{Model, Threads, TrainConfig};
 const MODEL_RNG: &str = "model";
 
 /// Trains a model; owns the model, the optimiser and all buffers.
+///
+/// # Example
+/// A model of one number `m` fitted to the data: the loss is
+/// `½ mean (x - m)²`, its gradient `m - mean x`, so training finds the mean.
+///
+/// ```rust
+/// use latent_engine::{
+///     Batch, Dataset, Matrix, Model, OptimizerConfig, ParamSet, Result, Role, Silent,
+///     StepContext, StepOutput, StopReason, TrainConfig, Trainer,
+/// };
+///
+/// struct Mean {
+///     params: ParamSet,
+/// }
+///
+/// impl Model for Mean {
+///     fn kind(&self) -> &str {
+///         "mean"
+///     }
+///
+///     fn hyperparameters(&self) -> String {
+///         String::new()
+///     }
+///
+///     fn params(&self) -> &ParamSet {
+///         &self.params
+///     }
+///
+///     fn params_mut(&mut self) -> &mut ParamSet {
+///         &mut self.params
+///     }
+///
+///     fn gradient(
+///         &mut self,
+///         batch: &Batch<'_>,
+///         grads: &mut ParamSet,
+///         _: &mut StepContext<'_>,
+///     ) -> Result<StepOutput> {
+///         let m = self.params.value(0).as_slice()[0];
+///         let x = batch.x.as_slice(); // one column: the batch's samples
+///         let n = x.len() as f32;
+///         grads.value_mut(0).as_mut_slice()[0] = x.iter().map(|&v| m - v).sum::<f32>() / n;
+///         let loss = x.iter().map(|&v| 0.5 * f64::from(v - m).powi(2)).sum::<f64>();
+///         Ok(StepOutput {
+///             loss: loss / f64::from(n),
+///             ..StepOutput::default()
+///         })
+///     }
+/// }
+///
+/// let mut params = ParamSet::new();
+/// params.push("m", Role::Bias, Matrix::zeros(1, 1)?)?;
+/// let data = Dataset::new(Matrix::from_slice(4, 1, &[1.0, 2.0, 3.0, 6.0])?, None)?;
+/// let config = TrainConfig {
+///     epochs: 300,
+///     batch_size: 4,
+///     ..TrainConfig::new(OptimizerConfig::sgd_hinton(0.1, 0.0))
+/// };
+/// let mut trainer = Trainer::new(Mean { params }, config)?;
+/// let summary = trainer.fit(&data, None, &mut Silent)?;
+/// assert_eq!((summary.epochs_run, summary.stop), (300, StopReason::Completed));
+/// let m = trainer.model().params().value(0).as_slice()[0];
+/// assert!((m - 3.0).abs() < 1e-3, "the mean is 3, got {m}");
+///
+/// // Ten epochs more, with a checkpoint after every four (at 304 and 308;
+/// // the end, at 310, is the caller's to save).
+/// trainer.set_epochs(310);
+/// let mut saved = Vec::new();
+/// let summary = trainer.fit_checkpointed(&data, None, &mut Silent, Some(4), |t| {
+///     saved.push(t.checkpoint());
+///     Ok::<(), latent_engine::EngineError>(())
+/// })?;
+/// assert_eq!(summary.epochs_run, 10);
+/// let epochs: Vec<u64> = saved.iter().map(|c| c.epoch).collect();
+/// assert_eq!(epochs, [304, 308]);
+/// # Ok::<(), latent_engine::EngineError>(())
+/// ```
 pub struct Trainer<M: Model> {
     pub(super) model: M,
     pub(super) config: TrainConfig,
