@@ -47,7 +47,7 @@ pub use settings::{Optimizer, Settings, SettingsOverrides, default_lr};
 use std::path::Path;
 
 use latent_engine::checkpoint::EpochRecord;
-use latent_engine::train::{FitSummary, Model, Observer, StopReason, Trainer};
+use latent_engine::train::{FitSummary, Model, Observer, Trainer};
 use latent_engine::{Checkpoint, Dataset};
 
 use crate::error::{ModelError, Result};
@@ -172,68 +172,26 @@ impl<'a> Run<'a> {
         self.fit(trainer, s.epochs, data, save)
     }
 
-    /// Trains until `epochs` epochs are done, in pieces of
-    /// `checkpoint_every` epochs with `save` after every piece but the last.
-    /// Returns the trainer and what the whole call did.
+    /// Trains until `epochs` epochs are done with `save` every
+    /// `checkpoint_every` epochs (not at the end: the caller saves that), as
+    /// the engine's [`Trainer::fit_checkpointed`] does. Returns the trainer
+    /// and what the whole call did.
     pub fn fit<M: Model + Send>(
-        &mut self,
-        trainer: Trainer<M>,
-        epochs: usize,
-        data: (&Dataset, Option<&Dataset>),
-        save: &mut dyn FnMut(&Trainer<M>) -> Result<()>,
-    ) -> Result<(Trainer<M>, FitSummary)> {
-        self.observer.begin_fit(epochs);
-        let result = self.fit_pieces(trainer, epochs, data, save);
-        self.observer.fit_done();
-        result
-    }
-
-    fn fit_pieces<M: Model + Send>(
         &mut self,
         mut trainer: Trainer<M>,
         epochs: usize,
         data: (&Dataset, Option<&Dataset>),
         save: &mut dyn FnMut(&Trainer<M>) -> Result<()>,
     ) -> Result<(Trainer<M>, FitSummary)> {
-        let mut run = 0;
-        loop {
-            let done = trainer.epochs_done();
-            let target = self
-                .checkpoint_every
-                .map_or(epochs, |n| (done + n).min(epochs))
-                .max(done);
-            if trainer.config().epochs != target {
-                trainer = with_epochs(trainer, target)?;
-            }
-            let fitted = trainer.fit(data.0, data.1, &mut *self.observer);
-            let observed = self.observer.end_fit().map_err(ModelError::Observer);
-            let summary = observed.and(fitted.map_err(ModelError::from))?;
-            run += summary.epochs_run;
-            if trainer.epochs_done() >= epochs
-                || summary.epochs_run == 0
-                || summary.stop != StopReason::Completed
-            {
-                let summary = FitSummary {
-                    epochs_run: run,
-                    ..summary
-                };
-                return Ok((trainer, summary));
-            }
-            save(&trainer)?;
-        }
+        self.observer.begin_fit(epochs);
+        trainer.set_epochs(epochs);
+        let every = self.checkpoint_every;
+        let fitted = trainer.fit_checkpointed(data.0, data.1, &mut *self.observer, every, save);
+        let observed = self.observer.end_fit().map_err(ModelError::Observer);
+        self.observer.fit_done();
+        let summary = observed.and(fitted)?;
+        Ok((trainer, summary))
     }
-}
-
-/// The same trainer with its epoch target set to `epochs`: rebuilt around
-/// its model and restored from its own checkpoint, so training goes on
-/// exactly as it would have.
-fn with_epochs<M: Model>(trainer: Trainer<M>, epochs: usize) -> Result<Trainer<M>> {
-    let ck = trainer.checkpoint();
-    let mut cfg = *trainer.config();
-    cfg.epochs = epochs;
-    let mut t = Trainer::new(trainer.into_model(), cfg)?;
-    t.restore(&ck)?;
-    Ok(t)
 }
 
 /// The text a model file stores for a model (see
