@@ -35,15 +35,21 @@
 //! Reading is strict: an unknown key or a value that does not parse is an
 //! error naming the file and the key.
 //!
-//! ```no_run
-//! use latent_models::persist;
+//! Loading a file written by `latent train` and encoding data with it:
+//!
+//! ```
+//! use latent_engine::data::csv::{CsvOptions, read};
+//! use latent_kernels::Par;
 //! use latent_models::model::Inference;
+//! use latent_models::persist;
 //! # fn main() -> latent_models::Result<()> {
-//! let file = persist::load("mnist.latent".as_ref())?;
-//! let mut x = latent_engine::Matrix::zeros(10, file.model.n_visible())?;
-//! file.preprocess.apply(&mut x, "ten zero images".as_ref())?;
-//! let features = file.model.features(&x, latent_kernels::Par::All)?;
-//! assert_eq!(features.rows(), 10);
+//! // `latent train rbm --data binary16.csv --hidden 8 … --out rbm.latent`
+//! let path = "tests/fixtures/rbm.latent".as_ref();
+//! let file = persist::load(path)?;
+//! let mut x = read("tests/fixtures/binary16.csv", &CsvOptions::default())?.dataset.x;
+//! file.preprocess.apply(&mut x, path)?; // what training did to its data
+//! let features = file.model.features(&x, Par::All)?; // p(h|v), one row per sample
+//! assert_eq!(features.shape(), (60, 8));
 //! # Ok(())
 //! # }
 //! ```
