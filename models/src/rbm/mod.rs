@@ -26,6 +26,7 @@ mod chain;
 mod config;
 mod epilogue;
 mod eval;
+mod gradients;
 mod inference;
 mod model;
 mod profile;

@@ -41,6 +41,15 @@ impl StepProfile {
     pub fn total(&self) -> Duration {
         self.phases().iter().map(|&(_, t)| t).sum()
     }
+
+    /// Adds the steps and phase times of `other` to these.
+    pub(super) fn add(&mut self, other: &StepProfile) {
+        self.steps += other.steps;
+        self.setup += other.setup;
+        self.chain += other.chain;
+        self.bias_gradients += other.bias_gradients;
+        self.weight_gradient += other.weight_gradient;
+    }
 }
 
 /// A stopwatch that reads the clock only when profiling is on.

@@ -6,16 +6,11 @@ use latent_engine::train::FusedUpdate;
 use latent_engine::{Matrix, ParamSet};
 use latent_kernels::Par;
 use latent_kernels::activation::Activation;
-use latent_kernels::gemm::{Accum, MatMut, MatRef, gemm, sgemm};
+use latent_kernels::gemm::MatRef;
 use latent_kernels::random::{Scale, Streams, bernoulli, gaussian};
-use latent_kernels::reduce::col_sums;
-use latent_kernels::update::{RankOne, RankOneAdd, SgdUpdate, gemm_sgd_update};
-use rayon::iter::Either;
-use rayon::prelude::*;
-use std::time::Duration;
 
-use super::chain::{CHAIN_MIN_ROWS, ChainBlock, ChainCtx, run_chain};
-use super::profile::PhaseClock;
+use super::chain::{ChainBlock, ChainCtx, chain_blocks, run_blocks};
+use super::profile::{PhaseClock, StepProfile};
 use super::{B_VIS, C_HID, LOG_SIGMA, Rbm, VisibleUnits, W};
 use crate::error::Result;
 
@@ -48,276 +43,116 @@ impl Rbm {
         self.check_input("Rbm::cd_gradient", &x)?;
         self.params
             .check_same_layout(grads, "Rbm::cd_gradient: gradient layout")?;
-        let (rows, v_n, h_n) = (x.rows(), self.config.n_visible, self.config.n_hidden);
+        let rows = x.rows();
         if rows == 0 {
             return Ok(0.0);
         }
+        let (v_n, h_n) = (self.config.n_visible, self.config.n_hidden);
         self.ws.ensure(rows, v_n, h_n, self.config.learn_sigma);
         if self.config.persistent {
             self.ensure_chains(rows, seed, par)?;
         }
         let mut clock = PhaseClock::new(self.profile.is_some());
-        let mut times = [Duration::ZERO; 4];
-        let ws = &mut self.ws;
-        let params = &self.params;
-        let (w, b, c) = (
-            params.value(W),
-            params.value(B_VIS).as_slice(),
-            params.value(C_HID).as_slice(),
-        );
-        // Learned σ: the chain runs on s = v/σ, a unit-variance Gaussian RBM
-        // with visible bias β = b/σ (the same energy, rescaled), so the
-        // steps below are the fixed-σ ones on s.
-        let learn_sigma = self.config.learn_sigma;
-        if learn_sigma {
-            let z = params.value(LOG_SIGMA).as_slice();
-            for i in 0..v_n {
-                ws.sigma[i] = z[i].exp();
-                ws.beta[i] = b[i] / ws.sigma[i];
-            }
+        let mut lap = StepProfile {
+            steps: 1,
+            ..StepProfile::default()
+        };
+        self.prepare_sigma();
+        lap.setup = clock.lap();
+        self.run_chains(x, seed, par)?;
+        lap.chain = clock.lap();
+        let recon_error = self.mean_reconstruction_error(rows);
+        self.bias_gradients(rows, grads, par)?;
+        if self.config.learn_sigma {
+            self.log_sigma_gradient(rows, grads, par)?;
         }
-        let b = if learn_sigma { &ws.beta[..v_n] } else { b };
-        let sigma = &ws.sigma[..v_n];
-        let (sv_pos, sv_neg) = ws.stacked_v[..2 * rows * v_n].split_at_mut(rows * v_n);
-        let (sp_pos, sp_neg) = ws.stacked_p[..2 * rows * h_n].split_at_mut(rows * h_n);
-        let h = &mut ws.h[..rows * h_n];
-        let v_mean = &mut ws.v_mean[..rows * v_n];
+        lap.bias_gradients = clock.lap();
+        self.sparsity_term(rows, grads);
+        self.weight_gradient(rows, grads, fused, par)?;
+        lap.weight_gradient = clock.lap();
+        if let Some(p) = self.profile.as_mut() {
+            p.add(&lap);
+        }
+        Ok(recon_error)
+    }
 
-        let visible_epilogue_act = match self.config.visible {
-            VisibleUnits::Bernoulli => Activation::Sigmoid,
-            VisibleUnits::Gaussian => Activation::Identity,
+    /// Learned σ: `σ = exp(ln σ)` and `β = b/σ` into the workspace. The
+    /// chain runs on `s = v/σ`, a unit-variance Gaussian RBM with visible
+    /// bias `β` (the same energy, rescaled), so its steps are the fixed-σ
+    /// ones on `s`.
+    fn prepare_sigma(&mut self) {
+        if !self.config.learn_sigma {
+            return;
+        }
+        let z = self.params.value(LOG_SIGMA).as_slice();
+        let b = self.params.value(B_VIS).as_slice();
+        let ws = &mut self.ws;
+        for i in 0..self.config.n_visible {
+            ws.sigma[i] = z[i].exp();
+            ws.beta[i] = b[i] / ws.sigma[i];
+        }
+    }
+
+    /// The positive phase and the Gibbs chain of every row of `x`, in
+    /// blocks of rows run in parallel ([`run_blocks`]): fills the stacks
+    /// `[V⁰; Vᵏ]` and `[P⁰; −Pᵏ]` and the per-row reconstruction errors,
+    /// and moves the PCD chains on.
+    fn run_chains(&mut self, x: MatRef<'_>, seed: u64, par: Par) -> Result<()> {
+        let (rows, v_n, h_n) = (x.rows(), self.config.n_visible, self.config.n_hidden);
+        let config = &self.config;
+        let ws = &mut self.ws;
+        let b = match config.learn_sigma {
+            true => &ws.beta[..v_n],
+            false => self.params.value(B_VIS).as_slice(),
         };
         let ctx = ChainCtx {
             x,
-            w,
+            w: self.params.value(W).view(),
             b,
-            c,
-            sigma,
-            visible: self.config.visible,
-            visible_act: visible_epilogue_act,
-            k: self.config.cd_k,
-            persistent: self.config.persistent,
-            sample_v: self.config.persistent || self.config.sample_visible || learn_sigma,
-            learn_sigma,
+            c: self.params.value(C_HID).as_slice(),
+            sigma: &ws.sigma[..v_n],
+            visible: config.visible,
+            visible_act: match config.visible {
+                VisibleUnits::Bernoulli => Activation::Sigmoid,
+                VisibleUnits::Gaussian => Activation::Identity,
+            },
+            k: config.cd_k,
+            persistent: config.persistent,
+            sample_v: config.persistent || config.sample_visible || config.learn_sigma,
+            learn_sigma: config.learn_sigma,
             v_n,
             h_n,
             streams: Streams::new(seed),
         };
-        let recon_rows = &mut ws.recon_rows[..rows];
-        times[0] += clock.lap();
-        // The chain is independent row by row: run it as one parallel region
-        // over blocks of rows, not as a parallel region per product. Every
-        // row draws from its own stream, so the result does not depend on
-        // the blocks. With more threads than blocks (many cores, small
-        // batches: 16 threads and 100 rows make 4 blocks), the threads left
-        // over work inside the blocks' products; with as many blocks as
-        // threads each block runs on one.
-        let threads = par.max_tasks();
-        let tasks = threads.min(rows / CHAIN_MIN_ROWS).max(1);
-        let (rb, inner_par) = match (tasks, threads / tasks) {
-            (1, _) => (rows, par),
-            (_, 1) => (rows.div_ceil(tasks), Par::Seq),
-            (_, inner) => (rows.div_ceil(tasks), Par::Rayon(inner)),
+        let (sv_pos, sv_neg) = ws.stacked_v[..2 * rows * v_n].split_at_mut(rows * v_n);
+        let (sp_pos, sp_neg) = ws.stacked_p[..2 * rows * h_n].split_at_mut(rows * h_n);
+        let all_rows = ChainBlock {
+            r0: 0,
+            rows,
+            sv_pos,
+            sv_neg,
+            sp_pos,
+            sp_neg,
+            h: &mut ws.h[..rows * h_n],
+            v_mean: &mut ws.v_mean[..rows * v_n],
+            recon_rows: &mut ws.recon_rows[..rows],
+            // PCD: each block continues its rows of the persistent chains
+            // and writes their new states back.
+            chain: self
+                .chains
+                .as_mut()
+                .map(|c| &mut c.as_mut_slice()[..rows * v_n]),
         };
-        // PCD: each block continues its rows of the persistent chains and
-        // writes their new states back.
-        let chain_rows = match self.chains.as_mut() {
-            Some(chains) => Either::Left(
-                chains.as_mut_slice()[..rows * v_n]
-                    .par_chunks_mut(rb * v_n)
-                    .map(Some),
-            ),
-            None => Either::Right((0..rows.div_ceil(rb)).into_par_iter().map(|_| None)),
-        };
-        sv_pos
-            .par_chunks_mut(rb * v_n)
-            .zip(sv_neg.par_chunks_mut(rb * v_n))
-            .zip(sp_pos.par_chunks_mut(rb * h_n))
-            .zip(sp_neg.par_chunks_mut(rb * h_n))
-            .zip(h.par_chunks_mut(rb * h_n))
-            .zip(v_mean.par_chunks_mut(rb * v_n))
-            .zip(recon_rows.par_chunks_mut(rb))
-            .zip(chain_rows)
-            .enumerate()
-            .try_for_each(
-                |(
-                    i,
-                    (((((((sv_pos, sv_neg), sp_pos), sp_neg), h), v_mean), recon_rows), chain),
-                )| {
-                    let block = ChainBlock {
-                        r0: i * rb,
-                        rows: recon_rows.len(),
-                        sv_pos,
-                        sv_neg,
-                        sp_pos,
-                        sp_neg,
-                        h,
-                        v_mean,
-                        recon_rows,
-                        chain,
-                    };
-                    run_chain(&ctx, block, inner_par)
-                },
-            )?;
-        times[1] += clock.lap();
-        let recon_error: f64 = recon_rows.iter().map(|&e| e as f64).sum();
-        let wt = w.view().t();
+        let (block_rows, block_par) = chain_blocks(rows, par);
+        run_blocks(&ctx, all_rows, block_rows, block_par)
+    }
 
-        // Bias gradients: −(mean V⁰ − mean Vᵏ), −(mean P⁰ − mean Pᵏ); the
-        // chain left −Pᵏ in the stack, so the last sum is −Σ Pᵏ (exactly:
-        // the same additions with the sign flipped) and s0 − sk = s0 + (−sk).
-        let [sum_v0, sum_vk] = &mut ws.sum_v;
-        let [sum_p0, sum_pk_neg] = &mut ws.sum_p;
-        // Four small reductions: one task each, not a parallel region each.
-        // Every column is summed in row order either way, so the bits do not
-        // depend on the threads.
-        let sums = [
-            (&*sv_pos, v_n, &mut sum_v0[..]),
-            (&*sv_neg, v_n, &mut sum_vk[..]),
-            (&*sp_pos, h_n, &mut sum_p0[..]),
-            (&*sp_neg, h_n, &mut sum_pk_neg[..]),
-        ];
-        if par.max_tasks() > 1 {
-            sums.into_par_iter()
-                .try_for_each(|(m, cols, out)| col_sums(m, rows, cols, out, Par::Seq))?;
-        } else {
-            for (m, cols, out) in sums {
-                col_sums(m, rows, cols, out, Par::Seq)?;
-            }
-        }
+    /// The mean over the batch of the per-row reconstruction errors that
+    /// the chain left (summed in row order, in f64).
+    fn mean_reconstruction_error(&self, rows: usize) -> f64 {
+        let total: f64 = self.ws.recon_rows[..rows].iter().map(|&e| e as f64).sum();
         let inv_b = 1.0 / rows as f32;
-        for ((g, &s0), &sk) in grads
-            .value_mut(B_VIS)
-            .as_mut_slice()
-            .iter_mut()
-            .zip(sum_v0.iter())
-            .zip(sum_vk.iter())
-        {
-            *g = -(s0 - sk) * inv_b;
-        }
-        for ((g, &s0), &sk_neg) in grads
-            .value_mut(C_HID)
-            .as_mut_slice()
-            .iter_mut()
-            .zip(sum_p0.iter())
-            .zip(sum_pk_neg.iter())
-        {
-            *g = -(s0 + sk_neg) * inv_b;
-        }
-        if learn_sigma {
-            // ∂E/∂ln σ_i = −(s_i − β_i)² + s_i (W h)_i, with p(h|v) for h:
-            // data minus model term, from the GEMMs P⁰Wᵀ and PᵏWᵀ.
-            // One product of the stack [P⁰; −Pᵏ]: its lower half is −PᵏWᵀ,
-            // exactly the negation of PᵏWᵀ (every term and sum flips sign).
-            let pw = &mut ws.pw[..2 * rows * v_n];
-            sgemm(
-                1.0,
-                MatRef::row_major(&ws.stacked_p[..2 * rows * h_n], 2 * rows, h_n)?,
-                wt,
-                Accum::Replace,
-                MatMut::row_major(pw, 2 * rows, v_n)?,
-                par,
-            )?;
-            let pw = &*pw;
-            let sv = &ws.stacked_v[..2 * rows * v_n];
-            // A sum over the 2·rows rows for each visible unit: split by
-            // columns between the threads, each column summed in row order,
-            // so the bits do not depend on the threads.
-            let sigma_grad = |c0: usize, g: &mut [f32]| {
-                g.fill(0.0);
-                let cols = c0..c0 + g.len();
-                for (r, (s_row, q_row)) in
-                    sv.chunks_exact(v_n).zip(pw.chunks_exact(v_n)).enumerate()
-                {
-                    let (sign, q_sign) = if r < rows {
-                        (inv_b, 1.0)
-                    } else {
-                        (-inv_b, -1.0)
-                    };
-                    let (s_row, q_row) = (&s_row[cols.clone()], &q_row[cols.clone()]);
-                    for (((g, &s), &q), &beta) in
-                        g.iter_mut().zip(s_row).zip(q_row).zip(&b[cols.clone()])
-                    {
-                        let d = s - beta;
-                        *g += sign * (-d * d + s * (q_sign * q));
-                    }
-                }
-            };
-            let g = grads.value_mut(LOG_SIGMA).as_mut_slice();
-            let tasks = par.max_tasks().min(v_n / SIGMA_GRAD_MIN_COLS).max(1);
-            if tasks > 1 {
-                let per_task = v_n.div_ceil(tasks);
-                g.par_chunks_mut(per_task)
-                    .enumerate()
-                    .for_each(|(t, g)| sigma_grad(t * per_task, g));
-            } else {
-                sigma_grad(0, g);
-            }
-            // The bias gradient above is with respect to β = b/σ.
-            for (g, &sd) in grads.value_mut(B_VIS).as_mut_slice().iter_mut().zip(sigma) {
-                *g /= sd;
-            }
-        }
-        times[2] += clock.lap();
-        // Sparsity (MODELS.md 2.3): the running mean q̂ of the hidden
-        // probabilities pulls c and W toward the target: ∂/∂c_j += cost·(q̂_j
-        // − ρ) and ∂/∂W_ij += v̄_i·cost·(q̂_j − ρ), a rank-one term added to
-        // the product below.
-        if let Some(s) = self.config.sparsity {
-            let grad_c = grads.value_mut(C_HID).as_mut_slice();
-            for (j, q) in self.q_hat.iter_mut().enumerate() {
-                *q = s.decay * *q + (1.0 - s.decay) * sum_p0[j] * inv_b;
-                grad_c[j] += s.cost * (*q - s.target);
-                ws.sparse_cols[j] = s.cost * (*q - s.target);
-            }
-            for (v_bar, &sum) in ws.sparse_rows.iter_mut().zip(sum_v0.iter()) {
-                *v_bar = sum * inv_b;
-            }
-        }
-        let rank_one = self.config.sparsity.map(|_| RankOne {
-            rows: &ws.sparse_rows[..v_n],
-            cols: &ws.sparse_cols[..h_n],
-        });
-        // Weight gradient: −(1/B)·[V⁰; Vᵏ]ᵀ [P⁰; −Pᵏ], one GEMM, with the
-        // optimiser's step fused into its write-out when offered.
-        let sv = MatRef::row_major(&ws.stacked_v[..2 * rows * v_n], 2 * rows, v_n)?;
-        let sp = MatRef::row_major(&ws.stacked_p[..2 * rows * h_n], 2 * rows, h_n)?;
-        match fused {
-            Some(f) if f.tensor == W => {
-                let update = SgdUpdate {
-                    rule: f.rule,
-                    old: w.as_slice(),
-                    velocity: &mut *f.velocity,
-                    rank_one,
-                };
-                f.non_finite = gemm_sgd_update(-inv_b, sv.t(), sp, update, f.out.view_mut(), par)?;
-                f.applied = true;
-            }
-            _ => {
-                let grad_w = grads.value_mut(W).view_mut();
-                match rank_one {
-                    Some(t) => gemm(
-                        -inv_b,
-                        sv.t(),
-                        sp,
-                        Accum::Replace,
-                        grad_w,
-                        &RankOneAdd::new(t),
-                        par,
-                    )?,
-                    None => sgemm(-inv_b, sv.t(), sp, Accum::Replace, grad_w, par)?,
-                }
-            }
-        }
-        times[3] += clock.lap();
-        if let Some(p) = self.profile.as_mut() {
-            p.steps += 1;
-            p.setup += times[0];
-            p.chain += times[1];
-            p.bias_gradients += times[2];
-            p.weight_gradient += times[3];
-        }
-        Ok(recon_error * inv_b as f64)
+        total * inv_b as f64
     }
 
     /// `rows` random visible states to start chains from: fair coin flips
@@ -368,7 +203,3 @@ impl Rbm {
         Ok(())
     }
 }
-
-/// Visible units below which a share of the learned-σ gradient's column sums
-/// is not worth its own task.
-const SIGMA_GRAD_MIN_COLS: usize = 64;
