@@ -27,16 +27,21 @@ pub(super) struct ChainCtx<'a> {
     pub(super) c: &'a [f32],
     /// σ per visible unit (read only when learned).
     pub(super) sigma: &'a [f32],
+    /// The visible units' kind (which sampler the chain uses).
     pub(super) visible: VisibleUnits,
     /// The activation of the visible means' epilogue.
     pub(super) visible_act: Activation,
     /// Gibbs steps.
     pub(super) k: usize,
+    /// PCD: the chain continues the persistent chains.
     pub(super) persistent: bool,
     /// Sample the visibles in the chain (else their means).
     pub(super) sample_v: bool,
+    /// σ is learned: the chain runs on `v/σ`.
     pub(super) learn_sigma: bool,
+    /// Visible units.
     pub(super) v_n: usize,
+    /// Hidden units.
     pub(super) h_n: usize,
     /// The step's streams; every block offsets them to its first row.
     pub(super) streams: Streams,
@@ -45,7 +50,9 @@ pub(super) struct ChainCtx<'a> {
 /// Rows `r0 .. r0 + rows` of the step's buffers (all of them, before
 /// [`run_blocks`] cuts them into blocks).
 pub(super) struct ChainBlock<'a> {
+    /// The block's first row in the minibatch.
     pub(super) r0: usize,
+    /// The block's rows.
     pub(super) rows: usize,
     /// V⁰ (or V⁰/σ), copied in from the minibatch by the block.
     pub(super) sv_pos: &'a mut [f32],

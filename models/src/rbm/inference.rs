@@ -219,7 +219,7 @@ impl Rbm {
         scratch: &mut RbmScratch,
     ) -> Result<()> {
         self.check_input("Rbm::free_energy", &x)?;
-        let (rows, v_n, h_n) = (x.rows(), self.config.n_visible, self.config.n_hidden);
+        let (rows, h_n) = (x.rows(), self.config.n_hidden);
         check_len("Rbm::free_energy: out (one per row)", out.len(), rows)?;
         self.sigma_into(&mut scratch.sigma);
         let act = grown(&mut scratch.hidden_p, rows * h_n);
@@ -231,10 +231,25 @@ impl Rbm {
             &mut scratch.scaled,
             &scratch.sigma,
         )?;
-        let b = self.visible_bias();
-        let sigma = &scratch.sigma;
-        let (data, rs, cs) = (x.as_slice(), x.row_stride(), x.col_stride());
         let act = &scratch.hidden_p[..rows * h_n];
+        self.free_energy_rows(x, act, &scratch.sigma, out, par);
+        Ok(())
+    }
+
+    /// The free energies of the rows of `x` into `out` from their hidden
+    /// units' softplus terms `act` (`rows x H`), with σ from
+    /// [`sigma_into`](Self::sigma_into) (Gaussian visibles).
+    fn free_energy_rows(
+        &self,
+        x: MatRef<'_>,
+        act: &[f32],
+        sigma: &[f32],
+        out: &mut [f32],
+        par: Par,
+    ) {
+        let (rows, v_n, h_n) = (x.rows(), self.config.n_visible, self.config.n_hidden);
+        let b = self.visible_bias();
+        let (data, rs, cs) = (x.as_slice(), x.row_stride(), x.col_stride());
         let visible_units = self.config.visible;
         // Row by row, in f64; rows are independent, so the split between
         // threads does not change a bit of the result.
@@ -259,7 +274,7 @@ impl Rbm {
             for (i, f) in out.iter_mut().enumerate() {
                 *f = energy(i);
             }
-            return Ok(());
+            return;
         }
         let chunk = rows.div_ceil(tasks);
         out.par_chunks_mut(chunk)
@@ -270,7 +285,6 @@ impl Rbm {
                     *f = energy(t * chunk + k);
                 }
             });
-        Ok(())
     }
 
     /// Runs `steps` steps of block Gibbs sampling `v → h → v` in place on

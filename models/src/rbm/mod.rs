@@ -33,6 +33,9 @@ mod profile;
 mod train;
 mod workspace;
 
+#[cfg(test)]
+mod tests;
+
 pub use config::{RbmConfig, Sparsity, VisibleUnits};
 pub use profile::StepProfile;
 pub use workspace::RbmScratch;
