@@ -1,0 +1,170 @@
+//! The RBM's hyper-parameters: the kind of visible units, the optional
+//! sparsity target, and [`RbmConfig`] with its checks and its one-line text
+//! form (the `hyperparameters` of checkpoints and model files).
+
+use latent_engine::OptimizerConfig;
+
+use crate::error::{ModelError, Result};
+
+/// The kind of visible units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VisibleUnits {
+    /// Binary visibles: `p(v_i = 1 | h) = σ(b_i + (W h)_i)`.
+    Bernoulli,
+    /// Real-valued visibles with unit variance: `p(v_i | h) = N(b_i + (W h)_i, 1)`.
+    Gaussian,
+}
+
+impl VisibleUnits {
+    /// `"bernoulli"` or `"gaussian"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            VisibleUnits::Bernoulli => "bernoulli",
+            VisibleUnits::Gaussian => "gaussian",
+        }
+    }
+}
+
+/// A target for the mean hidden activation (Hinton's guide, section 11).
+///
+/// `q̂_j ← decay·q̂_j + (1 − decay)·mean(P⁰_j)` each step, and the gradient
+/// of the penalty `cost·Σ_j (q̂_j − target)` pushes the hidden biases by
+/// `cost·(q̂_j − target)` and the weights by `cost·(q̂_j − target)·v̄_i`
+/// (`v̄` the batch mean of the data), the derivative through each unit's
+/// total input.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sparsity {
+    /// The target mean activation `ρ` in (0, 1).
+    pub target: f32,
+    /// The penalty's weight `κ`.
+    pub cost: f32,
+    /// The decay of the moving average `q̂` in [0, 1).
+    pub decay: f32,
+}
+
+/// Hyper-parameters of an RBM and its training.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RbmConfig {
+    /// Visible units' kind.
+    pub visible: VisibleUnits,
+    /// Number of visible units `V`.
+    pub n_visible: usize,
+    /// Number of hidden units `H`.
+    pub n_hidden: usize,
+    /// Gibbs steps per gradient estimate (`k` of CD-k / PCD-k), at least 1.
+    pub cd_k: usize,
+    /// Persistent CD: keep the negative chains across minibatches.
+    pub persistent: bool,
+    /// Sample the visibles in the negative chain instead of using their
+    /// means (mean-field reconstructions, the default for CD). PCD always
+    /// samples, since its chains must be proper Markov chains.
+    pub sample_visible: bool,
+    /// Standard deviation of the initial weights (Hinton: 0.01).
+    pub init_std: f32,
+    /// Optional sparsity target.
+    pub sparsity: Option<Sparsity>,
+    /// Gaussian visibles only: learn a standard deviation `σ_i` per visible
+    /// unit (parameterised as `ln σ_i`, no weight decay) instead of fixing
+    /// `σ_i = 1` (MODELS.md 2.2). Learning σ by CD needs sampled visibles
+    /// in the chain, so it implies [`sample_visible`](Self::sample_visible).
+    pub learn_sigma: bool,
+}
+
+impl RbmConfig {
+    /// CD-1 with Hinton's defaults for `n_visible` Bernoulli visibles and
+    /// `n_hidden` hidden units.
+    pub fn bernoulli(n_visible: usize, n_hidden: usize) -> Self {
+        RbmConfig {
+            visible: VisibleUnits::Bernoulli,
+            n_visible,
+            n_hidden,
+            cd_k: 1,
+            persistent: false,
+            sample_visible: false,
+            init_std: 0.01,
+            sparsity: None,
+            learn_sigma: false,
+        }
+    }
+
+    /// CD-1 with Hinton's defaults for `n_visible` unit-variance Gaussian
+    /// visibles (standardised data) and `n_hidden` hidden units.
+    pub fn gaussian(n_visible: usize, n_hidden: usize) -> Self {
+        RbmConfig {
+            visible: VisibleUnits::Gaussian,
+            ..Self::bernoulli(n_visible, n_hidden)
+        }
+    }
+
+    /// Hinton's optimiser: SGD with momentum 0.5 then 0.9, weight decay
+    /// 1e-4 on the weights, learning rate 0.1 (binary data) or 0.001
+    /// (Gaussian visibles).
+    pub fn default_optimizer(&self) -> OptimizerConfig {
+        let lr = match self.visible {
+            VisibleUnits::Bernoulli => 0.1,
+            VisibleUnits::Gaussian => 0.001,
+        };
+        OptimizerConfig::sgd_hinton(lr, 1e-4)
+    }
+
+    /// Checks every field.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |what, value: String, expected| {
+            Err(ModelError::InvalidConfig {
+                what,
+                value,
+                expected,
+            })
+        };
+        if self.n_visible == 0 {
+            return bad("n_visible", "0".into(), "at least 1");
+        }
+        if self.n_hidden == 0 {
+            return bad("n_hidden", "0".into(), "at least 1");
+        }
+        if self.cd_k == 0 {
+            return bad("cd_k", "0".into(), "at least 1 Gibbs step");
+        }
+        if !(self.init_std.is_finite() && self.init_std >= 0.0) {
+            return bad("init_std", self.init_std.to_string(), "a finite value >= 0");
+        }
+        if self.learn_sigma && self.visible != VisibleUnits::Gaussian {
+            return bad(
+                "learn_sigma",
+                "true".into(),
+                "Gaussian visible units (Bernoulli visibles have no σ)",
+            );
+        }
+        if let Some(s) = self.sparsity {
+            if !(s.target > 0.0 && s.target < 1.0) {
+                return bad("sparsity target", s.target.to_string(), "a value in (0, 1)");
+            }
+            if !(s.cost.is_finite() && s.cost >= 0.0) {
+                return bad("sparsity cost", s.cost.to_string(), "a finite value >= 0");
+            }
+            if !(0.0..1.0).contains(&s.decay) {
+                return bad("sparsity decay", s.decay.to_string(), "a value in [0, 1)");
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn describe(&self) -> String {
+        let sparsity = match self.sparsity {
+            Some(s) => format!("target={} cost={} decay={}", s.target, s.cost, s.decay),
+            None => "none".into(),
+        };
+        format!(
+            "visible={} n_visible={} n_hidden={} cd_k={} persistent={} sample_visible={} init_std={} sparsity={} learn_sigma={}",
+            self.visible.name(),
+            self.n_visible,
+            self.n_hidden,
+            self.cd_k,
+            self.persistent,
+            self.sample_visible,
+            self.init_std,
+            sparsity,
+            self.learn_sigma
+        )
+    }
+}

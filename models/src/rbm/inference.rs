@@ -1,0 +1,464 @@
+//! Inference: hidden features, visible means, reconstructions, free
+//! energies, Gibbs sampling and samples from the model, each in two forms,
+//! one that makes its own scratch buffers and a `_with` form that reuses the
+//! caller's [`RbmScratch`].
+
+use latent_engine::Matrix;
+use latent_kernels::Par;
+use latent_kernels::activation::{Activation, BiasActivation};
+use latent_kernels::gemm::{Accum, BiasAdd, Epilogue, MatMut, MatRef, gemm};
+use latent_kernels::random::{Scale, Streams, bernoulli, gaussian, sigmoid_bernoulli};
+use rayon::prelude::*;
+
+use super::epilogue::ScaleShift;
+use super::workspace::{RbmScratch, grown};
+use super::{LOG_SIGMA, Rbm, VisibleUnits, check_len};
+use crate::error::Result;
+
+impl Rbm {
+    pub(super) fn check_input(&self, what: &str, x: &MatRef<'_>) -> Result<()> {
+        if x.cols() == self.config.n_visible {
+            return Ok(());
+        }
+        check_len(
+            &format!("{what}: columns of the data (visible units)"),
+            x.cols(),
+            self.config.n_visible,
+        )
+    }
+
+    /// [`sigma`](Self::sigma) into `out` (its old contents replaced, its
+    /// room reused).
+    pub(super) fn sigma_into(&self, out: &mut Vec<f32>) {
+        out.clear();
+        match self.config.visible {
+            VisibleUnits::Bernoulli => {}
+            VisibleUnits::Gaussian if self.config.learn_sigma => out.extend(
+                self.params
+                    .value(LOG_SIGMA)
+                    .as_slice()
+                    .iter()
+                    .map(|z| z.exp()),
+            ),
+            VisibleUnits::Gaussian => out.resize(self.config.n_visible, 1.0),
+        }
+    }
+
+    /// `(x/σ) W` (σ only when learned; `sigma` is [`sigma_into`]'s) with
+    /// `epi` fused into the write-out: the hidden units' total inputs.
+    /// Learned σ costs a scaled copy of `x`, made in `scaled`.
+    ///
+    /// [`sigma_into`]: Self::sigma_into
+    pub(super) fn up<E: Epilogue>(
+        &self,
+        x: MatRef<'_>,
+        out: MatMut<'_>,
+        epi: &E,
+        par: Par,
+        scaled: &mut Vec<f32>,
+        sigma: &[f32],
+    ) -> Result<()> {
+        let w = self.weights().view();
+        if !self.config.learn_sigma {
+            gemm(1.0, x, w, Accum::Replace, out, epi, par)?;
+            return Ok(());
+        }
+        let (rows, v_n) = (x.rows(), x.cols());
+        let s = grown(scaled, rows * v_n);
+        for (i, row) in s.chunks_exact_mut(v_n.max(1)).enumerate() {
+            for (j, (o, &sd)) in row.iter_mut().zip(sigma).enumerate() {
+                *o = x.get(i, j).unwrap_or(0.0) / sd;
+            }
+        }
+        let s = MatRef::row_major(s, rows, v_n)?;
+        gemm(1.0, s, w, Accum::Replace, out, epi, par)?;
+        Ok(())
+    }
+
+    /// Hidden probabilities `p(h = 1 | v) = σ(xW + 1cᵀ)` of the rows of `x`
+    /// into `out` (`rows x H`): the features of the data. One fused GEMM
+    /// (Gaussian visibles with learned σ: of `x/σ`, which allocates; see
+    /// [`transform_with`](Self::transform_with)).
+    pub fn transform(&self, x: MatRef<'_>, out: MatMut<'_>, par: Par) -> Result<()> {
+        self.transform_with(x, out, par, &mut RbmScratch::default())
+    }
+
+    /// [`transform`](Self::transform) with the caller's scratch buffers.
+    pub fn transform_with(
+        &self,
+        x: MatRef<'_>,
+        out: MatMut<'_>,
+        par: Par,
+        scratch: &mut RbmScratch,
+    ) -> Result<()> {
+        self.check_input("Rbm::transform", &x)?;
+        self.sigma_into(&mut scratch.sigma);
+        self.up(
+            x,
+            out,
+            &BiasActivation::new(self.hidden_bias(), Activation::Sigmoid),
+            par,
+            &mut scratch.scaled,
+            &scratch.sigma,
+        )
+    }
+
+    /// The visible means `E[v | h]` for hidden states `h` (`rows x H`) into
+    /// `out` (`rows x V`): `σ(hWᵀ + 1bᵀ)`, `hWᵀ + 1bᵀ`, or with learned σ
+    /// `b + σ ⊙ hWᵀ` (which allocates σ; see
+    /// [`visible_means_with`](Self::visible_means_with)).
+    pub fn visible_means(&self, h: MatRef<'_>, out: MatMut<'_>, par: Par) -> Result<()> {
+        self.visible_means_with(h, out, par, &mut RbmScratch::default())
+    }
+
+    /// [`visible_means`](Self::visible_means) with the caller's scratch
+    /// buffers.
+    pub fn visible_means_with(
+        &self,
+        h: MatRef<'_>,
+        out: MatMut<'_>,
+        par: Par,
+        scratch: &mut RbmScratch,
+    ) -> Result<()> {
+        self.sigma_into(&mut scratch.sigma);
+        self.visible_means_sigma(h, out, par, &scratch.sigma)
+    }
+
+    /// [`visible_means`](Self::visible_means) with σ from
+    /// [`sigma_into`](Self::sigma_into) (read only when learned).
+    pub(super) fn visible_means_sigma(
+        &self,
+        h: MatRef<'_>,
+        out: MatMut<'_>,
+        par: Par,
+        sigma: &[f32],
+    ) -> Result<()> {
+        check_len(
+            "Rbm::visible_means: columns of h (hidden units)",
+            h.cols(),
+            self.config.n_hidden,
+        )?;
+        let b = self.visible_bias();
+        let wt = self.weights().view().t();
+        match (self.config.visible, self.config.learn_sigma) {
+            (VisibleUnits::Bernoulli, _) => gemm(
+                1.0,
+                h,
+                wt,
+                Accum::Replace,
+                out,
+                &BiasActivation::new(b, Activation::Sigmoid),
+                par,
+            )?,
+            (VisibleUnits::Gaussian, false) => {
+                gemm(1.0, h, wt, Accum::Replace, out, &BiasAdd::new(b), par)?
+            }
+            (VisibleUnits::Gaussian, true) => gemm(
+                1.0,
+                h,
+                wt,
+                Accum::Replace,
+                out,
+                &ScaleShift {
+                    scale: sigma,
+                    shift: b,
+                },
+                par,
+            )?,
+        }
+        Ok(())
+    }
+
+    /// Mean-field reconstructions `E[v | h = p(h|x)]` of the rows of `x` into
+    /// `out` (`rows x V`). Allocates a `rows x H` scratch buffer; see
+    /// [`reconstruct_with`](Self::reconstruct_with).
+    pub fn reconstruct(&self, x: MatRef<'_>, out: MatMut<'_>, par: Par) -> Result<()> {
+        self.reconstruct_with(x, out, par, &mut RbmScratch::default())
+    }
+
+    /// [`reconstruct`](Self::reconstruct) with the caller's scratch buffers:
+    /// no allocation once they have held a batch this large.
+    pub fn reconstruct_with(
+        &self,
+        x: MatRef<'_>,
+        out: MatMut<'_>,
+        par: Par,
+        scratch: &mut RbmScratch,
+    ) -> Result<()> {
+        self.check_input("Rbm::reconstruct", &x)?;
+        let (rows, h_n) = (x.rows(), self.config.n_hidden);
+        self.sigma_into(&mut scratch.sigma);
+        let p = grown(&mut scratch.hidden_p, rows * h_n);
+        self.up(
+            x,
+            MatMut::row_major(p, rows, h_n)?,
+            &BiasActivation::new(self.hidden_bias(), Activation::Sigmoid),
+            par,
+            &mut scratch.scaled,
+            &scratch.sigma,
+        )?;
+        let p = MatRef::row_major(&scratch.hidden_p[..rows * h_n], rows, h_n)?;
+        self.visible_means_sigma(p, out, par, &scratch.sigma)
+    }
+
+    /// Free energies `F(v)` of the rows of `x` into `out` (MODELS.md 2.1,
+    /// 2.2), in f32 with a stable softplus, the sums per row in f64; rows
+    /// are split between threads. Allocates a `rows x H` scratch; see
+    /// [`free_energy_with`](Self::free_energy_with).
+    pub fn free_energy(&self, x: MatRef<'_>, out: &mut [f32], par: Par) -> Result<()> {
+        self.free_energy_with(x, out, par, &mut RbmScratch::default())
+    }
+
+    /// [`free_energy`](Self::free_energy) with the caller's scratch buffers:
+    /// no allocation once they have held a batch this large.
+    pub fn free_energy_with(
+        &self,
+        x: MatRef<'_>,
+        out: &mut [f32],
+        par: Par,
+        scratch: &mut RbmScratch,
+    ) -> Result<()> {
+        self.check_input("Rbm::free_energy", &x)?;
+        let (rows, h_n) = (x.rows(), self.config.n_hidden);
+        check_len("Rbm::free_energy: out (one per row)", out.len(), rows)?;
+        self.sigma_into(&mut scratch.sigma);
+        let act = grown(&mut scratch.hidden_p, rows * h_n);
+        self.up(
+            x,
+            MatMut::row_major(act, rows, h_n)?,
+            &BiasActivation::new(self.hidden_bias(), Activation::Softplus),
+            par,
+            &mut scratch.scaled,
+            &scratch.sigma,
+        )?;
+        let act = &scratch.hidden_p[..rows * h_n];
+        self.free_energy_rows(x, act, &scratch.sigma, out, par);
+        Ok(())
+    }
+
+    /// The free energies of the rows of `x` into `out` from their hidden
+    /// units' softplus terms `act` (`rows x H`), with σ from
+    /// [`sigma_into`](Self::sigma_into) (Gaussian visibles).
+    fn free_energy_rows(
+        &self,
+        x: MatRef<'_>,
+        act: &[f32],
+        sigma: &[f32],
+        out: &mut [f32],
+        par: Par,
+    ) {
+        let (rows, v_n, h_n) = (x.rows(), self.config.n_visible, self.config.n_hidden);
+        let b = self.visible_bias();
+        let (data, rs, cs) = (x.as_slice(), x.row_stride(), x.col_stride());
+        let visible_units = self.config.visible;
+        // Row by row, in f64; rows are independent, so the split between
+        // threads does not change a bit of the result.
+        let energy = |i: usize| -> f32 {
+            let hidden: f64 = act[i * h_n..(i + 1) * h_n].iter().map(|&s| s as f64).sum();
+            let row = (0..v_n).map(|j| data[i * rs + j * cs] as f64);
+            let visible: f64 = match visible_units {
+                VisibleUnits::Bernoulli => row.zip(b).map(|(v, &bj)| bj as f64 * v).sum(),
+                VisibleUnits::Gaussian => -row
+                    .zip(b)
+                    .zip(sigma)
+                    .map(|((v, &bj), &sd)| {
+                        let d = (v - bj as f64) / sd as f64;
+                        0.5 * d * d
+                    })
+                    .sum::<f64>(),
+            };
+            (-visible - hidden) as f32
+        };
+        let tasks = par.max_tasks().min(rows / 64).max(1);
+        if tasks == 1 {
+            for (i, f) in out.iter_mut().enumerate() {
+                *f = energy(i);
+            }
+            return;
+        }
+        let chunk = rows.div_ceil(tasks);
+        out.par_chunks_mut(chunk)
+            .enumerate()
+            .with_max_len(1)
+            .for_each(|(t, out)| {
+                for (k, f) in out.iter_mut().enumerate() {
+                    *f = energy(t * chunk + k);
+                }
+            });
+    }
+
+    /// Runs `steps` steps of block Gibbs sampling `v → h → v` in place on
+    /// the visible states `v` (`rows x V`), drawing from `streams` (advanced
+    /// once per half-step). Bernoulli visibles are sampled, Gaussian ones
+    /// get unit-variance noise (σ when learned). Allocates scratch buffers;
+    /// see [`gibbs_with`](Self::gibbs_with).
+    pub fn gibbs(
+        &self,
+        v: &mut Matrix,
+        steps: usize,
+        streams: Streams,
+        par: Par,
+    ) -> Result<Streams> {
+        self.gibbs_with(v, steps, streams, par, &mut RbmScratch::default())
+    }
+
+    /// [`gibbs`](Self::gibbs) with the caller's scratch buffers: no
+    /// allocation once they have held this many chains.
+    pub fn gibbs_with(
+        &self,
+        v: &mut Matrix,
+        steps: usize,
+        streams: Streams,
+        par: Par,
+        scratch: &mut RbmScratch,
+    ) -> Result<Streams> {
+        self.check_input("Rbm::gibbs", &v.view())?;
+        let rows = v.rows();
+        self.sigma_into(&mut scratch.sigma);
+        self.gibbs_rows(v.as_mut_slice(), rows, steps, streams, par, scratch)
+    }
+
+    /// The Gibbs steps of [`gibbs_with`](Self::gibbs_with) on `rows`
+    /// row-major visible states in `v`, with `scratch.sigma` already made.
+    pub(super) fn gibbs_rows(
+        &self,
+        v: &mut [f32],
+        rows: usize,
+        steps: usize,
+        streams: Streams,
+        par: Par,
+        s: &mut RbmScratch,
+    ) -> Result<Streams> {
+        let (v_n, h_n) = (self.config.n_visible, self.config.n_hidden);
+        grown(&mut s.hidden_p, rows * h_n);
+        grown(&mut s.hidden_h, rows * h_n);
+        grown(&mut s.visible, rows * v_n);
+        let mut streams = streams;
+        for _ in 0..steps {
+            let (p, h) = (&mut s.hidden_p[..rows * h_n], &mut s.hidden_h[..rows * h_n]);
+            let vv = MatRef::row_major(v, rows, v_n)?;
+            self.sample_hidden(vv, p, h, streams, par, &mut s.scaled, &s.sigma)?;
+            streams = streams.next_step();
+            let h = MatRef::row_major(&s.hidden_h[..rows * h_n], rows, h_n)?;
+            let mean = MatMut::row_major(&mut s.visible[..rows * v_n], rows, v_n)?;
+            self.visible_means_sigma(h, mean, par, &s.sigma)?;
+            let mean = &s.visible[..rows * v_n];
+            self.sample_visible(streams, mean, v, rows, par, &s.sigma)?;
+            streams = streams.next_step();
+        }
+        Ok(streams)
+    }
+
+    /// `p ← p(h|v)` and `h ~ Bernoulli(p)` for the rows of `v` (`p` and `h`
+    /// are `rows x H`), drawing from `streams`; `scaled` and `sigma` are as
+    /// for [`up`](Self::up).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn sample_hidden(
+        &self,
+        v: MatRef<'_>,
+        p: &mut [f32],
+        h: &mut [f32],
+        streams: Streams,
+        par: Par,
+        scaled: &mut Vec<f32>,
+        sigma: &[f32],
+    ) -> Result<()> {
+        let (rows, h_n) = (v.rows(), self.config.n_hidden);
+        let pv = MatMut::row_major(p, rows, h_n)?;
+        let bias = BiasAdd::new(self.hidden_bias());
+        self.up(v, pv, &bias, par, scaled, sigma)?;
+        sigmoid_bernoulli(streams, p, None, h, rows, h_n, par)?;
+        Ok(())
+    }
+
+    /// `n` samples from the model: `n` chains started from uniform random
+    /// binary states (Bernoulli) or standard normal states (Gaussian), run
+    /// for `steps` Gibbs steps with the streams of `seed`. Returns the last
+    /// visible means (`n x V`), the usual picture of RBM samples. Allocates
+    /// the result and scratch buffers; see [`sample_with`](Self::sample_with).
+    pub fn sample(&self, n: usize, steps: usize, seed: u64, par: Par) -> Result<Matrix> {
+        let mut out = Matrix::zeros(n, self.config.n_visible)?;
+        self.sample_with(out.view_mut(), steps, seed, par, &mut RbmScratch::default())?;
+        Ok(out)
+    }
+
+    /// [`sample`](Self::sample) into the caller's `out`, one sample per row
+    /// (`n x V`, any layout), with the caller's scratch buffers (which also
+    /// hold the chains): no allocation once they have held `n` chains. The
+    /// same numbers as `sample(n, steps, seed, par)`.
+    pub fn sample_with(
+        &self,
+        out: MatMut<'_>,
+        steps: usize,
+        seed: u64,
+        par: Par,
+        scratch: &mut RbmScratch,
+    ) -> Result<()> {
+        let (n, v_n) = (out.rows(), self.config.n_visible);
+        check_len(
+            "Rbm::sample_with: columns of the output (visible units)",
+            out.cols(),
+            v_n,
+        )?;
+        // The chains live in the scratch; taken out for the run (the other
+        // buffers are borrowed beside them) and put back whatever happens.
+        let mut chains = std::mem::take(&mut scratch.chains);
+        let states = grown(&mut chains, n * v_n);
+        let result = self.sample_chains(states, out, steps, seed, par, scratch);
+        scratch.chains = chains;
+        result
+    }
+
+    /// The body of [`sample_with`](Self::sample_with) on the chains'
+    /// states (`n x V`, row-major).
+    pub(super) fn sample_chains(
+        &self,
+        states: &mut [f32],
+        out: MatMut<'_>,
+        steps: usize,
+        seed: u64,
+        par: Par,
+        s: &mut RbmScratch,
+    ) -> Result<()> {
+        let (n, h_n) = (out.rows(), self.config.n_hidden);
+        let streams = Streams::new(seed);
+        let means = grown(&mut s.visible, states.len());
+        self.fill_random_states(states, means, n, streams, par)?;
+        self.sigma_into(&mut s.sigma);
+        let steps = steps.saturating_sub(1);
+        let streams = self.gibbs_rows(states, n, steps, streams.next_step(), par, s)?;
+        // The last step ends in means rather than samples.
+        let (p, h) = (
+            grown(&mut s.hidden_p, n * h_n),
+            grown(&mut s.hidden_h, n * h_n),
+        );
+        let v = MatRef::row_major(states, n, self.config.n_visible)?;
+        self.sample_hidden(v, p, h, streams, par, &mut s.scaled, &s.sigma)?;
+        let h = MatRef::row_major(&s.hidden_h[..n * h_n], n, h_n)?;
+        self.visible_means_sigma(h, out, par, &s.sigma)
+    }
+
+    /// Samples visibles from their means: Bernoulli draws, or Gaussian
+    /// noise of unit variance (of σ, from `sigma`, when learned).
+    pub(super) fn sample_visible(
+        &self,
+        streams: Streams,
+        mean: &[f32],
+        out: &mut [f32],
+        rows: usize,
+        par: Par,
+        sigma: &[f32],
+    ) -> Result<()> {
+        let v_n = self.config.n_visible;
+        match self.config.visible {
+            VisibleUnits::Bernoulli => bernoulli(streams, mean, out, rows, v_n, par)?,
+            VisibleUnits::Gaussian if self.config.learn_sigma => {
+                gaussian(streams, mean, Scale::PerColumn(sigma), out, rows, v_n, par)?
+            }
+            VisibleUnits::Gaussian => {
+                gaussian(streams, mean, Scale::Scalar(1.0), out, rows, v_n, par)?
+            }
+        }
+        Ok(())
+    }
+}
