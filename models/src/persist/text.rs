@@ -66,26 +66,10 @@ pub(crate) fn parse_value<T: std::str::FromStr>(
         .map_err(|_| bad_value(path, what, key, expected, value))
 }
 
-/// The text of an RBM configuration, as an RBM's model file stores it
-/// (`visible=… n_visible=… n_hidden=… cd_k=… persistent=… sample_visible=…
-/// init_std=… sparsity=none|target=T cost=C decay=D learn_sigma=…`).
+/// The text of an RBM configuration, as an RBM's model file stores it:
+/// [`RbmConfig::to_text`].
 pub fn rbm_text(c: &RbmConfig) -> String {
-    let sparsity = match c.sparsity {
-        Some(s) => format!("target={} cost={} decay={}", s.target, s.cost, s.decay),
-        None => "none".into(),
-    };
-    format!(
-        "visible={} n_visible={} n_hidden={} cd_k={} persistent={} sample_visible={} init_std={} sparsity={} learn_sigma={}",
-        c.visible.name(),
-        c.n_visible,
-        c.n_hidden,
-        c.cd_k,
-        c.persistent,
-        c.sample_visible,
-        c.init_std,
-        sparsity,
-        c.learn_sigma
-    )
+    c.to_text()
 }
 
 /// Reads an RBM configuration line written by [`rbm_text`] for a model of

@@ -149,7 +149,12 @@ impl RbmConfig {
         Ok(())
     }
 
-    pub(super) fn describe(&self) -> String {
+    /// The configuration as one line of `key=value` words, as model files
+    /// store it (`visible=… n_visible=… n_hidden=… cd_k=… persistent=…
+    /// sample_visible=… init_std=… sparsity=none|target=T cost=C decay=D
+    /// learn_sigma=…`; read back by
+    /// [`persist::parse_rbm_config`](crate::persist::parse_rbm_config)).
+    pub fn to_text(&self) -> String {
         let sparsity = match self.sparsity {
             Some(s) => format!("target={} cost={} decay={}", s.target, s.cost, s.decay),
             None => "none".into(),

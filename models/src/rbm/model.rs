@@ -17,7 +17,7 @@ impl Model for Rbm {
     }
 
     fn hyperparameters(&self) -> String {
-        self.config.describe()
+        self.config.to_text()
     }
 
     fn params(&self) -> &ParamSet {

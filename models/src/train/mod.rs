@@ -24,8 +24,7 @@
 //! let (none, mut silent) = (Preprocess::None, Silent);
 //! let mut run = Run::new(&out, &settings, &none, &mut silent);
 //! let rbm = Rbm::new(RbmConfig::bernoulli(16, 8), settings.seed)?;
-//! let text = |r: &Rbm| persist::rbm_text(r.config());
-//! let (trainer, _) = train::train_model(&mut run, (rbm, None), ("rbm", Kind::Rbm, &text), (&data, None))?;
+//! let (trainer, _) = train::train_model(&mut run, (rbm, None), ("rbm", Kind::Rbm), (&data, None))?;
 //! assert_eq!(trainer.epochs_done(), 3);
 //! // The file loads back as a model of any kind and encodes data.
 //! let file = persist::load(&out)?;
@@ -194,25 +193,23 @@ impl<'a> Run<'a> {
     }
 }
 
-/// The text a model file stores for a model (see
-/// [`persist`](crate::persist)).
-pub type ModelText<M> = dyn Fn(&M) -> String;
-
 /// A run of one model (rbm, gaussian-rbm, ae, vae): [`Run::train`] on
-/// `data`, writing the model file of `kind` (the model's own text
-/// `lines(model)`, see [`persist`](crate::persist); the settings and
-/// preprocessing) after every piece and at the end.
+/// `data`, writing the model file of `kind` (the model's own text, its
+/// [`Model::hyperparameters`], see [`persist`](crate::persist); the
+/// settings and preprocessing) every `checkpoint_every` epochs and at the
+/// end.
 pub fn train_model<M: Model + Send>(
     run: &mut Run<'_>,
     start: (M, Option<Checkpoint>),
-    (label, kind, lines): (&str, Kind, &ModelText<M>),
+    (label, kind): (&str, Kind),
     data: (&Dataset, Option<&Dataset>),
 ) -> Result<(Trainer<M>, FitSummary)> {
     let settings = *run.settings;
     let (out, pre) = (run.out, run.preprocess);
     let mut save = |t: &Trainer<M>| -> Result<()> {
         let mut ck = t.checkpoint();
-        finish(&mut ck, kind, &lines(t.model()), &settings.line(), pre)?;
+        let text = t.model().hyperparameters();
+        finish(&mut ck, kind, &text, &settings.line(), pre)?;
         Ok(ck.save(out)?)
     };
     let (trainer, summary) = run.train(start, label, data, &settings, &mut save)?;

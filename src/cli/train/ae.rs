@@ -54,15 +54,10 @@ pub fn train(args: &TrainArgs, g: &Global) -> Result<Report> {
     let label = format!("ae {}", dashed(&sizes));
     let mut session = Session::new(args, g, label.clone());
     let intro = format!("{label} ({variant})");
-    let text = |m: &Autoencoder| m.config().to_spec();
     let mut run = session.run(&settings, &data.pre);
     let io = (&data.train, data.valid.as_ref());
-    let (mut trainer, summary) = train_model(
-        &mut run,
-        (ae, state),
-        (&intro, persist::Kind::Ae, &text),
-        io,
-    )?;
+    let (mut trainer, summary) =
+        train_model(&mut run, (ae, state), (&intro, persist::Kind::Ae), io)?;
     let seconds = session.seconds();
     let loss = trainer.model().config().loss;
     let recon = trainer

@@ -2,7 +2,7 @@
 
 use latent_engine::Par;
 use latent_models::model::AnyModel;
-use latent_models::persist::{self, rbm_text};
+use latent_models::persist;
 use latent_models::rbm::{Rbm, RbmConfig};
 use latent_models::train::train_model;
 use serde_json::json;
@@ -53,15 +53,10 @@ pub fn train(args: &TrainArgs, g: &Global) -> Result<Report> {
     let h = rbm.config().n_hidden;
     let label = format!("{kind} {v}-{h}");
     let mut session = Session::new(args, g, label.clone());
-    let text = |m: &Rbm| rbm_text(m.config());
     let mut run = session.run(&settings, &data.pre);
     let io = (&data.train, data.valid.as_ref());
-    let (trainer, summary) = train_model(
-        &mut run,
-        (rbm, state),
-        (&label, args.model.file_kind(), &text),
-        io,
-    )?;
+    let (trainer, summary) =
+        train_model(&mut run, (rbm, state), (&label, args.model.file_kind()), io)?;
     let seconds = session.seconds();
     let recon = trainer
         .model()

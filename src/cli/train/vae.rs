@@ -91,15 +91,10 @@ pub fn train(args: &TrainArgs, g: &Global) -> Result<Report> {
     let label = format!("vae {}", dashed(&sizes));
     let mut session = Session::new(args, g, label.clone());
     let intro = format!("{label} ({output} output)");
-    let text = |m: &Vae| m.config().to_spec();
     let mut run = session.run(&settings, &data.pre);
     let io = (&data.train, data.valid.as_ref());
-    let (mut trainer, summary) = train_model(
-        &mut run,
-        (vae, state),
-        (&intro, persist::Kind::Vae, &text),
-        io,
-    )?;
+    let (mut trainer, summary) =
+        train_model(&mut run, (vae, state), (&intro, persist::Kind::Vae), io)?;
     let seconds = session.seconds();
     let elbo = trainer
         .model_mut()

@@ -260,22 +260,6 @@ impl AeConfig {
         }
         Ok(())
     }
-
-    /// Every setting on one line (the trainer's hyperparameters).
-    pub(super) fn describe(&self) -> String {
-        let acts: Vec<&str> = self.activations.iter().map(|a| a.name()).collect();
-        format!(
-            "sizes={:?} activations={:?} tied={} loss={} sparsity={:?} noise={:?} contractive={:?} init_std={:?}",
-            self.sizes,
-            acts,
-            self.tied,
-            self.loss.name(),
-            self.sparsity,
-            self.noise,
-            self.contractive,
-            self.init_std
-        )
-    }
 }
 
 /// What one [`Autoencoder::loss_and_gradient`] call measured (means over

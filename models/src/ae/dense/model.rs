@@ -23,7 +23,7 @@ impl Model for Autoencoder {
     }
 
     fn hyperparameters(&self) -> String {
-        self.config.describe()
+        self.config.to_spec()
     }
 
     fn params(&self) -> &ParamSet {

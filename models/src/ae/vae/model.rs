@@ -14,11 +14,7 @@ impl Model for Vae {
     }
 
     fn hyperparameters(&self) -> String {
-        let acts: Vec<&str> = self.config.activations.iter().map(|a| a.name()).collect();
-        format!(
-            "sizes={:?} activations={:?} latent={} output={:?} init_std={:?}",
-            self.config.sizes, acts, self.config.latent, self.config.output, self.config.init_std
-        )
+        self.config.to_spec()
     }
 
     fn params(&self) -> &ParamSet {
