@@ -230,37 +230,56 @@ impl Autoencoder {
             par,
         )?;
         if let Some(lam) = lambda {
-            let w = self.params.value(self.enc_w[i]).as_slice();
-            let (gw, gc) = two_mut(grads, self.enc_w[i], self.enc_c[i]);
-            if i == 0 {
-                let enc = if act == Activation::Sigmoid {
-                    Encoder::Sigmoid
-                } else {
-                    Encoder::Relu
-                };
-                let shape = ContractiveShape {
-                    batch: rows,
-                    visible: n_lo,
-                    hidden: n_hi,
-                };
-                let omega = contractive_penalty(
-                    enc,
-                    shape,
-                    hin,
-                    w,
-                    hout,
-                    Some(gw),
-                    Some(gc),
-                    lam * inv_b,
-                    &mut ws.cwork,
-                    par,
-                )?;
-                penalty += lam as f64 * omega as f64 / rows as f64;
-            } else {
-                add_contractive_direct(gw, w, &ws.tvec[..n_hi], 2.0 * lam * inv_b);
-            }
+            penalty += self.contractive_weight_terms(ws, grads, i, rows, (lam, inv_b), par)?;
         }
         Ok(penalty)
+    }
+
+    /// The contractive terms of encoder layer `i`'s weight (and, for the
+    /// first layer, bias) gradient, after its weight-gradient GEMM, for the
+    /// weight `λ` and `1/B`: the first layer's closed-form penalty and gradient
+    /// (returns `λ Ω_0 / B`), or a deeper layer's direct term `2 W_kj t_j`
+    /// (returns 0; its penalty was counted with its delta).
+    fn contractive_weight_terms(
+        &self,
+        ws: &mut Workspace,
+        grads: &mut ParamSet,
+        i: usize,
+        rows: usize,
+        (lam, inv_b): (f32, f32),
+        par: Par,
+    ) -> Result<f64> {
+        let (n_lo, n_hi) = (self.config.sizes[i], self.config.sizes[i + 1]);
+        let w = self.params.value(self.enc_w[i]).as_slice();
+        let (gw, gc) = two_mut(grads, self.enc_w[i], self.enc_c[i]);
+        if i > 0 {
+            add_contractive_direct(gw, w, &ws.tvec[..n_hi], 2.0 * lam * inv_b);
+            return Ok(0.0);
+        }
+        let enc = if self.config.activations[0] == Activation::Sigmoid {
+            Encoder::Sigmoid
+        } else {
+            Encoder::Relu
+        };
+        let shape = ContractiveShape {
+            batch: rows,
+            visible: n_lo,
+            hidden: n_hi,
+        };
+        let (hin, hout) = (&ws.fwd.h[0][..rows * n_lo], &ws.fwd.h[1][..rows * n_hi]);
+        let omega = contractive_penalty(
+            enc,
+            shape,
+            hin,
+            w,
+            hout,
+            Some(gw),
+            Some(gc),
+            lam * inv_b,
+            &mut ws.cwork,
+            par,
+        )?;
+        Ok(lam as f64 * omega as f64 / rows as f64)
     }
 }
 

@@ -85,7 +85,7 @@ pub enum Noise {
     },
 }
 
-/// The architecture and objective of an [`Autoencoder`].
+/// The architecture and objective of an [`Autoencoder`](super::Autoencoder).
 #[derive(Debug, Clone, PartialEq)]
 pub struct AeConfig {
     /// Layer sizes `[V, H_1, …, H_L]` of the encoder (`L ≥ 1`); the decoder
@@ -201,6 +201,19 @@ impl AeConfig {
             self.activations.len(),
             self.depth(),
         )?;
+        self.validate_sparsity()?;
+        self.validate_noise()?;
+        self.validate_contractive()?;
+        if let Some(s) = self.init_std
+            && !(s.is_finite() && s >= 0.0)
+        {
+            return bad("init_std", s.to_string(), "finite, >= 0");
+        }
+        Ok(())
+    }
+
+    /// The sparsity penalty's weights, and a sigmoid code for KL.
+    fn validate_sparsity(&self) -> Result<()> {
         match self.sparsity {
             Sparsity::None => {}
             Sparsity::L1 { lambda } => {
@@ -224,6 +237,11 @@ impl AeConfig {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// The corruption's probability, standard deviation or values.
+    fn validate_noise(&self) -> Result<()> {
         match self.noise {
             Noise::None => {}
             Noise::Mask { nu } | Noise::SaltPepper { nu, .. } if !(0.0..=1.0).contains(&nu) => {
@@ -237,6 +255,11 @@ impl AeConfig {
             }
             _ => {}
         }
+        Ok(())
+    }
+
+    /// The contractive weight, and sigmoid or ReLU on every encoder layer.
+    fn validate_contractive(&self) -> Result<()> {
         if let Some(l) = self.contractive {
             if !(l.is_finite() && l >= 0.0) {
                 return bad("contractive lambda", l.to_string(), "finite, >= 0");
@@ -253,17 +276,13 @@ impl AeConfig {
                 );
             }
         }
-        if let Some(s) = self.init_std
-            && !(s.is_finite() && s >= 0.0)
-        {
-            return bad("init_std", s.to_string(), "finite, >= 0");
-        }
         Ok(())
     }
 }
 
-/// What one [`Autoencoder::loss_and_gradient`] call measured (means over
-/// the minibatch).
+/// What one
+/// [`Autoencoder::loss_and_gradient`](super::Autoencoder::loss_and_gradient)
+/// call measured (means over the minibatch).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct AeStep {
     /// The whole objective `J` (reconstruction + penalties).

@@ -17,7 +17,7 @@ pub enum VaeOutput {
     Gaussian,
 }
 
-/// The architecture of a [`Vae`].
+/// The architecture of a [`Vae`](super::Vae).
 #[derive(Debug, Clone, PartialEq)]
 pub struct VaeConfig {
     /// `[V, H_1, …, H_k]`: the input and the encoder's hidden layers
