@@ -152,8 +152,8 @@ fn inference_with_a_kept_scratch_allocates_nothing_and_matches() {
             rbm.transform_with(
                 x.view(),
                 MatMut::row_major(f, rows, h_n).unwrap(),
-                Par::Seq,
                 scratch,
+                Par::Seq,
             )
             .unwrap();
             let f = latent::kernels::gemm::MatRef::row_major(
@@ -163,17 +163,17 @@ fn inference_with_a_kept_scratch_allocates_nothing_and_matches() {
             )
             .unwrap();
             let m = MatMut::row_major(&mut means.as_mut_slice()[..rows * v_n], rows, v_n).unwrap();
-            rbm.visible_means_with(f, m, Par::Seq, scratch).unwrap();
+            rbm.visible_means_with(f, m, scratch, Par::Seq).unwrap();
             let r = MatMut::row_major(&mut recon.as_mut_slice()[..rows * v_n], rows, v_n).unwrap();
-            rbm.reconstruct_with(x.view(), r, Par::Seq, scratch)
+            rbm.reconstruct_with(x.view(), r, scratch, Par::Seq)
                 .unwrap();
-            rbm.free_energy_with(x.view(), &mut energy[..rows], Par::Seq, scratch)
+            rbm.free_energy_with(x.view(), &mut energy[..rows], scratch, Par::Seq)
                 .unwrap();
-            rbm.gibbs_with(&mut chains, 2, Streams::new(seed), Par::Seq, scratch)
+            rbm.gibbs_with(&mut chains, 2, Streams::new(seed), scratch, Par::Seq)
                 .unwrap();
             let out =
                 MatMut::row_major(&mut samples.as_mut_slice()[..rows * v_n], rows, v_n).unwrap();
-            rbm.sample_with(out, 2, seed, Par::Seq, scratch).unwrap();
+            rbm.sample_with(out, 2, seed, scratch, Par::Seq).unwrap();
         };
         run(&big, &mut scratch, 1);
         run(&small, &mut scratch, 2);
@@ -196,26 +196,26 @@ fn inference_with_a_kept_scratch_allocates_nothing_and_matches() {
         rbm.reconstruct(small.view(), want.view_mut(), Par::Seq)
             .unwrap();
         let mut got = Matrix::zeros(rows, v_n).unwrap();
-        rbm.reconstruct_with(small.view(), got.view_mut(), Par::Seq, &mut scratch)
+        rbm.reconstruct_with(small.view(), got.view_mut(), &mut scratch, Par::Seq)
             .unwrap();
         assert_eq!(bits(want.as_slice()), bits(got.as_slice()), "reconstruct");
         let mut want_f = vec![0.0f32; rows];
         let mut got_f = vec![0.0f32; rows];
         rbm.free_energy(small.view(), &mut want_f, Par::Seq)
             .unwrap();
-        rbm.free_energy_with(small.view(), &mut got_f, Par::Seq, &mut fresh)
+        rbm.free_energy_with(small.view(), &mut got_f, &mut fresh, Par::Seq)
             .unwrap();
         assert_eq!(bits(&want_f), bits(&got_f), "free_energy");
         let (mut a, mut b) = (small.clone(), small.clone());
         rbm.gibbs(&mut a, 3, Streams::new(9), Par::Seq).unwrap();
-        rbm.gibbs_with(&mut b, 3, Streams::new(9), Par::Seq, &mut scratch)
+        rbm.gibbs_with(&mut b, 3, Streams::new(9), &mut scratch, Par::Seq)
             .unwrap();
         assert_eq!(bits(a.as_slice()), bits(b.as_slice()), "gibbs");
         // sample_with into a column-major view: the same numbers.
         let want = rbm.sample(rows, 3, 9, Par::Seq).unwrap();
         let mut col_major = vec![0.0f32; rows * v_n];
         let out = MatMut::row_major(&mut col_major, v_n, rows).unwrap().t();
-        rbm.sample_with(out, 3, 9, Par::Seq, &mut scratch).unwrap();
+        rbm.sample_with(out, 3, 9, &mut scratch, Par::Seq).unwrap();
         for i in 0..rows {
             for j in 0..v_n {
                 assert_eq!(
@@ -228,6 +228,6 @@ fn inference_with_a_kept_scratch_allocates_nothing_and_matches() {
         // A wrong width is an error, not a panic.
         let mut narrow = vec![0.0f32; 5 * (v_n - 1)];
         let out = MatMut::row_major(&mut narrow, 5, v_n - 1).unwrap();
-        assert!(rbm.sample_with(out, 1, 1, Par::Seq, &mut scratch).is_err());
+        assert!(rbm.sample_with(out, 1, 1, &mut scratch, Par::Seq).is_err());
     }
 }

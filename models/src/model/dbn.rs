@@ -58,21 +58,21 @@ impl Dbn {
             let h = layer.config().n_hidden;
             let dst = MatMut::row_major(grow(output, rows * h), rows, h)?;
             if l == 0 {
-                layer.transform_with(x, dst, par, rbm)?;
+                layer.transform_with(x, dst, rbm, par)?;
             } else {
                 let v = layer.config().n_visible;
                 let src = MatRef::row_major(&input[..rows * v], rows, v)?;
-                layer.transform_with(src, dst, par, rbm)?;
+                layer.transform_with(src, dst, rbm, par)?;
             }
             std::mem::swap(&mut input, &mut output);
         }
         let top = &layers[level - 1];
         if level == 1 {
-            top.transform_with(x, out, par, rbm)
+            top.transform_with(x, out, rbm, par)
         } else {
             let v = top.config().n_visible;
             let src = MatRef::row_major(&input[..rows * v], rows, v)?;
-            top.transform_with(src, out, par, rbm)
+            top.transform_with(src, out, rbm, par)
         }
     }
 
@@ -101,7 +101,7 @@ impl Dbn {
             };
             let src = MatRef::row_major(&src[..rows * h], rows, h)?;
             let dst = MatMut::row_major(grow(dst, rows * v), rows, v)?;
-            layer.visible_means_with(src, dst, par, rbm)?;
+            layer.visible_means_with(src, dst, rbm, par)?;
             last = Some(k % 2);
         }
         let src: &[f32] = match last {
@@ -112,7 +112,7 @@ impl Dbn {
         let bottom = &layers[0];
         let h = bottom.config().n_hidden;
         let src = MatRef::row_major(&src[..rows * h], rows, h)?;
-        bottom.visible_means_with(src, out, par, rbm)
+        bottom.visible_means_with(src, out, rbm, par)
     }
 }
 
@@ -201,12 +201,12 @@ impl Inference for Dbn {
         let layers = self.layers();
         let top = &layers[layers.len() - 1];
         if layers.len() == 1 {
-            return top.sample_with(out, request.steps, request.seed, par, &mut scratch.rbm);
+            return top.sample_with(out, request.steps, request.seed, &mut scratch.rbm, par);
         }
         let v = top.config().n_visible;
         let mut chains = std::mem::take(&mut scratch.top);
         let dst = MatMut::row_major(grow(&mut chains, n * v), n, v)?;
-        let drawn = top.sample_with(dst, request.steps, request.seed, par, &mut scratch.rbm);
+        let drawn = top.sample_with(dst, request.steps, request.seed, &mut scratch.rbm, par);
         scratch.top = chains;
         drawn?;
         self.down_with(n, layers.len() - 1, out, scratch, par)

@@ -35,7 +35,7 @@ impl Inference for Rbm {
         scratch: &mut Self::Scratch,
         par: Par,
     ) -> Result<()> {
-        self.transform_with(x, out, par, &mut scratch.rbm)
+        self.transform_with(x, out, &mut scratch.rbm, par)
     }
 
     fn reconstruct_into(
@@ -45,7 +45,7 @@ impl Inference for Rbm {
         scratch: &mut Self::Scratch,
         par: Par,
     ) -> Result<()> {
-        self.reconstruct_with(x, out, par, &mut scratch.rbm)
+        self.reconstruct_with(x, out, &mut scratch.rbm, par)
     }
 
     fn supported_scores(&self) -> &'static [Score] {
@@ -62,14 +62,14 @@ impl Inference for Rbm {
         par: Par,
     ) -> Result<()> {
         match score {
-            Score::FreeEnergy => self.free_energy_with(x, out, par, &mut scratch.rbm),
+            Score::FreeEnergy => self.free_energy_with(x, out, &mut scratch.rbm, par),
             Score::Reconstruction => {
                 let len = x.rows() * x.cols();
                 let mut recon = std::mem::take(&mut scratch.recon);
                 recon.resize(recon.len().max(len), 0.0);
                 let r = MatMut::row_major(&mut recon[..len], x.rows(), x.cols())?;
                 let done = self
-                    .reconstruct_with(x, r, par, &mut scratch.rbm)
+                    .reconstruct_with(x, r, &mut scratch.rbm, par)
                     .and_then(|()| {
                         let r = MatRef::row_major(&recon[..len], x.rows(), x.cols())?;
                         row_squared_errors(x, r, out)
@@ -95,6 +95,6 @@ impl Inference for Rbm {
         scratch: &mut Self::Scratch,
         par: Par,
     ) -> Result<()> {
-        self.sample_with(out, request.steps, request.seed, par, &mut scratch.rbm)
+        self.sample_with(out, request.steps, request.seed, &mut scratch.rbm, par)
     }
 }

@@ -80,7 +80,7 @@ impl Rbm {
     /// (Gaussian visibles with learned σ: of `x/σ`, which allocates; see
     /// [`transform_with`](Self::transform_with)).
     pub fn transform(&self, x: MatRef<'_>, out: MatMut<'_>, par: Par) -> Result<()> {
-        self.transform_with(x, out, par, &mut RbmScratch::default())
+        self.transform_with(x, out, &mut RbmScratch::default(), par)
     }
 
     /// [`transform`](Self::transform) with the caller's scratch buffers.
@@ -88,8 +88,8 @@ impl Rbm {
         &self,
         x: MatRef<'_>,
         out: MatMut<'_>,
-        par: Par,
         scratch: &mut RbmScratch,
+        par: Par,
     ) -> Result<()> {
         self.check_input("Rbm::transform", &x)?;
         self.sigma_into(&mut scratch.sigma);
@@ -108,7 +108,7 @@ impl Rbm {
     /// `b + σ ⊙ hWᵀ` (which allocates σ; see
     /// [`visible_means_with`](Self::visible_means_with)).
     pub fn visible_means(&self, h: MatRef<'_>, out: MatMut<'_>, par: Par) -> Result<()> {
-        self.visible_means_with(h, out, par, &mut RbmScratch::default())
+        self.visible_means_with(h, out, &mut RbmScratch::default(), par)
     }
 
     /// [`visible_means`](Self::visible_means) with the caller's scratch
@@ -117,8 +117,8 @@ impl Rbm {
         &self,
         h: MatRef<'_>,
         out: MatMut<'_>,
-        par: Par,
         scratch: &mut RbmScratch,
+        par: Par,
     ) -> Result<()> {
         self.sigma_into(&mut scratch.sigma);
         self.visible_means_sigma(h, out, par, &scratch.sigma)
@@ -173,7 +173,7 @@ impl Rbm {
     /// `out` (`rows x V`). Allocates a `rows x H` scratch buffer; see
     /// [`reconstruct_with`](Self::reconstruct_with).
     pub fn reconstruct(&self, x: MatRef<'_>, out: MatMut<'_>, par: Par) -> Result<()> {
-        self.reconstruct_with(x, out, par, &mut RbmScratch::default())
+        self.reconstruct_with(x, out, &mut RbmScratch::default(), par)
     }
 
     /// [`reconstruct`](Self::reconstruct) with the caller's scratch buffers:
@@ -182,8 +182,8 @@ impl Rbm {
         &self,
         x: MatRef<'_>,
         out: MatMut<'_>,
-        par: Par,
         scratch: &mut RbmScratch,
+        par: Par,
     ) -> Result<()> {
         self.check_input("Rbm::reconstruct", &x)?;
         let (rows, h_n) = (x.rows(), self.config.n_hidden);
@@ -206,7 +206,7 @@ impl Rbm {
     /// are split between threads. Allocates a `rows x H` scratch; see
     /// [`free_energy_with`](Self::free_energy_with).
     pub fn free_energy(&self, x: MatRef<'_>, out: &mut [f32], par: Par) -> Result<()> {
-        self.free_energy_with(x, out, par, &mut RbmScratch::default())
+        self.free_energy_with(x, out, &mut RbmScratch::default(), par)
     }
 
     /// [`free_energy`](Self::free_energy) with the caller's scratch buffers:
@@ -215,8 +215,8 @@ impl Rbm {
         &self,
         x: MatRef<'_>,
         out: &mut [f32],
-        par: Par,
         scratch: &mut RbmScratch,
+        par: Par,
     ) -> Result<()> {
         self.check_input("Rbm::free_energy", &x)?;
         let (rows, h_n) = (x.rows(), self.config.n_hidden);
@@ -299,7 +299,7 @@ impl Rbm {
         streams: Streams,
         par: Par,
     ) -> Result<Streams> {
-        self.gibbs_with(v, steps, streams, par, &mut RbmScratch::default())
+        self.gibbs_with(v, steps, streams, &mut RbmScratch::default(), par)
     }
 
     /// [`gibbs`](Self::gibbs) with the caller's scratch buffers: no
@@ -309,8 +309,8 @@ impl Rbm {
         v: &mut Matrix,
         steps: usize,
         streams: Streams,
-        par: Par,
         scratch: &mut RbmScratch,
+        par: Par,
     ) -> Result<Streams> {
         self.check_input("Rbm::gibbs", &v.view())?;
         let rows = v.rows();
@@ -378,7 +378,7 @@ impl Rbm {
     /// the result and scratch buffers; see [`sample_with`](Self::sample_with).
     pub fn sample(&self, n: usize, steps: usize, seed: u64, par: Par) -> Result<Matrix> {
         let mut out = Matrix::zeros(n, self.config.n_visible)?;
-        self.sample_with(out.view_mut(), steps, seed, par, &mut RbmScratch::default())?;
+        self.sample_with(out.view_mut(), steps, seed, &mut RbmScratch::default(), par)?;
         Ok(out)
     }
 
@@ -391,8 +391,8 @@ impl Rbm {
         out: MatMut<'_>,
         steps: usize,
         seed: u64,
-        par: Par,
         scratch: &mut RbmScratch,
+        par: Par,
     ) -> Result<()> {
         let (n, v_n) = (out.rows(), self.config.n_visible);
         check_len(
