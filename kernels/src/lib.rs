@@ -12,7 +12,9 @@
 //! - [`penalty`]: L1, KL sparsity and the closed-form contractive penalty.
 //! - [`update`]: SGD with momentum over slices and fused into the write-out
 //!   of a weight-gradient product.
-//! - [`isa`]: run-time CPU feature detection and the `LATENT_ISA` override;
+//! - [`dispatch`]: the one decision of instruction set and SGEMM tuning (the
+//!   CPU and the `LATENT_*` overrides), and a record of which kernels ran;
+//!   [`isa`]: run-time CPU feature detection;
 //!   [`par`]: the parallelism every kernel takes; [`peak`]: the FMA-peak
 //!   microbenchmark reports compare against; [`alloc_count`]: a counting
 //!   allocator for no-allocation tests.
@@ -25,6 +27,7 @@ pub mod activation;
 pub mod alloc_count;
 #[cfg(feature = "baseline")]
 pub mod baseline;
+pub mod dispatch;
 pub mod error;
 pub mod gemm;
 pub mod isa;
@@ -38,6 +41,7 @@ mod split;
 pub mod update;
 
 pub use activation::{Activation, BiasActivation};
+pub use dispatch::Dispatch;
 pub use error::KernelError;
 pub use gemm::{Accum, BiasAdd, Epilogue, MatMut, MatRef, NoEpilogue, gemm, gemm_on, sgemm};
 pub use isa::Isa;
