@@ -5,11 +5,11 @@
 
 use latent::engine::train::Model;
 use latent::engine::{Matrix, Optimizer, OptimizerConfig, ParamSet};
-use latent::kernels::alloc_count::{CountingAllocator, allocations_on_this_thread};
 use latent::kernels::{Activation, Par};
 use latent::models::ae::{
     AeConfig, Autoencoder, Classifier, Loss, Noise, Sparsity, Vae, VaeConfig, VaeOutput,
 };
+use latent_testkit::alloc_count::{CountingAllocator, allocations_on_this_thread};
 
 #[global_allocator]
 static GLOBAL: CountingAllocator = CountingAllocator;

@@ -15,15 +15,18 @@
 //! - [`dispatch`]: the one decision of instruction set and SGEMM tuning (the
 //!   CPU and the `LATENT_*` overrides), and a record of which kernels ran;
 //!   [`isa`]: run-time CPU feature detection;
-//!   [`par`]: the parallelism every kernel takes; [`peak`]: the FMA-peak
-//!   microbenchmark reports compare against; [`alloc_count`]: a counting
-//!   allocator for no-allocation tests.
+//!   [`par`]: the parallelism every kernel takes.
+//! - Behind cargo features, for tests and benchmarks only: `peak` (feature
+//!   `peak`), the FMA-peak microbenchmark reports compare against, and
+//!   `alloc_count` (feature `alloc-count`), a counting allocator for
+//!   no-allocation tests.
 //!
 //! This crate knows nothing about models. Every public function is safe and
 //! checks the shapes it is given; `unsafe` stays inside, next to a
 //! `// SAFETY:` comment that says why it is sound.
 
 pub mod activation;
+#[cfg(feature = "alloc-count")]
 pub mod alloc_count;
 #[cfg(feature = "baseline")]
 pub mod baseline;
@@ -32,6 +35,7 @@ pub mod error;
 pub mod gemm;
 pub mod isa;
 pub mod par;
+#[cfg(feature = "peak")]
 pub mod peak;
 pub mod penalty;
 pub mod random;
