@@ -25,6 +25,8 @@
 //! checks the shapes it is given; `unsafe` stays inside, next to a
 //! `// SAFETY:` comment that says why it is sound.
 
+#![warn(missing_docs)]
+
 pub mod activation;
 #[cfg(feature = "alloc-count")]
 pub mod alloc_count;
