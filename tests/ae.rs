@@ -6,7 +6,7 @@
 //! plain one on masked images, the VAE's ELBO improves, and a stacked-AE
 //! classifier beats softmax regression on raw pixels.
 
-mod common;
+use latent_testkit as common;
 
 use common::TestRng;
 use latent::engine::data::mnist;

@@ -8,13 +8,13 @@
 
 use latent::engine::train::Model;
 use latent::engine::{Matrix, Optimizer, OptimizerConfig, ParamSet};
-use latent::kernels::alloc_count::{CountingAllocator, allocations_on_this_thread};
 use latent::kernels::gemm::{MatMut, MatRef};
 use latent::kernels::{Activation, Par};
 use latent::models::ae::{
     AeConfig, AeScratch, Autoencoder, Classifier, Loss, Noise, Sparsity, Vae, VaeConfig, VaeOutput,
     VaeScratch,
 };
+use latent_testkit::alloc_count::{CountingAllocator, allocations_on_this_thread};
 
 #[global_allocator]
 static GLOBAL: CountingAllocator = CountingAllocator;

@@ -7,7 +7,7 @@
 //! VAE's `ε` from `Vae::draw_eps`. The contractive penalty's value is also
 //! compared with a Jacobian materialised the slow way.
 
-mod common;
+use latent_testkit as common;
 
 use common::{TestRng, rel_err, sigmoid64, softplus64};
 use latent::engine::ParamSet;
@@ -333,7 +333,7 @@ fn check_ae(cfg: AeConfig, rows: usize, seed: u64) -> latent::models::ae::dense:
 }
 
 fn sizes_strategy() -> impl Strategy<Value = Vec<usize>> {
-    (1usize..=3).prop_flat_map(|depth| proptest::collection::vec(1usize..6, depth + 1))
+    latent_testkit::strategies::layer_sizes(1..=3, 1..6)
 }
 
 proptest! {
@@ -344,7 +344,7 @@ proptest! {
     #[test]
     fn dense_ae_gradient_matches_finite_differences(
         sizes in sizes_strategy(),
-        acts in proptest::collection::vec(0usize..5, 3),
+        acts in proptest::collection::vec(latent_testkit::strategies::activation_index(), 3),
         tied in any::<bool>(),
         ce in any::<bool>(),
         rows in 1usize..5,
@@ -563,9 +563,9 @@ proptest! {
     /// fixed by the step's seed.
     #[test]
     fn vae_gradient_matches_finite_differences(
-        sizes in (0usize..=2).prop_flat_map(|k| proptest::collection::vec(1usize..6, k + 1)),
+        sizes in latent_testkit::strategies::layer_sizes(0..=2, 1..6),
         latent in 1usize..4,
-        acts in proptest::collection::vec(0usize..5, 2),
+        acts in proptest::collection::vec(latent_testkit::strategies::activation_index(), 2),
         gaussian in any::<bool>(),
         rows in 1usize..5,
         seed in any::<u64>(),
@@ -661,8 +661,8 @@ proptest! {
     /// The stacked-AE classifier's softmax layer and fine-tuned encoder.
     #[test]
     fn classifier_gradient_matches_finite_differences(
-        sizes in (0usize..=2).prop_flat_map(|k| proptest::collection::vec(1usize..6, k + 1)),
-        acts in proptest::collection::vec(0usize..5, 2),
+        sizes in latent_testkit::strategies::layer_sizes(0..=2, 1..6),
+        acts in proptest::collection::vec(latent_testkit::strategies::activation_index(), 2),
         classes in 2usize..5,
         rows in 1usize..6,
         seed in any::<u64>(),

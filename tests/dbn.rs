@@ -1,7 +1,7 @@
 //! Deep belief nets: greedy stacking, the up-pass, generation, shape checks,
 //! and a short run on MNIST.
 
-mod common;
+use latent_testkit as common;
 
 use common::TestRng;
 use latent::engine::data::mnist;

@@ -6,7 +6,7 @@
 
 #![allow(clippy::needless_range_loop)] // index loops mirror the formulas
 
-mod common;
+use latent_testkit as common;
 
 use common::TestRng;
 use latent::engine::data::mnist;

@@ -4,8 +4,8 @@
 use latent::engine::train::Model;
 use latent::engine::{Matrix, Optimizer};
 use latent::kernels::Par;
-use latent::kernels::alloc_count::{CountingAllocator, allocations_on_this_thread};
 use latent::models::rbm::{Rbm, RbmConfig, VisibleUnits};
+use latent_testkit::alloc_count::{CountingAllocator, allocations_on_this_thread};
 
 #[global_allocator]
 static GLOBAL: CountingAllocator = CountingAllocator;

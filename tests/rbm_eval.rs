@@ -6,7 +6,7 @@
 // The f64 references index `W[i*H + j]` the way the formulas read.
 #![allow(clippy::needless_range_loop)]
 
-mod common;
+use latent_testkit as common;
 
 use common::{TestRng, sigmoid64, softplus64};
 use latent::kernels::Par;

@@ -4,9 +4,9 @@
 //! each other); training runs on one thread and the observer reads the
 //! count after each batch.
 
-mod common;
+use latent_testkit::engine as common;
 
-use latent_kernels::alloc_count::{CountingAllocator, allocations_on_this_thread};
+use latent_testkit::alloc_count::{CountingAllocator, allocations_on_this_thread};
 
 use common::{LinReg, data};
 use latent_engine::{

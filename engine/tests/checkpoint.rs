@@ -1,7 +1,7 @@
 //! Checkpoints: resume gives bit-identical parameters; truncated, corrupted
 //! and foreign files get clear errors; writes are atomic.
 
-mod common;
+use latent_testkit::engine as common;
 
 use common::{LinReg, bits, data, temp_path};
 use latent_engine::checkpoint::{self, Checkpoint};

@@ -5,7 +5,7 @@
 //! piece but the last). The same parameters, the saves at the same epochs,
 //! and each saved checkpoint byte for byte the same.
 
-mod common;
+use latent_testkit::engine as common;
 
 use common::{LinReg, bits, data};
 use latent_engine::train::{FitSummary, StopReason};

@@ -1,7 +1,7 @@
 //! Same seed and data, bit-identical parameters with 1, 2 or 4 threads,
 //! and inside a caller's rayon pool or the trainer's own.
 
-mod common;
+use latent_testkit::engine as common;
 
 use common::{LinReg, bits, data};
 use latent_engine::{LrSchedule, OptimizerConfig, Silent, Threads, TrainConfig, Trainer};

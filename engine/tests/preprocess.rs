@@ -1,7 +1,7 @@
 //! Preprocessing on real data (the MNIST test split, when present) and the
 //! saved standardisation statistics.
 
-mod common;
+use latent_testkit::engine as common;
 
 use latent_engine::data::mnist;
 use latent_engine::preprocess::{

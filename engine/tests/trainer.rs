@@ -2,7 +2,7 @@
 //! observer, early stopping with the best parameters restored, the
 //! divergence guard, and configuration errors.
 
-mod common;
+use latent_testkit::engine as common;
 
 use common::{LinReg, bits, data};
 use latent_engine::train::StopReason;

@@ -1,12 +1,13 @@
 //! A counting global allocator for tests that prove a hot path allocates
-//! nothing. It lives here so that test binaries can install it without
-//! writing `unsafe` themselves:
+//! nothing (behind the `alloc-count` feature, which the test kit
+//! `latent-testkit` enables and re-exports). It lives here so that test
+//! binaries can install it without writing `unsafe` themselves:
 //!
 //! ```ignore
 //! #[global_allocator]
-//! static GLOBAL: latent_kernels::alloc_count::CountingAllocator =
-//!     latent_kernels::alloc_count::CountingAllocator;
-//! let before = latent_kernels::alloc_count::allocations_on_this_thread();
+//! static GLOBAL: latent_testkit::alloc_count::CountingAllocator =
+//!     latent_testkit::alloc_count::CountingAllocator;
+//! let before = latent_testkit::alloc_count::allocations_on_this_thread();
 //! ```
 //!
 //! Counts are per thread, so tests running in parallel do not disturb each

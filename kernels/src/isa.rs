@@ -1,13 +1,9 @@
-//! Run-time instruction-set detection and selection.
+//! Run-time instruction-set detection.
 //!
-//! The CPU is probed once and the choice cached. The environment variable
-//! `LATENT_ISA` (`portable`/`scalar`, `avx2`, `avx512`) caps the choice, so
-//! tests and benchmarks can reach every path on one machine; asking for a
-//! path the CPU lacks falls back to the best one it has, with a warning on
-//! standard error.
+//! Which instruction set the kernels use (the CPU's best, capped by
+//! `LATENT_ISA`) is decided in one place, [`crate::dispatch`].
 
 use std::fmt;
-use std::sync::OnceLock;
 
 /// An instruction-set family a kernel can be compiled for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -49,29 +45,11 @@ impl Isa {
             .unwrap_or(Isa::Portable)
     }
 
-    /// The instruction set kernels use by default: the best available,
-    /// capped by `LATENT_ISA` when set. Detected once and cached.
+    /// The instruction set kernels use by default: that of
+    /// [`Dispatch::global`](crate::dispatch::Dispatch::global), the best
+    /// available capped by `LATENT_ISA` when set. Decided once.
     pub fn selected() -> Isa {
-        static SELECTED: OnceLock<Isa> = OnceLock::new();
-        *SELECTED.get_or_init(|| {
-            let best = Isa::best_available();
-            match std::env::var("LATENT_ISA") {
-                Ok(name) => match name.parse::<Isa>() {
-                    Ok(wanted) if wanted.is_available() => wanted,
-                    Ok(wanted) => {
-                        eprintln!(
-                            "latent: LATENT_ISA={name}: {wanted} is not supported by this CPU; using {best}"
-                        );
-                        best
-                    }
-                    Err(err) => {
-                        eprintln!("latent: {err}; using {best}");
-                        best
-                    }
-                },
-                Err(_) => best,
-            }
-        })
+        crate::dispatch::Dispatch::global().isa()
     }
 
     /// The lower-case name used by `LATENT_ISA` and in reports.

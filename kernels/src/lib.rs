@@ -12,23 +12,32 @@
 //! - [`penalty`]: L1, KL sparsity and the closed-form contractive penalty.
 //! - [`update`]: SGD with momentum over slices and fused into the write-out
 //!   of a weight-gradient product.
-//! - [`isa`]: run-time CPU feature detection and the `LATENT_ISA` override;
-//!   [`par`]: the parallelism every kernel takes; [`peak`]: the FMA-peak
-//!   microbenchmark reports compare against; [`alloc_count`]: a counting
-//!   allocator for no-allocation tests.
+//! - [`dispatch`]: the one decision of instruction set and SGEMM tuning (the
+//!   CPU and the `LATENT_*` overrides), and a record of which kernels ran;
+//!   [`isa`]: run-time CPU feature detection;
+//!   [`par`]: the parallelism every kernel takes.
+//! - Behind cargo features, for tests and benchmarks only: `peak` (feature
+//!   `peak`), the FMA-peak microbenchmark reports compare against, and
+//!   `alloc_count` (feature `alloc-count`), a counting allocator for
+//!   no-allocation tests.
 //!
 //! This crate knows nothing about models. Every public function is safe and
 //! checks the shapes it is given; `unsafe` stays inside, next to a
 //! `// SAFETY:` comment that says why it is sound.
 
+#![warn(missing_docs)]
+
 pub mod activation;
+#[cfg(feature = "alloc-count")]
 pub mod alloc_count;
 #[cfg(feature = "baseline")]
 pub mod baseline;
+pub mod dispatch;
 pub mod error;
 pub mod gemm;
 pub mod isa;
 pub mod par;
+#[cfg(feature = "peak")]
 pub mod peak;
 pub mod penalty;
 pub mod random;
@@ -38,6 +47,7 @@ mod split;
 pub mod update;
 
 pub use activation::{Activation, BiasActivation};
+pub use dispatch::Dispatch;
 pub use error::KernelError;
 pub use gemm::{Accum, BiasAdd, Epilogue, MatMut, MatRef, NoEpilogue, gemm, gemm_on, sgemm};
 pub use isa::Isa;

@@ -10,7 +10,7 @@
 //! gives from the stored gradient.
 
 use crate::error::KernelError;
-use crate::gemm::{Accum, Epilogue, MatMut, MatRef, TileRows, gemm};
+use crate::gemm::{Accum, Epilogue, MatMut, MatRef, TileRows, gemm_on};
 use crate::simd::{Checked, Kernel, LANES, Simd, dispatch, prefetch_l2};
 use crate::split::check_exact;
 use crate::{Isa, Par};
@@ -481,6 +481,15 @@ impl<'a> RankOneAdd<'a> {
             isa: Checked::selected(),
         }
     }
+
+    /// [`RankOneAdd::new`] on a given instruction set; errors if this CPU
+    /// lacks it.
+    pub fn on(isa: Isa, term: RankOne<'a>) -> Result<Self, KernelError> {
+        Ok(RankOneAdd {
+            term,
+            isa: Checked::new(isa)?,
+        })
+    }
 }
 
 /// `values[j] += r · cols[j]`.
@@ -695,6 +704,21 @@ pub fn gemm_sgd_update(
     out: MatMut<'_>,
     par: Par,
 ) -> Result<bool, KernelError> {
+    gemm_sgd_update_on(Isa::selected(), alpha, a, b, update, out, par)
+}
+
+/// [`gemm_sgd_update`] on a given instruction set (the product and the
+/// update both); errors if this CPU lacks it.
+pub fn gemm_sgd_update_on(
+    isa: Isa,
+    alpha: f32,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    update: SgdUpdate<'_>,
+    out: MatMut<'_>,
+    par: Par,
+) -> Result<bool, KernelError> {
+    let checked = Checked::new(isa)?;
     let (rows, cols) = (out.rows(), out.cols());
     let n = rows * cols;
     check_exact(
@@ -717,9 +741,9 @@ pub fn gemm_sgd_update(
         rank_one: update.rank_one,
         cols,
         non_finite: AtomicBool::new(false),
-        isa: Checked::selected(),
+        isa: checked,
         _velocity: PhantomData,
     };
-    gemm(alpha, a, b, Accum::Replace, out, &epi, par)?;
+    gemm_on(isa, alpha, a, b, Accum::Replace, out, &epi, par)?;
     Ok(epi.non_finite.into_inner())
 }

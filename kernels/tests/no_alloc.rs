@@ -11,7 +11,6 @@ use latent_kernels::activation::{
     Activation, BiasActivation, activate_on, activation_grad_on, bias_activation_on, sigmoid_on,
     softplus_on,
 };
-use latent_kernels::alloc_count::{CountingAllocator, allocations_on_this_thread};
 use latent_kernels::gemm::{Accum, MatMut, MatRef, NoEpilogue, gemm_on};
 use latent_kernels::penalty::{
     ContractiveShape, Encoder, contractive_penalty_on, contractive_workspace_len, kl_sparsity_on,
@@ -23,6 +22,7 @@ use latent_kernels::random::{
 };
 use latent_kernels::reduce::{bce_logits_on, col_means_on, col_sums_on, kl_normal_on, sq_err_on};
 use latent_kernels::{Isa, Par};
+use latent_testkit::alloc_count::{CountingAllocator, allocations_on_this_thread};
 
 #[global_allocator]
 static GLOBAL: CountingAllocator = CountingAllocator;

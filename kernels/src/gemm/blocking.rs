@@ -20,8 +20,8 @@
 ///   for every B block and lives in L2/L3.
 ///
 /// `mc` is rounded to a multiple of the kernel's `MR` and `nc` to a multiple
-/// of `NR` before use. `LATENT_GEMM_BLOCKING=mc,kc,nc` overrides the
-/// defaults, for tuning.
+/// of `NR` before use. A [`Dispatch`](crate::dispatch::Dispatch) may override
+/// the defaults (`LATENT_GEMM_BLOCKING=mc,kc,nc`), for tuning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Blocking {
     /// Rows of A packed per block.
@@ -33,33 +33,15 @@ pub struct Blocking {
 }
 
 impl Blocking {
-    /// `self`, or the override from `LATENT_GEMM_BLOCKING` when it is set
-    /// and well-formed, rounded to the tile shape `mr x nr`.
-    pub(crate) fn resolve(self, mr: usize, nr: usize) -> Blocking {
-        let raw = env_override().unwrap_or(self);
+    /// `over` when given (an override from the [`Dispatch`](crate::dispatch::Dispatch),
+    /// e.g. `LATENT_GEMM_BLOCKING`), else `self`, rounded to the tile shape
+    /// `mr x nr`.
+    pub(crate) fn resolve(self, over: Option<Blocking>, mr: usize, nr: usize) -> Blocking {
+        let raw = over.unwrap_or(self);
         Blocking {
             mc: raw.mc.max(1).div_ceil(mr) * mr,
             kc: raw.kc.max(1),
             nc: raw.nc.max(1).div_ceil(nr) * nr,
         }
     }
-}
-
-fn env_override() -> Option<Blocking> {
-    use std::sync::OnceLock;
-    static OVERRIDE: OnceLock<Option<Blocking>> = OnceLock::new();
-    *OVERRIDE.get_or_init(|| {
-        let text = std::env::var("LATENT_GEMM_BLOCKING").ok()?;
-        let parts: Option<Vec<usize>> = text
-            .split(',')
-            .map(|s| s.trim().parse::<usize>().ok())
-            .collect();
-        match parts.as_deref() {
-            Some(&[mc, kc, nc]) if mc > 0 && kc > 0 && nc > 0 => Some(Blocking { mc, kc, nc }),
-            _ => {
-                eprintln!("latent: LATENT_GEMM_BLOCKING={text:?} is not mc,kc,nc; ignored");
-                None
-            }
-        }
-    })
 }

@@ -2,11 +2,12 @@
 //! epilogue, and the split of C between threads.
 
 use super::blocking::Blocking;
-use super::pack::{PackBufs, pack_a, pack_b, with_pack_bufs};
+use super::pack::{AlignedBuf, PackBufs, PackIsa, pack_a, pack_b, with_pack_bufs};
 use super::ukr::{MAX_TILE, Microkernel, TileBuf};
 use super::view::{MatMut, MatRef};
 use super::{Epilogue, TileRows};
 use crate::Par;
+use crate::dispatch::{Dispatch, Family, LoopOrder, PackB, record};
 use rayon::prelude::*;
 use std::ops::Range;
 
@@ -40,19 +41,14 @@ enum BMode {
     InPlace,
 }
 
-fn choose_b_mode<K: Microkernel>(b: &MatRef<'_>, m: usize, blk: &Blocking) -> BMode {
-    use std::sync::OnceLock;
-    static FORCED: OnceLock<Option<BMode>> = OnceLock::new();
-    let forced = *FORCED.get_or_init(|| match std::env::var("LATENT_GEMM_PACK_B").as_deref() {
-        Ok("always") => Some(BMode::Packed),
-        Ok("never") => Some(BMode::InPlace),
-        _ => None,
-    });
+fn choose_b_mode<K: Microkernel>(b: &MatRef<'_>, m: usize, blk: &Blocking, pack_b: PackB) -> BMode {
     if b.col_stride() != 1 {
         return BMode::Packed;
     }
-    if let Some(mode) = forced {
-        return mode;
+    match pack_b {
+        PackB::Always => return BMode::Packed,
+        PackB::Never => return BMode::InPlace,
+        PackB::Auto => {}
     }
     // In place pays when each B panel is reused by few A panels: packing
     // then costs as much as the arithmetic it feeds.
@@ -112,7 +108,25 @@ fn split(len: usize, size: usize, parts: usize, part: usize) -> Range<usize> {
     lo..hi
 }
 
+/// One product as its tasks see it: the operands, the scalars, and the
+/// choices made once per call.
+struct Job<'j, E> {
+    alpha: f32,
+    a: &'j MatRef<'j>,
+    b: &'j MatRef<'j>,
+    beta: f32,
+    c: CPtr,
+    epi: &'j E,
+    blk: Blocking,
+    b_mode: BMode,
+    /// B panels outer, A panels inner, in the loop over microtiles.
+    b_outer: bool,
+    pack: PackIsa,
+}
+
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn gemm_impl<K: Microkernel, E: Epilogue>(
+    ctx: &Dispatch,
     alpha: f32,
     a: MatRef<'_>,
     b: MatRef<'_>,
@@ -131,13 +145,24 @@ pub(crate) fn gemm_impl<K: Microkernel, E: Epilogue>(
         scale_only(cp, m, n, beta, epi);
         return;
     }
-    let blk = K::BLOCKING.resolve(K::MR, K::NR);
-    let b_mode = choose_b_mode::<K>(&b, m, &blk);
+    record(Family::Gemm, K::ISA);
+    let blk = K::BLOCKING.resolve(ctx.blocking(), K::MR, K::NR);
+    let b_mode = choose_b_mode::<K>(&b, m, &blk, ctx.pack_b());
     let (tm, tn) = choose_grid::<K>(m, n, k, par.max_tasks(), b_mode);
+    let job = Job {
+        alpha,
+        a: &a,
+        b: &b,
+        beta,
+        c: cp,
+        epi,
+        blk,
+        b_mode,
+        b_outer: b_panel_outer(ctx.order(), b_mode),
+        pack: PackIsa::for_isa(ctx.isa()),
+    };
     let run = |rows: Range<usize>, cols: Range<usize>| {
-        with_pack_bufs(|bufs| {
-            gemm_block::<K, E>(alpha, &a, &b, beta, cp, rows, cols, epi, &blk, b_mode, bufs)
-        })
+        with_pack_bufs(|bufs| gemm_block::<K, E>(&job, rows, cols, bufs))
     };
     if tm * tn == 1 {
         run(0..m, 0..n);
@@ -174,15 +199,14 @@ fn scale_only<E: Epilogue>(c: CPtr, m: usize, n: usize, beta: f32, epi: &E) {
     }
 }
 
-fn b_panel_outer(b_mode: BMode) -> bool {
-    use std::sync::OnceLock;
-    static ORDER: OnceLock<Option<bool>> = OnceLock::new();
-    let forced = *ORDER.get_or_init(|| match std::env::var("LATENT_GEMM_ORDER").as_deref() {
-        Ok("b") => Some(true),
-        Ok("a") => Some(false),
-        _ => None,
-    });
-    forced.unwrap_or(b_mode == BMode::InPlace)
+/// Whether B panels are the outer loop over microtiles: as the context
+/// says, else exactly when B is read in place.
+fn b_panel_outer(order: LoopOrder, b_mode: BMode) -> bool {
+    match order {
+        LoopOrder::APanelsOuter => false,
+        LoopOrder::BPanelsOuter => true,
+        LoopOrder::Auto => b_mode == BMode::InPlace,
+    }
 }
 
 /// The block size at most `max` (a multiple of `unit`) that cuts `len`
@@ -192,205 +216,299 @@ fn balanced(len: usize, max: usize, unit: usize) -> usize {
     (len.div_ceil(blocks).div_ceil(unit) * unit).max(unit)
 }
 
-/// Sequential GEMM on the block `rows x cols` of C.
-#[allow(clippy::too_many_arguments)]
-fn gemm_block<K: Microkernel, E: Epilogue>(
-    alpha: f32,
-    a: &MatRef<'_>,
-    b: &MatRef<'_>,
+/// One rank-`kc` update of a block of C: rows `ic..ic+mc`, columns
+/// `jc..jc+nc`, depth `pc..pc+kc`.
+#[derive(Clone, Copy)]
+struct Update {
+    ic: usize,
+    mc: usize,
+    jc: usize,
+    nc: usize,
+    pc: usize,
+    kc: usize,
+    /// The factor on C: the caller's β for the first update, then 1.
     beta: f32,
-    c: CPtr,
+    /// The last update: the epilogue runs after it.
+    last: bool,
+}
+
+/// Where one microtile lies in its update's block, and its size.
+#[derive(Clone, Copy)]
+struct TilePos {
+    ir: usize,
+    jr: usize,
+    m: usize,
+    n: usize,
+}
+
+/// The B operand of one update: packed panels, or (B read in place) the
+/// packed edge panel.
+#[derive(Clone, Copy)]
+struct BPanels<'p> {
+    packed: &'p [f32],
+    edge: &'p [f32],
+}
+
+/// Sequential GEMM on the block `rows x cols` of C: for each block of rows
+/// and each depth block, in order, A is packed once and every column block
+/// gets its B panels and its sweep of microtiles.
+fn gemm_block<K: Microkernel, E: Epilogue>(
+    job: &Job<'_, E>,
     rows: Range<usize>,
     cols: Range<usize>,
-    epi: &E,
-    blk: &Blocking,
-    b_mode: BMode,
     bufs: &mut PackBufs,
 ) {
-    let (mr, nr) = (K::MR, K::NR);
-    debug_assert!(mr * nr <= MAX_TILE);
-    let k = a.cols();
+    let mr = K::MR;
+    debug_assert!(mr * K::NR <= MAX_TILE);
+    let k = job.a.cols();
     let mut tile = TileBuf([0.0; MAX_TILE]);
     // Even blocks: 1024 rows are two blocks of 516, not 1008 + 16, and
     // k = 784 is four updates of 196, not three of 256 and one of 16.
-    let mc_blk = balanced(rows.len(), blk.mc, mr);
-    let nc_blk = balanced(cols.len(), blk.nc, nr);
-    let kc_blk = balanced(k, blk.kc, 1);
+    let mc_blk = balanced(rows.len(), job.blk.mc, mr);
+    let nc_blk = balanced(cols.len(), job.blk.nc, K::NR);
+    let kc_blk = balanced(k, job.blk.kc, 1);
     for ic in rows.clone().step_by(mc_blk) {
         let mc = mc_blk.min(rows.end - ic);
         for pc in (0..k).step_by(kc_blk) {
             let kc = kc_blk.min(k - pc);
-            let beta_blk = if pc == 0 { beta } else { 1.0 };
-            let last = pc + kc == k;
             let apack = bufs.a.slice(mc.div_ceil(mr) * mr * kc);
-            pack_a(K::MR, a, ic, mc, pc, kc, apack);
+            pack_a(job.pack, K::MR, job.a, ic, mc, pc, kc, apack);
             for jc in cols.clone().step_by(nc_blk) {
-                let nc = nc_blk.min(cols.end - jc);
-                let n_full = nc / nr * nr;
-                let (bpack, bedge): (&[f32], &[f32]) = match b_mode {
-                    BMode::Packed => {
-                        let buf = bufs.b.slice(nc.div_ceil(nr) * nr * kc);
-                        pack_b(K::NR, b, pc, kc, jc, nc, buf);
-                        (buf, &[])
-                    }
-                    BMode::InPlace => {
-                        let edge = bufs.b_edge.slice(if nc > n_full { nr * kc } else { 0 });
-                        if nc > n_full {
-                            pack_b(K::NR, b, pc, kc, jc + n_full, nc - n_full, edge);
-                        }
-                        (&[], edge)
-                    }
+                let upd = Update {
+                    ic,
+                    mc,
+                    jc,
+                    nc: nc_blk.min(cols.end - jc),
+                    pc,
+                    kc,
+                    beta: if pc == 0 { job.beta } else { 1.0 },
+                    last: pc + kc == k,
                 };
-                // A short last A panel (1 <= rem <= TALL rows) joins the one
-                // before it as a tall tile when the kernel has one.
-                let rem = mc % mr;
-                let tall = c.cs == 1 && mc > mr && rem != 0 && rem <= K::TALL;
-                let (n_ir, n_jr) = (mc.div_ceil(mr) - usize::from(tall), nc.div_ceil(nr));
-                let b_outer = b_panel_outer(b_mode);
-                for t in 0..n_ir * n_jr {
-                    let (ir, jr) = if b_outer {
-                        ((t % n_ir) * mr, (t / n_ir) * nr)
-                    } else {
-                        ((t / n_jr) * mr, (t % n_jr) * nr)
-                    };
-                    let m_cur = if tall && ir + mr + rem == mc {
-                        mr + rem
-                    } else {
-                        mr.min(mc - ir)
-                    };
-                    let a_panel = apack[ir * kc..].as_ptr();
-                    {
-                        let n_cur = nr.min(nc - jr);
-                        let (b_panel, b_rs) = match b_mode {
-                            BMode::Packed => (bpack[jr * kc..].as_ptr(), nr),
-                            BMode::InPlace if n_cur == nr => {
-                                let start = pc * b.row_stride() + jc + jr;
-                                (b.as_slice()[start..].as_ptr(), b.row_stride())
-                            }
-                            BMode::InPlace => (bedge.as_ptr(), nr),
-                        };
-                        let (ci, cj) = (ic + ir, jc + jr);
-                        if last {
-                            epi.prefetch(ci, cj, m_cur, n_cur);
-                        }
-                        // SAFETY: the tile origin (ci, cj) is inside C.
-                        let c_tile = unsafe { c.ptr.add(ci * c.rs + cj * c.cs) };
-                        if c.cs == 1 {
-                            if m_cur == mr && n_cur == nr {
-                                // SAFETY: `a_panel` holds MR*kc packed floats;
-                                // `b_panel` rows hold NR floats for kc rows
-                                // (packed, or a full in-place panel: columns
-                                // cj..cj+NR < n, rows pc..pc+kc <= k, and the
-                                // view's bounds were checked); the full C tile
-                                // lies in this task's block, unit column
-                                // stride. The ISA was checked by `gemm_on`.
-                                unsafe {
-                                    K::run(
-                                        kc, alpha, a_panel, b_panel, b_rs, beta_blk, c_tile, c.rs,
-                                    )
-                                };
-                            } else if m_cur > mr {
-                                // SAFETY: as above for B; `a_panel` and the
-                                // next packed panel (the block's last, which
-                                // `apack` holds in full) each hold MR*kc
-                                // floats; the m_cur x n_cur tile of C lies
-                                // in this task's block, unit column stride,
-                                // and m_cur <= MR + TALL.
-                                unsafe {
-                                    K::run_tall(
-                                        kc,
-                                        alpha,
-                                        a_panel,
-                                        apack[(ir + mr) * kc..].as_ptr(),
-                                        b_panel,
-                                        b_rs,
-                                        beta_blk,
-                                        c_tile,
-                                        c.rs,
-                                        m_cur,
-                                        n_cur,
-                                    )
-                                };
-                            } else {
-                                // SAFETY: as above for A and B (an edge B
-                                // panel is packed to NR columns); the
-                                // m_cur x n_cur corner of C lies in this
-                                // task's block, unit column stride.
-                                unsafe {
-                                    K::run_partial(
-                                        kc, alpha, a_panel, b_panel, b_rs, beta_blk, c_tile, c.rs,
-                                        m_cur, n_cur,
-                                    )
-                                };
-                            }
-                            // The epilogue runs on whole strips of this
-                            // block: a row strip (m_cur x nc) once its last
-                            // tile is done when A panels are outer, a
-                            // column strip (mc x n_cur) when B panels are.
-                            // Its per-call costs are paid once per strip,
-                            // and what it reads for the strip comes in long
-                            // runs the hardware prefetcher follows.
-                            let strip = if b_outer {
-                                (ir + m_cur >= mc).then_some((ic, cj, mc, n_cur))
-                            } else {
-                                (jr + nr >= nc).then_some((ci, jc, m_cur, nc))
-                            };
-                            if let (true, Some((r0, c0, rows, cols))) = (last, strip) {
-                                // SAFETY: the strip's `rows` rows of `cols`
-                                // contiguous elements from (r0, c0), row
-                                // stride c.rs, lie in this task's block of C
-                                // (rows ic..ic+mc, columns jc..jc+nc), which
-                                // no other thread touches, and all its tiles
-                                // are finished.
-                                let mut strip = unsafe {
-                                    TileRows::from_raw(c.ptr.add(r0 * c.rs + c0), c.rs, rows, cols)
-                                };
-                                epi.apply_tile(r0, c0, &mut strip);
-                            }
-                        } else {
-                            // SAFETY: as above for A and B; C goes to the
-                            // local MR x NR tile buffer (row stride NR).
-                            unsafe {
-                                K::run(
-                                    kc,
-                                    alpha,
-                                    a_panel,
-                                    b_panel,
-                                    b_rs,
-                                    0.0,
-                                    tile.0.as_mut_ptr(),
-                                    nr,
-                                )
-                            };
-                            if beta_blk != 0.0 {
-                                for i in 0..m_cur {
-                                    let vals = &mut tile.0[i * nr..i * nr + n_cur];
-                                    for (j, v) in vals.iter_mut().enumerate() {
-                                        // SAFETY: (ci+i, cj+j) is inside this task's block.
-                                        *v +=
-                                            beta_blk * unsafe { *c_tile.add(i * c.rs + j * c.cs) };
-                                    }
-                                }
-                            }
-                            if last {
-                                // SAFETY: the local tile buffer holds m_cur
-                                // rows of NR >= n_cur floats and is borrowed
-                                // by nothing else.
-                                let mut rows = unsafe {
-                                    TileRows::from_raw(tile.0.as_mut_ptr(), nr, m_cur, n_cur)
-                                };
-                                epi.apply_tile(ci, cj, &mut rows);
-                            }
-                            for i in 0..m_cur {
-                                for (j, v) in tile.0[i * nr..i * nr + n_cur].iter().enumerate() {
-                                    // SAFETY: (ci+i, cj+j) is inside this task's block.
-                                    unsafe { *c_tile.add(i * c.rs + j * c.cs) = *v };
-                                }
-                            }
-                        }
-                    }
-                }
+                let bp = pack_b_block::<K, E>(job, &upd, &mut bufs.b, &mut bufs.b_edge);
+                sweep_tiles::<K, E>(job, &upd, apack, bp, &mut tile);
             }
+        }
+    }
+}
+
+/// Packs the B panels of `upd`: all of them, or only the edge panel when
+/// B is read in place.
+#[inline]
+fn pack_b_block<'p, K: Microkernel, E>(
+    job: &Job<'_, E>,
+    upd: &Update,
+    b: &'p mut AlignedBuf,
+    b_edge: &'p mut AlignedBuf,
+) -> BPanels<'p> {
+    let (nr, nc, kc) = (K::NR, upd.nc, upd.kc);
+    let n_full = nc / nr * nr;
+    match job.b_mode {
+        BMode::Packed => {
+            let buf = b.slice(nc.div_ceil(nr) * nr * kc);
+            pack_b(job.pack, K::NR, job.b, upd.pc, kc, upd.jc, nc, buf);
+            BPanels {
+                packed: buf,
+                edge: &[],
+            }
+        }
+        BMode::InPlace => {
+            let edge = b_edge.slice(if nc > n_full { nr * kc } else { 0 });
+            if nc > n_full {
+                pack_b(
+                    job.pack,
+                    K::NR,
+                    job.b,
+                    upd.pc,
+                    kc,
+                    upd.jc + n_full,
+                    nc - n_full,
+                    edge,
+                );
+            }
+            BPanels { packed: &[], edge }
+        }
+    }
+}
+
+/// Runs the microtiles of `upd` in the job's loop order, each written to
+/// C (and, after the last update, through the epilogue).
+#[inline]
+fn sweep_tiles<K: Microkernel, E: Epilogue>(
+    job: &Job<'_, E>,
+    upd: &Update,
+    apack: &[f32],
+    bp: BPanels<'_>,
+    tile: &mut TileBuf,
+) {
+    let (mr, nr, mc) = (K::MR, K::NR, upd.mc);
+    // A short last A panel (1 <= rem <= TALL rows) joins the one before it
+    // as a tall tile when the kernel has one.
+    let rem = mc % mr;
+    let tall = job.c.cs == 1 && mc > mr && rem != 0 && rem <= K::TALL;
+    let (n_ir, n_jr) = (mc.div_ceil(mr) - usize::from(tall), upd.nc.div_ceil(nr));
+    for t in 0..n_ir * n_jr {
+        let (ir, jr) = if job.b_outer {
+            ((t % n_ir) * mr, (t / n_ir) * nr)
+        } else {
+            ((t / n_jr) * mr, (t % n_jr) * nr)
+        };
+        let m = if tall && ir + mr + rem == mc {
+            mr + rem
+        } else {
+            mr.min(mc - ir)
+        };
+        let pos = TilePos {
+            ir,
+            jr,
+            m,
+            n: nr.min(upd.nc - jr),
+        };
+        let (b_panel, b_rs) = b_panel::<K, E>(job, upd, bp, &pos);
+        if upd.last {
+            job.epi.prefetch(upd.ic + ir, upd.jc + jr, pos.m, pos.n);
+        }
+        if job.c.cs == 1 {
+            run_tile::<K, E>(job, upd, apack, b_panel, b_rs, &pos);
+            strip_epilogue::<K, E>(job, upd, &pos);
+        } else {
+            run_tile_strided::<K, E>(job, upd, apack, b_panel, b_rs, &pos, tile);
+        }
+    }
+}
+
+/// The B panel of the tile at `pos` and its row stride: packed, read in
+/// place from B, or the packed edge panel.
+#[inline(always)]
+fn b_panel<K: Microkernel, E>(
+    job: &Job<'_, E>,
+    upd: &Update,
+    bp: BPanels<'_>,
+    pos: &TilePos,
+) -> (*const f32, usize) {
+    match job.b_mode {
+        BMode::Packed => (bp.packed[pos.jr * upd.kc..].as_ptr(), K::NR),
+        BMode::InPlace if pos.n == K::NR => {
+            let start = upd.pc * job.b.row_stride() + upd.jc + pos.jr;
+            (job.b.as_slice()[start..].as_ptr(), job.b.row_stride())
+        }
+        BMode::InPlace => (bp.edge.as_ptr(), K::NR),
+    }
+}
+
+/// One microtile straight into a C with unit column stride: a full tile,
+/// a tall one, or an edge corner.
+#[inline(always)]
+fn run_tile<K: Microkernel, E>(
+    job: &Job<'_, E>,
+    upd: &Update,
+    apack: &[f32],
+    b_panel: *const f32,
+    b_rs: usize,
+    pos: &TilePos,
+) {
+    let (mr, nr, kc, c) = (K::MR, K::NR, upd.kc, job.c);
+    let a_panel = apack[pos.ir * kc..].as_ptr();
+    let (ci, cj) = (upd.ic + pos.ir, upd.jc + pos.jr);
+    // SAFETY: the tile origin (ci, cj) is inside C.
+    let c_tile = unsafe { c.ptr.add(ci * c.rs + cj * c.cs) };
+    let (alpha, beta) = (job.alpha, upd.beta);
+    if pos.m == mr && pos.n == nr {
+        // SAFETY: `a_panel` holds MR*kc packed floats; `b_panel` rows hold
+        // NR floats for kc rows (packed, or a full in-place panel: columns
+        // cj..cj+NR < n, rows pc..pc+kc <= k, and the view's bounds were
+        // checked); the full C tile lies in this task's block, unit column
+        // stride. The ISA was checked by the `Dispatch` that chose `K`.
+        unsafe { K::run(kc, alpha, a_panel, b_panel, b_rs, beta, c_tile, c.rs) };
+    } else if pos.m > mr {
+        let a_next = apack[(pos.ir + mr) * kc..].as_ptr();
+        // SAFETY: as above for B; `a_panel` and the next packed panel (the
+        // block's last, which `apack` holds in full) each hold MR*kc
+        // floats; the m x n tile of C lies in this task's block, unit
+        // column stride, and m <= MR + TALL.
+        unsafe {
+            K::run_tall(
+                kc, alpha, a_panel, a_next, b_panel, b_rs, beta, c_tile, c.rs, pos.m, pos.n,
+            )
+        };
+    } else {
+        // SAFETY: as above for A and B (an edge B panel is packed to NR
+        // columns); the m x n corner of C lies in this task's block, unit
+        // column stride.
+        unsafe {
+            K::run_partial(
+                kc, alpha, a_panel, b_panel, b_rs, beta, c_tile, c.rs, pos.m, pos.n,
+            )
+        };
+    }
+}
+
+/// After the last update, the epilogue on whole strips of the block: a
+/// row strip (m x nc) once its last tile is done when A panels are outer,
+/// a column strip (mc x n) when B panels are. Its per-call costs are paid
+/// once per strip, and what it reads for the strip comes in long runs the
+/// hardware prefetcher follows.
+#[inline(always)]
+fn strip_epilogue<K: Microkernel, E: Epilogue>(job: &Job<'_, E>, upd: &Update, pos: &TilePos) {
+    if !upd.last {
+        return;
+    }
+    let strip = if job.b_outer {
+        (pos.ir + pos.m >= upd.mc).then_some((upd.ic, upd.jc + pos.jr, upd.mc, pos.n))
+    } else {
+        (pos.jr + K::NR >= upd.nc).then_some((upd.ic + pos.ir, upd.jc, pos.m, upd.nc))
+    };
+    if let Some((r0, c0, rows, cols)) = strip {
+        let c = job.c;
+        // SAFETY: the strip's `rows` rows of `cols` contiguous elements from
+        // (r0, c0), row stride c.rs, lie in this task's block of C (rows
+        // ic..ic+mc, columns jc..jc+nc), which no other thread touches, and
+        // all its tiles are finished.
+        let mut strip = unsafe { TileRows::from_raw(c.ptr.add(r0 * c.rs + c0), c.rs, rows, cols) };
+        job.epi.apply_tile(r0, c0, &mut strip);
+    }
+}
+
+/// One microtile for a C with strided columns: computed into the local
+/// tile buffer, then `β·C` added, the epilogue applied (after the last
+/// update) and the tile written out element by element.
+#[inline]
+fn run_tile_strided<K: Microkernel, E: Epilogue>(
+    job: &Job<'_, E>,
+    upd: &Update,
+    apack: &[f32],
+    b_panel: *const f32,
+    b_rs: usize,
+    pos: &TilePos,
+    tile: &mut TileBuf,
+) {
+    let (nr, c) = (K::NR, job.c);
+    let a_panel = apack[pos.ir * upd.kc..].as_ptr();
+    let (ci, cj) = (upd.ic + pos.ir, upd.jc + pos.jr);
+    // SAFETY: the tile origin (ci, cj) is inside C.
+    let c_tile = unsafe { c.ptr.add(ci * c.rs + cj * c.cs) };
+    let buf = tile.0.as_mut_ptr();
+    // SAFETY: as in `run_tile` for A and B; C goes to the local MR x NR
+    // tile buffer (row stride NR).
+    unsafe { K::run(upd.kc, job.alpha, a_panel, b_panel, b_rs, 0.0, buf, nr) };
+    if upd.beta != 0.0 {
+        for i in 0..pos.m {
+            let vals = &mut tile.0[i * nr..i * nr + pos.n];
+            for (j, v) in vals.iter_mut().enumerate() {
+                // SAFETY: (ci+i, cj+j) is inside this task's block.
+                *v += upd.beta * unsafe { *c_tile.add(i * c.rs + j * c.cs) };
+            }
+        }
+    }
+    if upd.last {
+        // SAFETY: the local tile buffer holds m rows of NR >= n floats and
+        // is borrowed by nothing else.
+        let mut rows = unsafe { TileRows::from_raw(tile.0.as_mut_ptr(), nr, pos.m, pos.n) };
+        job.epi.apply_tile(ci, cj, &mut rows);
+    }
+    for i in 0..pos.m {
+        for (j, v) in tile.0[i * nr..i * nr + pos.n].iter().enumerate() {
+            // SAFETY: (ci+i, cj+j) is inside this task's block.
+            unsafe { *c_tile.add(i * c.rs + j * c.cs) = *v };
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Single-precision matrix multiplication: `C ← α·op(A)·op(B) + β·C`.
 //!
 //! The structure is BLIS's: five loops around a register-tiled microkernel
-//! (one per instruction set, chosen at run time: see [`crate::isa`]), with A
+//! (one per instruction set, chosen at run time by a [`Dispatch`]), with A
 //! packed into k-major panels and B packed into row panels
 //! ([`Blocking`] documents the block sizes). When B is row-major and A is
 //! short (the RBM minibatch case) B is read in place instead of packed, so
@@ -26,6 +26,7 @@ mod view;
 pub use blocking::Blocking;
 pub use view::{MatMut, MatRef};
 
+use crate::dispatch::Dispatch;
 use crate::{Isa, KernelError, Par};
 
 /// What happens to the previous contents of C.
@@ -208,8 +209,9 @@ impl Epilogue for BiasAdd<'_> {
     }
 }
 
-/// `C ← α·op(A)·op(B) (+ β·C)`, then `epilogue` on every element, with the
-/// CPU's best instruction set (see [`Isa::selected`]).
+/// `C ← α·op(A)·op(B) (+ β·C)`, then `epilogue` on every element, under
+/// the process-wide [`Dispatch::global`] (the CPU's best instruction set,
+/// see [`Isa::selected`]).
 ///
 /// `a` is `m x k`, `b` is `k x n`, `c` is `m x n`; pass `x.t()` for a
 /// transposed operand. Errors if the shapes disagree.
@@ -222,7 +224,7 @@ pub fn gemm<E: Epilogue>(
     epilogue: &E,
     par: Par,
 ) -> Result<(), KernelError> {
-    gemm_on(Isa::selected(), alpha, a, b, accum, c, epilogue, par)
+    Dispatch::global().gemm(alpha, a, b, accum, c, epilogue, par)
 }
 
 /// [`gemm`] without an epilogue.
@@ -237,8 +239,9 @@ pub fn sgemm(
     gemm(alpha, a, b, accum, c, &NoEpilogue, par)
 }
 
-/// [`gemm`] on a given instruction set; errors if this CPU lacks it.
-/// Tests and benchmarks use it to reach every path.
+/// [`gemm`] on a given instruction set (the global context's tuning, with
+/// `isa`); errors if this CPU lacks it. Tests and benchmarks use it to
+/// reach every path.
 #[allow(clippy::too_many_arguments)]
 pub fn gemm_on<E: Epilogue>(
     isa: Isa,
@@ -250,25 +253,44 @@ pub fn gemm_on<E: Epilogue>(
     epilogue: &E,
     par: Par,
 ) -> Result<(), KernelError> {
-    if !isa.is_available() {
-        return Err(KernelError::IsaUnavailable(isa));
+    Dispatch::global()
+        .with_isa(isa)?
+        .gemm(alpha, a, b, accum, c, epilogue, par)
+}
+
+impl Dispatch {
+    /// [`gemm`] under this context: its instruction set picks the
+    /// microkernel and the packing, its tuning the blocking, the B packing
+    /// and the loop order.
+    #[allow(clippy::too_many_arguments)]
+    pub fn gemm<E: Epilogue>(
+        &self,
+        alpha: f32,
+        a: MatRef<'_>,
+        b: MatRef<'_>,
+        accum: Accum,
+        c: MatMut<'_>,
+        epilogue: &E,
+        par: Par,
+    ) -> Result<(), KernelError> {
+        check_shapes(&a, &b, &c)?;
+        epilogue.check(c.rows(), c.cols())?;
+        let beta = accum.beta();
+        match self.isa() {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => driver::gemm_impl::<ukr::Avx512Ukr12x32, E>(
+                self, alpha, a, b, beta, c, epilogue, par,
+            ),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => {
+                driver::gemm_impl::<ukr::Avx2Ukr6x16, E>(self, alpha, a, b, beta, c, epilogue, par)
+            }
+            _ => driver::gemm_impl::<ukr::PortableUkr4x8, E>(
+                self, alpha, a, b, beta, c, epilogue, par,
+            ),
+        }
+        Ok(())
     }
-    check_shapes(&a, &b, &c)?;
-    epilogue.check(c.rows(), c.cols())?;
-    match isa {
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => {
-            driver::gemm_impl::<ukr::Avx512Ukr12x32, E>(alpha, a, b, accum.beta(), c, epilogue, par)
-        }
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => {
-            driver::gemm_impl::<ukr::Avx2Ukr6x16, E>(alpha, a, b, accum.beta(), c, epilogue, par)
-        }
-        _ => {
-            driver::gemm_impl::<ukr::PortableUkr4x8, E>(alpha, a, b, accum.beta(), c, epilogue, par)
-        }
-    }
-    Ok(())
 }
 
 /// The microkernel [`gemm_on`] uses for `isa`, with its tile and blocking,
@@ -280,7 +302,7 @@ pub fn kernel_info(isa: Isa) -> KernelInfo {
             name: K::NAME,
             mr: K::MR,
             nr: K::NR,
-            blocking: K::BLOCKING.resolve(K::MR, K::NR),
+            blocking: K::BLOCKING.resolve(Dispatch::global().blocking(), K::MR, K::NR),
         }
     }
     match isa {

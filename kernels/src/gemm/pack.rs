@@ -2,7 +2,39 @@
 //! per-thread buffers that hold them.
 
 use super::view::MatRef;
+use crate::Isa;
+use crate::dispatch::{Family, record};
 use std::cell::RefCell;
+
+/// Which instructions the packing may use, decided by the dispatch context's
+/// instruction set (never by the CPU alone): the AVX2 transposes run only
+/// under `avx2` or `avx512`, on a CPU with AVX2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PackIsa {
+    avx2: bool,
+}
+
+impl PackIsa {
+    /// The packing for kernels on `isa`.
+    pub(crate) fn for_isa(isa: Isa) -> PackIsa {
+        PackIsa {
+            avx2: isa >= Isa::Avx2 && cpu_has_avx2(),
+        }
+    }
+}
+
+/// Whether this CPU has AVX2: the soundness check behind [`PackIsa`]
+/// (`Isa::Avx512` alone promises only AVX-512F).
+fn cpu_has_avx2() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
 
 /// A growable `f32` buffer whose working slice starts on a 64-byte boundary.
 /// It only grows, so after warm-up packing allocates nothing.
@@ -53,8 +85,9 @@ pub(crate) fn with_pack_bufs<R>(f: impl FnOnce(&mut PackBufs) -> R) -> R {
 /// Packs rows `rows.start..rows.start+mc` and columns `p0..p0+kc` of `a` into
 /// `ceil(mc/MR)` k-major panels of `MR x kc`, zero-padding the last panel.
 #[inline(always)]
-#[allow(non_snake_case)]
+#[allow(non_snake_case, clippy::too_many_arguments)]
 pub(crate) fn pack_a(
+    isa: PackIsa,
     MR: usize,
     a: &MatRef<'_>,
     i0: usize,
@@ -78,7 +111,8 @@ pub(crate) fn pack_a(
             let mut i_done = 0;
             let mut k_done = 0;
             #[cfg(target_arch = "x86_64")]
-            if kc >= 8 && rows >= 4 && has_avx2() {
+            if kc >= 8 && rows >= 4 && isa.avx2 {
+                record(Family::Pack, Isa::Avx2);
                 let full_k = kc / 8 * 8;
                 let mut i0 = 0;
                 while i0 + 4 <= rows {
@@ -88,7 +122,7 @@ pub(crate) fn pack_a(
                     let src = &data[row0..row0 + (block - 1) * rs + kc];
                     for pb in (0..full_k).step_by(8) {
                         let dst = &mut out[pb * MR + i0..pb * MR + i0 + 7 * MR + block];
-                        // SAFETY: AVX2 is present (checked above); `src`
+                        // SAFETY: AVX2 is present (`isa.avx2`, checked by `PackIsa::for_isa`); `src`
                         // holds (r, q) at r*rs + pb + q for r < block, q < 8
                         // (largest (block-1)*rs + pb + 7 < its length) and
                         // `dst` holds (q, r) at q*MR + r (largest
@@ -150,8 +184,9 @@ pub(crate) fn pack_a(
 /// panels of `kc x NR` (row `p` of a panel is `NR` contiguous floats),
 /// zero-padding the last panel.
 #[inline(always)]
-#[allow(non_snake_case)]
+#[allow(non_snake_case, clippy::too_many_arguments)]
 pub(crate) fn pack_b(
+    isa: PackIsa,
     NR: usize,
     b: &MatRef<'_>,
     p0: usize,
@@ -187,7 +222,8 @@ pub(crate) fn pack_b(
             // register blocks where the CPU has AVX2.
             let mut j_done = 0;
             #[cfg(target_arch = "x86_64")]
-            if NR.is_multiple_of(8) && kc >= 8 && has_avx2() {
+            if NR.is_multiple_of(8) && kc >= 8 && isa.avx2 {
+                record(Family::Pack, Isa::Avx2);
                 let full_cols = cols / 8 * 8;
                 let full_k = kc / 8 * 8;
                 for j0 in (0..full_cols).step_by(8) {
@@ -197,7 +233,7 @@ pub(crate) fn pack_b(
                     let src = &data[col0..col0 + 7 * cs + kc];
                     for pb in (0..full_k).step_by(8) {
                         let dst = &mut out[pb * NR + j0..pb * NR + j0 + 7 * NR + 8];
-                        // SAFETY: AVX2 is present (checked above). `src`
+                        // SAFETY: AVX2 is present (`isa.avx2`, checked by `PackIsa::for_isa`). `src`
                         // holds element (r, q) at r*cs + pb + q for r, q < 8
                         // (the largest, 7*cs + pb + 7, is below 7*cs + kc),
                         // and `dst` holds (q, r) at q*NR + r (the largest,
@@ -233,11 +269,6 @@ pub(crate) fn pack_b(
             }
         }
     }
-}
-
-#[cfg(target_arch = "x86_64")]
-fn has_avx2() -> bool {
-    std::arch::is_x86_feature_detected!("avx2")
 }
 
 #[cfg(target_arch = "x86_64")]

@@ -19,6 +19,7 @@
 //!   read straight from a row-major B has `b_rs` = B's row stride.
 
 use super::blocking::Blocking;
+use crate::Isa;
 
 /// A register-tiled microkernel and its preferred cache blocking.
 pub(crate) trait Microkernel {
@@ -28,6 +29,8 @@ pub(crate) trait Microkernel {
     const NR: usize;
     /// The kernel's name, for reports.
     const NAME: &'static str;
+    /// The instruction set the kernel needs.
+    const ISA: Isa;
     /// Default blocking for this tile shape.
     const BLOCKING: Blocking;
     /// Rows past `MR` that [`run_tall`](Self::run_tall) takes in one pass
@@ -158,6 +161,7 @@ impl Microkernel for PortableUkr4x8 {
     const MR: usize = 4;
     const NR: usize = 8;
     const NAME: &'static str = "sgemm_ukr_portable_4x8";
+    const ISA: Isa = Isa::Portable;
     const BLOCKING: Blocking = Blocking {
         mc: 512,
         kc: 256,
@@ -212,7 +216,7 @@ pub(crate) use x86::{Avx2Ukr6x16, Avx512Ukr12x32};
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{Blocking, Microkernel};
+    use super::{Blocking, Isa, Microkernel};
     use core::arch::x86_64::*;
 
     /// AVX2+FMA 6x16 tile (the BLIS haswell shape): 12 ymm accumulators,
@@ -223,6 +227,7 @@ mod x86 {
         const MR: usize = 6;
         const NR: usize = 16;
         const NAME: &'static str = "sgemm_ukr_avx2_6x16";
+        const ISA: Isa = Isa::Avx2;
         const BLOCKING: Blocking = Blocking {
             mc: 4080,
             kc: 256,
@@ -305,6 +310,7 @@ mod x86 {
         const MR: usize = 12;
         const NR: usize = 32;
         const NAME: &'static str = "sgemm_ukr_avx512_12x32";
+        const ISA: Isa = Isa::Avx512;
         const BLOCKING: Blocking = Blocking {
             mc: 4080,
             kc: 512,

@@ -157,6 +157,7 @@ pub(crate) trait Kernel {
 /// Runs `k` on the instruction set `isa`.
 #[inline]
 pub(crate) fn dispatch<K: Kernel>(isa: Checked, k: K) -> K::Out {
+    crate::dispatch::record(crate::dispatch::Family::Elementwise, isa.0);
     match isa.0 {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Checked` is only made for an available instruction set,

@@ -5,15 +5,13 @@
 //! followed by the separate update (bit for bit, for every edge tile,
 //! strided output, threads, and a rank-one term).
 
-mod common;
-
-use common::{TestRng, present_isas};
-use latent::kernels::gemm::{Accum, MatMut, MatRef, gemm};
-use latent::kernels::update::{
+use latent_kernels::gemm::{Accum, MatMut, MatRef, gemm};
+use latent_kernels::update::{
     AdamRule, RankOne, RankOneAdd, SgdMomentum, SgdUpdate, adam_on, gemm_sgd_update, sgd_momentum,
     sgd_momentum_on,
 };
-use latent::kernels::{KernelError, Par, sgemm};
+use latent_kernels::{KernelError, Par, sgemm};
+use latent_testkit::{TestRng, present_isas};
 
 const RULE: SgdMomentum = SgdMomentum {
     momentum: 0.9,

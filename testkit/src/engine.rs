@@ -6,20 +6,22 @@
 //! (`[X | Y]`), so the batches the engine gathers carry both; the model
 //! reads them through strided views.
 
-#![allow(dead_code)]
-
 use latent_engine::{
     Batch, Dataset, EngineError, Matrix, Model, Par, ParamSet, Result, Rng, Role, StepContext,
     StepOutput,
 };
 use latent_kernels::{Accum, BiasAdd, MatMut, MatRef, gemm, sgemm};
 
-/// Features and outputs of the test problem: big enough that the kernels
+/// Features of the test problem: with [`K`], big enough that the kernels
 /// split each product over 4 threads.
 pub const D: usize = 256;
+/// Outputs of the test problem.
 pub const K: usize = 128;
 
+/// Linear regression `Y ≈ X W + 1 bᵀ` on squared error, with hooks that
+/// make a step misbehave on cue.
 pub struct LinReg {
+    /// `W` (`D x K`) and `b` (`1 x K`).
     pub params: ParamSet,
     resid: Matrix,
     /// Poison the gradient of `W` at (epoch, batch) with a NaN at index 5.
@@ -28,6 +30,7 @@ pub struct LinReg {
     pub huge_grad_at: Option<(usize, usize)>,
     /// Validation metrics to return, one per epoch, instead of the MSE.
     pub valid_script: Option<Vec<f64>>,
+    /// Calls of `validation_metric` so far.
     pub valid_calls: usize,
     /// Adds model randomness: a tiny seeded jitter to the loss, so the
     /// model's RNG stream matters for the resume test.
@@ -35,6 +38,7 @@ pub struct LinReg {
 }
 
 impl LinReg {
+    /// Small seeded weights, zero bias, no hooks.
     pub fn new(seed: u64) -> Self {
         let mut rng = Rng::stream(seed, latent_engine::rng::streams::INIT);
         let w = Matrix::from_fn(D, K, |_, _| (rng.normal() * 0.01) as f32).unwrap();
@@ -181,6 +185,7 @@ pub fn data(n: usize, seed: u64) -> Dataset {
     Dataset::new(m, None).unwrap()
 }
 
+/// A fresh directory for this process's files of test `tag`.
 pub fn temp_path(tag: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("latent-engine-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&d).unwrap();

@@ -2,13 +2,11 @@
 //! has: edge tiles of every size, blocking boundaries in k, strides,
 //! transposes, α/β, `Replace` over NaN, the epilogue, threads, and errors.
 
-mod common;
-
-use common::TestRng;
-use latent::kernels::gemm::{
+use latent_kernels::gemm::{
     Accum, BiasAdd, Epilogue, MatMut, MatRef, NoEpilogue, gemm_on, kernel_info,
 };
-use latent::kernels::{Isa, KernelError, Par};
+use latent_kernels::{Isa, KernelError, Par};
+use latent_testkit::TestRng;
 use proptest::prelude::*;
 use std::sync::Mutex;
 
@@ -415,7 +413,7 @@ fn running_inside_a_callers_pool_uses_that_pool() {
     let mut c_seq = vec![0.0f32; m * n];
     let av = MatRef::row_major(&a, m, k).unwrap();
     let bv = MatRef::row_major(&b, k, n).unwrap();
-    latent::kernels::sgemm(
+    latent_kernels::sgemm(
         1.0,
         av,
         bv,
@@ -426,7 +424,7 @@ fn running_inside_a_callers_pool_uses_that_pool() {
     .unwrap();
     pool.install(|| {
         assert_eq!(Par::All.max_tasks(), 3);
-        latent::kernels::sgemm(
+        latent_kernels::sgemm(
             1.0,
             av,
             bv,
@@ -626,7 +624,7 @@ fn bad_shapes_and_views_are_typed_errors() {
     let mut c = vec![0.0f32; 4];
     let av = MatRef::row_major(&a, 2, 3).unwrap();
     let b_wrong = MatRef::row_major(&b, 2, 3).unwrap();
-    let err = latent::kernels::sgemm(
+    let err = latent_kernels::sgemm(
         1.0,
         av,
         b_wrong,
@@ -648,7 +646,7 @@ fn bad_shapes_and_views_are_typed_errors() {
     );
     let bv = MatRef::row_major(&b, 3, 2).unwrap();
     let mut c3 = vec![0.0f32; 6];
-    let err = latent::kernels::sgemm(
+    let err = latent_kernels::sgemm(
         1.0,
         av,
         bv,
@@ -668,7 +666,7 @@ fn bad_shapes_and_views_are_typed_errors() {
         ),
         "{err}"
     );
-    let err = latent::kernels::gemm(
+    let err = latent_kernels::gemm(
         1.0,
         av,
         bv,

@@ -4,11 +4,9 @@
 //! cross-entropy from logits and the Gaussian KL against f64 references,
 //! their gradients against central differences in f64.
 
-mod common;
-
-use common::{TestRng, present_isas, rel_err, sigmoid64, softplus64};
-use latent::kernels::reduce::{bce_logits_on, col_means_on, col_sums_on, kl_normal_on, sq_err_on};
-use latent::kernels::{Isa, KernelError, Par};
+use latent_kernels::reduce::{bce_logits_on, col_means_on, col_sums_on, kl_normal_on, sq_err_on};
+use latent_kernels::{Isa, KernelError, Par};
+use latent_testkit::{TestRng, present_isas, rel_err, sigmoid64, softplus64};
 use proptest::prelude::*;
 
 fn bits(v: &[f32]) -> Vec<u32> {

@@ -3,14 +3,12 @@
 //! against a materialised Jacobian and its W and c gradients against
 //! central differences of the f64 penalty, for sigmoid and ReLU encoders.
 
-mod common;
-
-use common::{TestRng, present_isas, rel_err, sigmoid64};
-use latent::kernels::penalty::{
+use latent_kernels::penalty::{
     ContractiveShape, Encoder, contractive_penalty_on, contractive_workspace_len, kl_sparsity_on,
     l1_penalty_on,
 };
-use latent::kernels::{Isa, KernelError, Par};
+use latent_kernels::{Isa, KernelError, Par};
+use latent_testkit::{TestRng, present_isas, rel_err, sigmoid64};
 
 /// Checks analytic gradients `a` against numeric `n`: the style guide's
 /// relative error below `tol` wherever `|n|` is at least 1e-3 of the largest

@@ -1,7 +1,22 @@
-//! Shared helpers for latent's integration tests: seeded data, f64
-//! reference implementations, and the proptest strategies used across test
-//! files.
-#![allow(dead_code)]
+//! The test kit every latent test suite shares (a dev-dependency only):
+//! a seeded random stream ([`TestRng`]), `f64` references
+//! ([`sigmoid64`], [`softplus64`]), tolerances ([`ulp_diff`], [`rel_err`]),
+//! the instruction sets to test ([`present_isas`]), the proptest strategies
+//! more than one test uses ([`strategies`]), the counting allocator of the
+//! no-allocation tests ([`alloc_count`]) and, with the `engine` feature, a
+//! small real model for the engine's tests (`engine`).
+
+#![warn(missing_docs)]
+
+#[cfg(feature = "engine")]
+pub mod engine;
+pub mod strategies;
+
+/// The counting global allocator of the no-allocation tests (the
+/// `alloc-count` feature of `latent-kernels`, enabled here).
+pub use latent_kernels::alloc_count;
+
+use latent_kernels::Isa;
 
 /// A SplitMix64 stream: deterministic test data without extra crates.
 pub struct TestRng(u64);
@@ -42,8 +57,8 @@ impl TestRng {
 
 /// Instruction sets to test, for the element-wise kernel tests; prints a
 /// `SKIP:` line for each one this CPU lacks.
-pub fn present_isas() -> Vec<latent::kernels::Isa> {
-    latent::kernels::Isa::ALL
+pub fn present_isas() -> Vec<Isa> {
+    Isa::ALL
         .into_iter()
         .filter(|isa| {
             let ok = isa.is_available();
@@ -94,4 +109,39 @@ pub fn sigmoid64(x: f64) -> f64 {
 /// `softplus(x) = ln(1+e^x)` in `f64`, in the stable form.
 pub fn softplus64(x: f64) -> f64 {
     x.max(0.0) + (-x.abs()).exp().ln_1p()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ulp_diff_counts_across_zero_and_nan() {
+        assert_eq!(ulp_diff(0.0, -0.0), 0);
+        assert_eq!(ulp_diff(1.0, f32::from_bits(1.0f32.to_bits() + 3)), 3);
+        assert_eq!(ulp_diff(f32::from_bits(1), -f32::from_bits(1)), 2);
+        assert_eq!(ulp_diff(f32::NAN, 1.0), u64::MAX);
+        assert_eq!(ulp_diff(f32::NAN, f32::NAN), 0);
+    }
+
+    #[test]
+    fn references_match_closed_forms() {
+        for x in [-30.0f64, -1.5, 0.0, 0.7, 25.0] {
+            assert!(rel_err(sigmoid64(x), 1.0 / (1.0 + (-x).exp())) < 1e-15);
+            assert!(rel_err(softplus64(x), x.exp().ln_1p()) < 1e-15);
+        }
+    }
+
+    #[test]
+    fn test_rng_is_seeded_and_in_range() {
+        let (mut a, mut b) = (TestRng::new(3), TestRng::new(3));
+        assert_eq!(a.next_u64(), b.next_u64());
+        assert_ne!(TestRng::new(4).next_u64(), TestRng::new(3).next_u64());
+        assert!(a.vec(1000).iter().all(|v| (-1.0..1.0).contains(v)));
+        assert!(
+            a.int_vec(1000, 3)
+                .iter()
+                .all(|v| v.abs() <= 3.0 && v.fract() == 0.0)
+        );
+    }
 }

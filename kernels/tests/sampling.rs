@@ -3,15 +3,13 @@
 //! 4 threads, the uniform chi-square, Bernoulli and Gaussian moments within
 //! a few standard errors, the fused sigmoid–Bernoulli pass, noise, errors.
 
-mod common;
-
-use common::{TestRng, present_isas};
-use latent::kernels::activation::{Activation, bias_activation_on};
-use latent::kernels::random::{
+use latent_kernels::activation::{Activation, bias_activation_on};
+use latent_kernels::random::{
     Scale, Streams, bernoulli_on, gaussian_noise_on, gaussian_on, gaussian_reparam_on,
     mask_noise_on, salt_pepper_on, sigmoid_bernoulli_on, uniform_on,
 };
-use latent::kernels::{Isa, KernelError, Par};
+use latent_kernels::{Isa, KernelError, Par};
+use latent_testkit::{TestRng, present_isas};
 
 fn pool(n: usize) -> rayon::ThreadPool {
     rayon::ThreadPoolBuilder::new()
@@ -638,12 +636,12 @@ fn a_block_of_rows_sampled_on_its_own_equals_those_rows_of_the_whole() {
     let p: Vec<f32> = (0..rows * cols).map(|_| rng.uniform(0.0, 1.0)).collect();
     let streams = Streams::new(4).at_step(7);
     let mut whole = vec![0.0f32; rows * cols];
-    latent::kernels::random::bernoulli(streams, &p, &mut whole, rows, cols, Par::Seq).unwrap();
+    latent_kernels::random::bernoulli(streams, &p, &mut whole, rows, cols, Par::Seq).unwrap();
     let mut gauss_whole = vec![0.0f32; rows * cols];
-    latent::kernels::random::gaussian(
+    latent_kernels::random::gaussian(
         streams,
         &p,
-        latent::kernels::random::Scale::Scalar(0.5),
+        latent_kernels::random::Scale::Scalar(0.5),
         &mut gauss_whole,
         rows,
         cols,
@@ -654,7 +652,7 @@ fn a_block_of_rows_sampled_on_its_own_equals_those_rows_of_the_whole() {
         let n = r1 - r0;
         let block_p = &p[r0 * cols..r1 * cols];
         let mut block = vec![0.0f32; n * cols];
-        latent::kernels::random::bernoulli(
+        latent_kernels::random::bernoulli(
             streams.rows_from(r0 as u64),
             block_p,
             &mut block,
@@ -669,10 +667,10 @@ fn a_block_of_rows_sampled_on_its_own_equals_those_rows_of_the_whole() {
             "bernoulli rows {r0}..{r1}"
         );
         let mut g = vec![0.0f32; n * cols];
-        latent::kernels::random::gaussian(
+        latent_kernels::random::gaussian(
             streams.rows_from(r0 as u64),
             block_p,
-            latent::kernels::random::Scale::Scalar(0.5),
+            latent_kernels::random::Scale::Scalar(0.5),
             &mut g,
             n,
             cols,
@@ -687,14 +685,7 @@ fn a_block_of_rows_sampled_on_its_own_equals_those_rows_of_the_whole() {
     }
     // And without the offset the block draws differ (the offset matters).
     let mut unshifted = vec![0.0f32; 27 * cols];
-    latent::kernels::random::bernoulli(
-        streams,
-        &p[10 * cols..],
-        &mut unshifted,
-        27,
-        cols,
-        Par::Seq,
-    )
-    .unwrap();
+    latent_kernels::random::bernoulli(streams, &p[10 * cols..], &mut unshifted, 27, cols, Par::Seq)
+        .unwrap();
     assert_ne!(bits(&unshifted), bits(&whole[10 * cols..]));
 }
