@@ -3,7 +3,9 @@
 //! This facade re-exports the workspace crates:
 //! - [`kernels`]: SGEMM and the element-wise kernels every model is built from;
 //! - [`engine`]: the training runtime;
-//! - [`models`]: RBMs, deep belief nets and autoencoders.
+//! - [`models`]: RBMs, deep belief nets and autoencoders; the inference
+//!   interface, model files and training runs.
+#![warn(missing_docs)]
 
 pub use latent_engine as engine;
 pub use latent_kernels as kernels;

@@ -42,6 +42,18 @@ pub struct Sparsity {
     pub decay: f32,
 }
 
+impl Sparsity {
+    /// A target `ρ` with Hinton's defaults for the rest: cost 0.1, decay
+    /// 0.9 (the practical guide, section 11).
+    pub fn with_target(target: f32) -> Self {
+        Sparsity {
+            target,
+            cost: 0.1,
+            decay: 0.9,
+        }
+    }
+}
+
 /// Hyper-parameters of an RBM and its training.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RbmConfig {
@@ -99,12 +111,13 @@ impl RbmConfig {
     /// Hinton's optimiser: SGD with momentum 0.5 then 0.9, weight decay
     /// 1e-4 on the weights, learning rate 0.1 (binary data) or 0.001
     /// (Gaussian visibles).
+    /// The same defaults as a run's ([`Settings`](crate::train::Settings)).
     pub fn default_optimizer(&self) -> OptimizerConfig {
-        let lr = match self.visible {
-            VisibleUnits::Bernoulli => 0.1,
-            VisibleUnits::Gaussian => 0.001,
+        let kind = match self.visible {
+            VisibleUnits::Bernoulli => crate::persist::Kind::Rbm,
+            VisibleUnits::Gaussian => crate::persist::Kind::GaussianRbm,
         };
-        OptimizerConfig::sgd_hinton(lr, 1e-4)
+        crate::train::Settings::defaults(kind).optimizer_config()
     }
 
     /// Checks every field.

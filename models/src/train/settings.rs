@@ -87,7 +87,31 @@ pub fn default_lr(kind: Kind, optimizer: Optimizer) -> f32 {
     }
 }
 
+/// The default L2 weight decay on the weights of `kind`: 1e-4 for the
+/// RBMs and DBNs (Hinton's guide), none for the autoencoders.
+pub fn default_weight_decay(kind: Kind) -> f32 {
+    if kind.is_autoencoder() { 0.0 } else { 1e-4 }
+}
+
 impl Settings {
+    /// The defaults of `kind`, nothing given and nothing resumed.
+    pub fn defaults(kind: Kind) -> Settings {
+        let optimizer = if kind.is_autoencoder() {
+            Optimizer::Adam
+        } else {
+            Optimizer::Sgd
+        };
+        Settings {
+            epochs: Self::DEFAULT_EPOCHS,
+            optimizer,
+            lr: default_lr(kind, optimizer),
+            weight_decay: default_weight_decay(kind),
+            momentum: None,
+            batch: Self::DEFAULT_BATCH,
+            seed: 0,
+        }
+    }
+
     /// Epochs when neither the caller nor a resumed file says.
     pub const DEFAULT_EPOCHS: usize = 10;
     /// Minibatch size when neither the caller nor a resumed file says.
@@ -142,7 +166,7 @@ impl Settings {
             weight_decay: flags
                 .weight_decay
                 .or(num("weight_decay").map(|v| v as f32))
-                .unwrap_or(if ae { 0.0 } else { 1e-4 }),
+                .unwrap_or(default_weight_decay(kind)),
             momentum,
             batch: flags
                 .batch
@@ -205,5 +229,55 @@ impl Settings {
             Optimizer::Sgd => format!("lr {}", self.lr),
             Optimizer::Adam => format!("adam lr {}", self.lr),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_per_kind() {
+        let rbm = Settings::defaults(Kind::Rbm);
+        assert_eq!(
+            (rbm.optimizer, rbm.lr, rbm.weight_decay),
+            (Optimizer::Sgd, 0.1, 1e-4)
+        );
+        assert_eq!(Settings::defaults(Kind::GaussianRbm).lr, 0.001);
+        let ae = Settings::defaults(Kind::DeepAe);
+        assert_eq!(
+            (ae.optimizer, ae.lr, ae.weight_decay),
+            (Optimizer::Adam, 0.001, 0.0)
+        );
+        assert_eq!(default_lr(Kind::Ae, Optimizer::Sgd), 0.01);
+        for kind in Kind::ALL {
+            let none = SettingsOverrides::default();
+            assert_eq!(
+                Settings::resolve(kind, &none, None).unwrap(),
+                Settings::defaults(kind)
+            );
+        }
+        let c = crate::rbm::RbmConfig::gaussian(4, 3).default_optimizer();
+        assert_eq!(c, Settings::defaults(Kind::GaussianRbm).optimizer_config());
+    }
+
+    #[test]
+    fn flags_then_the_stored_line_then_defaults() {
+        let stored = "epochs=7 optimizer=sgd lr=0.05 weight_decay=0 momentum=0.8 batch=20 seed=9";
+        let flags = SettingsOverrides {
+            epochs: Some(12),
+            ..Default::default()
+        };
+        let s = Settings::resolve(Kind::Rbm, &flags, Some(stored)).unwrap();
+        assert_eq!(
+            s.line(),
+            "epochs=12 optimizer=sgd lr=0.05 weight_decay=0 momentum=0.8 batch=20 seed=9"
+        );
+        let adam = SettingsOverrides {
+            optimizer: Some(Optimizer::Adam),
+            ..Default::default()
+        };
+        let e = Settings::resolve(Kind::Rbm, &adam, Some(stored)).unwrap_err();
+        assert!(e.to_string().contains("optimiser"), "{e}");
     }
 }

@@ -326,11 +326,7 @@ pub fn rbm_config(args: &TrainArgs, base: RbmConfig) -> Result<RbmConfig> {
     c.learn_sigma |= args.learn_sigma && c.visible == VisibleUnits::Gaussian;
     if let Some(s) = &args.sparsity {
         let target = unit_open_f32(s).map_err(|e| CliError::arg("--sparsity", s, e))?;
-        c.sparsity = Some(Sparsity {
-            target,
-            cost: 0.1,
-            decay: 0.9,
-        });
+        c.sparsity = Some(Sparsity::with_target(target));
     }
     Ok(c)
 }
