@@ -270,3 +270,26 @@ fn evaluate_uses_the_learned_sigma() {
         "the fix changed nothing: {old} vs {ll}"
     );
 }
+
+/// A file's PCD chains restored into an RBM that does not keep chains were
+/// accepted, and a later step on a larger batch indexed past them (a
+/// panic); it is an error naming the tensor.
+#[test]
+fn chains_do_not_resume_an_rbm_without_persistent_chains() {
+    use latent_engine::train::{Model, TrainConfig, Trainer};
+    let ck = Checkpoint::load(fixture("rbm.latent")).unwrap();
+    assert!(ck.persistent.iter().any(|t| t.name == "pcd_chains"));
+    let file = persist::load(&fixture("rbm.latent")).unwrap();
+    let rbm = file.model.as_rbm().unwrap();
+    let mut config = *rbm.config();
+    config.persistent = false;
+    let plain = latent_models::rbm::Rbm::new(config, 0).unwrap();
+    let state = persist::resume_state(&ck, plain.kind());
+    let mut trainer = Trainer::new(plain, TrainConfig::new(config.default_optimizer())).unwrap();
+    let e = trainer.restore(&state).unwrap_err().to_string();
+    assert!(e.contains("pcd_chains"), "{e}");
+    let persistent = latent_models::rbm::Rbm::new(*rbm.config(), 0).unwrap();
+    let mut trainer =
+        Trainer::new(persistent, TrainConfig::new(config.default_optimizer())).unwrap();
+    trainer.restore(&state).unwrap();
+}

@@ -86,7 +86,9 @@ impl Model for Rbm {
     fn load_persistent_state(&mut self, state: &[Tensor]) -> latent_engine::Result<()> {
         for t in state {
             match t.name.as_str() {
-                "pcd_chains" if t.value.cols() == self.config.n_visible => {
+                "pcd_chains"
+                    if self.config.persistent && t.value.cols() == self.config.n_visible =>
+                {
                     self.chains = Some(t.value.clone())
                 }
                 "sparsity_q_hat" if t.value.len() == self.config.n_hidden => {
@@ -96,7 +98,7 @@ impl Model for Rbm {
                     return Err(latent_engine::EngineError::Mismatch {
                         what: format!("persistent state of model {}", self.kind()),
                         expected: format!(
-                            "pcd_chains (rows x {}) or sparsity_q_hat (1 x {})",
+                            "pcd_chains (rows x {}, persistent chains only) or sparsity_q_hat (1 x {})",
                             self.config.n_visible, self.config.n_hidden
                         ),
                         found: format!("{} ({} x {})", t.name, t.value.rows(), t.value.cols()),
