@@ -209,3 +209,46 @@ fn kernels_allocate_nothing() {
         );
     }
 }
+
+/// A product that reads B in place and needs no edge panel (columns a
+/// multiple of the tile width) allocates nothing once its A block has been
+/// packed, also when no edge panel was ever packed on the thread: an
+/// empty packing buffer is not grown (it was, by 64 bytes, in the first
+/// such product, which made a training step under LATENT_ISA=portable
+/// allocate).
+#[test]
+fn an_in_place_product_without_an_edge_panel_allocates_nothing() {
+    use latent_kernels::Dispatch;
+    use latent_kernels::dispatch::PackB;
+    for isa in Isa::ALL.into_iter().filter(|isa| isa.is_available()) {
+        let nr = latent_kernels::gemm::kernel_info(isa).nr;
+        let (m, n, k) = (4, 2 * nr, 9);
+        let (a, b) = (vals(m * k, -1.0, 1.0), vals(k * n, -1.0, 1.0));
+        // A fresh thread: its packing buffers start empty.
+        std::thread::spawn(move || {
+            let ctx = Dispatch::new(isa).unwrap();
+            let mut c = vec![0.0f32; m * n];
+            let mut product = |pack_b| {
+                let (av, bv) = (
+                    MatRef::row_major(&a, m, k).unwrap(),
+                    MatRef::row_major(&b, k, n).unwrap(),
+                );
+                let cv = MatMut::row_major(&mut c, m, n).unwrap();
+                let ctx = ctx.with_pack_b(pack_b);
+                ctx.gemm(1.0, av, bv, Accum::Replace, cv, &NoEpilogue, Par::Seq)
+                    .unwrap();
+            };
+            // Packs A (and B), never an edge panel.
+            product(PackB::Always);
+            let before = allocs();
+            product(PackB::Never);
+            assert_eq!(
+                allocs() - before,
+                0,
+                "{isa}: the in-place product allocated"
+            );
+        })
+        .join()
+        .unwrap();
+    }
+}

@@ -46,8 +46,12 @@ pub(crate) struct AlignedBuf {
 impl AlignedBuf {
     const ALIGN_FLOATS: usize = 16;
 
-    /// A 64-byte-aligned slice of `len` floats (contents unspecified).
+    /// A 64-byte-aligned slice of `len` floats (contents unspecified). An
+    /// empty slice allocates nothing.
     pub(crate) fn slice(&mut self, len: usize) -> &mut [f32] {
+        if len == 0 {
+            return &mut [];
+        }
         let needed = len + Self::ALIGN_FLOATS;
         if self.storage.len() < needed {
             self.storage.resize(needed, 0.0);
