@@ -36,7 +36,7 @@ fn tensor<'a>(ck: &'a Checkpoint, name: &str, path: &Path) -> Result<&'a Matrix>
 /// Builds an RBM of `visible` units from the tensors `{prefix}W`,
 /// `{prefix}b`, `{prefix}c` (and `{prefix}log_sigma` when σ is learned)
 /// and its configuration line `line` (see
-/// [`parse_rbm_config`](super::text::parse_rbm_config); `check_sizes`:
+/// [`parse_rbm_config`]; `check_sizes`:
 /// the line's sizes must be the tensors').
 pub fn load_rbm(
     ck: &Checkpoint,

@@ -1,5 +1,5 @@
 //! Model files: the engine's [`Checkpoint`] format (versioned, checksummed,
-//! written atomically), with these conventions on top. [`load`] reads any
+//! written atomically), with these conventions on top. [`load()`] reads any
 //! kind into one [`ModelFile`]; [`finish`] turns a trainer's checkpoint into
 //! a model file's contents; [`ModelFile::save`] writes one.
 //!
