@@ -293,3 +293,23 @@ fn chains_do_not_resume_an_rbm_without_persistent_chains() {
         Trainer::new(persistent, TrainConfig::new(config.default_optimizer())).unwrap();
     trainer.restore(&state).unwrap();
 }
+
+#[test]
+fn a_non_finite_parameter_is_an_error_naming_the_tensor() {
+    for (name, tensor, value) in [("rbm", "W", f32::NAN), ("vae", "bmu", f32::INFINITY)] {
+        let e = load_edited(name, |ck| {
+            let t = ck.params.get_mut(tensor).unwrap();
+            t.as_mut_slice()[1] = value;
+        });
+        assert!(e.contains(&format!("tensor {tensor} at")), "{e}");
+    }
+    let e = load_edited("gaussian", |ck| {
+        let t = ck
+            .persistent
+            .iter_mut()
+            .find(|t| t.name == "preprocess.std")
+            .unwrap();
+        t.value.as_mut_slice()[0] = f32::NAN;
+    });
+    assert!(e.contains("preprocess.std"), "{e}");
+}

@@ -189,6 +189,7 @@ pub fn load(path: &Path) -> Result<ModelFile> {
             format!("{:?}", ck.model_kind),
         )
     })?;
+    check_finite(&ck, path)?;
     let (lines, pre) = split_hyper(&ck.hyperparameters);
     let preprocess = Preprocess::parse(pre, &ck.persistent, path)?;
     let first = lines.first().copied().unwrap_or("");
@@ -209,6 +210,24 @@ pub fn load(path: &Path) -> Result<ModelFile> {
         preprocess,
         status,
     })
+}
+
+/// Every parameter and persistent tensor (chains, standardisation
+/// statistics) is finite: a NaN or infinity behind a valid checksum would
+/// make every output NaN.
+fn check_finite(ck: &Checkpoint, path: &Path) -> Result<()> {
+    let tensors = ck.params.tensors().iter().chain(&ck.persistent);
+    for t in tensors {
+        if let Some((i, v)) = t.value.first_non_finite() {
+            let (row, col) = (i / t.value.cols().max(1), i % t.value.cols().max(1));
+            return Err(ModelError::mismatch(
+                format!("{}: tensor {} at ({row}, {col})", path.display(), t.name),
+                "a finite value",
+                v,
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The model of a file of kind `kind` whose first text line is `first`,
