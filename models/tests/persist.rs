@@ -313,3 +313,25 @@ fn a_non_finite_parameter_is_an_error_naming_the_tensor() {
     });
     assert!(e.contains("preprocess.std"), "{e}");
 }
+
+/// Data on another scale than the model's (0-255 pixels for an RBM trained
+/// on [0, 1] without preprocessing) is an error naming the value, not a
+/// reconstruction error of millions.
+#[test]
+fn data_outside_the_models_input_range_is_an_error() {
+    for name in ["rbm", "ae", "vae", "dbn"] {
+        let path = fixture(&format!("{name}.latent"));
+        let file = persist::load(&path).unwrap();
+        let mut x = data("binary16.csv");
+        file.prepare(&mut x, &path).unwrap();
+        let mut bytes = data("binary16.csv");
+        bytes.as_mut_slice().iter_mut().for_each(|v| *v *= 255.0);
+        let e = file.prepare(&mut bytes, &path).unwrap_err().to_string();
+        assert!(e.contains("255") && e.contains("[0, 1]"), "{name}: {e}");
+    }
+    // Real-valued models take any value.
+    let path = fixture("ae_deep.latent");
+    let file = persist::load(&path).unwrap();
+    let mut x = data("real6.csv");
+    file.prepare(&mut x, &path).unwrap();
+}

@@ -148,6 +148,33 @@ pub struct ModelFile {
 }
 
 impl ModelFile {
+    /// Makes `x` what the model was trained on: the file's preprocessing,
+    /// then a check that the values lie where the model's inputs live
+    /// (`[0, 1]` for binary visibles, a cross-entropy loss, a Bernoulli
+    /// decoder); `what` names the data in errors.
+    pub fn prepare(&self, x: &mut latent_engine::Matrix, what: &Path) -> Result<()> {
+        self.preprocess.apply(x, what)?;
+        if self.model.unit_outputs() {
+            let outside = x.as_slice().iter().position(|v| !(0.0..=1.0).contains(v));
+            if let Some(i) = outside {
+                let cols = x.cols().max(1);
+                return Err(crate::ModelError::mismatch(
+                    format!(
+                        "{}: value at ({}, {}) for a {} model with inputs in [0, 1] (preprocessing {})",
+                        what.display(),
+                        i / cols,
+                        i % cols,
+                        self.kind.name(),
+                        self.preprocess.describe()
+                    ),
+                    "a value in [0, 1] (data on the scale the model was trained on)",
+                    x.as_slice()[i],
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Writes the file (atomically: a failure leaves an existing file at
     /// `path` as it was).
     pub fn save(&self, path: &Path) -> Result<()> {

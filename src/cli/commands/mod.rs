@@ -64,7 +64,7 @@ pub fn model_data(m: &ModelFile, path: &Path) -> Result<Matrix> {
             0,
         ));
     }
-    m.preprocess.apply(&mut x, path)?;
+    m.prepare(&mut x, path)?;
     Ok(x)
 }
 
