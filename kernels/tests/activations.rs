@@ -11,7 +11,7 @@ use latent_kernels::activation::{
 use latent_kernels::gemm::{Accum, MatMut, MatRef, gemm_on};
 use latent_kernels::{Isa, KernelError, Par};
 use latent_testkit::strategies::activation_index;
-use latent_testkit::{TestRng, present_isas, rel_err, sigmoid64, softplus64, ulp_diff};
+use latent_testkit::{TestRng, act64, present_isas, rel_err, sigmoid64, softplus64, ulp_diff};
 use proptest::prelude::*;
 
 type Kernel = fn(Isa, &[f32], &mut [f32]) -> Result<(), KernelError>;
@@ -165,16 +165,6 @@ fn saturation_and_special_values_are_exact() {
         assert_eq!(y[3], 0.0);
         assert_eq!(y[6], -200.0);
         assert_eq!(y[8], f32::NEG_INFINITY);
-    }
-}
-
-fn act64(act: Activation, a: f64) -> f64 {
-    match act {
-        Activation::Identity => a,
-        Activation::Sigmoid => sigmoid64(a),
-        Activation::Relu => a.max(0.0),
-        Activation::Tanh => a.tanh(),
-        Activation::Softplus => softplus64(a),
     }
 }
 

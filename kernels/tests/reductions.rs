@@ -6,12 +6,8 @@
 
 use latent_kernels::reduce::{bce_logits_on, col_means_on, col_sums_on, kl_normal_on, sq_err_on};
 use latent_kernels::{Isa, KernelError, Par};
-use latent_testkit::{TestRng, present_isas, rel_err, sigmoid64, softplus64};
+use latent_testkit::{TestRng, f32_bits, present_isas, rel_err, sigmoid64, softplus64};
 use proptest::prelude::*;
-
-fn bits(v: &[f32]) -> Vec<u32> {
-    v.iter().map(|x| x.to_bits()).collect()
-}
 
 fn check_col_sums(isa: Isa, x: &[f32], rows: usize, cols: usize) {
     let mut s = vec![f32::NAN; cols];
@@ -64,8 +60,8 @@ fn col_sums_are_bit_identical_for_1_2_and_4_threads() {
             s
         };
         let one = run(1, Par::Seq);
-        assert_eq!(bits(&one), bits(&run(2, Par::Rayon(2))), "{isa}");
-        assert_eq!(bits(&one), bits(&run(4, Par::Rayon(4))), "{isa}");
+        assert_eq!(f32_bits(&one), f32_bits(&run(2, Par::Rayon(2))), "{isa}");
+        assert_eq!(f32_bits(&one), f32_bits(&run(4, Par::Rayon(4))), "{isa}");
         check_col_sums(isa, &x, rows, cols);
     }
 }

@@ -11,7 +11,7 @@ use latent_kernels::update::{
     sgd_momentum_on,
 };
 use latent_kernels::{KernelError, Par, sgemm};
-use latent_testkit::{TestRng, present_isas};
+use latent_testkit::{TestRng, f32_bits, present_isas};
 
 const RULE: SgdMomentum = SgdMomentum {
     momentum: 0.9,
@@ -28,10 +28,6 @@ fn scalar(rule: SgdMomentum, w0: &[f32], g: &[f32], v: &mut [f32], w: &mut [f32]
     }
 }
 
-fn bits(x: &[f32]) -> Vec<u32> {
-    x.iter().map(|v| v.to_bits()).collect()
-}
-
 #[test]
 fn sgd_momentum_matches_the_scalar_rule_bit_for_bit_on_every_isa() {
     let mut rng = TestRng::new(41);
@@ -46,13 +42,17 @@ fn sgd_momentum_matches_the_scalar_rule_bit_for_bit_on_every_isa() {
             let (mut v, mut w) = (v0.clone(), vec![f32::NAN; n]);
             let bad = sgd_momentum_on(isa, RULE, Some(&w0), &g, &mut v, &mut w).unwrap();
             assert!(!bad, "{isa} n={n}: finite update reported non-finite");
-            assert_eq!(bits(&w), bits(&w_want), "{isa} n={n}: parameters");
-            assert_eq!(bits(&v), bits(&v_want), "{isa} n={n}: velocity");
+            assert_eq!(f32_bits(&w), f32_bits(&w_want), "{isa} n={n}: parameters");
+            assert_eq!(f32_bits(&v), f32_bits(&v_want), "{isa} n={n}: velocity");
             // In place.
             let (mut v, mut w) = (v0.clone(), w0.clone());
             sgd_momentum_on(isa, RULE, None, &g, &mut v, &mut w).unwrap();
-            assert_eq!(bits(&w), bits(&w_want), "{isa} n={n}: in place");
-            assert_eq!(bits(&v), bits(&v_want), "{isa} n={n}: in-place velocity");
+            assert_eq!(f32_bits(&w), f32_bits(&w_want), "{isa} n={n}: in place");
+            assert_eq!(
+                f32_bits(&v),
+                f32_bits(&v_want),
+                "{isa} n={n}: in-place velocity"
+            );
         }
     }
 }
@@ -175,7 +175,7 @@ fn check_fused(
             }
         }
     }
-    assert_eq!(bits(&v), bits(&v_want), "{m}x{k}x{n}: velocity");
+    assert_eq!(f32_bits(&v), f32_bits(&v_want), "{m}x{k}x{n}: velocity");
 
     // A column-major output (edge tiles go through the driver's tile
     // buffer): the same parameters, element for element.
@@ -199,8 +199,8 @@ fn check_fused(
         }
     }
     assert_eq!(
-        bits(&v),
-        bits(&v_want),
+        f32_bits(&v),
+        f32_bits(&v_want),
         "{m}x{k}x{n}: velocity (column-major)"
     );
 }
@@ -320,13 +320,17 @@ fn adam_matches_the_scalar_rule_bit_for_bit_on_every_isa() {
             let (mut m, mut s, mut w) = (m0.clone(), s0.clone(), vec![f32::NAN; n]);
             let bad = adam_on(isa, rule, Some(&w0), &g, &mut m, &mut s, &mut w).unwrap();
             assert!(!bad, "{isa} n={n}: finite update reported non-finite");
-            assert_eq!(bits(&w), bits(&w_want), "{isa} n={n}: parameters");
-            assert_eq!(bits(&m), bits(&m_want), "{isa} n={n}: first moment");
-            assert_eq!(bits(&s), bits(&s_want), "{isa} n={n}: second moment");
+            assert_eq!(f32_bits(&w), f32_bits(&w_want), "{isa} n={n}: parameters");
+            assert_eq!(f32_bits(&m), f32_bits(&m_want), "{isa} n={n}: first moment");
+            assert_eq!(
+                f32_bits(&s),
+                f32_bits(&s_want),
+                "{isa} n={n}: second moment"
+            );
             // In place, and a non-finite gradient reported.
             let (mut m, mut s, mut w) = (m0.clone(), s0.clone(), w0.clone());
             adam_on(isa, rule, None, &g, &mut m, &mut s, &mut w).unwrap();
-            assert_eq!(bits(&w), bits(&w_want), "{isa} n={n}: in place");
+            assert_eq!(f32_bits(&w), f32_bits(&w_want), "{isa} n={n}: in place");
             if n > 0 {
                 let mut g_bad = g.clone();
                 g_bad[n / 2] = f32::NAN;

@@ -1,22 +1,27 @@
 //! The test kit every latent test suite shares (a dev-dependency only):
 //! a seeded random stream ([`TestRng`]), `f64` references
-//! ([`sigmoid64`], [`softplus64`]), tolerances ([`ulp_diff`], [`rel_err`]),
+//! ([`sigmoid64`], [`softplus64`], [`act64`], [`dact64`], [`log_sum_exp`]),
+//! tolerances ([`ulp_diff`], [`rel_err`]), bit patterns ([`f32_bits`],
+//! [`bit_vector`]), thread pools of a given size ([`thread_pool`]),
 //! the instruction sets to test ([`present_isas`]), the proptest strategies
 //! more than one test uses ([`strategies`]), the counting allocator of the
 //! no-allocation tests ([`alloc_count`]) and, with the `engine` feature, a
-//! small real model for the engine's tests (`engine`).
+//! small real model for the engine's tests (`engine`) and the MNIST test
+//! split of the long tests (`mnist`).
 
 #![warn(missing_docs)]
 
 #[cfg(feature = "engine")]
 pub mod engine;
+#[cfg(feature = "engine")]
+pub mod mnist;
 pub mod strategies;
 
 /// The counting global allocator of the no-allocation tests (the
 /// `alloc-count` feature of `latent-kernels`, enabled here).
 pub use latent_kernels::alloc_count;
 
-use latent_kernels::Isa;
+use latent_kernels::{Activation, Isa};
 
 /// A SplitMix64 stream: deterministic test data without extra crates.
 pub struct TestRng(u64);
@@ -111,6 +116,59 @@ pub fn softplus64(x: f64) -> f64 {
     x.max(0.0) + (-x.abs()).exp().ln_1p()
 }
 
+/// `act(x)` of a kernel activation in `f64`.
+pub fn act64(act: Activation, x: f64) -> f64 {
+    match act {
+        Activation::Identity => x,
+        Activation::Sigmoid => sigmoid64(x),
+        Activation::Relu => x.max(0.0),
+        Activation::Tanh => x.tanh(),
+        Activation::Softplus => softplus64(x),
+    }
+}
+
+/// `act'(x)` of a kernel activation in `f64`, from the pre-activation.
+pub fn dact64(act: Activation, x: f64) -> f64 {
+    match act {
+        Activation::Identity => 1.0,
+        Activation::Sigmoid => sigmoid64(x) * (1.0 - sigmoid64(x)),
+        Activation::Relu => {
+            if x > 0.0 {
+                1.0
+            } else {
+                0.0
+            }
+        }
+        Activation::Tanh => 1.0 - x.tanh().powi(2),
+        Activation::Softplus => sigmoid64(x),
+    }
+}
+
+/// `ln Σ exp(xᵢ)` in `f64`, shifted by the maximum.
+pub fn log_sum_exp(xs: &[f64]) -> f64 {
+    let m = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    m + xs.iter().map(|x| (x - m).exp()).sum::<f64>().ln()
+}
+
+/// The `n` low bits of `value` as `0.0`/`1.0`, bit `i` at index `i`: one
+/// configuration of `n` binary units, for sums over all `2^n` of them.
+pub fn bit_vector(value: usize, n: usize) -> Vec<f64> {
+    (0..n).map(|i| ((value >> i) & 1) as f64).collect()
+}
+
+/// The bit patterns of `v`, for bit-for-bit comparisons.
+pub fn f32_bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+/// A rayon pool of exactly `threads` threads.
+pub fn thread_pool(threads: usize) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,6 +187,27 @@ mod tests {
         for x in [-30.0f64, -1.5, 0.0, 0.7, 25.0] {
             assert!(rel_err(sigmoid64(x), 1.0 / (1.0 + (-x).exp())) < 1e-15);
             assert!(rel_err(softplus64(x), x.exp().ln_1p()) < 1e-15);
+        }
+    }
+
+    #[test]
+    fn bit_vector_and_log_sum_exp_enumerate_configurations() {
+        assert_eq!(bit_vector(0b1101, 5), vec![1.0, 0.0, 1.0, 1.0, 0.0]);
+        let all: Vec<f64> = (0..8).map(|k| bit_vector(k, 3).iter().sum()).collect();
+        // Σ over 3 bits of e^{#ones} = (1 + e)^3.
+        let want = 3.0 * 1f64.exp().ln_1p();
+        assert!(rel_err(log_sum_exp(&all), want) < 1e-15);
+        assert_eq!(log_sum_exp(&[1000.0, 1000.0]), 1000.0 + 2f64.ln());
+    }
+
+    #[test]
+    fn act64_and_dact64_agree_with_finite_differences() {
+        for act in Activation::ALL {
+            for x in [-2.0f64, -0.3, 0.4, 1.7] {
+                let h = 1e-6;
+                let fd = (act64(act, x + h) - act64(act, x - h)) / (2.0 * h);
+                assert!((fd - dact64(act, x)).abs() < 1e-8, "{act:?} at {x}");
+            }
         }
     }
 

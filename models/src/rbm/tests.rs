@@ -1,7 +1,6 @@
 //! Unit tests of the module's private pieces: the chain's blocking, the
 //! workspace's growth, the learned-σ epilogue and the step profile. The
-//! public behaviour is tested against references in the workspace's
-//! `tests/rbm*.rs`.
+//! public behaviour is tested against references in `models/tests/rbm/`.
 
 use latent_engine::Matrix;
 use latent_kernels::Par;

@@ -6,18 +6,15 @@
 //! of different shapes, and give the plain forms' bits; outputs of any
 //! layout get the same values; outputs of the wrong shape are errors.
 
-use latent::engine::train::Model;
-use latent::engine::{Matrix, Optimizer, OptimizerConfig, ParamSet};
-use latent::kernels::gemm::{MatMut, MatRef};
-use latent::kernels::{Activation, Par};
-use latent::models::ae::{
+use latent_engine::train::Model;
+use latent_engine::{Matrix, Optimizer, OptimizerConfig, ParamSet};
+use latent_kernels::gemm::{MatMut, MatRef};
+use latent_kernels::{Activation, Par};
+use latent_models::ae::{
     AeConfig, AeScratch, Autoencoder, Classifier, Loss, Noise, Sparsity, Vae, VaeConfig, VaeOutput,
     VaeScratch,
 };
-use latent_testkit::alloc_count::{CountingAllocator, allocations_on_this_thread};
-
-#[global_allocator]
-static GLOBAL: CountingAllocator = CountingAllocator;
+use latent_testkit::alloc_count::allocations_on_this_thread;
 
 fn data(rows: usize, cols: usize) -> Matrix {
     Matrix::from_fn(rows, cols, |i, j| ((i * 7 + j * 3) % 5) as f32 / 4.0).unwrap()
@@ -407,7 +404,7 @@ fn outputs_of_any_layout_get_the_same_values() {
 }
 
 /// Asserts that `result` is an error whose message names `what`.
-fn assert_shape_error<T: std::fmt::Debug>(what: &str, result: latent::models::Result<T>) {
+fn assert_shape_error<T: std::fmt::Debug>(what: &str, result: latent_models::Result<T>) {
     let e = result.expect_err(what).to_string();
     assert!(e.contains(what), "{what}: {e}");
 }

@@ -1,13 +1,11 @@
-//! End-to-end tests of the `latent` binary: the demo, a train → info →
-//! encode → eval round trip on an IDX file written here, and bad inputs
-//! (each must exit non-zero with one `latent: error:` line naming the
-//! problem, and leave an existing output file as it was).
-
-mod cli_common;
+//! The demo, an RBM train → info → encode → eval round trip on an IDX file
+//! written here, and bad inputs (each must exit non-zero with one
+//! `latent: error:` line naming the problem, and leave an existing output
+//! file as it was).
 
 use std::fs;
 
-use cli_common::{
+use super::common::{
     check_png, csv_width, encode, fails, in_dir, json, keep, kept, ok, run, scratch, write_idx,
 };
 use latent::engine::data::npy;

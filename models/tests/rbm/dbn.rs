@@ -4,13 +4,13 @@
 use latent_testkit as common;
 
 use common::TestRng;
-use latent::engine::data::mnist;
-use latent::engine::train::{Silent, Threads, TrainConfig};
-use latent::engine::{Dataset, LrSchedule, Matrix};
-use latent::kernels::Par;
-use latent::models::ModelError;
-use latent::models::dbn::{Dbn, Propagate};
-use latent::models::rbm::{Rbm, RbmConfig, VisibleUnits};
+use latent_engine::data::mnist;
+use latent_engine::train::{Silent, Threads, TrainConfig};
+use latent_engine::{Dataset, LrSchedule, Matrix};
+use latent_kernels::Par;
+use latent_models::ModelError;
+use latent_models::dbn::{Dbn, Propagate};
+use latent_models::rbm::{Rbm, RbmConfig, VisibleUnits};
 
 fn config(epochs: usize, lr: f32, rbm: &RbmConfig) -> TrainConfig {
     let mut opt = rbm.default_optimizer();
@@ -151,17 +151,11 @@ fn mismatched_layers_are_typed_errors() {
 
 #[test]
 fn mnist_two_layer_dbn_features() {
-    let dir = mnist::default_mnist_dir();
-    if !mnist::is_available(&dir) {
-        eprintln!(
-            "SKIP: MNIST not found in {} (set LATENT_MNIST_DIR)",
-            dir.display()
-        );
+    let Some(mut ds) = common::mnist::test_split_or_skip() else {
         return;
-    }
-    let mut ds = mnist::load_test_split(&dir).unwrap();
-    latent::engine::preprocess::scale_to_unit(&mut ds.x, 0.0, 255.0).unwrap();
-    latent::engine::preprocess::binarise_threshold(&mut ds.x, 0.5).unwrap();
+    };
+    latent_engine::preprocess::scale_to_unit(&mut ds.x, 0.0, 255.0).unwrap();
+    latent_engine::preprocess::binarise_threshold(&mut ds.x, 0.5).unwrap();
     let (train, test) = ds.split_at(mnist::TRAIN_TEST_SPLIT).unwrap();
     let mut dbn = Dbn::new(&[784, 256, 64], VisibleUnits::Bernoulli, 1).unwrap();
     dbn.pretrain(

@@ -1,7 +1,6 @@
-//! Helpers shared by the end-to-end tests of the `latent` binary
-//! (`tests/cli.rs`, `tests/cli_ae.rs`): running it, scratch folders and
-//! the paths in them, small data files, checks on its outputs.
-#![allow(dead_code)]
+//! Helpers shared by the end-to-end tests of the `latent` binary: running
+//! it, scratch folders and the paths in them, small data files, checks on
+//! its outputs.
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -1,14 +1,11 @@
 //! After warm-up, an RBM training step (CD-k or PCD-k gradient plus the
 //! optimiser's fused update) allocates nothing, on one thread.
 
-use latent::engine::train::Model;
-use latent::engine::{Matrix, Optimizer};
-use latent::kernels::Par;
-use latent::models::rbm::{Rbm, RbmConfig, VisibleUnits};
-use latent_testkit::alloc_count::{CountingAllocator, allocations_on_this_thread};
-
-#[global_allocator]
-static GLOBAL: CountingAllocator = CountingAllocator;
+use latent_engine::train::Model;
+use latent_engine::{Matrix, Optimizer};
+use latent_kernels::Par;
+use latent_models::rbm::{Rbm, RbmConfig, VisibleUnits};
+use latent_testkit::alloc_count::allocations_on_this_thread;
 
 #[test]
 fn rbm_steps_allocate_nothing_after_warm_up() {
@@ -59,25 +56,25 @@ struct Counter {
     marks: Vec<(usize, usize)>,
 }
 
-impl latent::engine::Observer for Counter {
-    fn on_batch(&mut self, p: &latent::engine::BatchProgress<'_>) -> latent::engine::Control {
+impl latent_engine::Observer for Counter {
+    fn on_batch(&mut self, p: &latent_engine::BatchProgress<'_>) -> latent_engine::Control {
         self.marks.push((p.epoch, allocations_on_this_thread()));
-        latent::engine::Control::Continue
+        latent_engine::Control::Continue
     }
 }
 
 #[test]
 fn trainer_steps_with_the_fused_weight_update_allocate_nothing() {
-    use latent::engine::train::{Threads, TrainConfig, Trainer};
+    use latent_engine::train::{Threads, TrainConfig, Trainer};
     // 200 visible units: a batch of 100 is two 16 KB shares of the gather.
     let x = Matrix::from_fn(730, 200, |i, j| ((i * 7 + j * 3) % 5 == 0) as u8 as f32).unwrap();
-    let data = latent::engine::Dataset::new(x, None).unwrap();
+    let data = latent_engine::Dataset::new(x, None).unwrap();
     // Two threads: the step's parallel regions (minibatch gather, chain
     // blocks, sums, products) run on the pool; what the thread running the
     // loop does in them is counted too.
     for (fuse, threads) in [(true, 1), (false, 1), (true, 2)] {
         let config = RbmConfig {
-            sparsity: Some(latent::models::rbm::Sparsity {
+            sparsity: Some(latent_models::rbm::Sparsity {
                 target: 0.1,
                 cost: 0.01,
                 decay: 0.9,
@@ -115,9 +112,9 @@ fn trainer_steps_with_the_fused_weight_update_allocate_nothing() {
 /// bits as the calls that make their own scratch.
 #[test]
 fn inference_with_a_kept_scratch_allocates_nothing_and_matches() {
-    use latent::kernels::gemm::MatMut;
-    use latent::kernels::random::Streams;
-    use latent::models::rbm::RbmScratch;
+    use latent_kernels::gemm::MatMut;
+    use latent_kernels::random::Streams;
+    use latent_models::rbm::RbmScratch;
     let (v_n, h_n) = (64, 48);
     let big = Matrix::from_fn(100, v_n, |i, j| ((i * 7 + j * 3) % 5 == 0) as u8 as f32).unwrap();
     let small = Matrix::from_fn(37, v_n, |i, j| ((i + j) % 3 == 0) as u8 as f32).unwrap();
@@ -134,7 +131,7 @@ fn inference_with_a_kept_scratch_allocates_nothing_and_matches() {
         let mut rbm = Rbm::new(config, 5).unwrap();
         if learn_sigma {
             // σ away from 1, so that a missed scaling shows.
-            let log_sigma = rbm.params_mut().value_mut(latent::models::rbm::LOG_SIGMA);
+            let log_sigma = rbm.params_mut().value_mut(latent_models::rbm::LOG_SIGMA);
             for (j, z) in log_sigma.as_mut_slice().iter_mut().enumerate() {
                 *z = 0.05 * (j % 7) as f32 - 0.1;
             }
@@ -156,7 +153,7 @@ fn inference_with_a_kept_scratch_allocates_nothing_and_matches() {
                 Par::Seq,
             )
             .unwrap();
-            let f = latent::kernels::gemm::MatRef::row_major(
+            let f = latent_kernels::gemm::MatRef::row_major(
                 &features.as_slice()[..rows * h_n],
                 rows,
                 h_n,
