@@ -38,14 +38,24 @@ fn checked_len(rows: usize, cols: usize) -> Result<usize> {
 }
 
 impl Matrix {
-    /// A `rows x cols` matrix of zeros.
+    /// A `rows x cols` matrix of zeros. A size the allocator cannot give is
+    /// an error naming the shape and the bytes (not an abort).
     pub fn zeros(rows: usize, cols: usize) -> Result<Self> {
         let len = checked_len(rows, cols)?;
-        Ok(Matrix {
-            chunks: vec![Chunk([0.0; CHUNK]); len.div_ceil(CHUNK)],
-            rows,
-            cols,
-        })
+        let n = len.div_ceil(CHUNK);
+        let mut chunks = Vec::new();
+        chunks
+            .try_reserve_exact(n)
+            .map_err(|_| EngineError::InvalidArgument {
+                what: "matrix shape",
+                value: format!(
+                    "{rows}x{cols} ({} bytes)",
+                    n.saturating_mul(std::mem::size_of::<Chunk>())
+                ),
+                expected: "a size the memory can hold",
+            })?;
+        chunks.resize(n, Chunk([0.0; CHUNK]));
+        Ok(Matrix { chunks, rows, cols })
     }
 
     /// A `rows x cols` matrix filled with `value`.
@@ -270,6 +280,16 @@ pub fn first_non_finite(values: &[f32]) -> Option<(usize, f32)> {
 mod tests {
     use super::*;
     use latent_kernels::{Accum, Par, sgemm};
+
+    /// 4 TB (more than any machine that runs the tests) is an error, not an
+    /// abort; so is a shape whose size overflows.
+    #[test]
+    fn a_matrix_too_large_for_memory_is_an_error() {
+        let e = Matrix::zeros(1 << 20, 1 << 20).unwrap_err().to_string();
+        assert!(e.contains("1048576x1048576") && e.contains("bytes"), "{e}");
+        assert!(Matrix::zeros(usize::MAX, 2).is_err());
+        assert_eq!(Matrix::zeros(3, 4).unwrap().as_slice(), &[0.0; 12]);
+    }
 
     #[test]
     fn storage_is_aligned_and_views_work() {
