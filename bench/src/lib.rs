@@ -1,6 +1,7 @@
 //! Shared helpers for latent's benchmark programs: timing, seeded inputs,
 //! the machine's measured FMA peak, and the `RESULT` line every program
 //! ends with.
+#![warn(missing_docs)]
 
 use latent_kernels::Isa;
 use latent_kernels::peak::fma_peak_gflops;
