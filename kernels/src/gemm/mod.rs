@@ -17,12 +17,16 @@
 //! An [`Epilogue`] runs on each finished tile of C while it is still in
 //! cache, so a bias and an activation can be fused into the product.
 
+mod bf16;
 mod blocking;
 mod driver;
 mod pack;
 mod ukr;
 mod view;
 
+pub use bf16::{
+    PackedBf16, bf16_kernel_info, gemm_bf16, gemm_bf16_on, gemm_bf16_packed, pack_bf16_b,
+};
 pub use blocking::Blocking;
 pub use view::{MatMut, MatRef};
 
