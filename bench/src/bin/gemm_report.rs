@@ -159,6 +159,19 @@ fn pool_and_par(threads: usize) -> (rayon::ThreadPool, Par) {
 }
 
 fn time_latent(isa: Isa, m: usize, k: usize, n: usize, threads: usize, quick: bool) -> f64 {
+    time_product((m, k, n), threads, quick, |av, bv, cv, par| {
+        gemm_on(isa, 1.0, av, bv, Accum::Replace, cv, &NoEpilogue, par).expect("gemm");
+    })
+}
+
+/// The GFLOP/s of `product(A, B, C, par)` at `m x k x n` on `threads`
+/// threads (row-major operands, seeded).
+fn time_product(
+    (m, k, n): (usize, usize, usize),
+    threads: usize,
+    quick: bool,
+    product: impl Fn(MatRef<'_>, MatRef<'_>, MatMut<'_>, Par) + Sync,
+) -> f64 {
     let a = seeded_vec(m * k, 1);
     let b = seeded_vec(k * n, 2);
     let mut c = vec![0.0f32; m * n];
@@ -170,7 +183,7 @@ fn time_latent(isa: Isa, m: usize, k: usize, n: usize, threads: usize, quick: bo
             let av = MatRef::row_major(&a, m, k).expect("A view");
             let bv = MatRef::row_major(&b, k, n).expect("B view");
             let cv = MatMut::row_major(&mut c, m, n).expect("C view");
-            gemm_on(isa, 1.0, av, bv, Accum::Replace, cv, &NoEpilogue, par).expect("gemm");
+            product(av, bv, cv, par);
         })
     });
     flops / t / 1e9
@@ -186,22 +199,10 @@ fn time_latent_bf16(
     quick: bool,
 ) -> f64 {
     let ctx = Dispatch::global().with_bf16_isa(bf16).expect("bf16 kernel");
-    let a = seeded_vec(m * k, 1);
-    let b = seeded_vec(k * n, 2);
-    let mut c = vec![0.0f32; m * n];
-    let flops = 2.0 * (m * n * k) as f64;
-    let (samples, secs) = sample_secs(quick, flops);
-    let (pool, par) = pool_and_par(threads);
-    let t = pool.install(|| {
-        time_per_call(samples, secs, || {
-            let av = MatRef::row_major(&a, m, k).expect("A view");
-            let bv = MatRef::row_major(&b, k, n).expect("B view");
-            let cv = MatMut::row_major(&mut c, m, n).expect("C view");
-            ctx.gemm_bf16(1.0, av, bv, Accum::Replace, cv, &NoEpilogue, par)
-                .expect("gemm_bf16");
-        })
-    });
-    flops / t / 1e9
+    time_product((m, k, n), threads, quick, |av, bv, cv, par| {
+        ctx.gemm_bf16(1.0, av, bv, Accum::Replace, cv, &NoEpilogue, par)
+            .expect("gemm_bf16");
+    })
 }
 
 /// The RBM weight-gradient step at 784-500, batch 100 (`G = −[V⁰;Vᵏ]ᵀ

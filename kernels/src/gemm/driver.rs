@@ -145,15 +145,9 @@ pub(crate) fn gemm_impl<K: Microkernel, E: Epilogue>(
     par: Par,
 ) {
     let (m, n, k) = (a.rows(), b.cols(), a.cols());
-    if m == 0 || n == 0 {
+    let Some(cp) = c_for_product(&mut c, k, beta, epi) else {
         return;
-    }
-    let (ptr, _, _, rs, cs) = c.raw_parts();
-    let cp = CPtr { ptr, rs, cs };
-    if k == 0 {
-        scale_only(cp, m, n, beta, epi);
-        return;
-    }
+    };
     record(Family::Gemm, K::ISA);
     let blk = K::BLOCKING.resolve(ctx.blocking(), K::MR, K::NR);
     let b_mode = choose_b_mode::<K>(&b, m, &blk, ctx.pack_b());
@@ -187,8 +181,30 @@ pub(crate) fn gemm_impl<K: Microkernel, E: Epilogue>(
     }
 }
 
+/// C as raw parts for a product of depth `k`, or `None` when there is
+/// nothing to multiply: C is empty, or `k = 0` (then `C ← β·C` and the
+/// epilogue are done here).
+pub(super) fn c_for_product<E: Epilogue>(
+    c: &mut MatMut<'_>,
+    k: usize,
+    beta: f32,
+    epi: &E,
+) -> Option<CPtr> {
+    let (m, n) = (c.rows(), c.cols());
+    if m == 0 || n == 0 {
+        return None;
+    }
+    let (ptr, _, _, rs, cs) = c.raw_parts();
+    let cp = CPtr { ptr, rs, cs };
+    if k == 0 {
+        scale_only(cp, m, n, beta, epi);
+        return None;
+    }
+    Some(cp)
+}
+
 /// `k = 0`: `C ← β·C` (or 0), then the epilogue.
-pub(super) fn scale_only<E: Epilogue>(c: CPtr, m: usize, n: usize, beta: f32, epi: &E) {
+fn scale_only<E: Epilogue>(c: CPtr, m: usize, n: usize, beta: f32, epi: &E) {
     let mut row_buf = [0.0f32; 64];
     for i in 0..m {
         for j0 in (0..n).step_by(row_buf.len()) {

@@ -8,7 +8,7 @@ use super::ukr::Bf16Kernel;
 use crate::Par;
 use crate::dispatch::{Family, record};
 use crate::gemm::blocking::Blocking;
-use crate::gemm::driver::{CPtr, balanced, choose_grid_for, scale_only, split};
+use crate::gemm::driver::{CPtr, balanced, c_for_product, choose_grid_for, split};
 use crate::gemm::pack::{PackBufs, with_pack_bufs};
 use crate::gemm::ukr::{MAX_TILE, TileBuf};
 use crate::gemm::{Epilogue, MatMut, MatRef, TileRows};
@@ -67,15 +67,9 @@ pub(crate) fn gemm_bf16_impl<K: Bf16Kernel, E: Epilogue>(
     par: Par,
 ) {
     let m = a.rows();
-    if m == 0 || n == 0 {
+    let Some(cp) = c_for_product(&mut c, k, beta, epi) else {
         return;
-    }
-    let (ptr, _, _, rs, cs) = c.raw_parts();
-    let cp = CPtr { ptr, rs, cs };
-    if k == 0 {
-        scale_only(cp, m, n, beta, epi);
-        return;
-    }
+    };
     record(Family::GemmBf16, K::ISA.base());
     let packs_b = matches!(b, BSource::View(_));
     let (tm, tn) = choose_grid_for((K::MR, K::NR), m, n, k, par.max_tasks(), packs_b);
