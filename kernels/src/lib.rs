@@ -20,7 +20,8 @@
 //!   [`isa`]: run-time CPU feature detection;
 //!   [`par`]: the parallelism every kernel takes.
 //! - Behind cargo features, for tests and benchmarks only: `peak` (feature
-//!   `peak`), the FMA-peak microbenchmark reports compare against, and
+//!   `peak`), the FMA- and bf16-peak microbenchmarks reports compare
+//!   against, and
 //!   `alloc_count` (feature `alloc-count`), a counting allocator for
 //!   no-allocation tests.
 //!

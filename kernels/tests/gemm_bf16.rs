@@ -417,6 +417,10 @@ fn packed_b_reused_equals_packing_each_time() {
             let w = Mat::new(&mut rng, (k, n), false, 0);
             let packed = ctx.pack_bf16_b(w.view());
             assert_eq!((packed.rows(), packed.cols()), (k, n));
+            // Repacking over an earlier, larger packing gives the same.
+            let mut again = ctx.pack_bf16_b(Mat::new(&mut rng, (k + 3, n + 40), true, 0).view());
+            ctx.repack_bf16_b(w.view(), &mut again);
+            assert_eq!(again, packed);
             for (round, accum) in [Accum::Replace, Accum::ADD, Accum::Add { beta: -0.25 }]
                 .into_iter()
                 .enumerate()
@@ -587,14 +591,32 @@ fn avx512bf16_and_portable_agree_bit_for_bit() {
         (130, 784, 33),
     ] {
         let mut a = Mat::new(&mut rng, (m, k), false, 0);
-        let b = Mat::new(&mut rng, (k, n), true, 0);
+        let mut b = Mat::new(&mut rng, (k, n), true, 0);
         // Large, cancelling terms next to small ones.
         for (idx, v) in a.data.iter_mut().enumerate() {
             if idx % 5 == 0 {
                 *v *= 4096.0;
             }
         }
-        let c0 = Mat::new(&mut rng, (m, n), false, 0);
+        // Denormal handling: the last row of A tiny and the column before
+        // last of B tiny (products below the normal range: flushed to
+        // zero), the last column of B subnormal in bf16 (read as zero).
+        let scale_row = |x: &mut Mat, i: usize, f: f32| {
+            for p in 0..x.cols {
+                x.data[i * x.rs + p * x.cs] *= f;
+            }
+        };
+        let scale_col = |x: &mut Mat, j: usize, f: f32| {
+            for p in 0..x.rows {
+                x.data[p * x.rs + j * x.cs] *= f;
+            }
+        };
+        if m > 1 && n > 2 {
+            scale_row(&mut a, m - 1, 1e-19);
+            scale_col(&mut b, n - 2, 1e-19);
+            scale_col(&mut b, n - 1, 1e-39);
+        }
+        let c0 = Mat::new(&mut rng, (m, n), false, 0).filled(0.0);
         let run = |isa| {
             let mut c = c0.clone();
             gemm_bf16_on(

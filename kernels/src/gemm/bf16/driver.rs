@@ -168,6 +168,9 @@ fn sweep<K: Bf16Kernel, E: Epilogue>(job: &Job<'_, E>, upd: &Update, apack: &[u3
             let b_panel = bpack[jr * pairs..jr * pairs + nr * pairs].as_ptr();
             let (m, n) = (mr.min(upd.mc - ir), nr.min(upd.nc - jr));
             let (ci, cj) = (upd.ic + ir, upd.jc + jr);
+            if upd.last {
+                job.epi.prefetch(ci, cj, m, n);
+            }
             // SAFETY: (ci, cj) is inside C.
             let c_tile = unsafe { c.ptr.add(ci * c.rs + cj * c.cs) };
             if c.cs == 1 {

@@ -40,7 +40,7 @@ use ukr::Bf16Kernel;
 /// [`Dispatch::pack_bf16_b`]); a product checks that it fits (`k`, `n`,
 /// and the kernel's panel width). To multiply by both `W` and `Wᵀ`, pack
 /// each.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct PackedBf16 {
     k: usize,
     n: usize,
@@ -67,10 +67,20 @@ impl PackedBf16 {
         self.kernel
     }
 
-    fn pack<K: Bf16Kernel>(b: &MatRef<'_>) -> PackedBf16 {
+    /// An empty packing (`0 x 0`), to be filled by
+    /// [`Dispatch::repack_bf16_b`].
+    pub fn new() -> PackedBf16 {
+        PackedBf16::default()
+    }
+
+    /// Packs `b` into `self` for the kernel `K`, reusing its storage (no
+    /// allocation when it already held a B as large).
+    fn pack_into<K: Bf16Kernel>(&mut self, b: &MatRef<'_>) {
         let (k, n, nr) = (b.rows(), b.cols(), K::NR);
         let panels = n.div_ceil(nr);
-        let mut data = vec![0u32; panels * nr * k.div_ceil(2)];
+        let data = &mut self.data;
+        data.clear();
+        data.resize(panels * nr * k.div_ceil(2), 0);
         if k > 0 && n > 0 {
             let kc_blk = kc_block(k);
             for pc in (0..k).step_by(kc_blk) {
@@ -80,13 +90,7 @@ impl PackedBf16 {
                 pack::pack_b_pairs(nr, b, pc, kc, 0, n, &mut data[start..start + len]);
             }
         }
-        PackedBf16 {
-            k,
-            n,
-            nr,
-            kernel: K::NAME,
-            data,
-        }
+        (self.k, self.n, self.nr, self.kernel) = (k, n, nr, K::NAME);
     }
 
     /// The packed panels of columns `jc..jc+nc` (`jc` a multiple of the
@@ -193,7 +197,16 @@ impl Dispatch {
 
     /// B rounded to bf16 and packed for this context's bf16 kernel.
     pub fn pack_bf16_b(&self, b: MatRef<'_>) -> PackedBf16 {
-        with_kernel!(self.bf16_isa(), K => PackedBf16::pack::<K>(&b))
+        let mut packed = PackedBf16::new();
+        self.repack_bf16_b(b, &mut packed);
+        packed
+    }
+
+    /// [`pack_bf16_b`](Dispatch::pack_bf16_b) into `packed`, reusing its
+    /// storage: a training step repacks its updated weights without
+    /// allocating.
+    pub fn repack_bf16_b(&self, b: MatRef<'_>, packed: &mut PackedBf16) {
+        with_kernel!(self.bf16_isa(), K => packed.pack_into::<K>(&b))
     }
 
     /// [`gemm_bf16_packed`] under this context; errors if `b` does not fit
