@@ -3,8 +3,8 @@
 //! ends with.
 #![warn(missing_docs)]
 
-use latent_kernels::Isa;
-use latent_kernels::peak::fma_peak_gflops;
+use latent_kernels::peak::{bf16_peak_gflops, fma_peak_gflops};
+use latent_kernels::{Bf16Isa, Isa};
 use std::time::Instant;
 
 /// Median seconds per call of `f`, over `samples` samples of enough calls to
@@ -46,16 +46,27 @@ pub fn seeded_vec(len: usize, seed: u64) -> Vec<f32> {
 /// The FMA peak of `threads` cores running at once on `isa`, in GFLOP/s:
 /// every thread of a fresh pool runs the peak loop simultaneously.
 pub fn fma_peak_threads(isa: Isa, threads: usize, millis: u64) -> f64 {
+    sum_over_threads(threads, || fma_peak_gflops(isa, millis).unwrap_or(f64::NAN))
+}
+
+/// [`fma_peak_threads`] for the bf16 dot product (`vdpbf16ps`); NaN if
+/// `isa` has no bf16 instruction on this CPU.
+pub fn bf16_peak_threads(isa: Bf16Isa, threads: usize, millis: u64) -> f64 {
+    sum_over_threads(threads, || {
+        bf16_peak_gflops(isa, millis).unwrap_or(f64::NAN)
+    })
+}
+
+/// `measure` run on `threads` threads at once, summed.
+fn sum_over_threads(threads: usize, measure: impl Fn() -> f64 + Sync) -> f64 {
     if threads <= 1 {
-        return fma_peak_gflops(isa, millis).unwrap_or(f64::NAN);
+        return measure();
     }
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
         .expect("building a rayon pool for the peak measurement");
-    pool.broadcast(|_| fma_peak_gflops(isa, millis).unwrap_or(f64::NAN))
-        .into_iter()
-        .sum()
+    pool.broadcast(|_| measure()).into_iter().sum()
 }
 
 /// Runs `work` between two measurements of [`fma_peak_threads`] (200 ms

@@ -15,10 +15,13 @@
 //!
 //! Environment variables (read once, by [`Dispatch::from_env`]):
 //!
-//! - `LATENT_ISA=portable|avx2|avx512` (also `scalar`, `generic`, `fma`,
-//!   `avx512f`, …): caps the instruction set, so tests and benchmarks can
-//!   reach every path on one machine. Asking for one the CPU lacks falls
-//!   back to the best it has, with a warning on standard error.
+//! - `LATENT_ISA=portable|avx2|avx512|avx512bf16` (also `scalar`,
+//!   `generic`, `fma`, `avx512f`, …): caps the instruction set, so tests
+//!   and benchmarks can reach every path on one machine. Asking for one the
+//!   CPU lacks falls back to the best it has, with a warning on standard
+//!   error. The bf16 GEMM's kernel ([`Bf16Isa`]) is a level above
+//!   `avx512`: `avx512bf16` (or no cap) lets it use `vdpbf16ps`, and any
+//!   lower cap, `avx512` included, gives it the portable kernel.
 //! - `LATENT_GEMM_BLOCKING=mc,kc,nc`: overrides the SGEMM cache blocking
 //!   ([`Blocking`]), for tuning. Malformed values are ignored with a
 //!   warning.
@@ -34,6 +37,7 @@
 //! Tests use it to prove that a capped context reaches no AVX code.
 
 use crate::gemm::Blocking;
+use crate::isa::Bf16Isa;
 use crate::{Isa, KernelError};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -71,6 +75,7 @@ pub enum LoopOrder {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Dispatch {
     isa: Isa,
+    bf16: Bf16Isa,
     blocking: Option<Blocking>,
     pack_b: PackB,
     order: LoopOrder,
@@ -85,6 +90,7 @@ impl Dispatch {
         }
         Ok(Dispatch {
             isa,
+            bf16: Bf16Isa::best_under(isa),
             blocking: None,
             pack_b: PackB::Auto,
             order: LoopOrder::Auto,
@@ -97,8 +103,10 @@ impl Dispatch {
     /// use [`Dispatch::global`].
     pub fn from_env() -> Dispatch {
         let var = |name: &str| std::env::var(name).ok();
+        let (isa, bf16) = isas_from_env(var("LATENT_ISA").as_deref());
         Dispatch {
-            isa: isa_from_env(var("LATENT_ISA").as_deref()),
+            isa,
+            bf16,
             blocking: var("LATENT_GEMM_BLOCKING").and_then(|text| blocking_from_env(&text)),
             pack_b: match var("LATENT_GEMM_PACK_B").as_deref() {
                 Some("always") => PackB::Always,
@@ -122,11 +130,28 @@ impl Dispatch {
 
     /// This context on another instruction set, with the same tuning;
     /// errors if this CPU lacks `isa`.
+    /// The bf16 kernel becomes the best allowed under `isa`.
     pub fn with_isa(self, isa: Isa) -> Result<Dispatch, KernelError> {
+        let fresh = Dispatch::new(isa)?;
         Ok(Dispatch {
-            isa: Dispatch::new(isa)?.isa,
+            isa: fresh.isa,
+            bf16: fresh.bf16,
             ..self
         })
+    }
+
+    /// This context with the bf16 GEMM on `bf16`; errors if this CPU lacks
+    /// it or the context's instruction set caps it (AVX512-BF16 needs
+    /// [`Isa::Avx512`]).
+    pub fn with_bf16_isa(self, bf16: Bf16Isa) -> Result<Dispatch, KernelError> {
+        if !bf16.is_available() || bf16.base() > self.isa {
+            return Err(KernelError::InvalidValue {
+                what: "bf16 instruction set",
+                value: format!("{bf16} (under {})", self.isa),
+                expected: "one this CPU supports, at or below the context's instruction set",
+            });
+        }
+        Ok(Dispatch { bf16, ..self })
     }
 
     /// This context with the SGEMM blocking overridden (`None`: each
@@ -148,6 +173,11 @@ impl Dispatch {
     /// The instruction set every kernel run under this context uses.
     pub fn isa(&self) -> Isa {
         self.isa
+    }
+
+    /// The instruction set of the bf16 GEMM's microkernel.
+    pub fn bf16_isa(&self) -> Bf16Isa {
+        self.bf16
     }
 
     /// The SGEMM blocking override, if any.
@@ -185,6 +215,30 @@ fn isa_from_env(name: Option<&str>) -> Isa {
     }
 }
 
+/// The instruction sets `LATENT_ISA` (`name`) asks for, capped by the CPU:
+/// the f32 one, and the bf16 GEMM's (`avx512bf16` is the level above
+/// `avx512`; unset, the best of each).
+fn isas_from_env(name: Option<&str>) -> (Isa, Bf16Isa) {
+    let bf16_names = ["avx512bf16", "avx512_bf16", "avx512-bf16", "bf16"];
+    match name {
+        Some(text) if bf16_names.contains(&text.trim().to_ascii_lowercase().as_str()) => {
+            let isa = isa_from_env(Some("avx512"));
+            let bf16 = Bf16Isa::best_under(isa);
+            if bf16 != Bf16Isa::Avx512Bf16 {
+                eprintln!(
+                    "latent: LATENT_ISA={text}: avx512bf16 is not supported by this CPU; using {bf16} for bf16 products"
+                );
+            }
+            (isa, bf16)
+        }
+        None => {
+            let isa = isa_from_env(None);
+            (isa, Bf16Isa::best_under(isa))
+        }
+        Some(_) => (isa_from_env(name), Bf16Isa::Portable),
+    }
+}
+
 /// The blocking `LATENT_GEMM_BLOCKING` (`text`) asks for, if well-formed.
 fn blocking_from_env(text: &str) -> Option<Blocking> {
     let parts: Option<Vec<usize>> = text
@@ -206,6 +260,9 @@ fn blocking_from_env(text: &str) -> Option<Blocking> {
 pub enum Family {
     /// SGEMM microkernels.
     Gemm,
+    /// The bf16 GEMM's microkernels (AVX512-BF16 recorded as
+    /// [`Isa::Avx512`], see [`Bf16Isa::base`]).
+    GemmBf16,
     /// The SGEMM's packing transposes (AVX2 only; the portable packing is
     /// not recorded).
     Pack,
@@ -216,7 +273,12 @@ pub enum Family {
 
 impl Family {
     /// Every family.
-    pub const ALL: [Family; 3] = [Family::Gemm, Family::Pack, Family::Elementwise];
+    pub const ALL: [Family; 4] = [
+        Family::Gemm,
+        Family::Pack,
+        Family::Elementwise,
+        Family::GemmBf16,
+    ];
 }
 
 /// The (family, instruction set) pairs that have run since the last
@@ -269,6 +331,19 @@ mod tests {
         assert_eq!(isa_from_env(Some("portable")), Isa::Portable);
         assert_eq!(isa_from_env(None), Isa::best_available());
         assert_eq!(isa_from_env(Some("nonsense")), Isa::best_available());
+        assert_eq!(
+            isas_from_env(Some("avx512")).1,
+            Bf16Isa::Portable,
+            "avx512 caps bf16 products below avx512bf16"
+        );
+        assert_eq!(
+            isas_from_env(Some("portable")),
+            (Isa::Portable, Bf16Isa::Portable)
+        );
+        assert_eq!(
+            isas_from_env(None).1,
+            Bf16Isa::best_under(Isa::best_available())
+        );
         assert_eq!(
             blocking_from_env("8, 16,32"),
             Some(Blocking {

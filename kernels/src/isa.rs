@@ -62,6 +62,74 @@ impl Isa {
     }
 }
 
+/// The instruction set of the bf16 GEMM's microkernel
+/// ([`gemm_bf16`](crate::gemm::gemm_bf16)), a level above [`Isa`]: the
+/// products need AVX512-BF16 (`vdpbf16ps`) on top of AVX-512F, and
+/// everything else falls back to the portable kernel, which computes the
+/// same bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Bf16Isa {
+    /// Plain Rust: the widened bf16 products summed in f32 in the order
+    /// `vdpbf16ps` uses, with its denormal handling.
+    Portable,
+    /// AVX512-BF16 (`vdpbf16ps`; Cooper Lake, Sapphire Rapids and later,
+    /// Zen 4 and later).
+    Avx512Bf16,
+}
+
+impl Bf16Isa {
+    /// Every bf16 instruction set, slowest first.
+    pub const ALL: [Bf16Isa; 2] = [Bf16Isa::Portable, Bf16Isa::Avx512Bf16];
+
+    /// Whether this CPU can run the bf16 kernels for `self`.
+    pub fn is_available(self) -> bool {
+        match self {
+            Bf16Isa::Portable => true,
+            #[cfg(target_arch = "x86_64")]
+            Bf16Isa::Avx512Bf16 => {
+                std::arch::is_x86_feature_detected!("avx512f")
+                    && std::arch::is_x86_feature_detected!("avx512bf16")
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => false,
+        }
+    }
+
+    /// The best bf16 instruction set allowed under the f32 level `cap`
+    /// (AVX512-BF16 only under [`Isa::Avx512`]) that this CPU has.
+    pub fn best_under(cap: Isa) -> Bf16Isa {
+        if cap >= Isa::Avx512 && Bf16Isa::Avx512Bf16.is_available() {
+            Bf16Isa::Avx512Bf16
+        } else {
+            Bf16Isa::Portable
+        }
+    }
+
+    /// The f32 level whose instructions the kernel uses, for the record
+    /// of what ran ([`crate::dispatch::take_ran`]).
+    pub fn base(self) -> Isa {
+        match self {
+            Bf16Isa::Portable => Isa::Portable,
+            Bf16Isa::Avx512Bf16 => Isa::Avx512,
+        }
+    }
+
+    /// The lower-case name used in reports (and by `LATENT_ISA`:
+    /// `avx512bf16`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Bf16Isa::Portable => "portable",
+            Bf16Isa::Avx512Bf16 => "avx512bf16",
+        }
+    }
+}
+
+impl fmt::Display for Bf16Isa {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 impl fmt::Display for Isa {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())

@@ -3,6 +3,9 @@
 //! - [`gemm`](mod@gemm): a cache-blocked, multithreaded SGEMM with register-tiled
 //!   microkernels for AVX-512F, AVX2+FMA and a portable fallback, chosen at
 //!   run time, and an epilogue hook that fuses work into the write-out of C.
+//! - [`bf16`]: f32 ↔ bf16 conversion (round to nearest even); the bf16
+//!   GEMM ([`gemm::gemm_bf16`]: bf16 operands, f32 accumulation) is in
+//!   [`gemm`](mod@gemm).
 //! - [`activation`]: vectorised `exp`, sigmoid, tanh, softplus and their
 //!   derivatives; the fused bias+activation epilogue.
 //! - [`random`]: reproducible per-row random streams and the samplers of
@@ -17,7 +20,8 @@
 //!   [`isa`]: run-time CPU feature detection;
 //!   [`par`]: the parallelism every kernel takes.
 //! - Behind cargo features, for tests and benchmarks only: `peak` (feature
-//!   `peak`), the FMA-peak microbenchmark reports compare against, and
+//!   `peak`), the FMA- and bf16-peak microbenchmarks reports compare
+//!   against, and
 //!   `alloc_count` (feature `alloc-count`), a counting allocator for
 //!   no-allocation tests.
 //!
@@ -32,6 +36,7 @@ pub mod activation;
 pub mod alloc_count;
 #[cfg(feature = "baseline")]
 pub mod baseline;
+pub mod bf16;
 pub mod dispatch;
 pub mod error;
 pub mod gemm;
@@ -50,5 +55,5 @@ pub use activation::{Activation, BiasActivation};
 pub use dispatch::Dispatch;
 pub use error::KernelError;
 pub use gemm::{Accum, BiasAdd, Epilogue, MatMut, MatRef, NoEpilogue, gemm, gemm_on, sgemm};
-pub use isa::Isa;
+pub use isa::{Bf16Isa, Isa};
 pub use par::Par;

@@ -64,6 +64,10 @@ fn run_gemms(ctx: &Dispatch, rng: &mut TestRng) {
             for par in [Par::Seq, Par::Rayon(2)] {
                 with_every_epilogue(ctx, av, bv, layout & 4 != 0, par, rng);
             }
+            let mut c = vec![0.0; m * n];
+            let cv = c_view(&mut c, m, n, layout & 4 != 0);
+            ctx.gemm_bf16(1.0, av, bv, Accum::Replace, cv, &NoEpilogue, Par::Rayon(2))
+                .unwrap();
         }
     }
 }
@@ -331,6 +335,9 @@ fn defaults_under_global() -> latent_kernels::dispatch::Ran {
     };
     let out = c_view(&mut c, m, n, false);
     latent_kernels::update::gemm_sgd_update(1.0, av, bv, update, out, Par::All).unwrap();
+    let out = c_view(&mut c, m, n, false);
+    let bias_add = BiasAdd::new(&bias);
+    latent_kernels::gemm::gemm_bf16(1.0, av, bv, Accum::ADD, out, &bias_add, Par::All).unwrap();
     latent_kernels::activation::activate(Activation::Sigmoid, &mut c, Par::All);
     take_ran()
 }
@@ -362,6 +369,7 @@ fn a_capped_context_reaches_no_kernel_above_its_instruction_set() {
     }
     assert!(ran.contains(Family::Gemm, Isa::Portable));
     assert!(ran.contains(Family::Elementwise, Isa::Portable));
+    assert!(ran.contains(Family::GemmBf16, Isa::Portable));
 
     for isa in [Isa::Avx2, Isa::Avx512] {
         let Ok(ctx) = Dispatch::new(isa) else {
@@ -378,10 +386,19 @@ fn a_capped_context_reaches_no_kernel_above_its_instruction_set() {
             ran.contains(Family::Pack, Isa::Avx2),
             "no AVX2 packing ran under {isa}"
         );
+        // The bf16 GEMM is portable below avx512bf16 (and on a CPU
+        // without it): the one family that may run portable here.
+        let bf16 = ctx.bf16_isa().base();
         assert!(
-            !ran.any_on(Isa::Portable),
-            "a portable kernel ran under {isa}"
+            ran.contains(Family::GemmBf16, bf16),
+            "no {bf16} bf16 GEMM ran under {isa}"
         );
+        for family in Family::ALL.into_iter().filter(|&f| f != Family::GemmBf16) {
+            assert!(
+                !ran.contains(family, Isa::Portable),
+                "a portable {family:?} kernel ran under {isa}"
+            );
+        }
         if isa == Isa::Avx2 {
             assert!(!ran.any_on(Isa::Avx512), "an AVX-512 kernel ran under avx2");
         }

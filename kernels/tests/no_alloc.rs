@@ -252,3 +252,33 @@ fn an_in_place_product_without_an_edge_panel_allocates_nothing() {
         .unwrap();
     }
 }
+
+/// A bf16 training step's products allocate nothing after warm-up: the
+/// weights repacked in place, then multiplied from the packing and from an
+/// f32 view (packing buffers are per thread and only grow).
+#[test]
+fn bf16_products_allocate_nothing_after_warm_up() {
+    let (b, v, h) = (30, 57, 41);
+    let x = vals(b * v, -1.0, 1.0);
+    let w = vals(v * h, -0.3, 0.3);
+    let mut out = vec![0.0f32; b * h];
+    let mut back = vec![0.0f32; b * v];
+    let ctx = latent_kernels::Dispatch::global();
+    let mut packed = ctx.pack_bf16_b(MatRef::row_major(&w, v, h).unwrap());
+    let mut step = |packed: &mut latent_kernels::gemm::PackedBf16| {
+        let wv = MatRef::row_major(&w, v, h).unwrap();
+        ctx.repack_bf16_b(wv, packed);
+        let xv = MatRef::row_major(&x, b, v).unwrap();
+        let ov = MatMut::row_major(&mut out, b, h).unwrap();
+        ctx.gemm_bf16_packed(1.0, xv, packed, Accum::Replace, ov, &NoEpilogue, Par::Seq)
+            .unwrap();
+        let hv = MatRef::row_major(&out, b, h).unwrap();
+        let bv = MatMut::row_major(&mut back, b, v).unwrap();
+        ctx.gemm_bf16(1.0, hv, wv.t(), Accum::Replace, bv, &NoEpilogue, Par::Seq)
+            .unwrap();
+    };
+    step(&mut packed);
+    let before = allocs();
+    step(&mut packed);
+    assert_eq!(allocs() - before, 0, "a bf16 step allocated after warm-up");
+}

@@ -1,5 +1,8 @@
 //! `gemm-report`: latent's SGEMM against matrixmultiply and the machine's
-//! measured FMA peak, for 1 and N threads, in one run.
+//! measured FMA peak, for 1 and N threads, in one run; and, where the CPU
+//! has AVX512-BF16 (and `--isa` allows it), the bf16 GEMM (bf16 operands
+//! rounded while packing, f32 accumulation) against the measured
+//! `vdpbf16ps` peak, at the same shapes.
 //!
 //! ```text
 //! cargo run --release -p latent-bench --bin gemm-report -- [--quick] [--threads N] [--isa avx512|avx2|portable]
@@ -13,13 +16,13 @@
 //! its best round: on a shared machine a neighbour's burst of load then
 //! hits both sides of a ratio alike instead of whichever ran during it.
 
-use latent_bench::{fma_peak_threads, result_line, seeded_vec, time_per_call};
+use latent_bench::{bf16_peak_threads, fma_peak_threads, result_line, seeded_vec, time_per_call};
 use latent_kernels::baseline::matrixmultiply_sgemm;
 use latent_kernels::gemm::{
-    Accum, MatMut, MatRef, NoEpilogue, gemm_on, kernel_info, microkernel_gflops,
+    Accum, MatMut, MatRef, NoEpilogue, bf16_kernel_info, gemm_on, kernel_info, microkernel_gflops,
 };
 use latent_kernels::update::{SgdMomentum, SgdUpdate, gemm_sgd_update, sgd_momentum};
-use latent_kernels::{Isa, Par, sgemm};
+use latent_kernels::{Bf16Isa, Dispatch, Isa, Par, sgemm};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
@@ -156,6 +159,19 @@ fn pool_and_par(threads: usize) -> (rayon::ThreadPool, Par) {
 }
 
 fn time_latent(isa: Isa, m: usize, k: usize, n: usize, threads: usize, quick: bool) -> f64 {
+    time_product((m, k, n), threads, quick, |av, bv, cv, par| {
+        gemm_on(isa, 1.0, av, bv, Accum::Replace, cv, &NoEpilogue, par).expect("gemm");
+    })
+}
+
+/// The GFLOP/s of `product(A, B, C, par)` at `m x k x n` on `threads`
+/// threads (row-major operands, seeded).
+fn time_product(
+    (m, k, n): (usize, usize, usize),
+    threads: usize,
+    quick: bool,
+    product: impl Fn(MatRef<'_>, MatRef<'_>, MatMut<'_>, Par) + Sync,
+) -> f64 {
     let a = seeded_vec(m * k, 1);
     let b = seeded_vec(k * n, 2);
     let mut c = vec![0.0f32; m * n];
@@ -167,10 +183,26 @@ fn time_latent(isa: Isa, m: usize, k: usize, n: usize, threads: usize, quick: bo
             let av = MatRef::row_major(&a, m, k).expect("A view");
             let bv = MatRef::row_major(&b, k, n).expect("B view");
             let cv = MatMut::row_major(&mut c, m, n).expect("C view");
-            gemm_on(isa, 1.0, av, bv, Accum::Replace, cv, &NoEpilogue, par).expect("gemm");
+            product(av, bv, cv, par);
         })
     });
     flops / t / 1e9
+}
+
+/// The bf16 GEMM's GFLOP/s on `bf16` (A and B rounded while packed).
+fn time_latent_bf16(
+    bf16: Bf16Isa,
+    m: usize,
+    k: usize,
+    n: usize,
+    threads: usize,
+    quick: bool,
+) -> f64 {
+    let ctx = Dispatch::global().with_bf16_isa(bf16).expect("bf16 kernel");
+    time_product((m, k, n), threads, quick, |av, bv, cv, par| {
+        ctx.gemm_bf16(1.0, av, bv, Accum::Replace, cv, &NoEpilogue, par)
+            .expect("gemm_bf16");
+    })
 }
 
 /// The RBM weight-gradient step at 784-500, batch 100 (`G = −[V⁰;Vᵏ]ᵀ
@@ -330,6 +362,24 @@ fn main() {
         ("isa".to_string(), opts.isa.to_string()),
         ("ukr_gflops".to_string(), format!("{ukr_gf:.1}")),
     ];
+    // The bf16 GEMM is timed only on a bf16 instruction set: the portable
+    // kernel is a correctness fallback, far too slow for these shapes.
+    let bf16 = Dispatch::global()
+        .with_isa(opts.isa)
+        .map(|d| d.bf16_isa())
+        .ok()
+        .filter(|&b| b != Bf16Isa::Portable);
+    match bf16 {
+        Some(b) => {
+            let (name, mr, nr) = bf16_kernel_info(b);
+            println!("bf16 GEMM: isa={b} kernel={name} ({mr}x{nr})");
+            result.push(("bf16_isa".to_string(), b.to_string()));
+        }
+        None => println!(
+            "bf16 GEMM: no bf16 instructions under --isa {}; not timed",
+            opts.isa
+        ),
+    }
     // GFLOP/s per shape for each thread count, for the scaling table.
     let mut rates: Vec<Vec<f64>> = Vec::new();
     for &threads in &thread_counts {
@@ -339,6 +389,11 @@ fn main() {
             opts.isa
         );
         result.push((format!("peak_t{threads}"), format!("{peak:.1}")));
+        let bf16_peak = bf16.map_or(f64::NAN, |b| bf16_peak_threads(b, threads, peak_ms));
+        if bf16.is_some() {
+            println!("{threads} thread(s): measured bf16 (vdpbf16ps) peak {bf16_peak:.1} GFLOP/s");
+            result.push((format!("bf16_peak_t{threads}"), format!("{bf16_peak:.1}")));
+        }
         let mut mm_worker = if opts.no_baseline {
             None
         } else {
@@ -347,8 +402,8 @@ fn main() {
                 .ok()
         };
         println!(
-            "{:>18} {:>12} {:>12} {:>8} {:>8}",
-            "m x k x n", "latent GF/s", "mm GF/s", "ratio", "of peak"
+            "{:>18} {:>12} {:>12} {:>8} {:>8} {:>10} {:>8}",
+            "m x k x n", "latent GF/s", "mm GF/s", "ratio", "of peak", "bf16 GF/s", "of bf16"
         );
         rates.push(Vec::new());
         for &(m, k, n) in &opts.shapes {
@@ -379,11 +434,27 @@ fn main() {
                 r.push(gf);
             }
             let shape = format!("{m}x{k}x{n}");
+            let bf_gf = bf16.map_or(f64::NAN, |b| {
+                (0..rounds)
+                    .map(|_| time_latent_bf16(b, m, k, n, threads, opts.quick))
+                    .fold(0.0, f64::max)
+            });
             println!(
-                "{shape:>18} {gf:>12.1} {mm_gf:>12.1} {:>8.2} {:>7.1}%",
+                "{shape:>18} {gf:>12.1} {mm_gf:>12.1} {:>8.2} {:>7.1}% {bf_gf:>10.1} {:>7.1}%",
                 gf / mm_gf,
-                100.0 * gf / peak
+                100.0 * gf / peak,
+                100.0 * bf_gf / bf16_peak
             );
+            if bf16.is_some() {
+                result.push((
+                    format!("bf16_gflops_{shape}_t{threads}"),
+                    format!("{bf_gf:.1}"),
+                ));
+                result.push((
+                    format!("bf16_peak_frac_{shape}_t{threads}"),
+                    format!("{:.3}", bf_gf / bf16_peak),
+                ));
+            }
             result.push((format!("gflops_{shape}_t{threads}"), format!("{gf:.1}")));
             result.push((
                 format!("vs_mm_{shape}_t{threads}"),

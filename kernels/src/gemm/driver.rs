@@ -17,10 +17,10 @@ const MIN_FLOP_PER_TASK: usize = 1 << 21;
 
 /// C as raw parts, so threads can write disjoint blocks of it.
 #[derive(Clone, Copy)]
-struct CPtr {
-    ptr: *mut f32,
-    rs: usize,
-    cs: usize,
+pub(super) struct CPtr {
+    pub(super) ptr: *mut f32,
+    pub(super) rs: usize,
+    pub(super) cs: usize,
 }
 
 // SAFETY: `CPtr` comes from a `MatMut` whose elements do not alias (checked
@@ -68,27 +68,36 @@ fn choose_grid<K: Microkernel>(
     max_tasks: usize,
     b_mode: BMode,
 ) -> (usize, usize) {
+    let tile = (K::MR, K::NR);
+    choose_grid_for(tile, m, n, k, max_tasks, b_mode == BMode::Packed)
+}
+
+/// [`choose_grid`] for an `mr x nr` tile; `packs_b`: whether each task
+/// packs its B panels.
+pub(super) fn choose_grid_for(
+    (mr, nr): (usize, usize),
+    m: usize,
+    n: usize,
+    k: usize,
+    max_tasks: usize,
+    packs_b: bool,
+) -> (usize, usize) {
     let flops = 2usize.saturating_mul(m).saturating_mul(n).saturating_mul(k);
     let tasks = max_tasks.min(flops / MIN_FLOP_PER_TASK).max(1);
     if tasks == 1 {
         return (1, 1);
     }
-    let (mt, nt) = (m.div_ceil(K::MR), n.div_ceil(K::NR));
+    let (mt, nt) = (m.div_ceil(mr), n.div_ceil(nr));
     let mut best = (1, 1);
     let mut best_cost = f64::INFINITY;
     for tm in 1..=tasks.min(mt) {
         for tn in 1..=(tasks / tm).min(nt) {
-            let rows = (mt.div_ceil(tm) * K::MR) as f64;
-            let cols = (nt.div_ceil(tn) * K::NR) as f64;
+            let rows = (mt.div_ceil(tm) * mr) as f64;
+            let cols = (nt.div_ceil(tn) * nr) as f64;
             let k = k as f64;
             // Cycles: ~32 flop/cycle of arithmetic, ~1 cycle per packed float.
             let arithmetic = 2.0 * rows * cols * k / 32.0;
-            let packing = rows * k
-                + if b_mode == BMode::Packed {
-                    cols * k
-                } else {
-                    0.0
-                };
+            let packing = rows * k + if packs_b { cols * k } else { 0.0 };
             let cost = arithmetic + packing;
             if cost < best_cost * 0.999 {
                 best_cost = cost;
@@ -101,7 +110,7 @@ fn choose_grid<K: Microkernel>(
 
 /// The part `part` of `parts` of `tiles` tiles of `size`, as a range of
 /// indices clipped to `len`.
-fn split(len: usize, size: usize, parts: usize, part: usize) -> Range<usize> {
+pub(super) fn split(len: usize, size: usize, parts: usize, part: usize) -> Range<usize> {
     let tiles = len.div_ceil(size);
     let lo = (tiles * part / parts * size).min(len);
     let hi = (tiles * (part + 1) / parts * size).min(len);
@@ -136,15 +145,9 @@ pub(crate) fn gemm_impl<K: Microkernel, E: Epilogue>(
     par: Par,
 ) {
     let (m, n, k) = (a.rows(), b.cols(), a.cols());
-    if m == 0 || n == 0 {
+    let Some(cp) = c_for_product(&mut c, k, beta, epi) else {
         return;
-    }
-    let (ptr, _, _, rs, cs) = c.raw_parts();
-    let cp = CPtr { ptr, rs, cs };
-    if k == 0 {
-        scale_only(cp, m, n, beta, epi);
-        return;
-    }
+    };
     record(Family::Gemm, K::ISA);
     let blk = K::BLOCKING.resolve(ctx.blocking(), K::MR, K::NR);
     let b_mode = choose_b_mode::<K>(&b, m, &blk, ctx.pack_b());
@@ -176,6 +179,28 @@ pub(crate) fn gemm_impl<K: Microkernel, E: Epilogue>(
             }
         });
     }
+}
+
+/// C as raw parts for a product of depth `k`, or `None` when there is
+/// nothing to multiply: C is empty, or `k = 0` (then `C ← β·C` and the
+/// epilogue are done here).
+pub(super) fn c_for_product<E: Epilogue>(
+    c: &mut MatMut<'_>,
+    k: usize,
+    beta: f32,
+    epi: &E,
+) -> Option<CPtr> {
+    let (m, n) = (c.rows(), c.cols());
+    if m == 0 || n == 0 {
+        return None;
+    }
+    let (ptr, _, _, rs, cs) = c.raw_parts();
+    let cp = CPtr { ptr, rs, cs };
+    if k == 0 {
+        scale_only(cp, m, n, beta, epi);
+        return None;
+    }
+    Some(cp)
 }
 
 /// `k = 0`: `C ← β·C` (or 0), then the epilogue.
@@ -211,7 +236,7 @@ fn b_panel_outer(order: LoopOrder, b_mode: BMode) -> bool {
 
 /// The block size at most `max` (a multiple of `unit`) that cuts `len`
 /// into the fewest, most even blocks.
-fn balanced(len: usize, max: usize, unit: usize) -> usize {
+pub(super) fn balanced(len: usize, max: usize, unit: usize) -> usize {
     let blocks = len.div_ceil(max).max(1);
     (len.div_ceil(blocks).div_ceil(unit) * unit).max(unit)
 }

@@ -16,13 +16,21 @@
 //!
 //! An [`Epilogue`] runs on each finished tile of C while it is still in
 //! cache, so a bias and an activation can be fused into the product.
+//!
+//! [`gemm_bf16`] is the same product with bf16 operands (rounded while
+//! packing) and f32 accumulation, on AVX512-BF16 or a portable kernel;
+//! [`PackedBf16`] holds a B packed once for several products.
 
+mod bf16;
 mod blocking;
 mod driver;
 mod pack;
 mod ukr;
 mod view;
 
+pub use bf16::{
+    PackedBf16, bf16_kernel_info, gemm_bf16, gemm_bf16_on, gemm_bf16_packed, pack_bf16_b,
+};
 pub use blocking::Blocking;
 pub use view::{MatMut, MatRef};
 
@@ -62,7 +70,8 @@ impl Accum {
 /// [`apply_row`](Epilogue::apply_row) per row), while they are still in
 /// cache: a strip of tiles at a time (the tiles of one A panel across a B
 /// block, or of one B panel down an A block), or one tile when C is not
-/// row-major. Every element of C is passed exactly once, also when `k = 0`.
+/// row-major ([`gemm_bf16`] passes one tile at a time). Every element of C
+/// is passed exactly once, also when `k = 0`.
 /// Calls for different strips may come from different threads, in any
 /// order.
 pub trait Epilogue: Sync {

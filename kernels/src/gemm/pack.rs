@@ -36,25 +36,27 @@ fn cpu_has_avx2() -> bool {
     }
 }
 
-/// A growable `f32` buffer whose working slice starts on a 64-byte boundary.
-/// It only grows, so after warm-up packing allocates nothing.
+/// A growable buffer of 4-byte elements (`f32`, or `u32` pairs of bf16)
+/// whose working slice starts on a 64-byte boundary. It only grows, so
+/// after warm-up packing allocates nothing.
 #[derive(Default)]
-pub(crate) struct AlignedBuf {
-    storage: Vec<f32>,
+pub(crate) struct AlignedBuf<T = f32> {
+    storage: Vec<T>,
 }
 
-impl AlignedBuf {
+impl<T: Copy + Default> AlignedBuf<T> {
     const ALIGN_FLOATS: usize = 16;
 
-    /// A 64-byte-aligned slice of `len` floats (contents unspecified). An
+    /// A 64-byte-aligned slice of `len` elements (contents unspecified). An
     /// empty slice allocates nothing.
-    pub(crate) fn slice(&mut self, len: usize) -> &mut [f32] {
+    pub(crate) fn slice(&mut self, len: usize) -> &mut [T] {
+        const { assert!(std::mem::size_of::<T>() == 4) };
         if len == 0 {
             return &mut [];
         }
         let needed = len + Self::ALIGN_FLOATS;
         if self.storage.len() < needed {
-            self.storage.resize(needed, 0.0);
+            self.storage.resize(needed, T::default());
         }
         let misalign = (self.storage.as_ptr() as usize / 4) % Self::ALIGN_FLOATS;
         let offset = (Self::ALIGN_FLOATS - misalign) % Self::ALIGN_FLOATS;
@@ -71,6 +73,10 @@ pub(crate) struct PackBufs {
     pub(crate) b: AlignedBuf,
     /// The zero-padded edge panel of B when B is read in place.
     pub(crate) b_edge: AlignedBuf,
+    /// The bf16 GEMM's packed A block (pairs of k).
+    pub(crate) a_pairs: AlignedBuf<u32>,
+    /// The bf16 GEMM's packed B block (pairs of k).
+    pub(crate) b_pairs: AlignedBuf<u32>,
 }
 
 thread_local! {
