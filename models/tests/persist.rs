@@ -44,8 +44,20 @@ const FIXTURES: [(&str, Kind, &str); 10] = [
     ("deep_ae_rbm", Kind::DeepAe, "binary16.csv"),
 ];
 
+/// The fixtures' encodings were written with the AVX-512 kernels (the
+/// machine that made them): under those the bits must be equal; under
+/// another instruction set (`LATENT_ISA=portable|avx2`, or a CPU without
+/// AVX-512) the kernels round differently (their own `exp`, FMA or not), so
+/// the values must agree to 1e-5.
 #[test]
 fn files_of_the_previous_release_load_and_encode_to_the_same_bits() {
+    let exact = latent_kernels::Isa::selected() == latent_kernels::Isa::Avx512;
+    if !exact {
+        println!(
+            "NOTE: {} kernels, not the AVX-512 ones the fixtures were encoded with: comparing to 1e-5, not bits",
+            latent_kernels::Isa::selected()
+        );
+    }
     for (name, kind, csv) in FIXTURES {
         let path = fixture(&format!("{name}.latent"));
         let file = persist::load(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -56,7 +68,16 @@ fn files_of_the_previous_release_load_and_encode_to_the_same_bits() {
         let codes = file.model.features(&x, Par::All).unwrap();
         let expected = npy::read_matrix(fixture(&format!("{name}.encode.npy"))).unwrap();
         assert_eq!(codes.shape(), expected.shape(), "{name}");
-        assert_eq!(bits(&codes), bits(&expected), "{name}: encode differs");
+        if exact {
+            assert_eq!(bits(&codes), bits(&expected), "{name}: encode differs");
+        } else {
+            for (a, b) in codes.as_slice().iter().zip(expected.as_slice()) {
+                assert!(
+                    (a - b).abs() <= 1e-5 * b.abs().max(1.0),
+                    "{name}: {a} vs {b}"
+                );
+            }
+        }
     }
 }
 
