@@ -122,10 +122,12 @@ fn a_loaded_file_saves_back_to_the_same_bytes() {
 fn load_edited(name: &str, edit: impl Fn(&mut Checkpoint)) -> String {
     let mut ck = Checkpoint::load(fixture(&format!("{name}.latent"))).unwrap();
     edit(&mut ck);
+    // A name of its own per call: the tests run in parallel.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let path = std::env::temp_dir().join(format!(
-        "latent-persist-bad-{}-{name}-{}.latent",
+        "latent-persist-bad-{}-{name}-{call}.latent",
         std::process::id(),
-        ck.hyperparameters.len()
     ));
     ck.save(&path).unwrap();
     let e = persist::load(&path).map(|_| ()).unwrap_err().to_string();
