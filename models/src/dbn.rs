@@ -9,6 +9,7 @@ use latent_kernels::Par;
 use latent_kernels::random::{Streams, bernoulli};
 
 use crate::error::{ModelError, Result};
+use crate::model::{DbnScratch, Inference, SampleRequest};
 use crate::rbm::{Rbm, RbmConfig, VisibleUnits};
 
 /// What the layer above is trained on.
@@ -193,34 +194,24 @@ impl Dbn {
         self.transform_to(x, self.layers.len(), par)
     }
 
-    /// The up-pass to layer `level` (1 = the first hidden layer).
+    /// The up-pass to layer `level` (1 = the first hidden layer): the
+    /// allocating form of [`Dbn::encode_to_with`].
     pub fn transform_to(&self, x: &Matrix, level: usize, par: Par) -> Result<Matrix> {
-        if level == 0 || level > self.layers.len() {
-            return Err(ModelError::InvalidConfig {
-                what: "DBN::transform_to: level",
-                value: level.to_string(),
-                expected: "a hidden layer, 1 ..= number of layers",
-            });
-        }
-        let mut current = self.up_one(0, x, Propagate::Probabilities, par)?;
-        for l in 1..level {
-            current = self.up_one(l, &current, Propagate::Probabilities, par)?;
-        }
-        Ok(current)
+        let h = self.layers[level.clamp(1, self.layers.len()) - 1]
+            .config()
+            .n_hidden;
+        let mut out = Matrix::zeros(x.rows(), h)?;
+        let scratch = &mut DbnScratch::default();
+        self.encode_to_with(x.view(), level, out.view_mut(), scratch, par)?;
+        Ok(out)
     }
 
     /// `n` samples: a Gibbs chain of `steps` steps in the top RBM (from
     /// random states, streams of `seed`), then one top-down pass of means
-    /// `p(hˡ⁻¹ | hˡ)` to the visibles. Returns the visible means (`n x V`).
+    /// `p(hˡ⁻¹ | hˡ)` to the visibles. Returns the visible means (`n x V`);
+    /// [`Inference::sample_into`] with a caller-kept scratch.
     pub fn generate(&self, n: usize, steps: usize, seed: u64, par: Par) -> Result<Matrix> {
-        let top = self.layers.last().expect("a DBN has at least one layer");
-        let mut current = top.sample(n, steps, seed, par)?;
-        for rbm in self.layers.iter().rev().skip(1) {
-            let mut below = Matrix::zeros(n, rbm.config().n_visible)?;
-            rbm.visible_means(current.view(), below.view_mut(), par)?;
-            current = below;
-        }
-        Ok(current)
+        self.samples(n, SampleRequest { steps, seed }, par)
     }
 }
 

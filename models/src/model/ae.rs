@@ -9,7 +9,7 @@ use latent_kernels::Par;
 use latent_kernels::gemm::{MatMut, MatRef};
 
 use super::{
-    BLOCK, Inference, SampleRequest, Score, by_blocks, by_blocks_rows, row_squared_errors,
+    BLOCK, Inference, SampleRequest, Score, by_blocks, by_blocks_rows, squared_error_scores,
 };
 use crate::ae::{AeScratch, Autoencoder, Vae, VaeScratch};
 use crate::error::{ModelError, Result};
@@ -139,16 +139,7 @@ impl Inference for Vae {
                 Ok(())
             }
             Score::Reconstruction => {
-                let (rows, v) = (x.rows(), x.cols());
-                let mut recon = std::mem::take(&mut scratch.recon);
-                recon.resize(recon.len().max(rows * v), 0.0);
-                let r = MatMut::row_major(&mut recon[..rows * v], rows, v)?;
-                let done = self.reconstruct_into(x, r, scratch, par).and_then(|()| {
-                    let r = MatRef::row_major(&recon[..rows * v], rows, v)?;
-                    row_squared_errors(x, r, out)
-                });
-                scratch.recon = recon;
-                done
+                squared_error_scores(self, x, out, scratch, |s| &mut s.recon, par)
             }
             Score::FreeEnergy => Err(ModelError::Unsupported {
                 what: "the free energy",
@@ -173,12 +164,8 @@ impl Inference for Vae {
 }
 
 /// A dense row-major copy of `x`.
-pub(crate) fn to_matrix(x: MatRef<'_>) -> Result<Matrix> {
+fn to_matrix(x: MatRef<'_>) -> Result<Matrix> {
     let mut m = Matrix::zeros(x.rows(), x.cols())?;
-    for i in 0..x.rows() {
-        for (j, v) in m.row_mut(i).iter_mut().enumerate() {
-            *v = x.get(i, j).unwrap_or(0.0);
-        }
-    }
+    crate::ae::util::copy_rows(&x, m.as_mut_slice());
     Ok(m)
 }

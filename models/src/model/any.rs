@@ -234,7 +234,7 @@ impl AnyModel {
     /// layer, for the others their [`Inference::features`].
     pub fn encode_layer(&self, x: &Matrix, level: usize, par: Par) -> Result<Matrix> {
         match self {
-            AnyModel::Dbn(d) => super::dbn::encode_to(d, x, level, par),
+            AnyModel::Dbn(d) => d.transform_to(x, level, par),
             _ if Some(level) == self.sizes().len().checked_sub(1) => self.features(x, par),
             _ => Err(ModelError::InvalidConfig {
                 what: "encode level",

@@ -2,11 +2,10 @@
 //! through the whole stack (up to the top, means back down), squared-error
 //! scores, and samples from a Gibbs chain in the top RBM.
 
-use latent_engine::Matrix;
 use latent_kernels::Par;
 use latent_kernels::gemm::{MatMut, MatRef};
 
-use super::{Inference, SampleRequest, Score, check_rows, row_squared_errors};
+use super::{Inference, SampleRequest, Score, check_rows, grow, squared_error_scores};
 use crate::dbn::Dbn;
 use crate::error::{ModelError, Result};
 use crate::rbm::RbmScratch;
@@ -22,13 +21,6 @@ pub struct DbnScratch {
     top: Vec<f32>,
     /// Reconstructions for the squared-error score.
     recon: Vec<f32>,
-}
-
-fn grow(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
-    if buf.len() < len {
-        buf.resize(len, 0.0);
-    }
-    &mut buf[..len]
 }
 
 impl Dbn {
@@ -174,16 +166,7 @@ impl Inference for Dbn {
                     .into(),
             });
         }
-        let len = x.rows() * x.cols();
-        let mut recon = std::mem::take(&mut scratch.recon);
-        grow(&mut recon, len);
-        let r = MatMut::row_major(&mut recon[..len], x.rows(), x.cols())?;
-        let done = self.reconstruct_into(x, r, scratch, par).and_then(|()| {
-            let r = MatRef::row_major(&recon[..len], x.rows(), x.cols())?;
-            row_squared_errors(x, r, out)
-        });
-        scratch.recon = recon;
-        done
+        squared_error_scores(self, x, out, scratch, |s| &mut s.recon, par)
     }
 
     fn can_sample(&self) -> bool {
@@ -211,21 +194,4 @@ impl Inference for Dbn {
         drawn?;
         self.down_with(n, layers.len() - 1, out, scratch, par)
     }
-}
-
-/// A matrix of the DBN's up-pass to `level` (the allocating form of
-/// [`Dbn::encode_to_with`]).
-pub(crate) fn encode_to(dbn: &Dbn, x: &Matrix, level: usize, par: Par) -> Result<Matrix> {
-    let h = dbn.layers()[level.clamp(1, dbn.layers().len()) - 1]
-        .config()
-        .n_hidden;
-    let mut out = Matrix::zeros(x.rows(), h)?;
-    dbn.encode_to_with(
-        x.view(),
-        level,
-        out.view_mut(),
-        &mut DbnScratch::default(),
-        par,
-    )?;
-    Ok(out)
 }

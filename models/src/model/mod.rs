@@ -188,6 +188,36 @@ pub fn row_squared_errors(x: MatRef<'_>, r: MatRef<'_>, out: &mut [f32]) -> Resu
     Ok(())
 }
 
+/// The first `len` floats of `buf`, growing it (zero-filled) when shorter.
+pub(crate) fn grow(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    if buf.len() < len {
+        buf.resize(len, 0.0);
+    }
+    &mut buf[..len]
+}
+
+/// [`Score::Reconstruction`] as the squared error of each row of `x`
+/// against `model`'s reconstruction, built in the scratch's buffer that
+/// `recon` names (taken out while `model` uses the rest of the scratch).
+pub(crate) fn squared_error_scores<M: Inference>(
+    model: &M,
+    x: MatRef<'_>,
+    out: &mut [f32],
+    scratch: &mut M::Scratch,
+    recon: fn(&mut M::Scratch) -> &mut Vec<f32>,
+    par: Par,
+) -> Result<()> {
+    let (rows, cols) = (x.rows(), x.cols());
+    let mut buf = std::mem::take(recon(scratch));
+    let r = MatMut::row_major(grow(&mut buf, rows * cols), rows, cols)?;
+    let done = model.reconstruct_into(x, r, scratch, par).and_then(|()| {
+        let r = MatRef::row_major(&buf[..rows * cols], rows, cols)?;
+        row_squared_errors(x, r, out)
+    });
+    *recon(scratch) = buf;
+    done
+}
+
 /// An error unless `found == expected`.
 pub(crate) fn check_rows(what: &str, found: usize, expected: usize) -> Result<()> {
     if found == expected {

@@ -4,7 +4,7 @@
 use latent_kernels::Par;
 use latent_kernels::gemm::{MatMut, MatRef};
 
-use super::{Inference, SampleRequest, Score, row_squared_errors};
+use super::{Inference, SampleRequest, Score, squared_error_scores};
 use crate::error::{ModelError, Result};
 use crate::rbm::{Rbm, RbmScratch};
 
@@ -64,18 +64,7 @@ impl Inference for Rbm {
         match score {
             Score::FreeEnergy => self.free_energy_with(x, out, &mut scratch.rbm, par),
             Score::Reconstruction => {
-                let len = x.rows() * x.cols();
-                let mut recon = std::mem::take(&mut scratch.recon);
-                recon.resize(recon.len().max(len), 0.0);
-                let r = MatMut::row_major(&mut recon[..len], x.rows(), x.cols())?;
-                let done = self
-                    .reconstruct_with(x, r, &mut scratch.rbm, par)
-                    .and_then(|()| {
-                        let r = MatRef::row_major(&recon[..len], x.rows(), x.cols())?;
-                        row_squared_errors(x, r, out)
-                    });
-                scratch.recon = recon;
-                done
+                squared_error_scores(self, x, out, scratch, |s| &mut s.recon, par)
             }
             Score::NegElbo => Err(ModelError::Unsupported {
                 what: "the negative ELBO",
