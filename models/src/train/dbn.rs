@@ -171,7 +171,9 @@ pub fn train_dbn(
     stack.done.pop();
     let params: Vec<&ParamSet> = stack.done.iter().map(|r| r.params()).collect();
     let ck = persist::staged_checkpoint(&params, &top, stack.history)?;
-    let checkpoint = run.write(ck, Kind::Dbn, &dbn_lines(&sizes, &stack.text))?;
+    let checkpoint = run
+        .file()
+        .write(ck, Kind::Dbn, &dbn_lines(&sizes, &stack.text))?;
     Ok(DbnOutcome {
         checkpoint,
         epochs_run,
@@ -207,13 +209,12 @@ fn train_layer(
     text.push(start.0.hyperparameters());
     let lines = dbn_lines(sizes, &text);
     let settings = *run.settings;
-    let (out, pre) = (run.out, run.preprocess);
+    let file = run.file();
     let stack_ref: &Stack = stack;
     let mut save = |t: &Trainer<Rbm>| -> Result<()> {
         let history = join_history(&stack_ref.history, &tag_layer(t.history(), l));
-        let mut ck = stack_ref.checkpoint(t, history)?;
-        persist::finish(&mut ck, Kind::Dbn, &lines, &settings.line(), pre)?;
-        Ok(ck.save(out)?)
+        let ck = stack_ref.checkpoint(t, history)?;
+        file.write(ck, Kind::Dbn, &lines).map(drop)
     };
     let input = (&stack_ref.input, stack_ref.valid.as_ref());
     let (trainer, summary) = run.train(start, &label, input, &settings, &mut save)?;

@@ -261,14 +261,12 @@ fn pretrain_layer<M: Model + Send>(
         epochs: spec.pretrain_epochs,
         ..*run.settings
     };
-    let (line, out, prep) = (run.settings.line(), run.out, run.preprocess);
-    let lines = spec.lines(false);
+    let (file, lines) = (run.file(), spec.lines(false));
     let mut save = |t: &Trainer<M>| -> Result<()> {
         let params: Vec<&ParamSet> = pre.params.iter().collect();
         let history = join_history(&pre.history, &tag_layer(t.history(), l));
-        let mut ck = persist::staged_checkpoint(&params, &t.checkpoint(), history)?;
-        persist::finish(&mut ck, Kind::DeepAe, &lines, &line, prep)?;
-        Ok(ck.save(out)?)
+        let ck = persist::staged_checkpoint(&params, &t.checkpoint(), history)?;
+        file.write(ck, Kind::DeepAe, &lines).map(drop)
     };
     let input = (&pre.input, pre.valid.as_ref());
     let (trainer, summary) = run.train(start, &label, input, &layer_settings, &mut save)?;
@@ -297,14 +295,12 @@ fn finetune(
     let sizes: Vec<String> = spec.config.sizes.iter().map(|s| s.to_string()).collect();
     let label = format!("deep-ae fine-tuning {}", sizes.join("-"));
     run.observer.stage(&label, None);
-    let lines = spec.lines(true);
-    let (line, out, prep) = (run.settings.line(), run.out, run.preprocess);
+    let (file, lines) = (run.file(), spec.lines(true));
     let mut save = |t: &Trainer<Autoencoder>| -> Result<()> {
         let mut ck = t.checkpoint();
         ck.history = join_history(pretraining, t.history());
         ck.epoch = ck.history.len() as u64;
-        persist::finish(&mut ck, Kind::DeepAe, &lines, &line, prep)?;
-        Ok(ck.save(out)?)
+        file.write(ck, Kind::DeepAe, &lines).map(drop)
     };
     let settings = *run.settings;
     let (trainer, summary) = run.train(start, &label, data, &settings, &mut save)?;

@@ -89,6 +89,25 @@ pub struct Silent;
 impl Observer for Silent {}
 impl RunObserver for Silent {}
 
+/// The model file of a run: its path, and the settings and preprocessing
+/// it records.
+#[derive(Clone, Copy)]
+struct ModelOut<'a> {
+    out: &'a Path,
+    settings: &'a Settings,
+    preprocess: &'a Preprocess,
+}
+
+impl ModelOut<'_> {
+    /// Finishes `ck` as a model file of `kind` with the model's `lines` and
+    /// writes it (atomically).
+    fn write(self, mut ck: Checkpoint, kind: Kind, lines: &str) -> Result<Checkpoint> {
+        finish(&mut ck, kind, lines, &self.settings.line(), self.preprocess)?;
+        ck.save(self.out)?;
+        Ok(ck)
+    }
+}
+
 /// A training run: where its model file goes and how often, its settings,
 /// the preprocessing its data had, and its observer.
 pub struct Run<'a> {
@@ -121,12 +140,14 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// Finishes `ck` as a model file of `kind` with the model's `lines` and
-    /// writes it.
-    fn write(&self, mut ck: Checkpoint, kind: Kind, lines: &str) -> Result<Checkpoint> {
-        finish(&mut ck, kind, lines, &self.settings.line(), self.preprocess)?;
-        ck.save(self.out)?;
-        Ok(ck)
+    /// Where and how the run's model file is written, apart from the run
+    /// (a save closure holds it while the run trains).
+    fn file(&self) -> ModelOut<'a> {
+        ModelOut {
+            out: self.out,
+            settings: self.settings,
+            preprocess: self.preprocess,
+        }
     }
 
     /// `training <label> on <n> samples (<pre>), epochs a..b of b, batch B,
@@ -205,12 +226,10 @@ pub fn train_model<M: Model + Send>(
     data: (&Dataset, Option<&Dataset>),
 ) -> Result<(Trainer<M>, FitSummary)> {
     let settings = *run.settings;
-    let (out, pre) = (run.out, run.preprocess);
+    let file = run.file();
     let mut save = |t: &Trainer<M>| -> Result<()> {
-        let mut ck = t.checkpoint();
         let text = t.model().hyperparameters();
-        finish(&mut ck, kind, &text, &settings.line(), pre)?;
-        Ok(ck.save(out)?)
+        file.write(t.checkpoint(), kind, &text).map(drop)
     };
     let (trainer, summary) = run.train(start, label, data, &settings, &mut save)?;
     save(&trainer)?;
