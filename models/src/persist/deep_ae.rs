@@ -8,7 +8,7 @@ use latent_engine::Checkpoint;
 use latent_kernels::activation::Activation;
 
 use super::load::{load_params, load_rbm};
-use super::text::{hyper_line, hyper_value, parse_rbm_config, parse_value, rbm_text};
+use super::text::{hyper_line, hyper_value, parse_rbm_config, parse_value};
 use crate::ae::{AeConfig, Autoencoder, Loss, PretrainedLayer, Stack};
 use crate::error::{ModelError, Result};
 use crate::rbm::{Rbm, RbmConfig, VisibleUnits};
@@ -75,7 +75,7 @@ impl DeepAeSpec {
     pub fn lines(&self, finetune: bool) -> String {
         let (kind, layer) = match &self.pretrain {
             Pretrain::Ae(t) => ("ae", t.to_spec()),
-            Pretrain::Rbm(rc) => ("rbm", rbm_text(rc)),
+            Pretrain::Rbm(rc) => ("rbm", rc.to_text()),
         };
         let phase = if finetune { "finetune" } else { "pretrain" };
         format!(

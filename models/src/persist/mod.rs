@@ -10,7 +10,7 @@
 //!
 //! | kind | first line(s) | parameters |
 //! | --- | --- | --- |
-//! | `rbm`, `gaussian-rbm` | the RBM configuration ([`rbm_text`]: `visible=… n_visible=… n_hidden=… cd_k=… …`) | `W` (`V x H`), `b` (`1 x V`), `c` (`1 x H`), `log_sigma` (`1 x V`, learned σ only) |
+//! | `rbm`, `gaussian-rbm` | the RBM configuration ([`RbmConfig::to_text`](crate::rbm::RbmConfig::to_text): `visible=… n_visible=… n_hidden=… cd_k=… …`) | `W` (`V x H`), `b` (`1 x V`), `c` (`1 x H`), `log_sigma` (`1 x V`, learned σ only) |
 //! | `dbn` | `layers=784,500,250 bottom=bernoulli` (the sizes asked for), then `layer0: <RBM configuration>` per layer trained | `layer0.W`, `layer0.b`, `layer0.c`, `layer1.W`, … bottom first |
 //! | `ae` | the [`AeConfig`](crate::ae::AeConfig) spec (`sizes=784,256 activations=sigmoid tied=false loss=cross-entropy sparsity=none noise=mask:0.3 contractive=none init_std=none`) | `W1, c1, …, WL, cL`, then per layer from the top the decoder's `WdL` (untied only) and `bL` |
 //! | `vae` | the [`VaeConfig`](crate::ae::VaeConfig) spec (`sizes=784,256 activations=relu latent=20 output=bernoulli init_std=none`) | `W1, c1, …, Wmu, bmu, Wlv, blv, Wd…, b…` |
@@ -70,7 +70,7 @@ pub use preprocess::Preprocess;
 pub use staged::{
     record_layer, resume_state, stage_records, stage_state, staged_checkpoint, tag_layer,
 };
-pub use text::{hyper_line, hyper_value, parse_rbm_config, rbm_text};
+pub use text::{hyper_line, hyper_value, parse_rbm_config};
 
 use crate::error::Result;
 use crate::model::AnyModel;

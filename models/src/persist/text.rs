@@ -66,13 +66,7 @@ pub(crate) fn parse_value<T: std::str::FromStr>(
         .map_err(|_| bad_value(path, what, key, expected, value))
 }
 
-/// The text of an RBM configuration, as an RBM's model file stores it:
-/// [`RbmConfig::to_text`].
-pub fn rbm_text(c: &RbmConfig) -> String {
-    c.to_text()
-}
-
-/// Reads an RBM configuration line written by [`rbm_text`] for a model of
+/// Reads an RBM configuration line written by [`RbmConfig::to_text`] for a model of
 /// `visible` units and `v x h` sizes (the sizes come from the tensors).
 /// Keys that are absent take their defaults (files written before a key
 /// existed); a key that is unknown, a value that does not parse, or (with
@@ -189,7 +183,7 @@ mod tests {
     }
 
     #[test]
-    fn rbm_text_round_trips() {
+    fn rbm_config_text_round_trips() {
         let mut c = RbmConfig::bernoulli(16, 8);
         c.cd_k = 3;
         c.persistent = true;
@@ -199,7 +193,7 @@ mod tests {
             cost: 0.2,
             decay: 0.9,
         });
-        assert_eq!(parse(&rbm_text(&c)).unwrap(), c);
+        assert_eq!(parse(&c.to_text()).unwrap(), c);
         assert_eq!(parse("").unwrap(), RbmConfig::bernoulli(16, 8));
     }
 

@@ -352,11 +352,7 @@ pub fn check_resumed_config(args: &TrainArgs, file: &str, flags: &str) -> Result
 /// [`check_resumed_config`] for a resumed RBM (or a DBN's top layer) of
 /// configuration `file`.
 pub fn check_resumed_rbm(args: &TrainArgs, file: RbmConfig) -> Result<()> {
-    check_resumed_config(
-        args,
-        &persist::rbm_text(&file),
-        &persist::rbm_text(&rbm_config(args, file)?),
-    )
+    check_resumed_config(args, &file.to_text(), &rbm_config(args, file)?.to_text())
 }
 
 /// Parses `--layers 784,500,250` (at least `min` sizes).
