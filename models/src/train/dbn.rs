@@ -10,7 +10,7 @@ use latent_engine::checkpoint::EpochRecord;
 use latent_engine::train::{Model, Trainer};
 use latent_engine::{Checkpoint, Dataset, Matrix, Par, ParamSet};
 
-use super::{Run, join_history};
+use super::{Run, StageData, join_history};
 use crate::error::{ModelError, Result};
 use crate::persist::{self, Kind, dbn_layers, dbn_target, record_layer, stage_state, tag_layer};
 use crate::rbm::{Rbm, RbmConfig};
@@ -97,23 +97,17 @@ fn propagate(rbm: &Rbm, d: &Dataset) -> Result<Dataset> {
 
 /// The finished layers, their text and history so far, and the data the
 /// next layer sees.
-struct Stack {
+struct Stack<'d> {
     done: Vec<Rbm>,
     text: Vec<String>,
     history: Vec<EpochRecord>,
-    input: Dataset,
-    valid: Option<Dataset>,
+    data: StageData<'d>,
 }
 
-impl Stack {
+impl Stack<'_> {
     fn push(&mut self, rbm: Rbm, last: bool) -> Result<()> {
         if !last {
-            self.input = propagate(&rbm, &self.input)?;
-            self.valid = self
-                .valid
-                .as_ref()
-                .map(|v| propagate(&rbm, v))
-                .transpose()?;
+            self.data.up(|d| propagate(&rbm, d))?;
         }
         self.done.push(rbm);
         Ok(())
@@ -138,8 +132,7 @@ pub fn train_dbn(
         done: Vec::new(),
         text: Vec::new(),
         history: Vec::new(),
-        input: data.0.clone(),
-        valid: data.1.cloned(),
+        data: StageData::new(data),
     };
     let mut resumed_done = Vec::new();
     if let Some(r) = plan.resume.take() {
@@ -158,7 +151,10 @@ pub fn train_dbn(
     for l in stack.done.len()..sizes.len() - 1 {
         let (rbm, state) = match cont.take() {
             Some((rbm, state)) => (rbm, Some(state)),
-            None => (new_layer(&plan, l, run.settings.seed, &stack.input)?, None),
+            None => (
+                new_layer(&plan, l, run.settings.seed, stack.data.get().0)?,
+                None,
+            ),
         };
         let (trainer, run_epochs) = train_layer(run, &mut stack, (rbm, state), l, &sizes)?;
         epochs_run += run_epochs;
@@ -216,7 +212,7 @@ fn train_layer(
         let ck = stack_ref.checkpoint(t, history)?;
         file.write(ck, Kind::Dbn, &lines).map(drop)
     };
-    let input = (&stack_ref.input, stack_ref.valid.as_ref());
+    let input = stack_ref.data.get();
     let (trainer, summary) = run.train(start, &label, input, &settings, &mut save)?;
     if run.checkpoint_every.is_some() && l + 2 < sizes.len() {
         save(&trainer)?;

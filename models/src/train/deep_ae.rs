@@ -7,7 +7,7 @@ use latent_engine::checkpoint::EpochRecord;
 use latent_engine::train::{FitSummary, Model, Trainer};
 use latent_engine::{Checkpoint, Dataset, Par, ParamSet};
 
-use super::{Run, Settings, join_history};
+use super::{Run, Settings, StageData, join_history};
 use crate::ae::{Autoencoder, PretrainedLayer, StackedPretrainer};
 use crate::error::Result;
 use crate::persist::{
@@ -108,22 +108,20 @@ pub struct DeepAeOutcome {
 }
 
 /// The pretraining done so far.
-struct Pretrained {
+struct Pretrained<'d> {
     layers: Vec<PretrainedLayer>,
     params: Vec<ParamSet>,
     history: Vec<EpochRecord>,
-    input: Dataset,
-    valid: Option<Dataset>,
+    data: StageData<'d>,
 }
 
-impl Pretrained {
+impl Pretrained<'_> {
     /// Adds a finished layer and moves the data up through it.
     fn push(&mut self, layer: PretrainedLayer, params: ParamSet) -> Result<()> {
         let up = |d: &Dataset| -> Result<Dataset> {
             Ok(Dataset::new(layer.encode(&d.x, Par::All)?, None)?)
         };
-        self.input = up(&self.input)?;
-        self.valid = self.valid.as_ref().map(up).transpose()?;
+        self.data.up(up)?;
         self.layers.push(layer);
         self.params.push(params);
         Ok(())
@@ -142,8 +140,7 @@ pub fn train_deep_ae(
         layers: Vec::new(),
         params: Vec::new(),
         history: Vec::new(),
-        input: data.0.clone(),
-        valid: data.1.cloned(),
+        data: StageData::new(data),
     };
     let mut epochs_run = 0;
     let start = match plan.resume {
@@ -168,7 +165,10 @@ pub fn train_deep_ae(
             for l in pre.layers.len()..spec.config.depth() {
                 let (model, state) = match cont.take() {
                     Some((m, s)) => (m, Some(s)),
-                    None => (new_layer(&spec, l, run.settings.seed, &pre.input)?, None),
+                    None => (
+                        new_layer(&spec, l, run.settings.seed, pre.data.get().0)?,
+                        None,
+                    ),
                 };
                 let (layer, params, records, n) = pretrain(run, &spec, &pre, (model, state), l)?;
                 epochs_run += n;
@@ -268,7 +268,7 @@ fn pretrain_layer<M: Model + Send>(
         let ck = persist::staged_checkpoint(&params, &t.checkpoint(), history)?;
         file.write(ck, Kind::DeepAe, &lines).map(drop)
     };
-    let input = (&pre.input, pre.valid.as_ref());
+    let input = pre.data.get();
     let (trainer, summary) = run.train(start, &label, input, &layer_settings, &mut save)?;
     if run.checkpoint_every.is_some() {
         save(&trainer)?;

@@ -236,6 +236,36 @@ pub fn train_model<M: Model + Send>(
     Ok((trainer, summary))
 }
 
+/// What a stage of a layer-wise run trains on: the run's own data
+/// (training, validation), borrowed, for the bottom layer; above it the
+/// codes of the layers below, owned.
+struct StageData<'d> {
+    base: (&'d Dataset, Option<&'d Dataset>),
+    codes: Option<(Dataset, Option<Dataset>)>,
+}
+
+impl<'d> StageData<'d> {
+    fn new(base: (&'d Dataset, Option<&'d Dataset>)) -> Self {
+        StageData { base, codes: None }
+    }
+
+    /// The training and validation data of the next stage.
+    fn get(&self) -> (&Dataset, Option<&Dataset>) {
+        match &self.codes {
+            Some((train, valid)) => (train, valid.as_ref()),
+            None => self.base,
+        }
+    }
+
+    /// Moves both up through a finished layer, `up` giving its codes.
+    fn up(&mut self, up: impl Fn(&Dataset) -> Result<Dataset>) -> Result<()> {
+        let (train, valid) = self.get();
+        let next = (up(train)?, valid.map(&up).transpose()?);
+        self.codes = Some(next);
+        Ok(())
+    }
+}
+
 /// The history of a staged run as one list: the finished stages' records
 /// (tagged with their layer) then the current stage's.
 fn join_history(before: &[EpochRecord], current: &[EpochRecord]) -> Vec<EpochRecord> {
