@@ -54,6 +54,9 @@ pub mod update;
 pub use activation::{Activation, BiasActivation};
 pub use dispatch::Dispatch;
 pub use error::KernelError;
-pub use gemm::{Accum, BiasAdd, Epilogue, MatMut, MatRef, NoEpilogue, gemm, gemm_on, sgemm};
+pub use gemm::{
+    Accum, BiasAdd, Epilogue, MatMut, MatRef, NoEpilogue, Operand, Precision, gemm, gemm_on,
+    product, sgemm,
+};
 pub use isa::{Bf16Isa, Isa};
 pub use par::Par;

@@ -6,6 +6,7 @@
 use latent_engine::train::{FitSummary, Observer, TrainConfig, Trainer};
 use latent_engine::{Dataset, Matrix};
 use latent_kernels::Par;
+use latent_kernels::Precision;
 use latent_kernels::random::{Streams, bernoulli};
 
 use crate::error::{ModelError, Result};
@@ -103,6 +104,19 @@ impl Dbn {
             }
         }
         Ok(Dbn { layers })
+    }
+
+    /// The precision of the layers' products (the bottom layer's; they
+    /// are set together by [`set_precision`](Self::set_precision)).
+    pub fn precision(&self) -> Precision {
+        self.layers[0].precision()
+    }
+
+    /// Sets the precision of every layer's products.
+    pub fn set_precision(&mut self, precision: Precision) {
+        for layer in &mut self.layers {
+            layer.set_precision(precision);
+        }
     }
 
     /// The RBMs, bottom first.

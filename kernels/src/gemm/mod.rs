@@ -20,11 +20,13 @@
 //! [`gemm_bf16`] is the same product with bf16 operands (rounded while
 //! packing) and f32 accumulation, on AVX512-BF16 or a portable kernel;
 //! [`PackedBf16`] holds a B packed once for several products.
+//! [`product`] takes either, by its right [`Operand`] ([`Precision`]).
 
 mod bf16;
 mod blocking;
 mod driver;
 mod pack;
+mod precision;
 mod ukr;
 mod view;
 
@@ -32,6 +34,7 @@ pub use bf16::{
     PackedBf16, bf16_kernel_info, gemm_bf16, gemm_bf16_on, gemm_bf16_packed, pack_bf16_b,
 };
 pub use blocking::Blocking;
+pub use precision::{Operand, Precision, product};
 pub use view::{MatMut, MatRef};
 
 use crate::dispatch::Dispatch;

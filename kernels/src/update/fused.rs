@@ -3,8 +3,9 @@
 //! ([`gemm_sgd_update`]).
 
 use super::{RankOne, SgdMomentum, SgdRow, any_nonzero};
+use crate::dispatch::Dispatch;
 use crate::error::KernelError;
-use crate::gemm::{Accum, Epilogue, MatMut, MatRef, TileRows, gemm_on};
+use crate::gemm::{Accum, Epilogue, MatMut, MatRef, Operand, TileRows};
 use crate::simd::{Checked, Kernel, LANES, Simd, dispatch, prefetch_l2};
 use crate::split::check_exact;
 use crate::{Isa, Par};
@@ -265,7 +266,35 @@ pub fn gemm_sgd_update_on(
     out: MatMut<'_>,
     par: Par,
 ) -> Result<bool, KernelError> {
-    let checked = Checked::new(isa)?;
+    let dispatch = Dispatch::global().with_isa(isa)?;
+    product_sgd_update_under(&dispatch, alpha, a, Operand::F32(b), update, out, par)
+}
+
+/// [`gemm_sgd_update`] with the right operand in any precision
+/// ([`Operand`]): the fused SGD step of a bf16 weight gradient. The
+/// update's arithmetic is f32 either way.
+pub fn product_sgd_update(
+    alpha: f32,
+    a: MatRef<'_>,
+    b: Operand<'_>,
+    update: SgdUpdate<'_>,
+    out: MatMut<'_>,
+    par: Par,
+) -> Result<bool, KernelError> {
+    product_sgd_update_under(Dispatch::global(), alpha, a, b, update, out, par)
+}
+
+/// [`product_sgd_update`] under a given context.
+fn product_sgd_update_under(
+    dispatch: &Dispatch,
+    alpha: f32,
+    a: MatRef<'_>,
+    b: Operand<'_>,
+    update: SgdUpdate<'_>,
+    out: MatMut<'_>,
+    par: Par,
+) -> Result<bool, KernelError> {
+    let checked = Checked::new(dispatch.isa())?;
     let (rows, cols) = (out.rows(), out.cols());
     let n = rows * cols;
     check_exact(
@@ -291,6 +320,6 @@ pub fn gemm_sgd_update_on(
         isa: checked,
         _velocity: PhantomData,
     };
-    gemm_on(isa, alpha, a, b, Accum::Replace, out, &epi, par)?;
+    dispatch.product(alpha, a, b, Accum::Replace, out, &epi, par)?;
     Ok(epi.non_finite.into_inner())
 }

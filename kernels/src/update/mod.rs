@@ -13,7 +13,7 @@ mod adam;
 mod fused;
 
 pub use adam::{AdamRule, adam, adam_on};
-pub use fused::{RankOneAdd, SgdUpdate, gemm_sgd_update, gemm_sgd_update_on};
+pub use fused::{RankOneAdd, SgdUpdate, gemm_sgd_update, gemm_sgd_update_on, product_sgd_update};
 
 use crate::Isa;
 use crate::error::KernelError;

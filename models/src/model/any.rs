@@ -5,6 +5,7 @@
 use latent_engine::Matrix;
 use latent_engine::train::Model as _;
 use latent_kernels::Par;
+use latent_kernels::Precision;
 use latent_kernels::gemm::{MatMut, MatRef};
 
 use super::ae::VaeInferenceScratch;
@@ -160,6 +161,26 @@ impl Inference for AnyModel {
 }
 
 impl AnyModel {
+    /// The precision of the model's matrix products.
+    pub fn precision(&self) -> Precision {
+        match self {
+            AnyModel::Rbm(m) => m.precision(),
+            AnyModel::Dbn(m) => m.precision(),
+            AnyModel::Ae(m) | AnyModel::DeepAe(m) => m.precision(),
+            AnyModel::Vae(m) => m.precision(),
+        }
+    }
+
+    /// Sets the precision of the model's matrix products (in every layer).
+    pub fn set_precision(&mut self, precision: Precision) {
+        match self {
+            AnyModel::Rbm(m) => m.set_precision(precision),
+            AnyModel::Dbn(m) => m.set_precision(precision),
+            AnyModel::Ae(m) | AnyModel::DeepAe(m) => m.set_precision(precision),
+            AnyModel::Vae(m) => m.set_precision(precision),
+        }
+    }
+
     /// Layer sizes: `[V, H]`, `[V, H1, H2, …]`, or for a VAE `[V, H1, …,
     /// Z]` (the latent last).
     pub fn sizes(&self) -> Vec<usize> {

@@ -42,6 +42,7 @@ pub use workspace::RbmScratch;
 
 use latent_engine::{Matrix, ParamSet, Role};
 use latent_kernels::Par;
+use latent_kernels::Precision;
 
 use crate::error::{ModelError, Result};
 use workspace::Workspace;
@@ -67,6 +68,8 @@ pub struct Rbm {
     q_hat: Vec<f32>,
     /// Phase times of `cd_gradient`, when profiling is on.
     profile: Option<StepProfile>,
+    /// The precision of the matrix products.
+    precision: Precision,
 }
 
 impl Rbm {
@@ -94,7 +97,20 @@ impl Rbm {
             chains: None,
             q_hat,
             profile: None,
+            precision: Precision::F32,
         })
+    }
+
+    /// The precision of the model's matrix products ([`Precision::F32`]
+    /// unless set), in training and inference alike.
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
+    /// Sets the precision of the model's matrix products (master
+    /// parameters and everything else stay f32).
+    pub fn set_precision(&mut self, precision: Precision) {
+        self.precision = precision;
     }
 
     /// Switches the per-phase timing of [`cd_gradient`](Self::cd_gradient)

@@ -45,7 +45,7 @@ pub use workspace::AeScratch;
 
 use latent_engine::{Matrix, ParamSet, Role};
 use latent_kernels::Par;
-use latent_kernels::gemm::MatRef;
+use latent_kernels::gemm::{MatRef, Precision};
 use latent_kernels::random::Streams;
 
 use self::forward::apply_noise;
@@ -68,6 +68,8 @@ pub struct Autoencoder {
     dec_w: Vec<usize>,
     dec_b: Vec<usize>,
     ws: Workspace,
+    /// The precision of the matrix products.
+    precision: Precision,
 }
 
 impl Autoencoder {
@@ -106,7 +108,20 @@ impl Autoencoder {
             dec_w,
             dec_b,
             ws: Workspace::default(),
+            precision: Precision::F32,
         })
+    }
+
+    /// The precision of the model's matrix products ([`Precision::F32`]
+    /// unless set), in training and inference alike.
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
+    /// Sets the precision of the model's matrix products (master
+    /// parameters and everything else stay f32).
+    pub fn set_precision(&mut self, precision: Precision) {
+        self.precision = precision;
     }
 
     /// The configuration.
