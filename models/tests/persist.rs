@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use latent_engine::data::csv::{CsvOptions, read};
 use latent_engine::data::npy;
 use latent_engine::{Checkpoint, Matrix, Par};
-use latent_models::model::{EvalOptions, Inference};
+use latent_kernels::Precision;
+use latent_models::model::{AnyModel, EvalOptions, Inference};
 use latent_models::persist::{self, Kind, Preprocess};
 
 fn fixture(name: &str) -> PathBuf {
@@ -357,4 +358,42 @@ fn data_outside_the_models_input_range_is_an_error() {
     let file = persist::load(&path).unwrap();
     let mut x = data("real6.csv");
     file.prepare(&mut x, &path).unwrap();
+}
+
+/// The `train:` line's `precision=` sets the loaded model's precision
+/// (absent: f32, as in every fixture); a value other than f32 or bf16 is
+/// an error naming the file and the key.
+#[test]
+fn the_train_lines_precision_is_read_back() {
+    for (name, _, _) in FIXTURES {
+        let file = persist::load(&fixture(&format!("{name}.latent"))).unwrap();
+        assert_eq!(file.model.precision(), Precision::F32, "{name}");
+    }
+    let add = |value: &'static str| {
+        move |ck: &mut Checkpoint| {
+            let at = ck.hyperparameters.find("\npreprocess:").unwrap();
+            ck.hyperparameters
+                .insert_str(at, &format!(" precision={value}"));
+        }
+    };
+    for name in ["rbm", "dbn", "vae", "deep_ae_rbm", "ae"] {
+        let e = load_edited(name, add("f16"));
+        assert!(e.contains("precision") && e.contains("f16"), "{name}: {e}");
+    }
+    let mut ck = Checkpoint::load(fixture("dbn.latent")).unwrap();
+    add("bf16")(&mut ck);
+    let path =
+        std::env::temp_dir().join(format!("latent-persist-bf16-{}.latent", std::process::id()));
+    ck.save(&path).unwrap();
+    let file = persist::load(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(file.model.precision(), Precision::Bf16);
+    let AnyModel::Dbn(dbn) = &file.model else {
+        panic!("a dbn")
+    };
+    assert!(
+        dbn.layers()
+            .iter()
+            .all(|l| l.precision() == Precision::Bf16)
+    );
 }

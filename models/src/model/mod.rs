@@ -21,10 +21,41 @@ pub use dbn::DbnScratch;
 pub use evaluate::{AisOptions, AisResult, EvalOptions, Evaluation};
 
 use latent_engine::Matrix;
-use latent_kernels::Par;
 use latent_kernels::gemm::{MatMut, MatRef};
+use latent_kernels::{Par, Precision};
 
 use crate::error::{ModelError, Result};
+
+/// A model whose matrix products run in a chosen [`Precision`]: every
+/// kind, and a training run sets it from its settings.
+pub trait WithPrecision {
+    /// The precision of the model's matrix products.
+    fn precision(&self) -> Precision;
+    /// Sets the precision of the model's matrix products.
+    fn set_precision(&mut self, precision: Precision);
+}
+
+/// [`WithPrecision`] by the types' own methods of the same names.
+macro_rules! with_precision {
+    ($($ty:ty),*) => {$(
+        impl WithPrecision for $ty {
+            fn precision(&self) -> Precision {
+                <$ty>::precision(self)
+            }
+            fn set_precision(&mut self, precision: Precision) {
+                <$ty>::set_precision(self, precision)
+            }
+        }
+    )*};
+}
+
+with_precision!(
+    crate::rbm::Rbm,
+    crate::dbn::Dbn,
+    crate::ae::Autoencoder,
+    crate::ae::Vae,
+    AnyModel
+);
 
 /// Rows per block when an autoencoder or a VAE runs over many rows: their
 /// workspaces hold a block, not the whole input.

@@ -10,6 +10,7 @@ use latent_engine::{Checkpoint, Dataset, Par, ParamSet};
 use super::{Run, Settings, StageData, join_history};
 use crate::ae::{Autoencoder, PretrainedLayer, StackedPretrainer};
 use crate::error::Result;
+use crate::model::WithPrecision;
 use crate::persist::{
     self, DeepAeSpec, DeepAeState, Kind, LayerModel, Pretrain, record_layer, resume_state,
     stage_state, tag_layer,
@@ -241,7 +242,7 @@ fn pretrain(
 
 /// Pretrains one layer's model, writing the file in pretraining after every
 /// piece and (when files are written every few epochs) when it is done.
-fn pretrain_layer<M: Model + Send>(
+fn pretrain_layer<M: Model + WithPrecision + Send>(
     run: &mut Run<'_>,
     spec: &DeepAeSpec,
     pre: &Pretrained,

@@ -41,7 +41,9 @@ mod settings;
 
 pub use dbn::{DbnOutcome, DbnPlan, DbnResume, train_dbn};
 pub use deep_ae::{DeepAeOutcome, DeepAePlan, DeepAeResume, train_deep_ae};
-pub use settings::{Optimizer, Settings, SettingsOverrides, default_lr, default_weight_decay};
+pub use settings::{
+    Optimizer, Settings, SettingsOverrides, default_lr, default_weight_decay, stored_precision,
+};
 
 use std::path::Path;
 
@@ -50,6 +52,7 @@ use latent_engine::train::{FitSummary, Model, Observer, Trainer};
 use latent_engine::{Checkpoint, Dataset};
 
 use crate::error::{ModelError, Result};
+use crate::model::WithPrecision;
 pub use crate::persist::resume_state;
 use crate::persist::{Kind, Preprocess, finish};
 
@@ -172,18 +175,19 @@ impl<'a> Run<'a> {
         self.observer.note(&text);
     }
 
-    /// Trains `model` (restored from `state` when resuming) up to
-    /// `s.epochs` epochs on `data` (training, validation): the intro line
+    /// Trains `model` (restored from `state` when resuming) in `s`'s
+    /// precision up to `s.epochs` epochs on `data` (training, validation): the intro line
     /// (`label`), then [`fit`](Self::fit) with `save` after every piece but
     /// the last (the caller saves the end).
-    pub fn train<M: Model + Send>(
+    pub fn train<M: Model + WithPrecision + Send>(
         &mut self,
-        (model, state): (M, Option<Checkpoint>),
+        (mut model, state): (M, Option<Checkpoint>),
         label: &str,
         data: (&Dataset, Option<&Dataset>),
         s: &Settings,
         save: &mut dyn FnMut(&Trainer<M>) -> Result<()>,
     ) -> Result<(Trainer<M>, FitSummary)> {
+        model.set_precision(s.precision);
         let mut trainer = Trainer::new(model, s.train_config())?;
         if let Some(state) = &state {
             trainer.restore(state)?;
@@ -219,7 +223,7 @@ impl<'a> Run<'a> {
 /// [`Model::hyperparameters`], see [`persist`](crate::persist); the
 /// settings and preprocessing) every `checkpoint_every` epochs and at the
 /// end.
-pub fn train_model<M: Model + Send>(
+pub fn train_model<M: Model + WithPrecision + Send>(
     run: &mut Run<'_>,
     start: (M, Option<Checkpoint>),
     (label, kind): (&str, Kind),

@@ -3,6 +3,7 @@
 
 use latent_engine::train::{Threads, TrainConfig};
 use latent_engine::{Momentum, OptimizerConfig, OptimizerKind};
+use latent_kernels::Precision;
 
 use crate::error::{ModelError, Result};
 use crate::persist::{Kind, hyper_value};
@@ -53,6 +54,8 @@ pub struct SettingsOverrides {
     pub batch: Option<usize>,
     /// The seed of everything random.
     pub seed: Option<u64>,
+    /// The precision of the matrix products.
+    pub precision: Option<Precision>,
 }
 
 /// The settings of a run.
@@ -72,6 +75,22 @@ pub struct Settings {
     pub batch: usize,
     /// The seed of everything random.
     pub seed: u64,
+    /// The precision of the model's matrix products (f32 unless asked;
+    /// the `train:` line says `precision=bf16` only for bf16, so f32 files
+    /// are as before).
+    pub precision: Precision,
+}
+
+/// The `precision=` value of a `train:` line: `f32` or `bf16`, else an
+/// error naming the key.
+pub fn stored_precision(text: &str) -> Result<Precision> {
+    text.parse::<Precision>().map_err(|_| {
+        ModelError::mismatch(
+            "the train line's precision",
+            "f32 or bf16",
+            format!("{text:?}"),
+        )
+    })
 }
 
 /// The default learning rate of `kind` with `optimizer`: 0.1 for binary
@@ -109,6 +128,7 @@ impl Settings {
             momentum: None,
             batch: Self::DEFAULT_BATCH,
             seed: 0,
+            precision: Precision::F32,
         }
     }
 
@@ -153,7 +173,13 @@ impl Settings {
                 why: "momentum is an sgd setting".into(),
             });
         }
+        let precision = match (flags.precision, get("precision")) {
+            (Some(p), _) => p,
+            (None, Some(text)) => stored_precision(text)?,
+            (None, None) => Precision::F32,
+        };
         Ok(Settings {
+            precision,
             epochs: flags
                 .epochs
                 .or(num("epochs").map(|e| e as usize))
@@ -187,8 +213,12 @@ impl Settings {
             (Optimizer::Sgd, None) => " momentum=hinton".into(),
             (Optimizer::Sgd, Some(m)) => format!(" momentum={m}"),
         };
+        let precision = match self.precision {
+            Precision::F32 => String::new(),
+            p => format!(" precision={p}"),
+        };
         format!(
-            "epochs={} optimizer={} lr={} weight_decay={}{momentum} batch={} seed={}",
+            "epochs={} optimizer={} lr={} weight_decay={}{momentum} batch={} seed={}{precision}",
             self.epochs,
             self.optimizer.name(),
             self.lr,
@@ -279,5 +309,27 @@ mod tests {
         };
         let e = Settings::resolve(Kind::Rbm, &adam, Some(stored)).unwrap_err();
         assert!(e.to_string().contains("optimiser"), "{e}");
+    }
+
+    #[test]
+    fn precision_is_a_flag_then_the_stored_line_then_f32() {
+        let none = SettingsOverrides::default();
+        let stored = "epochs=2 optimizer=sgd lr=0.1 weight_decay=0 batch=10 seed=1 precision=bf16";
+        let s = Settings::resolve(Kind::Rbm, &none, Some(stored)).unwrap();
+        assert_eq!(s.precision, Precision::Bf16);
+        assert!(s.line().ends_with(" precision=bf16"), "{}", s.line());
+        let f32_flag = SettingsOverrides {
+            precision: Some(Precision::F32),
+            ..Default::default()
+        };
+        let s = Settings::resolve(Kind::Rbm, &f32_flag, Some(stored)).unwrap();
+        assert_eq!(s.precision, Precision::F32);
+        assert!(!s.line().contains("precision"), "f32 lines are as before");
+        let bad = "epochs=2 precision=half";
+        let e = Settings::resolve(Kind::Ae, &none, Some(bad)).unwrap_err();
+        assert!(
+            e.to_string().contains("precision") && e.to_string().contains("half"),
+            "{e}"
+        );
     }
 }

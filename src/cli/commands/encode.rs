@@ -7,7 +7,7 @@ use clap::Args;
 use latent_engine::Par;
 use serde_json::json;
 
-use super::{load, model_data, say};
+use super::{PrecisionFlag, load_with, model_data, say};
 use crate::cli::error::{CliError, Result};
 use crate::cli::io::{matrix_out, write_matrix};
 use crate::cli::{Global, Report};
@@ -17,6 +17,9 @@ use crate::cli::{Global, Report};
 pub struct EncodeArgs {
     /// A model file written by `latent train`.
     pub model: PathBuf,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub precision: PrecisionFlag,
     /// The data to encode (IDX, NPY or CSV).
     #[arg(long)]
     pub data: PathBuf,
@@ -32,7 +35,7 @@ pub struct EncodeArgs {
 /// Runs `latent encode`.
 pub fn run(args: &EncodeArgs, g: &Global) -> Result<Report> {
     matrix_out("--out", &args.out)?;
-    let m = load(&args.model)?;
+    let m = load_with(&args.model, &args.precision)?;
     let x = model_data(&m, &args.data)?;
     let level = m
         .model

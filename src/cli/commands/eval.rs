@@ -12,7 +12,7 @@ use latent_models::eval::MAX_EXACT_UNITS;
 use latent_models::model::{AisOptions, AisResult, EvalOptions, Evaluation};
 use serde_json::{Value, json};
 
-use super::{load, model_data, say};
+use super::{PrecisionFlag, load_with, model_data, say};
 use crate::cli::error::{CliError, Result};
 use crate::cli::progress::json_f64;
 use crate::cli::{Global, Report};
@@ -22,6 +22,9 @@ use crate::cli::{Global, Report};
 pub struct EvalArgs {
     /// A model file written by `latent train`.
     pub model: PathBuf,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub precision: PrecisionFlag,
     /// The data to evaluate on.
     #[arg(long)]
     pub data: PathBuf,
@@ -44,7 +47,7 @@ pub struct EvalArgs {
 
 /// Runs `latent eval`.
 pub fn run(args: &EvalArgs, g: &Global) -> Result<Report> {
-    let m = load(&args.model)?;
+    let m = load_with(&args.model, &args.precision)?;
     if args.ais && m.model.as_rbm().is_none() {
         let vae_note = if m.model.as_vae().is_some() {
             "; a VAE's log-likelihood is estimated by importance sampling (--iw-samples)"

@@ -56,6 +56,7 @@ pub fn run(args: &InfoArgs, g: &Global) -> Result<Report> {
                 .join("-")
         ),
     );
+    say(g, format!("precision:  {}", m.model.precision()));
     say(g, format!("parameters: {}", ck.params.num_elements()));
     for t in ck.params.tensors() {
         say(
@@ -106,6 +107,7 @@ pub fn run(args: &InfoArgs, g: &Global) -> Result<Report> {
         "variant": variant,
         "status": m.status,
         "sizes": sizes,
+        "precision": m.model.precision().name(),
         "parameters": ck.params.num_elements(),
         "tensors": tensors,
         "hyperparameters": ck.hyperparameters,

@@ -23,6 +23,7 @@ pub mod score;
 use std::path::Path;
 
 use latent_engine::Matrix;
+use latent_kernels::Precision;
 use latent_models::model::Inference;
 use latent_models::persist::{ModelFile, Preprocess};
 
@@ -41,6 +42,30 @@ pub fn say(g: &Global, s: impl AsRef<str>) {
 /// Loads a model file.
 pub fn load(path: &Path) -> Result<ModelFile> {
     Ok(latent_models::persist::load(path)?)
+}
+
+/// The `--precision` flag of the commands that run a model's products.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct PrecisionFlag {
+    /// Precision of the matrix products, f32 or bf16 [default: the model
+    /// file's, f32 unless it was trained with --precision bf16].
+    #[arg(long, value_parser = parse_precision)]
+    pub precision: Option<Precision>,
+}
+
+/// `--precision`'s value.
+pub fn parse_precision(text: &str) -> std::result::Result<Precision, String> {
+    text.parse::<Precision>()
+        .map_err(|_| "expected f32 or bf16".to_string())
+}
+
+/// Loads a model file, its products in `flag`'s precision when given.
+pub fn load_with(path: &Path, flag: &PrecisionFlag) -> Result<ModelFile> {
+    let mut m = load(path)?;
+    if let Some(p) = flag.precision {
+        m.model.set_precision(p);
+    }
+    Ok(m)
 }
 
 /// Reads `path`, checks its columns and rows, and applies the model's

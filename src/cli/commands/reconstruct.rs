@@ -9,7 +9,7 @@ use latent_engine::Par;
 use latent_models::model::{Inference, row_squared_errors};
 use serde_json::json;
 
-use super::{check_outputs, load, mean, model_data, say, shade_for};
+use super::{PrecisionFlag, check_outputs, load_with, mean, model_data, say, shade_for};
 use crate::cli::error::Result;
 use crate::cli::image::{self, Grid};
 use crate::cli::io::write_matrix;
@@ -21,6 +21,9 @@ use crate::cli::{Global, Report};
 pub struct ReconstructArgs {
     /// A model file written by `latent train`.
     pub model: PathBuf,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub precision: PrecisionFlag,
     /// The data to reconstruct.
     #[arg(long)]
     pub data: PathBuf,
@@ -41,7 +44,7 @@ pub struct ReconstructArgs {
 /// Runs `latent reconstruct`.
 pub fn run(args: &ReconstructArgs, g: &Global) -> Result<Report> {
     check_outputs(args.out.as_deref(), args.png.as_deref())?;
-    let m = load(&args.model)?;
+    let m = load_with(&args.model, &args.precision)?;
     let tile = match &args.png {
         Some(_) => Some(image::tile_shape(
             m.model.n_visible(),

@@ -8,7 +8,7 @@ use latent_engine::Par;
 use latent_models::model::{Inference, SampleRequest};
 use serde_json::json;
 
-use super::{check_outputs, load, say, shade_for};
+use super::{PrecisionFlag, check_outputs, load_with, say, shade_for};
 use crate::cli::error::{CliError, Result};
 use crate::cli::image::{self, Grid};
 use crate::cli::io::write_matrix;
@@ -19,6 +19,9 @@ use crate::cli::{Global, Report};
 pub struct SampleArgs {
     /// A model file written by `latent train`.
     pub model: PathBuf,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub precision: PrecisionFlag,
     /// Number of samples (independent chains).
     #[arg(long, short, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
     pub n: u32,
@@ -43,7 +46,7 @@ pub struct SampleArgs {
 /// Runs `latent sample`.
 pub fn run(args: &SampleArgs, g: &Global) -> Result<Report> {
     check_outputs(args.out.as_deref(), args.png.as_deref())?;
-    let m = load(&args.model)?;
+    let m = load_with(&args.model, &args.precision)?;
     if !m.model.can_sample() {
         return Err(CliError::unsupported(
             format!("latent sample {}", args.model.display()),

@@ -8,7 +8,7 @@ use latent_engine::{Matrix, Par};
 use latent_models::model::{Inference, Score};
 use serde_json::json;
 
-use super::{load, mean, model_data, say};
+use super::{PrecisionFlag, load_with, mean, model_data, say};
 use crate::cli::error::{CliError, Result};
 use crate::cli::io::{matrix_out, write_matrix};
 use crate::cli::progress::json_f64;
@@ -52,6 +52,9 @@ impl ScoreKind {
 pub struct ScoreArgs {
     /// A model file written by `latent train`.
     pub model: PathBuf,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub precision: PrecisionFlag,
     /// The data to score.
     #[arg(long)]
     pub data: PathBuf,
@@ -70,7 +73,7 @@ pub struct ScoreArgs {
 /// Runs `latent score`.
 pub fn run(args: &ScoreArgs, g: &Global) -> Result<Report> {
     matrix_out("--out", &args.out)?;
-    let m = load(&args.model)?;
+    let m = load_with(&args.model, &args.precision)?;
     let x = model_data(&m, &args.data)?;
     let supported = m.model.supported_scores();
     let score = match args.metric {

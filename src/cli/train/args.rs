@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
+use latent_kernels::Precision;
 use latent_models::persist::{self, ModelFile};
 use latent_models::rbm::{RbmConfig, Sparsity, VisibleUnits};
 use latent_models::train::{Optimizer, Settings, SettingsOverrides};
@@ -210,6 +211,11 @@ pub struct TrainArgs {
     /// 0, or the resumed model's].
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Precision of the matrix products: f32, or bf16 (bf16 operands, f32
+    /// accumulation; parameters, optimiser state and losses stay f32),
+    /// stored in the model file [default: f32, or the resumed model's].
+    #[arg(long, value_parser = crate::cli::commands::parse_precision)]
+    pub precision: Option<Precision>,
     /// The model file to write (when training ends, and with
     /// --checkpoint-every during training).
     #[arg(long)]
@@ -311,6 +317,7 @@ pub fn settings(args: &TrainArgs, resumed: Option<&ModelFile>) -> Result<Setting
         momentum: args.momentum,
         batch: args.batch.map(|b| b as usize),
         seed: args.seed,
+        precision: args.precision,
     };
     Ok(Settings::resolve(args.model.file_kind(), &flags, stored)?)
 }
