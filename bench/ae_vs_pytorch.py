@@ -9,16 +9,37 @@ Times one epoch at batch 100 of
     Adam),
 with 1 thread and all threads, on `rows` x 784 data in [0, 1] (seeded
 random: the cost does not depend on the values), the loss summed over
-pixels and averaged over the batch, as latent does. Then runs latent's
+pixels and averaged over the batch, as latent does. Each case runs twice in
+PyTorch: in float32, and with the forward pass (loss included) under
+`torch.autocast("cpu", dtype=torch.bfloat16)`, the same model, seed and
+loop (its mean loss is printed next to the f32 run's). Then runs latent's
 `ae-epoch` with the same rows (the binary from $LATENT_AE_EPOCH, else
 $CARGO_TARGET_DIR/release/ae-epoch, else target/release/ae-epoch; build it
 with `cargo build --release -p latent-bench --bin ae-epoch`) and prints
 latent's speed-up (PyTorch seconds / latent seconds) for each case.
 
+Where ae-epoch reports bf16 epochs (`sec_bf16_{deep|cae}_t{T}`), it also
+prints latent bf16 against PyTorch bf16 autocast and against PyTorch f32,
+with the issue 15 mark for the deep autoencoder: latent bf16 >= 2x PyTorch
+bf16 autocast per epoch, 1 and N threads, printed as met or not met (a mark
+for a CPU with AMX). An older ae-epoch without those keys: "absent".
+
     python3 bench/ae_vs_pytorch.py [--rows N] [--threads N] [--only deep|cae]
 
+PyTorch comes from a virtual environment outside the repository; run the
+script with its Python, e.g.
+
+    python3 -m venv /work/venv-bench && /work/venv-bench/bin/pip install numpy torch
+    cargo build --release -p latent-bench --bin ae-epoch
+    /work/venv-bench/bin/python bench/ae_vs_pytorch.py --rows 60000
+
 Prints a SKIP line and exits 0 when torch cannot be imported. Ends with
-one line `RESULT key=value ...`.
+one line `RESULT key=value ...`: rows, torch_sec_{case}_t{T},
+latent_sec_..., speedup_... (latent f32 vs PyTorch f32) as before, and
+torch_bf16_sec_{case}_t{T}, latent_bf16_sec_..., speedup_bf16_... (latent
+bf16 vs PyTorch bf16 autocast), speedup_bf16_vs_torch_f32_...,
+mark_bf16_deep_t{T}=met|not_met, or latent_bf16=absent. Benchmarks only,
+never CI.
 """
 
 import argparse
@@ -65,7 +86,11 @@ def run_latent(rows, threads, only):
     return res
 
 
-def torch_epoch(torch, name, x, threads):
+def torch_epoch(torch, name, x, threads, bf16=False):
+    """Seconds for one pass over `x` and the mean minibatch loss; with
+    `bf16`, the forward pass (loss included) runs under
+    torch.autocast("cpu", dtype=torch.bfloat16), the backward pass and Adam
+    outside it, as PyTorch's documentation has it."""
     torch.set_num_threads(threads)
     torch.manual_seed(1)
     nn = torch.nn
@@ -109,12 +134,50 @@ def torch_epoch(torch, name, x, threads):
     for b in range(0, x.shape[0], BATCH):
         xb = x[perm[b:b + BATCH]]
         opt.zero_grad(set_to_none=False)
-        loss = loss_fn(xb)
+        if bf16:
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                loss = loss_fn(xb)
+        else:
+            loss = loss_fn(xb)
         loss.backward()
         opt.step()
         total += float(loss.detach())
     secs = time.perf_counter() - start
     return secs, total / ((x.shape[0] + BATCH - 1) // BATCH)
+
+
+# The issue's mark: latent's bf16 deep autoencoder epoch >= 2x PyTorch's
+# bf16 autocast epoch, 1 and N threads.
+MARK_DEEP_VS_TORCH_BF16 = 2.0
+
+
+def bf16_report(torch_secs, torch_bf16_secs, lat, result):
+    """latent's bf16 epoch (ae-epoch's sec_bf16_ keys) against PyTorch with
+    bf16 autocast and in f32, with the issue's mark for the deep autoencoder."""
+    for key, per in torch_bf16_secs.items():
+        result.append(f"torch_bf16_sec_{key}={per:.3f}")
+    if not lat:
+        return
+    if not any(k.startswith("sec_bf16_") for k in lat):
+        print("latent bf16: absent (this ae-epoch reports no sec_bf16_ keys); mark not measured")
+        result.append("latent_bf16=absent")
+        return
+    for key, per16 in torch_bf16_secs.items():
+        ls = lat.get(f"sec_bf16_{key}")
+        if ls is None:
+            print(f"{key}: latent bf16 absent")
+            continue
+        ls = float(ls)
+        sp16, sp32 = per16 / ls, torch_secs[key] / ls
+        line = (f"{key}: latent bf16 {ls:.3f} s, pytorch bf16 autocast {per16:.3f} s: latent speed-up "
+                f"{sp16:.2f}x; pytorch f32 {torch_secs[key]:.3f} s: {sp32:.2f}x")
+        result += [f"latent_bf16_sec_{key}={ls:.3f}", f"speedup_bf16_{key}={sp16:.2f}",
+                   f"speedup_bf16_vs_torch_f32_{key}={sp32:.2f}"]
+        if key.startswith("deep_"):
+            met = sp16 >= MARK_DEEP_VS_TORCH_BF16
+            line += f" (mark >= {MARK_DEEP_VS_TORCH_BF16:.0f}x pytorch bf16: {'met' if met else 'not met'})"
+            result.append(f"mark_bf16_{key}={'met' if met else 'not_met'}")
+        print(line)
 
 
 def main():
@@ -137,12 +200,18 @@ def main():
     threads = [1] + ([args.threads] if args.threads > 1 else [])
     names = [n for n in ("deep", "cae") if not args.only or n == args.only]
     torch_secs = {}
+    torch_bf16_secs = {}
     for name in names:
         for t in threads:
             secs, loss = torch_epoch(torch, name, x, t)
             per = secs * EPOCH_ROWS / args.rows
             torch_secs[f"{name}_t{t}"] = per
             print(f"pytorch {name:>5} threads {t:>3}: {per:8.3f} s/epoch (loss {loss:.2f})")
+            secs, loss16 = torch_epoch(torch, name, x, t, bf16=True)
+            per = secs * EPOCH_ROWS / args.rows
+            torch_bf16_secs[f"{name}_t{t}"] = per
+            print(f"pytorch {name:>5} threads {t:>3}: {per:8.3f} s/epoch (loss {loss16:.2f}, "
+                  f"{100 * (loss16 - loss) / loss:+.3f} % of f32's) with bf16 autocast")
     lat = run_latent(args.rows, args.threads, args.only)
     result = [f"rows={args.rows}"]
     for key, per in torch_secs.items():
@@ -153,6 +222,7 @@ def main():
             print(f"{key}: latent {float(ls):.3f} s, pytorch {per:.3f} s: latent speed-up {sp:.2f}x")
             result.append(f"latent_sec_{key}={float(ls):.3f}")
             result.append(f"speedup_{key}={sp:.2f}")
+    bf16_report(torch_secs, torch_bf16_secs, lat, result)
     print("RESULT " + " ".join(result))
     return 0
 
