@@ -40,6 +40,7 @@ pub mod spec;
 pub mod stacked;
 pub mod vae;
 
+pub(crate) mod operands;
 pub(crate) mod util;
 
 pub use codes::BinaryCodes;

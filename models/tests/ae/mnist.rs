@@ -220,11 +220,7 @@ fn mnist_stacked_classifier_beats_raw_softmax() {
             train_config(2, 100, 2e-3, Threads::AllCores),
         )
     };
-    let pre = PretrainConfig {
-        sizes: vec![784, 256, 128],
-        layers: vec![dae(784, 256), dae(256, 128)],
-        seed: 3,
-    };
+    let pre = PretrainConfig::new(vec![784, 256, 128], vec![dae(784, 256), dae(256, 128)], 3);
     let stack = StackedPretrainer::pretrain(&pre, &train).unwrap();
     // Unrolled deep AE: fine-tuning lowers its reconstruction error.
     let mut deep = stack.unroll(Loss::CrossEntropy, 4).unwrap();
@@ -279,9 +275,9 @@ fn mnist_deep_784_1000_500_250_30_pretrain_unroll_finetune() {
             },
         )
     };
-    let pre = PretrainConfig {
-        sizes: vec![784, 1000, 500, 250, 30],
-        layers: vec![
+    let pre = PretrainConfig::new(
+        vec![784, 1000, 500, 250, 30],
+        vec![
             rbm(784, 1000),
             rbm(1000, 500),
             rbm(500, 250),
@@ -290,8 +286,8 @@ fn mnist_deep_784_1000_500_250_30_pretrain_unroll_finetune() {
                 train_config(1, 100, 1e-3, Threads::AllCores),
             ),
         ],
-        seed: 1,
-    };
+        1,
+    );
     let stack = StackedPretrainer::pretrain(&pre, &train).unwrap();
     assert_eq!(stack.layers[3].activation, Activation::Identity);
     let mut deep = stack.unroll(Loss::CrossEntropy, 2).unwrap();
