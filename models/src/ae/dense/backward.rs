@@ -86,8 +86,8 @@ impl Autoencoder {
     }
 
     /// [`loss_and_gradient`](Self::loss_and_gradient) on `ws`, for a
-    /// non-empty batch whose shapes are checked.
-    fn step(
+    /// non-empty batch whose shapes are checked, with the weights of `w`.
+    pub(super) fn step(
         &self,
         ws: &mut Workspace,
         w: &Weights<'_>,

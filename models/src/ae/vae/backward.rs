@@ -77,7 +77,7 @@ impl Vae {
 
     /// [`loss_and_gradient`](Self::loss_and_gradient) on `ws`, for a
     /// non-empty batch whose shapes are checked.
-    fn step(
+    pub(super) fn step(
         &self,
         ws: &mut Workspace,
         w: &Weights<'_>,
