@@ -172,6 +172,44 @@ fn both<M>(
     (b, f(model))
 }
 
+/// The f64 reference of the decoder of a `v-h1-h2` autoencoder (sigmoid
+/// hidden decoder layer, cross-entropy output) from the `code` reference:
+/// the reconstructions (the output sigmoid 1-Lipschitz plus its 4 ulps).
+fn decoder_reference(
+    ps: &ParamSet,
+    code: &Bounded,
+    (rows, v, h1, h2): (usize, usize, usize, usize),
+) -> Bounded {
+    let dec1 = layer(
+        code,
+        rows,
+        (param(ps, "Wd2"), h1, h2, true),
+        param(ps, "b2"),
+        Activation::Sigmoid,
+    );
+    let logits = layer(
+        &dec1,
+        rows,
+        (param(ps, "Wd1"), v, h1, true),
+        param(ps, "b1"),
+        Activation::Identity,
+    );
+    // The output sigmoid (cross-entropy), 1-Lipschitz plus its 4 ulps.
+    Bounded {
+        val: logits
+            .val
+            .iter()
+            .map(|&a| act64(Activation::Sigmoid, a))
+            .collect(),
+        err: logits
+            .err
+            .iter()
+            .zip(&logits.val)
+            .map(|(&e, &a)| e + 4.0 * U * act64(Activation::Sigmoid, a))
+            .collect(),
+    }
+}
+
 #[test]
 fn bf16_ae_codes_and_reconstructions_match_the_rounded_f64_reference() {
     let mut rng = TestRng::new(11);
@@ -197,34 +235,7 @@ fn bf16_ae_codes_and_reconstructions_match_the_rounded_f64_reference() {
         param(ps, "c2"),
         Activation::Tanh,
     );
-    let dec1 = layer(
-        &code,
-        rows,
-        (param(ps, "Wd2"), h1, h2, true),
-        param(ps, "b2"),
-        Activation::Sigmoid,
-    );
-    let logits = layer(
-        &dec1,
-        rows,
-        (param(ps, "Wd1"), v, h1, true),
-        param(ps, "b1"),
-        Activation::Identity,
-    );
-    // The output sigmoid (cross-entropy), 1-Lipschitz plus its 4 ulps.
-    let recon = Bounded {
-        val: logits
-            .val
-            .iter()
-            .map(|&a| act64(Activation::Sigmoid, a))
-            .collect(),
-        err: logits
-            .err
-            .iter()
-            .zip(&logits.val)
-            .map(|(&e, &a)| e + 4.0 * U * act64(Activation::Sigmoid, a))
-            .collect(),
-    };
+    let recon = decoder_reference(ps, &code, (rows, v, h1, h2));
     let (got, f32_codes) = both(&mut ae, Autoencoder::set_precision, |ae| {
         let mut out = Matrix::zeros(rows, h2).unwrap();
         ae.encode(x.view(), out.view_mut(), Par::Seq).unwrap();
