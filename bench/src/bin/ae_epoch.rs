@@ -1,7 +1,7 @@
 //! `ae-epoch`: seconds per epoch of autoencoder training at batch 100 on a
 //! 60,000 x 784 matrix in [0, 1] (the MNIST test images scaled and tiled 6
 //! times), with 1 thread and all threads, through the same `Trainer` a user
-//! calls, for
+//! calls, each in f32 and then with bf16 products (`set_precision`), for
 //!
 //! - `deep`: the 784-1000-500-250-30 deep autoencoder of Hinton &
 //!   Salakhutdinov (sigmoid hidden layers, linear code, mirrored untied
@@ -18,16 +18,26 @@
 //! delta, the encoder's weight gradient, and the encoder's delta below
 //! (not for the first layer): `12·V·H`, `10·V·H` for the first layer; the
 //! contractive AE adds the `Xᵀ G` product of its penalty gradient
-//! (`12·V·H` in all). Element-wise work is not counted. The fraction of
-//! peak is against the FMA peak measured in the same run. `--quick` trains
-//! on 12,000 rows and scales the time to 60,000 (said in the output).
-//! Without MNIST it uses seeded random data of the same shape, and says so.
+//! (`12·V·H` in all; in bf16 that product joins the weight gradient's, the
+//! same count is used). Element-wise work is not counted. The fraction of
+//! peak is against the FMA peak (f32) or the `vdpbf16ps` peak (bf16)
+//! measured around the same run. The bf16 runs need bf16 instructions (the
+//! portable bf16 kernel is scalar; they are skipped, and said so, without).
+//! `--quick` trains on 12,000 rows and scales the time to 60,000 (said in
+//! the output). Without MNIST it uses seeded random data of the same shape,
+//! and says so.
+//!
+//! The `RESULT` line has, per model and thread count (`deep_t1` …),
+//! `sec_`, `gflops_` and `peak_frac_` of the f32 run, the same keys with
+//! `sec_bf16_`, `gflops_bf16_`, `peak_frac_bf16_` for the bf16 run, and
+//! `ratio_bf16_f32_` (bf16 seconds over f32 seconds).
 
-use latent_bench::{result_line, with_fma_peak};
+use latent_bench::{bf16_peak_threads, result_line, with_fma_peak};
 use latent_engine::data::mnist;
 use latent_engine::train::{Silent, Threads, TrainConfig, Trainer};
 use latent_engine::{Dataset, Matrix, OptimizerConfig, preprocess};
-use latent_kernels::{Activation, Isa, Par};
+use latent_kernels::gemm::Precision;
+use latent_kernels::{Activation, Bf16Isa, Dispatch, Isa, Par};
 use latent_models::ae::{AeConfig, Autoencoder, Loss};
 use std::time::Instant;
 
@@ -133,8 +143,14 @@ fn model(name: &str) -> (AeConfig, f64) {
     }
 }
 
-fn epoch_seconds(data: &Dataset, cfg: &AeConfig, threads: usize) -> Result<(f64, f64), String> {
+fn epoch_seconds(
+    data: &Dataset,
+    cfg: &AeConfig,
+    threads: usize,
+    precision: Precision,
+) -> Result<(f64, f64), String> {
     let mut ae = Autoencoder::new(cfg.clone(), 1).map_err(|e| e.to_string())?;
+    ae.set_precision(precision);
     ae.init_output_bias_from_data(&data.x, Par::All)
         .map_err(|e| e.to_string())?;
     let mut train = TrainConfig::new(OptimizerConfig::adam(1e-3));
@@ -176,9 +192,16 @@ fn main() {
         threads.push(opts.threads);
     }
     let mut result = vec![("rows".to_string(), rows.to_string())];
+    // bf16 is timed only on bf16 instructions: the portable kernel is a
+    // scalar correctness fallback.
+    let bf16 = Some(Dispatch::global().bf16_isa()).filter(|&b| b != Bf16Isa::Portable);
+    match bf16 {
+        Some(b) => result.push(("bf16_isa".to_string(), b.to_string())),
+        None => println!("bf16: no bf16 instructions (bf16 isa portable); bf16 runs not timed"),
+    }
     println!(
-        "{:>6} {:>7} {:>10} {:>9} {:>8} {:>11}",
-        "model", "threads", "s/epoch", "GFLOP/s", "of peak", "train loss"
+        "{:>6} {:>7} {:>5} {:>10} {:>9} {:>8} {:>11}",
+        "model", "threads", "prec", "s/epoch", "GFLOP/s", "of peak", "train loss"
     );
     for name in ["deep", "cae"] {
         if opts.only.as_deref().is_some_and(|o| o != name) {
@@ -186,22 +209,72 @@ fn main() {
         }
         let (cfg, flop) = model(name);
         for &t in &threads {
-            let (run, peak) = with_fma_peak(isa, t, || epoch_seconds(&data, &cfg, t));
-            let (secs, loss) = run.unwrap_or_else(|e| {
-                eprintln!("ae-epoch: {e}");
-                std::process::exit(1)
-            });
-            let per_epoch = secs * EPOCH_ROWS as f64 / rows as f64;
-            let gflops = flop * rows as f64 / secs / 1e9;
-            println!(
-                "{name:>6} {t:>7} {per_epoch:>10.3} {gflops:>9.1} {:>7.1}% {loss:>11.2}",
-                100.0 * gflops / peak
-            );
             let key = format!("{name}_t{t}");
-            result.push((format!("sec_{key}"), format!("{per_epoch:.3}")));
-            result.push((format!("gflops_{key}"), format!("{gflops:.1}")));
-            result.push((format!("peak_frac_{key}"), format!("{:.3}", gflops / peak)));
+            let (run, peak) =
+                with_fma_peak(isa, t, || epoch_seconds(&data, &cfg, t, Precision::F32));
+            let f32_secs = report(name, t, "f32", run, (flop, rows, peak));
+            push_keys(&mut result, "", &key, f32_secs, (flop, rows, peak));
+            let Some(b) = bf16 else { continue };
+            let (run, peak) =
+                with_bf16_peak(b, t, || epoch_seconds(&data, &cfg, t, Precision::Bf16));
+            let bf16_secs = report(name, t, "bf16", run, (flop, rows, peak));
+            push_keys(&mut result, "bf16_", &key, bf16_secs, (flop, rows, peak));
+            result.push((
+                format!("ratio_bf16_f32_{key}"),
+                format!("{:.3}", bf16_secs / f32_secs),
+            ));
         }
     }
     println!("{}", result_line(&result));
+}
+
+/// Runs `work` between two measurements of the bf16 peak of `threads`
+/// threads (200 ms each) and returns its result with the higher one (as
+/// `with_fma_peak` does for the FMA peak).
+fn with_bf16_peak<R>(isa: Bf16Isa, threads: usize, work: impl FnOnce() -> R) -> (R, f64) {
+    let before = bf16_peak_threads(isa, threads, 200);
+    let result = work();
+    (result, before.max(bf16_peak_threads(isa, threads, 200)))
+}
+
+/// Prints one run's line (seconds per 60,000-row epoch, GFLOP/s, the
+/// fraction of `peak`, the last training loss) and returns the seconds
+/// of the `rows` trained.
+fn report(
+    name: &str,
+    t: usize,
+    precision: &str,
+    run: Result<(f64, f64), String>,
+    (flop, rows, peak): (f64, usize, f64),
+) -> f64 {
+    let (secs, loss) = run.unwrap_or_else(|e| {
+        eprintln!("ae-epoch: {e}");
+        std::process::exit(1)
+    });
+    let per_epoch = secs * EPOCH_ROWS as f64 / rows as f64;
+    let gflops = flop * rows as f64 / secs / 1e9;
+    println!(
+        "{name:>6} {t:>7} {precision:>5} {per_epoch:>10.3} {gflops:>9.1} {:>7.1}% {loss:>11.2}",
+        100.0 * gflops / peak
+    );
+    secs
+}
+
+/// The `RESULT` keys of one run: `sec_{tag}{key}` (per 60,000-row epoch),
+/// `gflops_{tag}{key}` and `peak_frac_{tag}{key}`.
+fn push_keys(
+    result: &mut Vec<(String, String)>,
+    tag: &str,
+    key: &str,
+    secs: f64,
+    (flop, rows, peak): (f64, usize, f64),
+) {
+    let per_epoch = secs * EPOCH_ROWS as f64 / rows as f64;
+    let gflops = flop * rows as f64 / secs / 1e9;
+    result.push((format!("sec_{tag}{key}"), format!("{per_epoch:.3}")));
+    result.push((format!("gflops_{tag}{key}"), format!("{gflops:.1}")));
+    result.push((
+        format!("peak_frac_{tag}{key}"),
+        format!("{:.3}", gflops / peak),
+    ));
 }

@@ -28,6 +28,13 @@
 //! noise a seed gives can be reproduced on its own
 //! ([`Autoencoder::corrupt`], [`Vae::draw_eps`]), so tests can hold it fixed.
 //!
+//! Every matrix product follows the model's precision
+//! (`set_precision`: f32, or bf16 operands with f32 accumulation), in
+//! training and inference; parameters, gradients, optimiser state, noise
+//! and losses stay f32. A bf16 training step packs each weight matrix once
+//! per orientation it multiplies by (`operands`), into storage kept in
+//! the workspace.
+//!
 //! Inference and evaluation take `&self` and a workspace that the caller
 //! keeps ([`AeScratch`], [`VaeScratch`]) in their `_with` forms, which
 //! allocate nothing once the scratch has held a batch that large (one
@@ -40,6 +47,7 @@ pub mod spec;
 pub mod stacked;
 pub mod vae;
 
+pub(crate) mod operands;
 pub(crate) mod util;
 
 pub use codes::BinaryCodes;

@@ -5,8 +5,10 @@
 use latent_engine::{Matrix, ParamSet};
 use latent_kernels::Par;
 use latent_kernels::activation::{Activation, BiasActivation, activation_grad};
-use latent_kernels::gemm::{Accum, MatMut, MatRef, gemm, sgemm};
+use latent_kernels::gemm::{Accum, MatMut, MatRef, NoEpilogue, Operand, product};
 use latent_kernels::reduce::col_sums;
+
+use super::operands::{Use, Weights};
 
 use crate::error::{ModelError, Result};
 
@@ -134,18 +136,18 @@ pub(crate) enum Stored {
 /// Forward through a dense layer: `out = act(input · w + bias)` for the
 /// first `rows` rows of `input` (`rows x w.rows()`) into the first rows of
 /// `out` (`rows x w.cols()`), the bias and activation fused into the
-/// product's write-out.
+/// product's write-out; the product in `w`'s precision.
 pub(crate) fn dense_forward(
     input: &[f32],
     rows: usize,
-    w: MatRef<'_>,
+    w: Operand<'_>,
     bias: &[f32],
     act: Activation,
     out: &mut [f32],
     par: Par,
 ) -> Result<()> {
     let (n_in, n_out) = (w.rows(), w.cols());
-    gemm(
+    product(
         1.0,
         MatRef::row_major(&input[..rows * n_in], rows, n_in)?,
         w,
@@ -157,18 +159,31 @@ pub(crate) fn dense_forward(
     Ok(())
 }
 
-/// Backward through a dense layer from the delta `d` at its
-/// pre-activation (`rows x n_out`): the weight gradient `inputᵀ d` (or
-/// `dᵀ input` for [`Stored::OutByIn`]) into `grad_w` with `accum` (tied
-/// weights add the second use), the bias gradient (column sums of `d`) into
-/// `grad_b`, and, when `delta_in` is given, the delta at the layer's input
-/// `d · Wᵀ` (or `d · W`), `rows x n_in`.
+/// `c ← a · b` (or `+=` with `accum`), no epilogue, in `b`'s precision.
+pub(crate) fn matmul(
+    a: MatRef<'_>,
+    b: Operand<'_>,
+    accum: Accum,
+    c: MatMut<'_>,
+    par: Par,
+) -> Result<()> {
+    product(1.0, a, b, accum, c, &NoEpilogue, par)?;
+    Ok(())
+}
+
+/// Backward through a dense layer with weights `w` (parameter `w` of
+/// `weights`) from the delta `d` at its pre-activation (`rows x n_out`):
+/// the weight gradient `inputᵀ d` (or `dᵀ input` for [`Stored::OutByIn`])
+/// into `grad_w` with `accum` (tied weights add the second use), the bias
+/// gradient (column sums of `d`) into `grad_b`, and, when `delta_in` is
+/// given, the delta at the layer's input `d · Wᵀ` (or `d · W`),
+/// `rows x n_in`; the products in `weights`' precision.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn dense_backward(
     input: &[f32],
     d: &[f32],
     (rows, n_in, n_out): (usize, usize, usize),
-    w: &Matrix,
+    (weights, w): (&Weights<'_>, usize),
     stored: Stored,
     accum: Accum,
     (grad_w, grad_b): (&mut [f32], &mut [f32]),
@@ -178,18 +193,16 @@ pub(crate) fn dense_backward(
     let input = MatRef::row_major(input, rows, n_in)?;
     let d_view = MatRef::row_major(d, rows, n_out)?;
     match stored {
-        Stored::InByOut => sgemm(
-            1.0,
+        Stored::InByOut => matmul(
             input.t(),
-            d_view,
+            weights.data(d_view),
             accum,
             MatMut::row_major(grad_w, n_in, n_out)?,
             par,
         )?,
-        Stored::OutByIn => sgemm(
-            1.0,
+        Stored::OutByIn => matmul(
             d_view.t(),
-            input,
+            weights.data(input),
             accum,
             MatMut::row_major(grad_w, n_out, n_in)?,
             par,
@@ -198,17 +211,11 @@ pub(crate) fn dense_backward(
     col_sums(d, rows, n_out, grad_b, par)?;
     if let Some(delta_in) = delta_in {
         let w_back = match stored {
-            Stored::InByOut => w.view().t(),
-            Stored::OutByIn => w.view(),
+            Stored::InByOut => weights.of(w, Use::Transposed),
+            Stored::OutByIn => weights.of(w, Use::AsStored),
         };
-        sgemm(
-            1.0,
-            d_view,
-            w_back,
-            Accum::Replace,
-            MatMut::row_major(delta_in, rows, n_in)?,
-            par,
-        )?;
+        let out = MatMut::row_major(delta_in, rows, n_in)?;
+        matmul(d_view, w_back, Accum::Replace, out, par)?;
     }
     Ok(())
 }
@@ -218,14 +225,15 @@ pub(crate) fn dense_backward(
 /// `dh[depth]`: for each layer from the top, the activation's derivative
 /// (from its output `h[i + 1]`), then [`dense_backward`] into the layer's
 /// weight and bias gradients (`enc_w[i]`, `enc_c[i]`, replaced), and the
-/// delta at its input into `dh[i]` for every layer but the first.
+/// delta at its input into `dh[i]` for every layer but the first; the
+/// products in `weights`' precision.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn encoder_backward(
     h: &[Vec<f32>],
     dh: &mut [Vec<f32>],
     sizes: &[usize],
     activations: &[Activation],
-    params: &ParamSet,
+    weights: &Weights<'_>,
     (enc_w, enc_c): (&[usize], &[usize]),
     grads: &mut ParamSet,
     rows: usize,
@@ -240,7 +248,7 @@ pub(crate) fn encoder_backward(
             &h[i][..rows * n_lo],
             d,
             (rows, n_lo, n_hi),
-            params.value(enc_w[i]),
+            (weights, enc_w[i]),
             Stored::InByOut,
             Accum::Replace,
             two_mut(grads, enc_w[i], enc_c[i]),

@@ -1,9 +1,11 @@
-//! The autoencoder family: behaviour (`dense`), MNIST runs (`mnist`) and
-//! gradient checks against f64 references (`gradients`). One test binary.
+//! The autoencoder family: behaviour (`dense`), MNIST runs (`mnist`),
+//! gradient checks against f64 references (`gradients`) and bf16 products
+//! (`bf16`). One test binary.
 
 use latent_engine::OptimizerConfig;
 use latent_engine::train::{Threads, TrainConfig};
 
+mod bf16;
 mod dense;
 mod gradients;
 mod mnist;

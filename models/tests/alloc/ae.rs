@@ -1,14 +1,16 @@
 //! After warm-up, an autoencoder training step (gradient plus the
 //! optimiser's update) allocates nothing, on one thread, for every variant:
 //! deep, tied, sparse, denoising, contractive (first and deeper layers),
-//! the VAE and the softmax classifier. The inference `_with` forms allocate
-//! nothing once their scratch is warm, even when one scratch serves models
-//! of different shapes, and give the plain forms' bits; outputs of any
+//! the VAE and the softmax classifier, in f32 and in bf16 (whose weights
+//! are repacked into the same storage every step). The inference `_with`
+//! forms allocate nothing once their scratch is warm (in either precision),
+//! even when one scratch serves models of different shapes, and give the
+//! plain forms' bits; outputs of any
 //! layout get the same values; outputs of the wrong shape are errors.
 
 use latent_engine::train::Model;
 use latent_engine::{Matrix, Optimizer, OptimizerConfig, ParamSet};
-use latent_kernels::gemm::{MatMut, MatRef};
+use latent_kernels::gemm::{MatMut, MatRef, Precision};
 use latent_kernels::{Activation, Par};
 use latent_models::ae::{
     AeConfig, AeScratch, Autoencoder, Classifier, Loss, Noise, Sparsity, Vae, VaeConfig, VaeOutput,
@@ -75,9 +77,10 @@ fn autoencoder_steps_allocate_nothing_after_warm_up() {
             .with_contractive(0.1)
             .with_noise(Noise::Gaussian { std: 0.1 }),
     ];
-    for cfg in configs {
+    for (cfg, precision) in configs.iter().flat_map(|c| Precision::ALL.map(|p| (c, p))) {
         let mut ae = Autoencoder::new(cfg.clone(), 1).unwrap();
-        assert_no_alloc(&format!("{cfg:?}"), &mut ae, |m, x, g, seed| {
+        ae.set_precision(precision);
+        assert_no_alloc(&format!("{precision} {cfg:?}"), &mut ae, |m, x, g, seed| {
             m.loss_and_gradient(x.view(), g, seed, Par::Seq).unwrap();
         });
     }
@@ -85,19 +88,28 @@ fn autoencoder_steps_allocate_nothing_after_warm_up() {
 
 #[test]
 fn vae_and_classifier_steps_allocate_nothing_after_warm_up() {
-    for output in [VaeOutput::Bernoulli, VaeOutput::Gaussian] {
-        let cfg = VaeConfig::new(30, &[16, 8], 3, Activation::Relu).with_output(output);
-        let mut vae = Vae::new(cfg, 1).unwrap();
-        assert_no_alloc(&format!("VAE {output:?}"), &mut vae, |m, x, g, seed| {
-            m.loss_and_gradient(x.view(), g, seed, Par::Seq).unwrap();
-        });
+    for precision in Precision::ALL {
+        for output in [VaeOutput::Bernoulli, VaeOutput::Gaussian] {
+            let cfg = VaeConfig::new(30, &[16, 8], 3, Activation::Relu).with_output(output);
+            let mut vae = Vae::new(cfg, 1).unwrap();
+            vae.set_precision(precision);
+            let what = format!("{precision} VAE {output:?}");
+            assert_no_alloc(&what, &mut vae, |m, x, g, seed| {
+                m.loss_and_gradient(x.view(), g, seed, Par::Seq).unwrap();
+            });
+        }
+        let mut clf = Classifier::new(&[30, 16], &[Activation::Sigmoid], 5, 1).unwrap();
+        clf.set_precision(precision);
+        let labels: Vec<u32> = (0..64).map(|i| i % 5).collect();
+        assert_no_alloc(
+            &format!("{precision} classifier"),
+            &mut clf,
+            |m, x, g, _| {
+                m.loss_and_gradient(x.view(), &labels[..x.rows()], g, Par::Seq)
+                    .unwrap();
+            },
+        );
     }
-    let mut clf = Classifier::new(&[30, 16], &[Activation::Sigmoid], 5, 1).unwrap();
-    let labels: Vec<u32> = (0..64).map(|i| i % 5).collect();
-    assert_no_alloc("classifier", &mut clf, |m, x, g, _| {
-        m.loss_and_gradient(x.view(), &labels[..x.rows()], g, Par::Seq)
-            .unwrap();
-    });
 }
 
 /// Autoencoders of different shapes: deep with per-layer activations, one
@@ -272,9 +284,11 @@ fn vae_plain_bits(vae: &Vae, x: &Matrix) -> Vec<u32> {
 #[test]
 fn inference_with_a_warm_scratch_allocates_nothing() {
     // One scratch serves three autoencoders (and one three VAEs) of
-    // different shapes, at 64 and 23 rows.
-    let aes = autoencoders();
-    let vaes = vaes();
+    // different shapes, at 64 and 23 rows; the second of each in bf16.
+    let mut aes = autoencoders();
+    let mut vaes = vaes();
+    aes[1].set_precision(Precision::Bf16);
+    vaes[1].set_precision(Precision::Bf16);
     let inputs = |v: usize| [data(64, v), data(23, v)];
     let ae_inputs: Vec<_> = aes.iter().map(|m| inputs(m.n_visible())).collect();
     let vae_inputs: Vec<_> = vaes.iter().map(|m| inputs(m.config().sizes[0])).collect();

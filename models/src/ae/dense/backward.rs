@@ -1,12 +1,15 @@
 //! A dense autoencoder's training step: the objective on a minibatch and its
 //! gradient (the loss at the output, back through the decoder, the code's
 //! sparsity, back through the encoder with the contractive penalty layer by
-//! layer), on the model's own [`Workspace`].
+//! layer), on the model's own [`Workspace`]. In bf16 every product is a
+//! bf16 product, the weights packed once per step; the first contractive
+//! layer's `Xᵀ G` then joins its delta (as a deeper layer's does), so that it
+//! is part of the bf16 weight-gradient product.
 
 use latent_engine::ParamSet;
 use latent_kernels::Par;
 use latent_kernels::activation::{Activation, activation_grad};
-use latent_kernels::gemm::{Accum, MatRef};
+use latent_kernels::gemm::{Accum, MatRef, Precision};
 use latent_kernels::penalty::{
     ContractiveShape, Encoder, contractive_penalty, kl_sparsity, l1_penalty,
 };
@@ -17,6 +20,7 @@ use super::Autoencoder;
 use super::config::{AeStep, Loss, Sparsity};
 use super::forward::apply_noise;
 use super::workspace::Workspace;
+use crate::ae::operands::{PackedWeights, Use, Weights};
 use crate::ae::util::{Stored, copy_rows, dense_backward, two_mut};
 use crate::error::Result;
 
@@ -42,16 +46,51 @@ impl Autoencoder {
         // The workspace is moved out (no allocation) so that the step can
         // read the parameters while it writes the buffers.
         let mut ws = std::mem::take(&mut self.ws);
-        let step = self.step(&mut ws, x, grads, seed, par);
+        let mut packed = std::mem::take(&mut ws.packed);
+        self.pack_weights(&mut packed);
+        let weights = Weights::new(&self.params, self.precision, Some(&packed));
+        let step = self.step(&mut ws, &weights, x, grads, seed, par);
+        ws.packed = packed;
         self.ws = ws;
         step
     }
 
+    /// In bf16, packs every weight matrix (into `packed`'s storage) in each
+    /// orientation the step multiplies by: `W` (encoder forward) and `Wᵀ`
+    /// (the delta below it, above the first layer), the decoder's `W'ᵀ`
+    /// (forward) and `W'` (its delta). Tied weights are packed once per
+    /// orientation.
+    fn pack_weights(&self, packed: &mut PackedWeights) {
+        if self.precision != Precision::Bf16 {
+            return;
+        }
+        packed.start_step(self.params.len());
+        for (i, &w) in self.enc_w.iter().enumerate() {
+            packed.pack(&self.params, w, Use::AsStored);
+            if i > 0 {
+                packed.pack(&self.params, w, Use::Transposed);
+            }
+        }
+        for &w in &self.dec_w {
+            packed.pack(&self.params, w, Use::Transposed);
+            packed.pack(&self.params, w, Use::AsStored);
+        }
+    }
+
+    /// Whether encoder layer `i`'s contractive gradient goes through its
+    /// delta (layers above the first; every layer in bf16, so that the
+    /// weight-gradient product carries it) rather than the first layer's
+    /// closed form after the product.
+    fn contractive_in_delta(&self, i: usize) -> bool {
+        i > 0 || self.precision == Precision::Bf16
+    }
+
     /// [`loss_and_gradient`](Self::loss_and_gradient) on `ws`, for a
-    /// non-empty batch whose shapes are checked.
-    fn step(
+    /// non-empty batch whose shapes are checked, with the weights of `w`.
+    pub(super) fn step(
         &self,
         ws: &mut Workspace,
+        w: &Weights<'_>,
         x: MatRef<'_>,
         grads: &mut ParamSet,
         seed: u64,
@@ -71,15 +110,15 @@ impl Autoencoder {
             v,
             par,
         )?;
-        self.forward(&mut ws.fwd, rows, par)?;
+        self.forward(&mut ws.fwd, rows, w, par)?;
         let mut step = AeStep {
             reconstruction: self.output_loss(ws, rows, inv_b)? / rows as f64,
             ..AeStep::default()
         };
-        self.decoder_backward(ws, grads, rows, par)?;
+        self.decoder_backward(ws, w, grads, rows, par)?;
         step.sparsity = self.code_sparsity(ws, rows, inv_b, par)?;
         for i in (0..self.config.depth()).rev() {
-            step.contractive += self.encoder_layer_backward(ws, grads, i, rows, inv_b, par)?;
+            step.contractive += self.encoder_layer_backward(ws, w, grads, i, (rows, inv_b), par)?;
         }
         step.objective = step.reconstruction + step.sparsity + step.contractive;
         Ok(step)
@@ -103,6 +142,7 @@ impl Autoencoder {
     fn decoder_backward(
         &self,
         ws: &mut Workspace,
+        w: &Weights<'_>,
         grads: &mut ParamSet,
         rows: usize,
         par: Par,
@@ -128,7 +168,7 @@ impl Autoencoder {
                 input,
                 &dglo[i][..rows * n_lo],
                 (rows, n_hi, n_lo),
-                self.params.value(self.dec_w[i]),
+                (w, self.dec_w[i]),
                 Stored::OutByIn,
                 Accum::Replace,
                 two_mut(grads, self.dec_w[i], self.dec_b[i]),
@@ -182,10 +222,10 @@ impl Autoencoder {
     fn encoder_layer_backward(
         &self,
         ws: &mut Workspace,
+        weights: &Weights<'_>,
         grads: &mut ParamSet,
         i: usize,
-        rows: usize,
-        inv_b: f32,
+        (rows, inv_b): (usize, f32),
         par: Par,
     ) -> Result<f64> {
         let s = &self.config.sizes;
@@ -201,7 +241,7 @@ impl Autoencoder {
         // Deeper contractive layers: add ∂Ω/∂a = 2λ/B·G to the delta so that
         // it reaches W, c and the layers below; the direct term on W is
         // added after the weight-gradient GEMM.
-        if let (Some(lam), true) = (lambda, i > 0) {
+        if let (Some(lam), true) = (lambda, self.contractive_in_delta(i)) {
             let w = self.params.value(self.enc_w[i]).as_slice();
             let (n, t) = (&mut ws.nvec[..n_hi], &mut ws.tvec[..n_hi]);
             let omega =
@@ -222,7 +262,7 @@ impl Autoencoder {
             hin,
             d,
             (rows, n_lo, n_hi),
-            self.params.value(self.enc_w[i]),
+            (weights, self.enc_w[i]),
             Stored::InByOut,
             accum,
             two_mut(grads, self.enc_w[i], self.enc_c[i]),
@@ -252,7 +292,7 @@ impl Autoencoder {
         let (n_lo, n_hi) = (self.config.sizes[i], self.config.sizes[i + 1]);
         let w = self.params.value(self.enc_w[i]).as_slice();
         let (gw, gc) = two_mut(grads, self.enc_w[i], self.enc_c[i]);
-        if i > 0 {
+        if self.contractive_in_delta(i) {
             add_contractive_direct(gw, w, &ws.tvec[..n_hi], 2.0 * lam * inv_b);
             return Ok(0.0);
         }

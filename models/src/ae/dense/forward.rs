@@ -9,17 +9,26 @@ use latent_kernels::random::{Streams, gaussian_noise, mask_noise, salt_pepper};
 use super::Autoencoder;
 use super::config::Noise;
 use super::workspace::Levels;
+use crate::ae::operands::{Use, Weights};
 use crate::ae::util::dense_forward;
 use crate::error::Result;
 
 impl Autoencoder {
+    /// The right operands of the model's products outside a training step:
+    /// its weights in its precision (bf16 products round and pack them).
+    pub(super) fn weights(&self) -> Weights<'_> {
+        Weights::new(&self.params, self.precision, None)
+    }
+
     /// Runs encoder layers `0..layers` on the first `rows` rows of `h[0]`
-    /// (already filled), each writing the level above it.
+    /// (already filled), each writing the level above it, with the weights
+    /// of `w`.
     pub(super) fn forward_encoder_layers(
         &self,
         h: &mut [Vec<f32>],
         rows: usize,
         layers: usize,
+        w: &Weights<'_>,
         par: Par,
     ) -> Result<()> {
         for i in 0..layers {
@@ -27,7 +36,7 @@ impl Autoencoder {
             dense_forward(
                 &lo[i],
                 rows,
-                self.params.value(self.enc_w[i]).view(),
+                w.of(self.enc_w[i], Use::AsStored),
                 self.params.value(self.enc_c[i]).as_slice(),
                 self.config.activations[i],
                 &mut hi[0],
@@ -40,13 +49,25 @@ impl Autoencoder {
     /// Runs the whole encoder and then the decoder on `fwd.h[0]` (already
     /// filled) for `rows` rows; `fwd.g[0]` ends as the output
     /// pre-activation (cross-entropy) or the reconstruction (squared error).
-    pub(super) fn forward(&self, fwd: &mut Levels, rows: usize, par: Par) -> Result<()> {
-        self.forward_encoder_layers(&mut fwd.h, rows, self.config.depth(), par)?;
-        self.forward_decoder(fwd, rows, par)
+    pub(super) fn forward(
+        &self,
+        fwd: &mut Levels,
+        rows: usize,
+        w: &Weights<'_>,
+        par: Par,
+    ) -> Result<()> {
+        self.forward_encoder_layers(&mut fwd.h, rows, self.config.depth(), w, par)?;
+        self.forward_decoder(fwd, rows, w, par)
     }
 
     /// Runs the decoder from `fwd.h[L]` down to `fwd.g[0]`.
-    fn forward_decoder(&self, fwd: &mut Levels, rows: usize, par: Par) -> Result<()> {
+    fn forward_decoder(
+        &self,
+        fwd: &mut Levels,
+        rows: usize,
+        w: &Weights<'_>,
+        par: Par,
+    ) -> Result<()> {
         let s = &self.config.sizes;
         let l = self.config.depth();
         for i in (0..l).rev() {
@@ -64,7 +85,7 @@ impl Autoencoder {
             dense_forward(
                 input,
                 rows,
-                self.params.value(self.dec_w[i]).view().t(),
+                w.of(self.dec_w[i], Use::Transposed),
                 self.params.value(self.dec_b[i]).as_slice(),
                 act,
                 &mut glo[i],

@@ -5,7 +5,9 @@
 use latent_engine::Matrix;
 use latent_kernels::Par;
 use latent_kernels::activation::{Activation, BiasActivation, activate};
-use latent_kernels::gemm::{Accum, MatMut, MatRef, gemm};
+use latent_kernels::gemm::{Accum, MatMut, MatRef, product};
+
+use crate::ae::operands::Use;
 use latent_kernels::reduce::{bce_logits, sq_err};
 
 use super::Autoencoder;
@@ -42,14 +44,14 @@ impl Autoencoder {
             return Ok(());
         }
         let top = self.config.depth() - 1;
-        let (w, c) = (self.enc_w[top], self.enc_c[top]);
+        let weights = self.weights();
         let epilogue = BiasActivation::new(
-            self.params.value(c).as_slice(),
+            self.params.value(self.enc_c[top]).as_slice(),
             self.config.activations[top],
         );
-        let w = self.params.value(w).view();
+        let w = weights.of(self.enc_w[top], Use::AsStored);
         if top == 0 {
-            gemm(1.0, x, w, Accum::Replace, out, &epilogue, par)?;
+            product(1.0, x, w, Accum::Replace, out, &epilogue, par)?;
             return Ok(());
         }
         scratch
@@ -57,10 +59,10 @@ impl Autoencoder {
             .ensure_encoder(rows, &self.config.sizes[..top + 1]);
         let h = &mut scratch.fwd.h;
         copy_rows(&x, &mut h[0]);
-        self.forward_encoder_layers(h, rows, top, par)?;
+        self.forward_encoder_layers(h, rows, top, &weights, par)?;
         let n = self.config.sizes[top];
         let below = MatRef::row_major(&h[top][..rows * n], rows, n)?;
-        gemm(1.0, below, w, Accum::Replace, out, &epilogue, par)?;
+        product(1.0, below, w, Accum::Replace, out, &epilogue, par)?;
         Ok(())
     }
 
@@ -196,6 +198,6 @@ impl Autoencoder {
     fn forward_rows(&self, x: MatRef<'_>, scratch: &mut AeScratch, par: Par) -> Result<()> {
         scratch.fwd.ensure(x.rows(), &self.config.sizes);
         copy_rows(&x, &mut scratch.fwd.h[0]);
-        self.forward(&mut scratch.fwd, x.rows(), par)
+        self.forward(&mut scratch.fwd, x.rows(), &self.weights(), par)
     }
 }

@@ -38,6 +38,8 @@ mod config;
 mod forward;
 mod infer;
 mod model;
+#[cfg(test)]
+mod tests;
 mod workspace;
 
 pub use config::{AeConfig, AeStep, Loss, Noise, Sparsity};

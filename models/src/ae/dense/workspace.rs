@@ -5,6 +5,7 @@
 use latent_kernels::penalty::contractive_workspace_len;
 
 use super::config::AeConfig;
+use crate::ae::operands::PackedWeights;
 use crate::ae::util::{grown, grown_levels};
 
 /// The activations of one forward pass, each level a dense row-major
@@ -50,6 +51,8 @@ pub(super) struct Workspace {
     pub(super) nvec: Vec<f32>,
     /// `t_j = Σ_i s_ij²` of a deeper contractive layer.
     pub(super) tvec: Vec<f32>,
+    /// The weights packed for a bf16 step.
+    pub(super) packed: PackedWeights,
 }
 
 impl Workspace {

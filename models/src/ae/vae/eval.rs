@@ -73,10 +73,12 @@ impl Vae {
         par: Par,
     ) -> Result<f64> {
         let mut total = 0.0;
+        let w = self.weights();
         self.for_batches(x, batch, fwd, par, |fwd, start, rows| {
             let z = self.config.latent;
             let n = rows * z;
-            self.reparam_and_decode(fwd, Streams::new(seed).at_step(start as u64), rows, par)?;
+            let streams = Streams::new(seed).at_step(start as u64);
+            self.reparam_and_decode(fwd, streams, (rows, &w), par)?;
             let recon = self.recon_rows(fwd, rows, None)?;
             let row_kl = Some(&mut fwd.row_b[..rows]);
             let kl = kl_normal(&fwd.mu[..n], &fwd.lv[..n], rows, z, row_kl, None, None, 0.0)?;
@@ -124,10 +126,11 @@ impl Vae {
         }
         let mut total = 0.0;
         let logw = grown(&mut scratch.logw, k * batch.max(1));
+        let w = self.weights();
         self.for_batches(x, batch, &mut scratch.fwd, par, |fwd, start, rows| {
             for s in 0..k {
                 let streams = Streams::new(seed).at_step((start as u64) << 20 | s as u64);
-                self.reparam_and_decode(fwd, streams, rows, par)?;
+                self.reparam_and_decode(fwd, streams, (rows, &w), par)?;
                 self.recon_rows(fwd, rows, None)?;
                 self.log_weights(fwd, rows, &mut logw[s * batch..s * batch + rows]);
             }
@@ -174,7 +177,7 @@ impl Vae {
             let rows = batch.min(x.rows() - start);
             fwd.ensure(rows, &self.levels);
             copy_rows(&x.rows_view(start, rows)?, &mut fwd.h[0]);
-            self.encode_rows(fwd, rows, par)?;
+            self.encode_rows(fwd, rows, &self.weights(), par)?;
             f(fwd, start, rows)?;
             start += rows;
         }

@@ -4,13 +4,14 @@
 
 use latent_kernels::Par;
 use latent_kernels::activation::{Activation, activate};
-use latent_kernels::gemm::{Accum, BiasAdd, MatMut, MatRef, gemm};
+use latent_kernels::gemm::{Accum, BiasAdd, MatMut, MatRef, product};
 use latent_kernels::random::{Streams, gaussian_reparam};
 use latent_kernels::reduce::{bce_logits, sq_err};
 
 use super::Vae;
 use super::config::VaeOutput;
 use super::workspace::Levels;
+use crate::ae::operands::{Use, Weights};
 use crate::ae::util::{dense_forward, write_rows};
 use crate::error::Result;
 
@@ -18,16 +19,28 @@ use crate::error::Result;
 const LN_2PI: f64 = 1.837_877_066_409_345_5;
 
 impl Vae {
+    /// The right operands of the model's products outside a training step:
+    /// its weights in its precision (bf16 products round and pack them).
+    pub(super) fn weights(&self) -> Weights<'_> {
+        Weights::new(&self.params, self.precision, None)
+    }
+
     /// The encoder on `fwd.h[0]` (already filled): the hidden levels, then
-    /// `μ` and `ln σ²` into `fwd.mu` and `fwd.lv`.
-    pub(super) fn encode_rows(&self, fwd: &mut Levels, rows: usize, par: Par) -> Result<()> {
+    /// `μ` and `ln σ²` into `fwd.mu` and `fwd.lv`, with the weights of `w`.
+    pub(super) fn encode_rows(
+        &self,
+        fwd: &mut Levels,
+        rows: usize,
+        w: &Weights<'_>,
+        par: Par,
+    ) -> Result<()> {
         let k = self.config.hidden_layers();
         for i in 0..k {
             let (lo, hi) = fwd.h.split_at_mut(i + 1);
             dense_forward(
                 &lo[i],
                 rows,
-                self.params.value(self.enc_w[i]).view(),
+                w.of(self.enc_w[i], Use::AsStored),
                 self.params.value(self.enc_c[i]).as_slice(),
                 self.config.activations[i],
                 &mut hi[0],
@@ -36,14 +49,14 @@ impl Vae {
         }
         let (hk, z) = (self.levels[k], self.levels[k + 1]);
         let top = MatRef::row_major(&fwd.h[k][..rows * hk], rows, hk)?;
-        for (w, b, out) in [
+        for (wi, b, out) in [
             (self.heads[0], self.heads[1], &mut fwd.mu),
             (self.heads[2], self.heads[3], &mut fwd.lv),
         ] {
-            gemm(
+            product(
                 1.0,
                 top,
-                self.params.value(w).view(),
+                w.of(wi, Use::AsStored),
                 Accum::Replace,
                 MatMut::row_major(&mut out[..rows * z], rows, z)?,
                 &BiasAdd::new(self.params.value(b).as_slice()),
@@ -59,7 +72,7 @@ impl Vae {
         &self,
         fwd: &mut Levels,
         streams: Streams,
-        rows: usize,
+        (rows, w): (usize, &Weights<'_>),
         par: Par,
     ) -> Result<()> {
         let z = self.config.latent;
@@ -74,12 +87,18 @@ impl Vae {
             z,
             par,
         )?;
-        self.decode_rows(fwd, rows, par)
+        self.decode_rows(fwd, rows, w, par)
     }
 
     /// The decoder from `fwd.z`; `fwd.g[0]` ends as the logits or means
     /// (pre-activation).
-    pub(super) fn decode_rows(&self, fwd: &mut Levels, rows: usize, par: Par) -> Result<()> {
+    pub(super) fn decode_rows(
+        &self,
+        fwd: &mut Levels,
+        rows: usize,
+        w: &Weights<'_>,
+        par: Par,
+    ) -> Result<()> {
         let k = self.config.hidden_layers();
         let lv = &self.levels;
         for i in (0..=k).rev() {
@@ -97,7 +116,7 @@ impl Vae {
             dense_forward(
                 input,
                 rows,
-                self.params.value(self.dec_w[i]).view().t(),
+                w.of(self.dec_w[i], Use::Transposed),
                 self.params.value(self.dec_b[i]).as_slice(),
                 act,
                 &mut glo[i],
@@ -117,7 +136,7 @@ impl Vae {
         par: Par,
     ) -> Result<()> {
         let v = self.levels[0];
-        self.decode_rows(fwd, rows, par)?;
+        self.decode_rows(fwd, rows, &self.weights(), par)?;
         let means = &mut fwd.g[0][..rows * v];
         if self.config.output == VaeOutput::Bernoulli {
             activate(Activation::Sigmoid, means, par);

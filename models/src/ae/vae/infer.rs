@@ -38,7 +38,7 @@ impl Vae {
         let fwd = &mut scratch.fwd;
         fwd.ensure(rows, &self.levels);
         copy_rows(&x, &mut fwd.h[0]);
-        self.encode_rows(fwd, rows, par)?;
+        self.encode_rows(fwd, rows, &self.weights(), par)?;
         write_rows(&fwd.mu[..rows * z], out);
         Ok(())
     }
@@ -102,7 +102,7 @@ impl Vae {
         let fwd = &mut scratch.fwd;
         fwd.ensure(rows, &self.levels);
         copy_rows(&x, &mut fwd.h[0]);
-        self.encode_rows(fwd, rows, par)?;
+        self.encode_rows(fwd, rows, &self.weights(), par)?;
         fwd.z[..rows * z].copy_from_slice(&fwd.mu[..rows * z]);
         self.means_into(fwd, rows, out, par)
     }

@@ -1,4 +1,5 @@
-//! Unit tests of the VAE's evaluation and inference methods.
+//! Unit tests of the VAE's evaluation and inference methods and of its bf16
+//! step.
 
 use latent_engine::Matrix;
 use latent_kernels::Par;
@@ -41,4 +42,45 @@ fn per_row_elbo_matches_the_mean_and_reconstruct_decodes_the_mean() {
     assert_eq!(a.as_slice(), b.as_slice());
     assert!(a.as_slice().iter().all(|&p| (0.0..=1.0).contains(&p)));
     assert!(vae.decode(x.view(), a.view_mut(), Par::Seq).is_err());
+}
+
+/// A bf16 training step multiplies by its packed weights, and gives the
+/// bits of the same step with every weight rounded and packed by each
+/// product instead.
+#[test]
+fn a_bf16_step_with_packed_weights_gives_the_unpacked_bits() {
+    use super::workspace::Workspace;
+    use crate::ae::operands::{Use, Weights};
+    use latent_engine::train::Model;
+    use latent_kernels::gemm::{Operand, Precision};
+
+    for output in [super::VaeOutput::Bernoulli, super::VaeOutput::Gaussian] {
+        let cfg = VaeConfig::new(12, &[8, 6], 3, Activation::Tanh).with_output(output);
+        let mut vae = Vae::new(cfg, 5).unwrap();
+        vae.set_precision(Precision::Bf16);
+        let x = data(9, 12);
+        let mut packed_grads = vae.params().zeros_like().unwrap();
+        let a = vae
+            .loss_and_gradient(x.view(), &mut packed_grads, 3, Par::Seq)
+            .unwrap();
+        let w = Weights::new(&vae.params, Precision::Bf16, Some(&vae.ws.packed));
+        for &i in vae.enc_w.iter().chain([&vae.heads[0], &vae.heads[2]]) {
+            assert!(matches!(w.of(i, Use::AsStored), Operand::Packed(_)));
+        }
+        for &i in &vae.dec_w {
+            assert!(matches!(w.of(i, Use::Transposed), Operand::Packed(_)));
+            assert!(matches!(w.of(i, Use::AsStored), Operand::Packed(_)));
+        }
+        let mut grads = vae.params().zeros_like().unwrap();
+        let unpacked = Weights::new(&vae.params, Precision::Bf16, None);
+        let mut ws = Workspace::default();
+        let b = vae
+            .step(&mut ws, &unpacked, x.view(), &mut grads, 3, Par::Seq)
+            .unwrap();
+        assert_eq!(a.loss.to_bits(), b.loss.to_bits());
+        for (p, u) in packed_grads.tensors().iter().zip(grads.tensors()) {
+            let bits = |m: &Matrix| m.as_slice().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&p.value), bits(&u.value), "{output:?} {}", p.name);
+        }
+    }
 }

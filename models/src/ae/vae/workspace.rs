@@ -2,6 +2,7 @@
 //! the model's own training workspace ([`Workspace`]) and the caller-kept
 //! inference workspace ([`VaeScratch`]).
 
+use crate::ae::operands::PackedWeights;
 use crate::ae::util::{grown, grown_levels};
 
 /// The activations of one pass through encoder, sample and decoder, each a
@@ -58,6 +59,8 @@ pub(super) struct Workspace {
     pub(super) dz: Vec<f32>,
     /// Deltas at the decoder levels.
     pub(super) dg: Vec<Vec<f32>>,
+    /// The weights packed for a bf16 step.
+    pub(super) packed: PackedWeights,
 }
 
 impl Workspace {
