@@ -16,6 +16,7 @@ use crate::persist::{
     stage_state, tag_layer,
 };
 use crate::rbm::Rbm;
+use latent_kernels::Precision;
 
 /// Where a resumed deep-ae file left off.
 #[derive(Debug)]
@@ -114,13 +115,19 @@ struct Pretrained<'d> {
     params: Vec<ParamSet>,
     history: Vec<EpochRecord>,
     data: StageData<'d>,
+    /// The precision of the run's products, the codes passed up included.
+    precision: Precision,
 }
 
 impl Pretrained<'_> {
     /// Adds a finished layer and moves the data up through it.
     fn push(&mut self, layer: PretrainedLayer, params: ParamSet) -> Result<()> {
+        let precision = self.precision;
         let up = |d: &Dataset| -> Result<Dataset> {
-            Ok(Dataset::new(layer.encode(&d.x, Par::All)?, None)?)
+            Ok(Dataset::new(
+                layer.encode_in(&d.x, precision, Par::All)?,
+                None,
+            )?)
         };
         self.data.up(up)?;
         self.layers.push(layer);
@@ -142,6 +149,7 @@ pub fn train_deep_ae(
         params: Vec::new(),
         history: Vec::new(),
         data: StageData::new(data),
+        precision: run.settings.precision,
     };
     let mut epochs_run = 0;
     let start = match plan.resume {
