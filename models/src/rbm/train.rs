@@ -49,6 +49,9 @@ impl Rbm {
         }
         let (v_n, h_n) = (self.config.n_visible, self.config.n_hidden);
         self.ws.ensure(rows, v_n, h_n, self.config.learn_sigma);
+        // bf16: W and Wᵀ packed once, for every product of the step.
+        let w = self.params.value(W).view();
+        self.ws.packed.repack(self.precision, w);
         if self.config.persistent {
             self.ensure_chains(rows, seed, par)?;
         }
@@ -107,7 +110,9 @@ impl Rbm {
         };
         let ctx = ChainCtx {
             x,
-            w: self.params.value(W).view(),
+            w: ws
+                .packed
+                .operands(self.precision, self.params.value(W).view()),
             b,
             c: self.params.value(C_HID).as_slice(),
             sigma: &ws.sigma[..v_n],
