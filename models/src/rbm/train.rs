@@ -49,9 +49,6 @@ impl Rbm {
         }
         let (v_n, h_n) = (self.config.n_visible, self.config.n_hidden);
         self.ws.ensure(rows, v_n, h_n, self.config.learn_sigma);
-        // bf16: W and Wᵀ packed once, for every product of the step.
-        let w = self.params.value(W).view();
-        self.ws.packed.repack(self.precision, w);
         if self.config.persistent {
             self.ensure_chains(rows, seed, par)?;
         }
@@ -60,6 +57,9 @@ impl Rbm {
             steps: 1,
             ..StepProfile::default()
         };
+        // bf16: W and Wᵀ packed once, for every product of the step.
+        let w = self.params.value(W).view();
+        self.ws.packed.repack(self.precision, w);
         self.prepare_sigma();
         lap.setup = clock.lap();
         self.run_chains(x, seed, par)?;
