@@ -1,5 +1,6 @@
-//! RBMs and DBNs with bf16 products: inference against an f64 reference of
-//! the bf16-rounded operands, a training step that must read the weights
+//! RBMs and DBNs with bf16 products: inference (Bernoulli, and Gaussian
+//! with learned σ) against an f64 reference of the bf16-rounded operands,
+//! a training step that must read the weights
 //! packed after the last update, packed and unpacked products that agree
 //! bit for bit, and bf16 training that gives the same bits on any thread
 //! count.
@@ -132,6 +133,78 @@ fn bf16_inference_matches_an_f64_reference_of_the_rounded_operands() {
     }
     assert_eq!(
         distinguished, [true; 3],
+        "the f32 model is within the bf16 bounds everywhere: the test cannot tell them apart"
+    );
+}
+
+/// A Gaussian RBM with learned σ in bf16: features `σ(c + (x/σ)W)` (the
+/// scaled data rounded to bf16) and reconstructions `b + σ ⊙ (pWᵀ)` of its
+/// features `p`, against f64 sums of the rounded operands. Bounds as for
+/// the Bernoulli RBM; the reconstructions' is the GEMM's times `σ` plus the
+/// rounding of `b + σ·v`. The f32 model must fall outside them somewhere.
+#[test]
+fn bf16_learned_sigma_inference_matches_an_f64_reference_of_the_rounded_operands() {
+    let (nv, nh, rows) = (31, 26, 17);
+    let base = structured_rbm(nv, nh, 14);
+    let config = RbmConfig {
+        learn_sigma: true,
+        ..RbmConfig::gaussian(nv, nh)
+    };
+    // σ away from 1 (and unequal), so that a missed scaling shows.
+    let with_sigma = || {
+        let mut rbm = with_config(&base, config);
+        let log_sigma = rbm.params_mut().value_mut(latent_models::rbm::LOG_SIGMA);
+        for (k, z) in log_sigma.as_mut_slice().iter_mut().enumerate() {
+            *z = 0.1 * (k % 9) as f32 - 0.4;
+        }
+        rbm
+    };
+    let (mut rbm, f32_rbm) = (with_sigma(), with_sigma());
+    rbm.set_precision(Precision::Bf16);
+    let mut rng = TestRng::new(15);
+    let x = Matrix::from_fn(rows, nv, |_, _| rng.uniform(-2.0, 2.0)).unwrap();
+    let (w, b, c, sigma) = (
+        rbm.weights().as_slice(),
+        rbm.visible_bias(),
+        rbm.hidden_bias(),
+        rbm.sigma(),
+    );
+    let wt: Vec<f32> = (0..nh * nv).map(|i| w[(i % nv) * nh + i / nv]).collect();
+    let run = |rbm: &Rbm| {
+        let mut p = Matrix::zeros(rows, nh).unwrap();
+        rbm.transform(x.view(), p.view_mut(), Par::Seq).unwrap();
+        let mut recon = Matrix::zeros(rows, nv).unwrap();
+        rbm.reconstruct(x.view(), recon.view_mut(), Par::Seq)
+            .unwrap();
+        (p, recon)
+    };
+    let ((p, recon), (p32, recon32)) = (run(&rbm), run(&f32_rbm));
+    let mut distinguished = [false; 2];
+    for i in 0..rows {
+        let scaled: Vec<f32> = x
+            .row(i)
+            .iter()
+            .zip(&sigma)
+            .map(|(&v, &sd)| v / sd)
+            .collect();
+        for j in 0..nh {
+            let (dot, tol) = dot_rounded(&scaled, w, nh, j);
+            let z = dot + c[j] as f64;
+            let tol = tol + U * z.abs() + ACT_ERR;
+            let (got, old) = (p.row(i)[j], p32.row(i)[j]);
+            distinguished[0] |= check("feature", got, old, sigmoid64(z), tol);
+        }
+        for k in 0..nv {
+            let (dot, tol) = dot_rounded(p.row(i), &wt, nv, k);
+            let sd = sigma[k] as f64;
+            let want = b[k] as f64 + sd * dot;
+            let tol = sd * tol + U * (want.abs() + 2.0 * (sd * dot).abs());
+            let (got, old) = (recon.row(i)[k], recon32.row(i)[k]);
+            distinguished[1] |= check("reconstruction", got, old, want, tol);
+        }
+    }
+    assert_eq!(
+        distinguished, [true; 2],
         "the f32 model is within the bf16 bounds everywhere: the test cannot tell them apart"
     );
 }
