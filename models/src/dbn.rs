@@ -112,7 +112,8 @@ impl Dbn {
         self.layers[0].precision()
     }
 
-    /// Sets the precision of every layer's products.
+    /// Sets the precision of every layer's products: their training, and
+    /// the up and down passes and generation, which run on the layers.
     pub fn set_precision(&mut self, precision: Precision) {
         for layer in &mut self.layers {
             layer.set_precision(precision);

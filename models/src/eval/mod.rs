@@ -12,6 +12,10 @@
 //! - [`pseudo_log_likelihood`]: the stochastic one-bit-flip estimate.
 //!
 //! Data is batch-major and row-major (`B x V`, one sample a row).
+//!
+//! The evaluation is always f32 (and f64 where stated), whatever the
+//! precision of the model's products ([`crate::rbm::Rbm::precision`]): it
+//! evaluates the f32 master parameters, not their bf16 rounding.
 
 mod ais;
 mod exact;

@@ -1,6 +1,8 @@
 //! [`Inference`] for a DBN: the deterministic up-pass, reconstructions
 //! through the whole stack (up to the top, means back down), squared-error
-//! scores, and samples from a Gibbs chain in the top RBM.
+//! scores, and samples from a Gibbs chain in the top RBM; each layer's
+//! products in that layer's precision ([`Dbn::set_precision`] sets them
+//! all).
 
 use latent_kernels::Par;
 use latent_kernels::gemm::{MatMut, MatRef};

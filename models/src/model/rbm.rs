@@ -1,5 +1,6 @@
 //! [`Inference`] for an RBM: `p(h|v)`, mean-field reconstructions, free
-//! energy and Gibbs samples, on the RBM's own `_with` forms.
+//! energy and Gibbs samples, on the RBM's own `_with` forms (so in the
+//! RBM's [`precision`](Rbm::precision)).
 
 use latent_kernels::Par;
 use latent_kernels::gemm::{MatMut, MatRef};

@@ -4,11 +4,12 @@
 
 use latent_kernels::Par;
 use latent_kernels::activation::{Activation, BiasActivation};
-use latent_kernels::gemm::{Accum, BiasAdd, MatMut, MatRef, gemm};
+use latent_kernels::gemm::{Accum, BiasAdd, MatMut, MatRef, product};
 use latent_kernels::random::{Scale, Streams, bernoulli, gaussian, sigmoid_bernoulli};
 use latent_kernels::reduce::sq_err;
 
 use super::VisibleUnits;
+use super::workspace::WeightOperands;
 use crate::ae::util::copy_row_range;
 use crate::error::Result;
 
@@ -19,8 +20,9 @@ const CHAIN_MIN_ROWS: usize = 24;
 pub(super) struct ChainCtx<'a> {
     /// The minibatch (V⁰ in the data's units; any layout).
     pub(super) x: MatRef<'a>,
-    /// The weights `W`, `V x H`.
-    pub(super) w: MatRef<'a>,
+    /// The weights `W` (`V x H`) and `Wᵀ` as the products' right operands,
+    /// in the model's precision (bf16: packed once for the step).
+    pub(super) w: WeightOperands<'a>,
     /// Visible biases (`b/σ` when σ is learned).
     pub(super) b: &'a [f32],
     /// Hidden biases.
@@ -283,7 +285,15 @@ impl<'c> BlockOps<'c> {
             MatRef::row_major(v, rows, v_n)?,
             MatMut::row_major(p, rows, h_n)?,
         );
-        gemm(1.0, vv, self.ctx.w, Accum::Replace, pv, &self.up, self.par)?;
+        product(
+            1.0,
+            vv,
+            self.ctx.w.up,
+            Accum::Replace,
+            pv,
+            &self.up,
+            self.par,
+        )?;
         sigmoid_bernoulli(streams, p, None, h, rows, h_n, self.par)?;
         Ok(streams.next_step())
     }
@@ -294,7 +304,7 @@ impl<'c> BlockOps<'c> {
         let vt = MatRef::row_major(v, rows, v_n)?;
         let pt = MatMut::row_major(p, rows, h_n)?;
         let act = BiasActivation::new(self.ctx.c, Activation::Sigmoid);
-        gemm(1.0, vt, self.ctx.w, Accum::Replace, pt, &act, self.par)?;
+        product(1.0, vt, self.ctx.w.up, Accum::Replace, pt, &act, self.par)?;
         Ok(())
     }
 
@@ -305,10 +315,10 @@ impl<'c> BlockOps<'c> {
             MatRef::row_major(h, rows, h_n)?,
             MatMut::row_major(out, rows, v_n)?,
         );
-        gemm(
+        product(
             1.0,
             hv,
-            self.ctx.w.t(),
+            self.ctx.w.down,
             Accum::Replace,
             ov,
             &self.down,

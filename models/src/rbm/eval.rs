@@ -14,7 +14,7 @@ use crate::error::Result;
 impl Rbm {
     /// Mean reconstruction error of `x` (MODELS.md 2.4): the mean over rows
     /// of `Σ_i (v_i − p(v_i | H⁰))²` with `H⁰` sampled from `p(h|v)` by the
-    /// streams of `seed`.
+    /// streams of `seed`, the products in the model's precision.
     pub fn reconstruction_error(&self, x: &Matrix, seed: u64, par: Par) -> Result<f64> {
         let (rows, v_n, h_n) = (x.rows(), self.config.n_visible, self.config.n_hidden);
         self.check_input("Rbm::reconstruction_error", &x.view())?;
@@ -29,11 +29,13 @@ impl Rbm {
             grown(&mut s.hidden_h, rows * h_n),
         );
         let streams = Streams::new(seed);
-        self.sample_hidden(x.view(), p, h, streams, par, &mut s.scaled, &s.sigma)?;
+        let ops = self.weight_operands();
+        let (scaled, sigma) = (&mut s.scaled, &s.sigma[..]);
+        self.sample_hidden(x.view(), ops.up, p, h, streams, par, scaled, sigma)?;
         let recon = grown(&mut s.visible, rows * v_n);
         let h = MatRef::row_major(&s.hidden_h[..rows * h_n], rows, h_n)?;
         let recon_view = MatMut::row_major(recon, rows, v_n)?;
-        self.visible_means_sigma(h, recon_view, par, &s.sigma)?;
+        self.visible_means_sigma(h, ops.down, recon_view, par, &s.sigma)?;
         let total = sq_err(
             &s.visible[..rows * v_n],
             x.as_slice(),
@@ -56,7 +58,8 @@ impl Rbm {
 
     /// Runs `f` on the parameters as the evaluation routines of
     /// [`crate::eval`] take them (exact `log Z`, AIS, pseudo-likelihood,
-    /// f64 free energy).
+    /// f64 free energy): the f32 master parameters, whatever the model's
+    /// precision, so these evaluations are f32 (or f64) in any case.
     pub fn with_eval_params<R>(&self, f: impl FnOnce(&crate::eval::RbmParams<'_>) -> R) -> R {
         let (w, b, c) = (
             self.weights().as_slice(),

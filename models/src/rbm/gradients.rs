@@ -6,9 +6,9 @@
 use latent_engine::ParamSet;
 use latent_engine::train::FusedUpdate;
 use latent_kernels::Par;
-use latent_kernels::gemm::{Accum, MatMut, MatRef, gemm, sgemm};
+use latent_kernels::gemm::{Accum, MatMut, MatRef, NoEpilogue, product};
 use latent_kernels::reduce::col_sums;
-use latent_kernels::update::{RankOne, RankOneAdd, SgdUpdate, gemm_sgd_update};
+use latent_kernels::update::{RankOne, RankOneAdd, SgdUpdate, product_sgd_update};
 use rayon::prelude::*;
 
 use super::workspace::Workspace;
@@ -72,13 +72,18 @@ impl Rbm {
     ) -> Result<()> {
         let (v_n, h_n) = (self.config.n_visible, self.config.n_hidden);
         let ws = &mut self.ws;
+        // `Wᵀ` in the model's precision (bf16: packed at the step's start).
+        let wt = ws
+            .packed
+            .operands(self.precision, self.params.value(W).view());
         let pw = &mut ws.pw[..2 * rows * v_n];
-        sgemm(
+        product(
             1.0,
             MatRef::row_major(&ws.stacked_p[..2 * rows * h_n], 2 * rows, h_n)?,
-            self.params.value(W).view().t(),
+            wt.down,
             Accum::Replace,
             MatMut::row_major(pw, 2 * rows, v_n)?,
+            &NoEpilogue,
             par,
         )?;
         let stacks = SigmaGradInputs {
@@ -137,8 +142,10 @@ impl Rbm {
     }
 
     /// Weight gradient: `−(1/B)·[V⁰; Vᵏ]ᵀ [P⁰; −Pᵏ]` (plus the sparsity
-    /// term), one GEMM, with the optimiser's step fused into its write-out
-    /// when `fused` offers it for `W` (then `W`'s gradient is not written).
+    /// term), one GEMM in the model's precision (bf16: both stacks rounded
+    /// while packed; f32 accumulation), with the optimiser's step fused
+    /// into its write-out when `fused` offers it for `W` (then `W`'s
+    /// gradient is not written).
     pub(super) fn weight_gradient(
         &mut self,
         rows: usize,
@@ -155,6 +162,7 @@ impl Rbm {
         let inv_b = 1.0 / rows as f32;
         let sv = MatRef::row_major(&ws.stacked_v[..2 * rows * v_n], 2 * rows, v_n)?;
         let sp = MatRef::row_major(&ws.stacked_p[..2 * rows * h_n], 2 * rows, h_n)?;
+        let sp = self.precision.operand(sp);
         match fused {
             Some(f) if f.tensor == W => {
                 let update = SgdUpdate {
@@ -163,7 +171,8 @@ impl Rbm {
                     velocity: &mut *f.velocity,
                     rank_one,
                 };
-                f.non_finite = gemm_sgd_update(-inv_b, sv.t(), sp, update, f.out.view_mut(), par)?;
+                f.non_finite =
+                    product_sgd_update(-inv_b, sv.t(), sp, update, f.out.view_mut(), par)?;
                 f.applied = true;
             }
             _ => {
@@ -171,9 +180,12 @@ impl Rbm {
                 match rank_one {
                     Some(t) => {
                         let epi = RankOneAdd::new(t);
-                        gemm(-inv_b, sv.t(), sp, Accum::Replace, grad_w, &epi, par)?
+                        product(-inv_b, sv.t(), sp, Accum::Replace, grad_w, &epi, par)?
                     }
-                    None => sgemm(-inv_b, sv.t(), sp, Accum::Replace, grad_w, par)?,
+                    None => {
+                        let none = &NoEpilogue;
+                        product(-inv_b, sv.t(), sp, Accum::Replace, grad_w, none, par)?
+                    }
                 }
             }
         }

@@ -1,17 +1,20 @@
 //! Inference: hidden features, visible means, reconstructions, free
 //! energies, Gibbs sampling and samples from the model, each in two forms,
 //! one that makes its own scratch buffers and a `_with` form that reuses the
-//! caller's [`RbmScratch`].
+//! caller's [`RbmScratch`]. Every product runs in the model's
+//! [`precision`](Rbm::precision): in bf16, `W` is rounded while each
+//! product packs it, or, in the calls that make several products with it
+//! (Gibbs sampling, samples), packed once per call into the scratch.
 
 use latent_engine::Matrix;
 use latent_kernels::Par;
 use latent_kernels::activation::{Activation, BiasActivation};
-use latent_kernels::gemm::{Accum, BiasAdd, Epilogue, MatMut, MatRef, gemm};
+use latent_kernels::gemm::{Accum, BiasAdd, Epilogue, MatMut, MatRef, Operand, product};
 use latent_kernels::random::{Scale, Streams, bernoulli, gaussian, sigmoid_bernoulli};
 use rayon::prelude::*;
 
 use super::epilogue::ScaleShift;
-use super::workspace::{RbmScratch, grown};
+use super::workspace::{RbmScratch, WeightOperands, grown};
 use super::{LOG_SIGMA, Rbm, VisibleUnits, check_len};
 use crate::error::Result;
 
@@ -44,23 +47,36 @@ impl Rbm {
         }
     }
 
+    /// `W` and `Wᵀ` as the right operands of products in the model's
+    /// precision, not packed beforehand (a bf16 product rounds and packs
+    /// its operand itself): for calls that make one product with each.
+    pub(super) fn weight_operands(&self) -> WeightOperands<'_> {
+        let w = self.weights().view();
+        WeightOperands {
+            up: self.precision.operand(w),
+            down: self.precision.operand(w.t()),
+        }
+    }
+
     /// `(x/σ) W` (σ only when learned; `sigma` is [`sigma_into`]'s) with
-    /// `epi` fused into the write-out: the hidden units' total inputs.
-    /// Learned σ costs a scaled copy of `x`, made in `scaled`.
+    /// `epi` fused into the write-out: the hidden units' total inputs, with
+    /// `w` the operand `W` ([`WeightOperands::up`]). Learned σ costs a
+    /// scaled copy of `x`, made in `scaled`.
     ///
     /// [`sigma_into`]: Self::sigma_into
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn up<E: Epilogue>(
         &self,
         x: MatRef<'_>,
+        w: Operand<'_>,
         out: MatMut<'_>,
         epi: &E,
         par: Par,
         scaled: &mut Vec<f32>,
         sigma: &[f32],
     ) -> Result<()> {
-        let w = self.weights().view();
         if !self.config.learn_sigma {
-            gemm(1.0, x, w, Accum::Replace, out, epi, par)?;
+            product(1.0, x, w, Accum::Replace, out, epi, par)?;
             return Ok(());
         }
         let (rows, v_n) = (x.rows(), x.cols());
@@ -71,7 +87,7 @@ impl Rbm {
             }
         }
         let s = MatRef::row_major(s, rows, v_n)?;
-        gemm(1.0, s, w, Accum::Replace, out, epi, par)?;
+        product(1.0, s, w, Accum::Replace, out, epi, par)?;
         Ok(())
     }
 
@@ -95,6 +111,7 @@ impl Rbm {
         self.sigma_into(&mut scratch.sigma);
         self.up(
             x,
+            self.weight_operands().up,
             out,
             &BiasActivation::new(self.hidden_bias(), Activation::Sigmoid),
             par,
@@ -121,14 +138,17 @@ impl Rbm {
         par: Par,
     ) -> Result<()> {
         self.sigma_into(&mut scratch.sigma);
-        self.visible_means_sigma(h, out, par, &scratch.sigma)
+        let wt = self.weight_operands().down;
+        self.visible_means_sigma(h, wt, out, par, &scratch.sigma)
     }
 
-    /// [`visible_means`](Self::visible_means) with σ from
+    /// [`visible_means`](Self::visible_means) with `wt` the operand `Wᵀ`
+    /// ([`WeightOperands::down`]) and σ from
     /// [`sigma_into`](Self::sigma_into) (read only when learned).
     pub(super) fn visible_means_sigma(
         &self,
         h: MatRef<'_>,
+        wt: Operand<'_>,
         out: MatMut<'_>,
         par: Par,
         sigma: &[f32],
@@ -139,9 +159,8 @@ impl Rbm {
             self.config.n_hidden,
         )?;
         let b = self.visible_bias();
-        let wt = self.weights().view().t();
         match (self.config.visible, self.config.learn_sigma) {
-            (VisibleUnits::Bernoulli, _) => gemm(
+            (VisibleUnits::Bernoulli, _) => product(
                 1.0,
                 h,
                 wt,
@@ -151,9 +170,9 @@ impl Rbm {
                 par,
             )?,
             (VisibleUnits::Gaussian, false) => {
-                gemm(1.0, h, wt, Accum::Replace, out, &BiasAdd::new(b), par)?
+                product(1.0, h, wt, Accum::Replace, out, &BiasAdd::new(b), par)?
             }
-            (VisibleUnits::Gaussian, true) => gemm(
+            (VisibleUnits::Gaussian, true) => product(
                 1.0,
                 h,
                 wt,
@@ -189,8 +208,10 @@ impl Rbm {
         let (rows, h_n) = (x.rows(), self.config.n_hidden);
         self.sigma_into(&mut scratch.sigma);
         let p = grown(&mut scratch.hidden_p, rows * h_n);
+        let ops = self.weight_operands();
         self.up(
             x,
+            ops.up,
             MatMut::row_major(p, rows, h_n)?,
             &BiasActivation::new(self.hidden_bias(), Activation::Sigmoid),
             par,
@@ -198,7 +219,7 @@ impl Rbm {
             &scratch.sigma,
         )?;
         let p = MatRef::row_major(&scratch.hidden_p[..rows * h_n], rows, h_n)?;
-        self.visible_means_sigma(p, out, par, &scratch.sigma)
+        self.visible_means_sigma(p, ops.down, out, par, &scratch.sigma)
     }
 
     /// Free energies `F(v)` of the rows of `x` into `out` (MODELS.md 2.1,
@@ -225,6 +246,7 @@ impl Rbm {
         let act = grown(&mut scratch.hidden_p, rows * h_n);
         self.up(
             x,
+            self.weight_operands().up,
             MatMut::row_major(act, rows, h_n)?,
             &BiasActivation::new(self.hidden_bias(), Activation::Softplus),
             par,
@@ -315,11 +337,13 @@ impl Rbm {
         self.check_input("Rbm::gibbs", &v.view())?;
         let rows = v.rows();
         self.sigma_into(&mut scratch.sigma);
+        scratch.packed.repack(self.precision, self.weights().view());
         self.gibbs_rows(v.as_mut_slice(), rows, steps, streams, par, scratch)
     }
 
     /// The Gibbs steps of [`gibbs_with`](Self::gibbs_with) on `rows`
-    /// row-major visible states in `v`, with `scratch.sigma` already made.
+    /// row-major visible states in `v`, with `s.sigma` already made and, in
+    /// bf16, the weights already packed into `s.packed`.
     pub(super) fn gibbs_rows(
         &self,
         v: &mut [f32],
@@ -333,15 +357,17 @@ impl Rbm {
         grown(&mut s.hidden_p, rows * h_n);
         grown(&mut s.hidden_h, rows * h_n);
         grown(&mut s.visible, rows * v_n);
+        let ops = s.packed.operands(self.precision, self.weights().view());
         let mut streams = streams;
         for _ in 0..steps {
             let (p, h) = (&mut s.hidden_p[..rows * h_n], &mut s.hidden_h[..rows * h_n]);
             let vv = MatRef::row_major(v, rows, v_n)?;
-            self.sample_hidden(vv, p, h, streams, par, &mut s.scaled, &s.sigma)?;
+            let (scaled, sigma) = (&mut s.scaled, &s.sigma[..]);
+            self.sample_hidden(vv, ops.up, p, h, streams, par, scaled, sigma)?;
             streams = streams.next_step();
             let h = MatRef::row_major(&s.hidden_h[..rows * h_n], rows, h_n)?;
             let mean = MatMut::row_major(&mut s.visible[..rows * v_n], rows, v_n)?;
-            self.visible_means_sigma(h, mean, par, &s.sigma)?;
+            self.visible_means_sigma(h, ops.down, mean, par, &s.sigma)?;
             let mean = &s.visible[..rows * v_n];
             self.sample_visible(streams, mean, v, rows, par, &s.sigma)?;
             streams = streams.next_step();
@@ -350,12 +376,13 @@ impl Rbm {
     }
 
     /// `p ← p(h|v)` and `h ~ Bernoulli(p)` for the rows of `v` (`p` and `h`
-    /// are `rows x H`), drawing from `streams`; `scaled` and `sigma` are as
-    /// for [`up`](Self::up).
+    /// are `rows x H`), drawing from `streams`; `w`, `scaled` and `sigma`
+    /// are as for [`up`](Self::up).
     #[allow(clippy::too_many_arguments)]
     pub(super) fn sample_hidden(
         &self,
         v: MatRef<'_>,
+        w: Operand<'_>,
         p: &mut [f32],
         h: &mut [f32],
         streams: Streams,
@@ -366,7 +393,7 @@ impl Rbm {
         let (rows, h_n) = (v.rows(), self.config.n_hidden);
         let pv = MatMut::row_major(p, rows, h_n)?;
         let bias = BiasAdd::new(self.hidden_bias());
-        self.up(v, pv, &bias, par, scaled, sigma)?;
+        self.up(v, w, pv, &bias, par, scaled, sigma)?;
         sigmoid_bernoulli(streams, p, None, h, rows, h_n, par)?;
         Ok(())
     }
@@ -425,6 +452,7 @@ impl Rbm {
         let means = grown(&mut s.visible, states.len());
         self.fill_random_states(states, means, n, streams, par)?;
         self.sigma_into(&mut s.sigma);
+        s.packed.repack(self.precision, self.weights().view());
         let steps = steps.saturating_sub(1);
         let streams = self.gibbs_rows(states, n, steps, streams.next_step(), par, s)?;
         // The last step ends in means rather than samples.
@@ -433,9 +461,11 @@ impl Rbm {
             grown(&mut s.hidden_h, n * h_n),
         );
         let v = MatRef::row_major(states, n, self.config.n_visible)?;
-        self.sample_hidden(v, p, h, streams, par, &mut s.scaled, &s.sigma)?;
+        let ops = s.packed.operands(self.precision, self.weights().view());
+        let (scaled, sigma) = (&mut s.scaled, &s.sigma[..]);
+        self.sample_hidden(v, ops.up, p, h, streams, par, scaled, sigma)?;
         let h = MatRef::row_major(&s.hidden_h[..n * h_n], n, h_n)?;
-        self.visible_means_sigma(h, out, par, &s.sigma)
+        self.visible_means_sigma(h, ops.down, out, par, &s.sigma)
     }
 
     /// Samples visibles from their means: Bernoulli draws, or Gaussian

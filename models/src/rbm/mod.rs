@@ -19,6 +19,15 @@
 //! the reconstruction error: the mean over the batch of
 //! `Σ_i (v_i − p(v_i|H⁰))²`.
 //!
+//! Precision ([`Rbm::set_precision`]): in bf16, every matrix product of
+//! training and inference has bf16 operands and f32 accumulation. A
+//! training step packs `W` and `Wᵀ` to bf16 once, into its workspace, for
+//! all the products that read them (the chain's, the learned-σ gradient's);
+//! the weight gradient rounds its data operands (the stacks) while packing.
+//! The master parameters, the gradients' accumulation, the optimiser, the
+//! samplers and the losses stay f32, and so does the likelihood evaluation
+//! ([`crate::eval`], which reads the f32 parameters).
+//!
 //! Gaussian visibles use unit variance (`σ_i = 1`, MODELS.md 2.2): standardise
 //! the data per feature first (`latent_engine::preprocess`).
 
@@ -102,7 +111,8 @@ impl Rbm {
     }
 
     /// The precision of the model's matrix products ([`Precision::F32`]
-    /// unless set), in training and inference alike.
+    /// unless set), in training and inference alike (the likelihood
+    /// evaluation, [`crate::eval`], stays f32).
     pub fn precision(&self) -> Precision {
         self.precision
     }

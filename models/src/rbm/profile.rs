@@ -14,7 +14,8 @@ pub struct StepProfile {
     /// Steps measured.
     pub steps: u64,
     /// The serial set-up between the workspace's allocation check and the
-    /// chain region (σ and `b/σ` when σ is learned).
+    /// chain region: bf16 packing of `W` and `Wᵀ`, and σ and `b/σ` when σ
+    /// is learned.
     pub setup: Duration,
     /// The positive phase and the Gibbs chain (each block's copy of its
     /// minibatch rows and PCD chain states, the V x H products, the

@@ -3,17 +3,17 @@
 //! public behaviour is tested against references in `models/tests/rbm/`.
 
 use latent_engine::Matrix;
-use latent_kernels::Par;
 use latent_kernels::activation::Activation;
 use latent_kernels::gemm::Epilogue;
 use latent_kernels::random::Streams;
+use latent_kernels::{Par, Precision};
 use std::time::Duration;
 
 use super::VisibleUnits;
 use super::chain::{ChainBlock, ChainCtx, chain_blocks, run_blocks};
 use super::epilogue::ScaleShift;
 use super::profile::{PhaseClock, StepProfile};
-use super::workspace::Workspace;
+use super::workspace::{PackedWeights, Workspace};
 
 #[test]
 fn chain_blocks_cut_rows_by_threads_and_leave_the_rest_to_the_products() {
@@ -92,10 +92,16 @@ fn the_chain_gives_the_same_bits_however_the_rows_are_cut_into_blocks() {
     let w = Matrix::from_fn(v_n, h_n, |i, j| ((i * h_n + j) as f32 * 0.37).sin()).unwrap();
     let (b, c) = (vec![-0.2f32; v_n], vec![0.1f32; h_n]);
     let sigma = vec![1.0f32; v_n];
-    for (persistent, k) in [(false, 1), (false, 3), (true, 2)] {
+    let runs = [(false, 1), (false, 3), (true, 2)];
+    for ((persistent, k), precision) in runs
+        .into_iter()
+        .flat_map(|run| Precision::ALL.map(|p| (run, p)))
+    {
+        let mut packed = PackedWeights::default();
+        packed.repack(precision, w.view());
         let ctx = ChainCtx {
             x: x.view(),
-            w: w.view(),
+            w: packed.operands(precision, w.view()),
             b: &b,
             c: &c,
             sigma: &sigma,
@@ -118,7 +124,7 @@ fn the_chain_gives_the_same_bits_however_the_rows_are_cut_into_blocks() {
             run_blocks(&ctx, cut.block(persistent), rb, Par::Seq).unwrap();
             assert!(
                 cut.bits() == whole.bits(),
-                "persistent={persistent} k={k}: blocks of {rb} rows differ from one block"
+                "persistent={persistent} k={k} {precision}: blocks of {rb} rows differ from one block"
             );
         }
     }

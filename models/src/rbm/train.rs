@@ -57,6 +57,9 @@ impl Rbm {
             steps: 1,
             ..StepProfile::default()
         };
+        // bf16: W and Wᵀ packed once, for every product of the step.
+        let w = self.params.value(W).view();
+        self.ws.packed.repack(self.precision, w);
         self.prepare_sigma();
         lap.setup = clock.lap();
         self.run_chains(x, seed, par)?;
@@ -107,7 +110,9 @@ impl Rbm {
         };
         let ctx = ChainCtx {
             x,
-            w: self.params.value(W).view(),
+            w: ws
+                .packed
+                .operands(self.precision, self.params.value(W).view()),
             b,
             c: self.params.value(C_HID).as_slice(),
             sigma: &ws.sigma[..v_n],

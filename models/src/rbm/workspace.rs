@@ -1,6 +1,10 @@
 //! Buffers that outlive a call: the training step's [`Workspace`] and the
 //! inference calls' [`RbmScratch`], both grown to the largest batch seen and
-//! reused, so that steady use allocates nothing.
+//! reused, so that steady use allocates nothing; and [`PackedWeights`], the
+//! weights packed to bf16 for the products of a step or a call.
+
+use latent_kernels::gemm::{MatRef, PackedBf16};
+use latent_kernels::{Dispatch, Operand, Precision};
 
 /// Buffers of one training step, sized for the largest batch seen.
 #[derive(Debug, Default)]
@@ -27,6 +31,8 @@ pub(super) struct Workspace {
     /// visible data `v̄` (V) and `cost·(q̂ − ρ)` (H).
     pub(super) sparse_rows: Vec<f32>,
     pub(super) sparse_cols: Vec<f32>,
+    /// bf16: `W` and `Wᵀ` packed once per step (repacked in place).
+    pub(super) packed: PackedWeights,
 }
 
 impl Workspace {
@@ -84,6 +90,12 @@ pub struct RbmScratch {
     pub(super) visible: Vec<f32>,
     /// The chains' visible states of [`Rbm::sample_with`](super::Rbm::sample_with), `n x V`.
     pub(super) chains: Vec<f32>,
+    /// bf16: `W` and `Wᵀ` packed once per call of the calls that make
+    /// several products with each ([`gibbs_with`], [`sample_with`]).
+    ///
+    /// [`gibbs_with`]: super::Rbm::gibbs_with
+    /// [`sample_with`]: super::Rbm::sample_with
+    pub(super) packed: PackedWeights,
 }
 
 impl RbmScratch {
@@ -99,4 +111,58 @@ pub(super) fn grown(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
         buf.resize(len, 0.0);
     }
     &mut buf[..len]
+}
+
+/// `W` (`V x H`) and `Wᵀ` rounded to bf16 and packed as the right operands
+/// of the products `V·W` and `H·Wᵀ`, for a model whose precision is bf16:
+/// packed once (per training step, or per inference call) and read by
+/// every product of it. Repacking reuses the storage, so it allocates
+/// nothing once it has held these weights. Unused (empty) in f32.
+#[derive(Debug, Default)]
+pub(super) struct PackedWeights {
+    /// `W`: the B of `V·W` (depth V, H columns).
+    w: PackedBf16,
+    /// `Wᵀ`: the B of `H·Wᵀ` (depth H, V columns).
+    wt: PackedBf16,
+}
+
+/// The weights as the right operands of a step's (or a call's) products.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct WeightOperands<'a> {
+    /// The B of `V·W` (upwards: visible to hidden).
+    pub(super) up: Operand<'a>,
+    /// The B of `H·Wᵀ` (downwards: hidden to visible).
+    pub(super) down: Operand<'a>,
+}
+
+impl PackedWeights {
+    /// For bf16, packs `w` and `wᵀ` for the [`Dispatch::global`] kernel
+    /// (which every product uses), in place; for f32, nothing.
+    pub(super) fn repack(&mut self, precision: Precision, w: MatRef<'_>) {
+        if precision == Precision::Bf16 {
+            let dispatch = Dispatch::global();
+            dispatch.repack_bf16_b(w, &mut self.w);
+            dispatch.repack_bf16_b(w.t(), &mut self.wt);
+        }
+    }
+
+    /// The operands of the products with `w`: for bf16, the packed forms
+    /// (the caller has [`repack`](Self::repack)ed `w` since it last
+    /// changed); for f32, the views `w` and `wᵀ` themselves.
+    pub(super) fn operands<'a>(
+        &'a self,
+        precision: Precision,
+        w: MatRef<'a>,
+    ) -> WeightOperands<'a> {
+        match precision {
+            Precision::F32 => WeightOperands {
+                up: Operand::F32(w),
+                down: Operand::F32(w.t()),
+            },
+            Precision::Bf16 => WeightOperands {
+                up: Operand::Packed(&self.w),
+                down: Operand::Packed(&self.wt),
+            },
+        }
+    }
 }

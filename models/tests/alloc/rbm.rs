@@ -1,9 +1,10 @@
 //! After warm-up, an RBM training step (CD-k or PCD-k gradient plus the
-//! optimiser's fused update) allocates nothing, on one thread.
+//! optimiser's fused update) allocates nothing, on one thread, in f32 and
+//! in bf16 (whose step repacks `W` and `Wᵀ` into its workspace).
 
 use latent_engine::train::Model;
 use latent_engine::{Matrix, Optimizer};
-use latent_kernels::Par;
+use latent_kernels::{Par, Precision};
 use latent_models::rbm::{Rbm, RbmConfig, VisibleUnits};
 use latent_testkit::alloc_count::allocations_on_this_thread;
 
@@ -11,11 +12,15 @@ use latent_testkit::alloc_count::allocations_on_this_thread;
 fn rbm_steps_allocate_nothing_after_warm_up() {
     let x = Matrix::from_fn(100, 64, |i, j| ((i * 7 + j * 3) % 5 == 0) as u8 as f32).unwrap();
     let partial = Matrix::from_fn(37, 64, |i, j| ((i + j) % 3 == 0) as u8 as f32).unwrap();
-    for (visible, persistent, k) in [
+    let cases = [
         (VisibleUnits::Bernoulli, false, 1),
         (VisibleUnits::Bernoulli, true, 3),
         (VisibleUnits::Gaussian, false, 2),
-    ] {
+    ];
+    for ((visible, persistent, k), precision) in cases
+        .into_iter()
+        .flat_map(|case| Precision::ALL.map(|p| (case, p)))
+    {
         let config = RbmConfig {
             visible,
             persistent,
@@ -23,6 +28,7 @@ fn rbm_steps_allocate_nothing_after_warm_up() {
             ..RbmConfig::bernoulli(64, 200)
         };
         let mut rbm = Rbm::new(config, 1).unwrap();
+        rbm.set_precision(precision);
         let mut grads = rbm.params().zeros_like().unwrap();
         let mut spare = rbm.params().clone();
         let mut opt = Optimizer::new(config.default_optimizer(), rbm.params()).unwrap();
@@ -45,7 +51,7 @@ fn rbm_steps_allocate_nothing_after_warm_up() {
         let during = allocations_on_this_thread() - before;
         assert_eq!(
             during, 0,
-            "{visible:?} persistent={persistent} k={k}: {during} allocations in 10 steps"
+            "{visible:?} persistent={persistent} k={k} {precision}: {during} allocations in 10 steps"
         );
     }
 }
@@ -72,7 +78,10 @@ fn trainer_steps_with_the_fused_weight_update_allocate_nothing() {
     // Two threads: the step's parallel regions (minibatch gather, chain
     // blocks, sums, products) run on the pool; what the thread running the
     // loop does in them is counted too.
-    for (fuse, threads) in [(true, 1), (false, 1), (true, 2)] {
+    let f32_and_bf16 = [(true, 1), (false, 1), (true, 2)]
+        .into_iter()
+        .flat_map(|run| Precision::ALL.map(|p| (run, p)));
+    for ((fuse, threads), precision) in f32_and_bf16 {
         let config = RbmConfig {
             sparsity: Some(latent_models::rbm::Sparsity {
                 target: 0.1,
@@ -85,7 +94,9 @@ fn trainer_steps_with_the_fused_weight_update_allocate_nothing() {
         tc.epochs = 2;
         tc.threads = Threads::Count(threads);
         tc.fuse_updates = fuse;
-        let mut trainer = Trainer::new(Rbm::new(config, 1).unwrap(), tc).unwrap();
+        let mut rbm = Rbm::new(config, 1).unwrap();
+        rbm.set_precision(precision);
+        let mut trainer = Trainer::new(rbm, tc).unwrap();
         let mut counter = Counter {
             marks: Vec::with_capacity(100),
         };
@@ -99,7 +110,7 @@ fn trainer_steps_with_the_fused_weight_update_allocate_nothing() {
                 assert_eq!(
                     a1 - a0,
                     0,
-                    "fuse={fuse}, {threads} threads: a step of epoch {e1} allocated"
+                    "fuse={fuse}, {threads} threads, {precision}: a step of epoch {e1} allocated"
                 );
             }
         }
@@ -118,17 +129,22 @@ fn inference_with_a_kept_scratch_allocates_nothing_and_matches() {
     let (v_n, h_n) = (64, 48);
     let big = Matrix::from_fn(100, v_n, |i, j| ((i * 7 + j * 3) % 5 == 0) as u8 as f32).unwrap();
     let small = Matrix::from_fn(37, v_n, |i, j| ((i + j) % 3 == 0) as u8 as f32).unwrap();
-    for (visible, learn_sigma) in [
+    let cases = [
         (VisibleUnits::Bernoulli, false),
         (VisibleUnits::Gaussian, false),
         (VisibleUnits::Gaussian, true),
-    ] {
+    ];
+    for ((visible, learn_sigma), precision) in cases
+        .into_iter()
+        .flat_map(|case| Precision::ALL.map(|p| (case, p)))
+    {
         let config = RbmConfig {
             visible,
             learn_sigma,
             ..RbmConfig::bernoulli(v_n, h_n)
         };
         let mut rbm = Rbm::new(config, 5).unwrap();
+        rbm.set_precision(precision);
         if learn_sigma {
             // σ away from 1, so that a missed scaling shows.
             let log_sigma = rbm.params_mut().value_mut(latent_models::rbm::LOG_SIGMA);
@@ -182,7 +198,7 @@ fn inference_with_a_kept_scratch_allocates_nothing_and_matches() {
         let during = allocations_on_this_thread() - before;
         assert_eq!(
             during, 0,
-            "{visible:?} learn_sigma={learn_sigma}: {during} allocations"
+            "{visible:?} learn_sigma={learn_sigma} {precision}: {during} allocations"
         );
 
         // The same bits as the calls that allocate their own scratch.

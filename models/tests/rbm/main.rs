@@ -1,8 +1,11 @@
 //! The RBM family against exact references: gradients (`gradients`),
 //! training (`training`), determinism (`determinism`), likelihood
-//! evaluation (`eval`) and deep belief nets (`dbn`), with the shared f64
+//! evaluation (`eval`), deep belief nets (`dbn`) and bf16 products
+//! (`bf16`; `bf16_mnist` for their quality on real data), with the shared f64
 //! references in `reference`. One test binary.
 
+mod bf16;
+mod bf16_mnist;
 mod dbn;
 mod determinism;
 mod eval;
