@@ -84,3 +84,68 @@ fn a_bad_precision_is_one_error_line() {
     assert!(e.contains("--precision") && e.contains("fp8"), "{e}");
     fs::remove_dir_all(&d).unwrap();
 }
+
+/// Every kind's products follow the precision: a model trained in f32
+/// encodes to other bits under `--precision bf16` (and to its own under
+/// `--precision f32`), and one trained in bf16 encodes as its file says
+/// unless told otherwise; training itself differs between the two.
+#[test]
+fn every_kind_encodes_in_the_precision_asked() {
+    let d = scratch("precision-kinds");
+    let p = in_dir(&d);
+    write_idx(&d.join("x.idx"), 100, 8);
+    let data = p("x.idx");
+    let kinds: [(&str, &[&str]); 5] = [
+        ("rbm", &["--hidden", "12"]),
+        ("ae", &["--hidden", "12"]),
+        ("vae", &["--hidden", "12", "--latent", "4"]),
+        ("dbn", &["--layers", "64,16,6"]),
+        (
+            "deep-ae",
+            &["--layers", "64,16,6", "--pretrain-epochs", "1"],
+        ),
+    ];
+    let codes = |model: &str, name: &str, flags: &[&str]| {
+        let out = p(&format!("{name}.npy"));
+        let mut args = vec!["encode", model, "--data", &data, "--out", &out];
+        args.extend_from_slice(flags);
+        json(&args);
+        fs::read(&out).unwrap()
+    };
+    for (kind, shape) in kinds {
+        let mut trained = Vec::new();
+        for precision in ["f32", "bf16"] {
+            let model = p(&format!("{kind}-{precision}.latent"));
+            let mut args = vec![
+                "train", kind, "--data", &data, "--epochs", "2", "--batch", "20",
+            ];
+            args.extend_from_slice(shape);
+            args.extend_from_slice(&["--precision", precision, "--out", &model, "-q"]);
+            json(&args);
+            trained.push(model);
+        }
+        let (f32_model, bf16_model) = (&trained[0], &trained[1]);
+        let plain = codes(f32_model, &format!("{kind}-a"), &[]);
+        assert_eq!(
+            plain,
+            codes(f32_model, &format!("{kind}-b"), &["--precision", "f32"])
+        );
+        let in_bf16 = codes(f32_model, &format!("{kind}-c"), &["--precision", "bf16"]);
+        assert_ne!(plain, in_bf16, "{kind}: --precision bf16 changed nothing");
+        let stored = codes(bf16_model, &format!("{kind}-d"), &[]);
+        assert_eq!(
+            stored,
+            codes(bf16_model, &format!("{kind}-e"), &["--precision", "bf16"])
+        );
+        assert_ne!(
+            stored,
+            codes(bf16_model, &format!("{kind}-f"), &["--precision", "f32"])
+        );
+        let bf16_params_in_f32 = codes(bf16_model, &format!("{kind}-g"), &["--precision", "f32"]);
+        assert_ne!(
+            plain, bf16_params_in_f32,
+            "{kind}: bf16 training gave the f32 parameters"
+        );
+    }
+    fs::remove_dir_all(&d).unwrap();
+}
