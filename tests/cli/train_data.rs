@@ -1,6 +1,7 @@
 //! `latent train`'s data path: an NPY file is preprocessed as it is read,
 //! a chunk at a time, and must train exactly the model that the same data
-//! read whole (IDX) and preprocessed afterwards trains.
+//! read whole (IDX) and preprocessed afterwards trains; the closing figure
+//! of an RBM run is the last epoch's reconstruction error.
 
 use std::fs;
 use std::path::Path;
@@ -133,5 +134,42 @@ fn npy_validation_data_outside_the_scaled_range_is_refused() {
         "{err}"
     );
     kept(&model);
+    let _ = fs::remove_dir_all(&d);
+}
+
+#[test]
+fn rbm_run_reports_the_last_epochs_reconstruction_error() {
+    let d = scratch("lastrecon");
+    let p = in_dir(&d);
+    write_idx(&d.join("a-ubyte"), 60, 8);
+    let args = [
+        "train",
+        "rbm",
+        "--data",
+        &p("a-ubyte"),
+        "--hidden",
+        "5",
+        "--epochs",
+        "3",
+        "--batch",
+        "20",
+        "--out",
+        &p("m.latent"),
+    ];
+    let report = json(&args);
+    let last = &report["history"][2]["train_loss"];
+    assert!(last.as_f64().unwrap() > 0.0);
+    assert_eq!(&report["last_epoch_reconstruction_error"], last);
+    assert!(report.get("reconstruction_error").is_none(), "{report}");
+    // The closing line says what the figure is; it is the last progress line's loss.
+    let text = ok(&args);
+    let want = format!(
+        "last epoch's reconstruction error {:.4} (during training); wrote",
+        last.as_f64().unwrap()
+    );
+    assert!(
+        text.starts_with("trained rbm 64-5: 3 epoch(s) in ") && text.contains(&want),
+        "{text}"
+    );
     let _ = fs::remove_dir_all(&d);
 }
