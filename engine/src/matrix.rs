@@ -41,6 +41,16 @@ impl Matrix {
     /// A `rows x cols` matrix of zeros. A size the allocator cannot give is
     /// an error naming the shape and the bytes (not an abort).
     pub fn zeros(rows: usize, cols: usize) -> Result<Self> {
+        let mut m = Self::reserved(rows, cols)?;
+        let n = m.chunks.capacity();
+        m.chunks.resize(n, Chunk([0.0; CHUNK]));
+        Ok(m)
+    }
+
+    /// A `rows x cols` matrix whose storage is reserved but holds no chunk
+    /// yet (so nothing is written): [`zeros`](Self::zeros) and
+    /// [`from_blocks`](Self::from_blocks) fill it.
+    fn reserved(rows: usize, cols: usize) -> Result<Self> {
         let len = checked_len(rows, cols)?;
         let n = len.div_ceil(CHUNK);
         let mut chunks = Vec::new();
@@ -54,8 +64,33 @@ impl Matrix {
                 ),
                 expected: "a size the memory can hold",
             })?;
-        chunks.resize(n, Chunk([0.0; CHUNK]));
         Ok(Matrix { chunks, rows, cols })
+    }
+
+    /// A `rows x cols` matrix whose elements, row-major, `fill` writes a
+    /// block at a time: blocks of `block` elements (rounded up to a
+    /// multiple of 16; the last one shorter), each zeroed just before, so a
+    /// large matrix is written while it is in cache instead of zeroed in one
+    /// pass and filled in another. The first error of `fill` is returned.
+    pub fn from_blocks(
+        rows: usize,
+        cols: usize,
+        block: usize,
+        mut fill: impl FnMut(&mut [f32]) -> Result<()>,
+    ) -> Result<Self> {
+        let mut m = Self::reserved(rows, cols)?;
+        let (len, per) = (m.len(), block.div_ceil(CHUNK).max(1));
+        let mut done = 0;
+        while done < len {
+            let start = m.chunks.len();
+            let end = (start + per).min(m.chunks.capacity());
+            m.chunks.resize(end, Chunk([0.0; CHUNK]));
+            let values = bytemuck::cast_slice_mut::<Chunk, f32>(&mut m.chunks[start..]);
+            let n = values.len().min(len - done);
+            fill(&mut values[..n])?;
+            done += n;
+        }
+        Ok(m)
     }
 
     /// A `rows x cols` matrix filled with `value`.
@@ -93,6 +128,12 @@ impl Matrix {
             }
         }
         Ok(m)
+    }
+
+    /// The smallest and largest element (`(inf, -inf)` when there is none;
+    /// NaN is passed over), in one vectorised pass.
+    pub fn value_range(&self) -> (f32, f32) {
+        value_range(self.as_slice())
     }
 
     /// Number of rows.
@@ -274,6 +315,29 @@ pub fn first_non_finite(values: &[f32]) -> Option<(usize, f32)> {
         .enumerate()
         .find(|(_, v)| !v.is_finite())
         .map(|(i, &v)| (i, v))
+}
+
+/// The smallest and largest of `values` (`(inf, -inf)` when there are none;
+/// NaN is passed over), kept per lane of 16 so that the pass is vectorised.
+pub fn value_range(values: &[f32]) -> (f32, f32) {
+    let mut lo = [f32::INFINITY; CHUNK];
+    let mut hi = [f32::NEG_INFINITY; CHUNK];
+    let chunks = values.chunks_exact(CHUNK);
+    let rest = chunks.remainder();
+    for c in chunks {
+        // Indexed over a fixed-size array: the form the compiler vectorises.
+        let c: &[f32; CHUNK] = c.try_into().expect("chunks of CHUNK values");
+        for j in 0..CHUNK {
+            lo[j] = if c[j] < lo[j] { c[j] } else { lo[j] };
+            hi[j] = if c[j] > hi[j] { c[j] } else { hi[j] };
+        }
+    }
+    lo.iter()
+        .zip(&hi)
+        .chain(rest.iter().zip(rest))
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), (&l, &h)| {
+            (if l < a { l } else { a }, if h > b { h } else { b })
+        })
 }
 
 #[cfg(test)]

@@ -31,6 +31,20 @@ fn out_of_range(
     }
 }
 
+/// The first value of `x` outside `[lo, hi]` (or NaN) and its index: a
+/// branch-free count first, as the data almost always lies inside.
+fn first_outside(x: &Matrix, lo: f32, hi: f32) -> Option<(usize, &f32)> {
+    let outside = |v: &f32| !(*v >= lo && *v <= hi);
+    let n = x
+        .as_slice()
+        .iter()
+        .fold(0usize, |n, v| n + usize::from(outside(v)));
+    if n == 0 {
+        return None;
+    }
+    x.as_slice().iter().enumerate().find(|(_, v)| outside(v))
+}
+
 /// Maps `[lo, hi]` linearly onto `[0, 1]` in place (for MNIST pixels:
 /// `lo = 0`, `hi = 255`). Errors, changing nothing, if a value lies
 /// outside `[lo, hi]` or `lo >= hi`.
@@ -42,12 +56,7 @@ pub fn scale_to_unit(x: &mut Matrix, lo: f32, hi: f32) -> Result<()> {
             expected: "finite lo < hi",
         });
     }
-    if let Some((i, &v)) = x
-        .as_slice()
-        .iter()
-        .enumerate()
-        .find(|(_, v)| !(lo..=hi).contains(*v))
-    {
+    if let Some((i, &v)) = first_outside(x, lo, hi) {
         return Err(out_of_range(
             "scale_to_unit: value",
             x,
@@ -58,9 +67,65 @@ pub fn scale_to_unit(x: &mut Matrix, lo: f32, hi: f32) -> Result<()> {
     }
     let range = hi - lo;
     for v in x.as_mut_slice() {
-        *v = ((*v - lo) / range).clamp(0.0, 1.0);
+        *v = unit(*v, lo, range);
     }
     Ok(())
+}
+
+/// `v` in `[lo, lo + range]` mapped onto `[0, 1]`.
+#[inline]
+fn unit(v: f32, lo: f32, range: f32) -> f32 {
+    ((v - lo) / range).clamp(0.0, 1.0)
+}
+
+/// [`scale_to_unit`] and, optionally, [`binarise_threshold`] as one map of
+/// each value (the same results), for data preprocessed as it is read.
+/// Non-decreasing, so the range of the mapped data is the map of its range.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct UnitMap {
+    lo: f32,
+    hi: f32,
+    threshold: Option<f32>,
+}
+
+impl UnitMap {
+    /// `[lo, hi]` onto `[0, 1]`, then 1 above `threshold` and 0 elsewhere
+    /// when there is one; the errors of [`scale_to_unit`] and
+    /// [`binarise_threshold`] for a bad range or a NaN threshold.
+    pub fn new(lo: f32, hi: f32, threshold: Option<f32>) -> Result<Self> {
+        let mut probe = Matrix::from_slice(1, 1, &[lo])?;
+        scale_to_unit(&mut probe, lo, hi)?;
+        if let Some(t) = threshold {
+            binarise_threshold(&mut probe, t)?;
+        }
+        Ok(UnitMap { lo, hi, threshold })
+    }
+
+    /// Whether the map takes values in `[lo, hi]` (a range read beforehand):
+    /// [`scale_to_unit`] refuses values outside its range.
+    pub fn accepts(&self, (lo, hi): (f32, f32)) -> bool {
+        lo >= self.lo && hi <= self.hi
+    }
+
+    /// The mapped value of `v`.
+    pub fn value(&self, v: f32) -> f32 {
+        let u = unit(v, self.lo, self.hi - self.lo);
+        match self.threshold {
+            Some(t) => threshold(u, t),
+            None => u,
+        }
+    }
+
+    /// Maps every value of `x` in place.
+    pub fn apply(&self, x: &mut [f32]) {
+        let (lo, range) = (self.lo, self.hi - self.lo);
+        match self.threshold {
+            Some(t) => x
+                .iter_mut()
+                .for_each(|v| *v = threshold(unit(*v, lo, range), t)),
+            None => x.iter_mut().for_each(|v| *v = unit(*v, lo, range)),
+        }
+    }
 }
 
 /// Sets each value to 1 when it is strictly greater than `threshold`, else 0.
@@ -73,9 +138,15 @@ pub fn binarise_threshold(x: &mut Matrix, threshold: f32) -> Result<()> {
         });
     }
     for v in x.as_mut_slice() {
-        *v = if *v > threshold { 1.0 } else { 0.0 };
+        *v = self::threshold(*v, threshold);
     }
     Ok(())
+}
+
+/// 1 when `v` is strictly greater than `t`, else 0.
+#[inline]
+fn threshold(v: f32, t: f32) -> f32 {
+    if v > t { 1.0 } else { 0.0 }
 }
 
 /// Stochastic binarisation: each value `p` in `[0, 1]` becomes 1 with
@@ -83,12 +154,7 @@ pub fn binarise_threshold(x: &mut Matrix, threshold: f32) -> Result<()> {
 /// ([`streams::BINARISE`]) of `seed`. The same seed gives the same result.
 /// Errors, changing nothing, if a value lies outside `[0, 1]`.
 pub fn binarise_stochastic(x: &mut Matrix, seed: u64) -> Result<()> {
-    if let Some((i, &v)) = x
-        .as_slice()
-        .iter()
-        .enumerate()
-        .find(|(_, v)| !(0.0..=1.0).contains(*v))
-    {
+    if let Some((i, &v)) = first_outside(x, 0.0, 1.0) {
         return Err(out_of_range(
             "binarise_stochastic: probability",
             x,

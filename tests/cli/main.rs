@@ -1,7 +1,7 @@
 //! End-to-end tests of the `latent` binary: the demo and RBMs (`rbm`), the
 //! autoencoders' round trips (`ae`), resumption (`ae_resume`) and bad
-//! inputs (`ae_errors`), with the shared helpers in `common`. One test
-//! binary.
+//! inputs (`ae_errors`), the training data path (`train_data`), with the
+//! shared helpers in `common`. One test binary.
 
 mod ae;
 mod ae_errors;
@@ -9,3 +9,4 @@ mod ae_resume;
 mod common;
 mod precision;
 mod rbm;
+mod train_data;

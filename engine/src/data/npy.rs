@@ -6,6 +6,8 @@
 //! flattens the rest (so `(n, 28, 28)` images read as `n x 784`).
 //! [`write_matrix`] writes `<f4`, version 1.0.
 
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 use crate::data::Dataset;
@@ -75,12 +77,13 @@ impl Dtype {
     }
 }
 
+/// An NPY file's header: the array's shape and element type, and where its
+/// data starts.
 struct NpyArray {
     shape: Vec<usize>,
     dtype: Dtype,
     descr: String,
     data_offset: usize,
-    bytes: Vec<u8>,
 }
 
 /// A value in the header dictionary.
@@ -221,7 +224,10 @@ impl HeaderParser<'_> {
     }
 }
 
-fn parse(path: &Path, bytes: Vec<u8>) -> Result<NpyArray> {
+/// Parses the header in `bytes`, the start of a file of `file_len` bytes
+/// (all of it, or at least up to the end of the header), and checks that
+/// the file holds exactly the data the header declares.
+fn parse(path: &Path, bytes: &[u8], file_len: usize) -> Result<NpyArray> {
     let p = || path.to_path_buf();
     if bytes.is_empty() {
         return Err(EngineError::Empty {
@@ -350,7 +356,7 @@ fn parse(path: &Path, bytes: Vec<u8>) -> Result<NpyArray> {
         })?;
     super::check_payload(
         path,
-        bytes.len(),
+        file_len,
         data_offset,
         data_len,
         "at least one element (the shape has a 0)",
@@ -361,60 +367,204 @@ fn parse(path: &Path, bytes: Vec<u8>) -> Result<NpyArray> {
         dtype,
         descr,
         data_offset,
-        bytes,
     })
 }
 
-fn read_bytes(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| EngineError::io(path, "read", e))
+/// Where the header of a file starting with `head` ends, when `head` has
+/// the magic, a known version and the header length.
+fn header_end(head: &[u8]) -> Option<usize> {
+    if !head.starts_with(MAGIC) {
+        return None;
+    }
+    match head.get(6)? {
+        1 => Some(10 + u16::from_le_bytes([*head.get(8)?, *head.get(9)?]) as usize),
+        2 | 3 => {
+            let len: [u8; 4] = head.get(8..12)?.try_into().ok()?;
+            Some(12 + u32::from_le_bytes(len) as usize)
+        }
+        _ => None,
+    }
+}
+
+/// Opens an NPY file and parses its header, leaving the file at the start
+/// of the data; only the header is read.
+fn open(path: &Path) -> Result<(NpyArray, File)> {
+    let io = |e| EngineError::io(path, "read", e);
+    let mut f = File::open(path).map_err(io)?;
+    let file_len = f.metadata().map_err(io)?.len();
+    let file_len = usize::try_from(file_len).unwrap_or(usize::MAX);
+    let mut head = Vec::new();
+    (&mut f).take(12).read_to_end(&mut head).map_err(io)?;
+    if let Some(end) = header_end(&head) {
+        let rest = end.saturating_sub(head.len()) as u64;
+        (&mut f).take(rest).read_to_end(&mut head).map_err(io)?;
+    }
+    let a = parse(path, &head, file_len)?;
+    f.seek(SeekFrom::Start(a.data_offset as u64)).map_err(io)?;
+    Ok((a, f))
+}
+
+/// Bytes of the file read at a time while converting a matrix (a multiple
+/// of every element size).
+const CHUNK_BYTES: usize = 1 << 16;
+
+/// Converts `src`, whole elements of `N` bytes, into `dst` with `decode`.
+fn convert<const N: usize>(src: &[u8], dst: &mut [f32], decode: impl Fn([u8; N]) -> f32) {
+    for (d, b) in dst.iter_mut().zip(src.chunks_exact(N)) {
+        *d = decode(b.try_into().expect("chunks of N bytes"));
+    }
+}
+
+/// The index of the first NaN or infinity in `x`, if any (a branch-free
+/// count first, as the values are almost always all finite).
+fn first_non_finite(x: &[f32]) -> Option<usize> {
+    let bad = x.iter().fold(0u32, |n, v| n + u32::from(!v.is_finite()));
+    if bad == 0 {
+        return None;
+    }
+    x.iter().position(|v| !v.is_finite())
+}
+
+impl Dtype {
+    /// Converts the elements in `src` to `f32` into `dst` (one per element;
+    /// the same values as `decode(..) as f32`), the matrix types `u1`, `f4`
+    /// and `f8` (either byte order) without going through `f64`.
+    fn decode_f32(self, src: &[u8], dst: &mut [f32]) {
+        let be = self.big_endian;
+        match (self.kind, self.size) {
+            (Kind::Uint, 1) => dst.iter_mut().zip(src).for_each(|(d, &b)| *d = b as f32),
+            (Kind::Float, 4) if be => convert(src, dst, f32::from_be_bytes),
+            (Kind::Float, 4) => convert(src, dst, f32::from_le_bytes),
+            (Kind::Float, _) if be => convert(src, dst, |b| f64::from_be_bytes(b) as f32),
+            (Kind::Float, _) => convert(src, dst, |b| f64::from_le_bytes(b) as f32),
+            _ => {
+                for (d, b) in dst.iter_mut().zip(src.chunks_exact(self.size)) {
+                    *d = self.decode(b) as f32;
+                }
+            }
+        }
+    }
+}
+
+/// A data matrix in an NPY file, open at its first value: the header, the
+/// file, and where the next value starts.
+struct MatrixReader<'p> {
+    path: &'p Path,
+    a: NpyArray,
+    file: File,
+    offset: usize,
+    buf: Vec<u8>,
+}
+
+impl<'p> MatrixReader<'p> {
+    /// Opens `path`, which must hold `f4`, `f8` or `u1` values.
+    fn open(path: &'p Path) -> Result<Self> {
+        let (a, file) = open(path)?;
+        let ok = match a.dtype.kind {
+            Kind::Float => true,
+            Kind::Uint => a.dtype.size == 1,
+            Kind::Int => false,
+        };
+        if !ok {
+            return Err(EngineError::UnsupportedDtype {
+                path: path.to_path_buf(),
+                found: a.descr,
+                expected: "'<f4', '<f8' or '|u1' for a data matrix",
+            });
+        }
+        let offset = a.data_offset;
+        Ok(MatrixReader {
+            path,
+            a,
+            file,
+            offset,
+            buf: vec![0u8; CHUNK_BYTES],
+        })
+    }
+
+    /// `(rows, cols)`: the first dimension, and the others flattened.
+    fn shape(&self) -> (usize, usize) {
+        (self.a.shape[0], self.a.shape[1..].iter().product())
+    }
+
+    /// Values read at a time: one chunk of the file.
+    fn chunk_values(&self) -> usize {
+        CHUNK_BYTES / self.a.dtype.size
+    }
+
+    /// Reads the next `dst.len()` values (at most [`chunk_values`]) as
+    /// `f32`, checking for NaN and infinity.
+    ///
+    /// [`chunk_values`]: Self::chunk_values
+    fn read(&mut self, dst: &mut [f32]) -> Result<()> {
+        let s = self.a.dtype.size;
+        let src = &mut self.buf[..dst.len() * s];
+        self.file
+            .read_exact(src)
+            .map_err(|e| EngineError::io(self.path, "read", e))?;
+        self.a.dtype.decode_f32(src, dst);
+        if self.a.dtype.kind == Kind::Float
+            && let Some(i) = first_non_finite(dst)
+        {
+            return Err(EngineError::NonFinite {
+                path: self.path.to_path_buf(),
+                location: Location::Offset((self.offset + i * s) as u64),
+                value: self.a.dtype.decode(&src[i * s..]),
+            });
+        }
+        self.offset += src.len();
+        Ok(())
+    }
 }
 
 /// Reads an NPY array of `f4`, `f8` or `u1` as a matrix, checking for NaN
 /// and infinity.
 pub fn read_matrix(path: impl AsRef<Path>) -> Result<Matrix> {
-    let path = path.as_ref();
-    let a = parse(path, read_bytes(path)?)?;
-    let ok = match a.dtype.kind {
-        Kind::Float => true,
-        Kind::Uint => a.dtype.size == 1,
-        Kind::Int => false,
-    };
-    if !ok {
-        return Err(EngineError::UnsupportedDtype {
-            path: path.to_path_buf(),
-            found: a.descr,
-            expected: "'<f4', '<f8' or '|u1' for a data matrix",
-        });
-    }
-    let rows = a.shape[0];
-    let cols = a.shape[1..].iter().product();
-    let mut m = Matrix::zeros(rows, cols)?;
-    let s = a.dtype.size;
-    let data = &a.bytes[a.data_offset..];
-    for (i, (dst, src)) in m
-        .as_mut_slice()
-        .iter_mut()
-        .zip(data.chunks_exact(s))
-        .enumerate()
-    {
-        let v = a.dtype.decode(src);
-        let f = v as f32;
-        if !f.is_finite() {
-            return Err(EngineError::NonFinite {
-                path: path.to_path_buf(),
-                location: Location::Offset((a.data_offset + i * s) as u64),
-                value: v,
-            });
+    read_matrix_with(path, |_| {})
+}
+
+/// [`read_matrix`] that hands each piece of the matrix, once read, to `map`
+/// (e.g. preprocessing in place): the file is read and converted a chunk at
+/// a time straight into the matrix, with no copy of the whole data, and
+/// `map` sees each value once, while it is in cache.
+pub fn read_matrix_with(path: impl AsRef<Path>, mut map: impl FnMut(&mut [f32])) -> Result<Matrix> {
+    let mut r = MatrixReader::open(path.as_ref())?;
+    let ((rows, cols), block) = (r.shape(), r.chunk_values());
+    Matrix::from_blocks(rows, cols, block, |dst| {
+        for piece in dst.chunks_mut(block) {
+            r.read(piece)?;
+            map(piece);
         }
-        *dst = f;
+        Ok(())
+    })
+}
+
+/// The smallest and largest value of the matrix that [`read_matrix`] would
+/// read from `path` (with the same checks and errors), read a chunk at a
+/// time without holding the data.
+pub fn value_range(path: impl AsRef<Path>) -> Result<(f32, f32)> {
+    let mut r = MatrixReader::open(path.as_ref())?;
+    let (rows, cols) = r.shape();
+    let mut values = vec![0f32; r.chunk_values()];
+    let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
+    let mut left = rows * cols;
+    while left > 0 {
+        let piece = &mut values[..left.min(r.chunk_values())];
+        r.read(piece)?;
+        let (l, h) = crate::matrix::value_range(piece);
+        (lo, hi) = (lo.min(l), hi.max(h));
+        left -= piece.len();
     }
-    Ok(m)
+    Ok((lo, hi))
 }
 
 /// Reads a 1-D NPY array of non-negative integers as labels.
 pub fn read_labels(path: impl AsRef<Path>) -> Result<Vec<u32>> {
     let path = path.as_ref();
-    let a = parse(path, read_bytes(path)?)?;
+    let (a, mut file) = open(path)?;
+    let mut data = Vec::new();
+    file.read_to_end(&mut data)
+        .map_err(|e| EngineError::io(path, "read", e))?;
     if a.dtype.kind == Kind::Float {
         return Err(EngineError::UnsupportedDtype {
             path: path.to_path_buf(),
@@ -431,8 +581,7 @@ pub fn read_labels(path: impl AsRef<Path>) -> Result<Vec<u32>> {
         });
     }
     let s = a.dtype.size;
-    a.bytes[a.data_offset..]
-        .chunks_exact(s)
+    data.chunks_exact(s)
         .enumerate()
         .map(|(i, b)| {
             let v = a.dtype.decode(b);

@@ -4,13 +4,14 @@
 
 use std::path::Path;
 
-use latent_engine::preprocess::Standardizer;
+use latent_engine::data::npy;
+use latent_engine::preprocess::{Standardizer, UnitMap};
 use latent_engine::{Dataset, Matrix};
 use latent_models::persist::{self, ModelFile, Preprocess};
 
 use super::args::{Kind, LossArg, TrainArgs};
 use crate::cli::error::{CliError, Result};
-use crate::cli::io::read_matrix;
+use crate::cli::io::{DataFormat, detect_format, read_matrix};
 
 /// The training data of a run, preprocessed.
 #[derive(Debug)]
@@ -32,24 +33,22 @@ impl TrainData {
     }
 }
 
-fn value_range(x: &Matrix) -> (f32, f32) {
-    x.as_slice()
-        .iter()
-        .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| {
-            (a.min(v), b.max(v))
-        })
-}
-
 /// The default preprocessing: Gaussian RBMs standardise; otherwise `[0, 1]`
 /// data is used as it is and `[0, 255]` data (IDX bytes) divided by 255;
 /// other data is an error that suggests `--scale` for binary-visible models
-/// and used as it is by autoencoders (unless `--loss bce`).
-fn choose_preprocess(args: &TrainArgs, x: &Matrix) -> Result<Preprocess> {
-    let (lo, hi) = value_range(x);
+/// and used as it is by autoencoders (unless `--loss bce`). `x` is the data
+/// (only a Gaussian RBM needs it: the standardiser's statistics), `(lo, hi)`
+/// its range.
+fn choose_preprocess(
+    args: &TrainArgs,
+    (lo, hi): (f32, f32),
+    x: Option<&Matrix>,
+) -> Result<Preprocess> {
     if args.model == Kind::GaussianRbm {
         if args.no_standardize {
             return Ok(Preprocess::None);
         }
+        let x = x.ok_or_else(|| CliError::mismatch("standardising", "the data", "none"))?;
         return Ok(Preprocess::Standardize(Standardizer::fit(x)?));
     }
     let range = if args.scale {
@@ -98,16 +97,61 @@ fn choose_preprocess(args: &TrainArgs, x: &Matrix) -> Result<Preprocess> {
     })
 }
 
-fn load_data(
-    path: &Path,
-    raw: Option<Matrix>,
-    labels: Option<&Path>,
-    pre: &Preprocess,
-) -> Result<Dataset> {
-    let mut x = match raw {
-        Some(x) => x,
-        None => read_matrix(path)?,
+/// The element-wise map of `pre` when it has one that takes data of range
+/// `range` (none: the data is used as it is).
+fn unit_map(pre: &Preprocess, range: (f32, f32)) -> Option<Option<UnitMap>> {
+    let map = match *pre {
+        Preprocess::None => return Some(None),
+        Preprocess::Scale { lo, hi } => UnitMap::new(lo, hi, None),
+        Preprocess::Binarize { lo, hi, threshold } => UnitMap::new(lo, hi, Some(threshold)),
+        Preprocess::Standardize(_) => return None,
     };
+    map.ok().filter(|m| m.accepts(range)).map(Some)
+}
+
+/// The data at `path` preprocessed with `pre` (the resumed model's) or, when
+/// there is none, the default for the kind; with that preprocessing and the
+/// range of the preprocessed values. An NPY file whose preprocessing is
+/// element-wise is preprocessed as it is read, a chunk at a time; other data
+/// is read whole, then preprocessed in place.
+fn read_preprocessed(
+    args: &TrainArgs,
+    path: &Path,
+    pre: Option<&Preprocess>,
+) -> Result<(Matrix, Preprocess, (f32, f32))> {
+    let standardize = match pre {
+        Some(p) => matches!(p, Preprocess::Standardize(_)),
+        None => args.model == Kind::GaussianRbm && !args.no_standardize,
+    };
+    if !standardize && detect_format(path)? == DataFormat::Npy {
+        let range = npy::value_range(path)?;
+        let pre = match pre {
+            Some(p) => p.clone(),
+            None => choose_preprocess(args, range, None)?,
+        };
+        if let Some(map) = unit_map(&pre, range) {
+            let x = match map {
+                Some(m) => npy::read_matrix_with(path, |c| m.apply(c))?,
+                None => npy::read_matrix(path)?,
+            };
+            // The maps do not decrease: the range maps to the new range.
+            let range = map.map_or(range, |m| (m.value(range.0), m.value(range.1)));
+            return Ok((x, pre, range));
+        }
+    }
+    let mut x = read_matrix(path)?;
+    let pre = match pre {
+        Some(p) => p.clone(),
+        None => choose_preprocess(args, x.value_range(), Some(&x))?,
+    };
+    check_samples(path, &x)?;
+    pre.apply(&mut x, path)?;
+    let range = x.value_range();
+    Ok((x, pre, range))
+}
+
+/// An error unless `x` has a sample.
+fn check_samples(path: &Path, x: &Matrix) -> Result<()> {
     if x.rows() == 0 {
         return Err(CliError::mismatch(
             format!("{}: samples", path.display()),
@@ -115,7 +159,13 @@ fn load_data(
             0,
         ));
     }
-    pre.apply(&mut x, path)?;
+    Ok(())
+}
+
+/// The samples `x` read from `path` and preprocessed, with the labels at
+/// `labels` (checked against them).
+fn load_data(path: &Path, x: Matrix, labels: Option<&Path>) -> Result<Dataset> {
+    check_samples(path, &x)?;
     let labels = match labels {
         Some(p) => {
             let l = crate::cli::io::read_labels(p)?;
@@ -137,21 +187,18 @@ fn load_data(
 /// resumed model's preprocessing when there is one, else the default for
 /// the kind.
 pub fn read_data(args: &TrainArgs, resumed: Option<&ModelFile>) -> Result<TrainData> {
-    let raw = read_matrix(&args.data)?;
-    let pre = match resumed {
-        Some(m) => m.preprocess.clone(),
-        None => choose_preprocess(args, &raw)?,
-    };
-    let train = load_data(&args.data, Some(raw), args.labels.as_deref(), &pre)?;
+    let resumed = resumed.map(|m| &m.preprocess);
+    let (x, pre, range) = read_preprocessed(args, &args.data, resumed)?;
+    let train = load_data(&args.data, x, args.labels.as_deref())?;
     let valid = match &args.validate {
         Some(p) => {
-            let v = load_data(p, None, None, &pre)?;
+            let (x, ..) = read_preprocessed(args, p, Some(&pre))?;
+            let v = load_data(p, x, None)?;
             check_columns(p, &v.x, train.x.cols())?;
             Some(v)
         }
         None => None,
     };
-    let range = value_range(&train.x);
     Ok(TrainData {
         train,
         valid,
