@@ -75,6 +75,10 @@ pub(crate) fn pack_b_pairs(
     {
         let c0 = j0 + panel * nr;
         let cols = nr.min(j0 + nc - c0);
+        if rs == 1 && cs != 1 {
+            pack_b_panel_column_major(data, cs, p0, kc, c0, cols, nr, out);
+            continue;
+        }
         for q in 0..pairs {
             let (p, word) = (p0 + 2 * q, &mut out[q * nr..q * nr + nr]);
             if 2 * q + 1 < kc && cs == 1 {
@@ -98,5 +102,37 @@ pub(crate) fn pack_b_pairs(
             }
             word[cols..].fill(0);
         }
+    }
+}
+
+/// One panel of [`pack_b_pairs`] for a B whose columns are contiguous
+/// (`B[p, j]` at `data[j*cs + p]`, e.g. the transpose of a row-major
+/// matrix): each column's pairs are adjacent in memory, so the panel is
+/// filled column by column, reading each column once in order (the
+/// row-by-row order would stride through memory for every word).
+#[allow(clippy::too_many_arguments)]
+fn pack_b_panel_column_major(
+    data: &[f32],
+    cs: usize,
+    p0: usize,
+    kc: usize,
+    c0: usize,
+    cols: usize,
+    nr: usize,
+    out: &mut [u32],
+) {
+    let pairs = kc.div_ceil(2);
+    for j in 0..cols {
+        let column = &data[(c0 + j) * cs + p0..(c0 + j) * cs + p0 + kc];
+        let mut whole = column.chunks_exact(2);
+        for (q, two) in whole.by_ref().enumerate() {
+            out[q * nr + j] = pair(two[0], two[1]);
+        }
+        if let [last] = whole.remainder() {
+            out[(pairs - 1) * nr + j] = pair(*last, 0.0);
+        }
+    }
+    for q in 0..pairs {
+        out[q * nr + cols..q * nr + nr].fill(0);
     }
 }
