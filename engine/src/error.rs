@@ -222,6 +222,30 @@ pub enum EngineError {
     },
     /// A kernel refused its arguments.
     Kernel(KernelError),
+    /// An input that is not a regular file (a directory, a device, a
+    /// FIFO): its length is unknown or endless, so it is not read.
+    NotRegularFile {
+        /// The file.
+        path: PathBuf,
+        /// What it is instead, e.g. `"a character device"`.
+        kind: &'static str,
+    },
+    /// An output path that cannot be written: a directory, a block device
+    /// or a socket.
+    BadOutput {
+        /// The path.
+        path: PathBuf,
+        /// What it is, e.g. `"a directory"`.
+        kind: &'static str,
+    },
+    /// A size that cannot be allocated (it overflows, exceeds the memory
+    /// available, or the allocation failed).
+    TooLarge {
+        /// What needed the memory, naming the flag, file or shape.
+        what: String,
+        /// The bytes it needed.
+        bytes: u64,
+    },
 }
 
 impl EngineError {
@@ -370,6 +394,20 @@ impl fmt::Display for EngineError {
                 "training diverged at epoch {epoch}, batch {batch}: {tensor}[{index}] = {value}; the last finite parameters were kept"
             ),
             Kernel(e) => write!(f, "kernel error: {e}"),
+            NotRegularFile { path, kind } => write!(
+                f,
+                "{}: is {kind}, not a regular file (inputs must be regular files of known size)",
+                path.display()
+            ),
+            BadOutput { path, kind } => write!(
+                f,
+                "{}: is {kind}: cannot write an output there (expected a regular file, a new path, a character device or a FIFO)",
+                path.display()
+            ),
+            TooLarge { what, bytes } => write!(
+                f,
+                "{what}: needs {bytes} bytes of memory, more than can be allocated"
+            ),
         }
     }
 }

@@ -1,8 +1,18 @@
-//! File helpers shared by the readers, writers and checkpoints: whole-file
-//! reads with transparent gzip, and atomic writes.
+//! File helpers shared by the readers, writers and checkpoints: bounded
+//! whole-file reads (regular files only) with transparent gzip, the output
+//! discipline of every file latent writes, and identity checks between
+//! inputs and outputs.
+//!
+//! Outputs ([`write_atomic`]): a regular file (or a new path) is replaced
+//! atomically, keeping an existing file's permission mode; a symbolic link
+//! is followed and its target replaced, the link kept; a character device
+//! (`/dev/null`, a terminal) or a FIFO is written straight through, never
+//! replaced; a directory, a block device or a socket is an error naming
+//! the path.
 
-use std::fs::{self, File};
+use std::fs::{self, File, Metadata, OpenOptions, Permissions};
 use std::io::{Read, Write};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -11,10 +21,58 @@ use crate::error::{EngineError, Result};
 /// The two magic bytes of a gzip stream.
 pub(crate) const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
-/// Reads a whole file; a gzip file (detected by its magic bytes, whatever
-/// its name) is decompressed. An empty file is an error naming `expected`.
+/// The kind of a file that is not a regular one, for messages.
+fn kind_of(m: &Metadata) -> &'static str {
+    let t = m.file_type();
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_symlink() {
+        "a symbolic link"
+    } else {
+        "a regular file"
+    }
+}
+
+/// Reads a whole regular file, at most as many bytes as its size when it
+/// was opened (a file that grows meanwhile is cut there). A directory, a
+/// device, a FIFO or a socket is refused: its length is unknown (or
+/// endless, as `/dev/zero`), so reading it could exhaust memory.
+pub fn read_file(path: &Path) -> Result<Vec<u8>> {
+    let f = File::open(path).map_err(|e| EngineError::io(path, "open", e))?;
+    let m = f.metadata().map_err(|e| EngineError::io(path, "stat", e))?;
+    if !m.is_file() {
+        return Err(EngineError::NotRegularFile {
+            path: path.to_path_buf(),
+            kind: kind_of(&m),
+        });
+    }
+    let len = m.len();
+    let mut bytes = Vec::new();
+    bytes
+        .try_reserve_exact(usize::try_from(len).unwrap_or(usize::MAX))
+        .map_err(|_| EngineError::TooLarge {
+            what: format!("{}: reading the file", path.display()),
+            bytes: len,
+        })?;
+    f.take(len)
+        .read_to_end(&mut bytes)
+        .map_err(|e| EngineError::io(path, "read", e))?;
+    Ok(bytes)
+}
+
+/// Reads a whole file ([`read_file`]); a gzip file (detected by its magic
+/// bytes, whatever its name) is decompressed. An empty file is an error
+/// naming `expected`.
 pub(crate) fn read_maybe_gzip(path: &Path, expected: &'static str) -> Result<Vec<u8>> {
-    let raw = fs::read(path).map_err(|e| EngineError::io(path, "read", e))?;
+    let raw = read_file(path)?;
     if raw.is_empty() {
         return Err(EngineError::Empty {
             path: path.to_path_buf(),
@@ -40,16 +98,109 @@ pub(crate) fn read_maybe_gzip(path: &Path, expected: &'static str) -> Result<Vec
     Ok(raw)
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same
-/// directory is written, flushed to disk (`fsync`) and renamed over `path`,
-/// so a crash mid-write leaves either the old file or the new one, never a
-/// mixture. The directory is synced afterwards where the platform allows.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let dir = match path.parent() {
+/// Where the bytes of an output go.
+#[derive(Debug)]
+enum Target {
+    /// Replace this path (a regular file, or nothing yet) atomically,
+    /// giving the new file the mode of the old one when there was one.
+    Replace(PathBuf, Option<Permissions>),
+    /// Write into this existing character device or FIFO as it is.
+    Through(PathBuf),
+}
+
+/// Follows a chain of symbolic links from `path` to the path they end at
+/// (which need not exist: a dangling link names the file to create).
+fn follow_links(path: &Path) -> Result<PathBuf> {
+    let mut p = path.to_path_buf();
+    for _ in 0..40 {
+        match fs::symlink_metadata(&p) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let t = fs::read_link(&p).map_err(|e| EngineError::io(&p, "read the link", e))?;
+                p = match p.parent() {
+                    Some(dir) if t.is_relative() => dir.join(t),
+                    _ => t,
+                };
+            }
+            _ => return Ok(p),
+        }
+    }
+    Err(EngineError::io(
+        path,
+        "follow the symbolic links of",
+        std::io::Error::other("too many levels of symbolic links"),
+    ))
+}
+
+/// Decides where the bytes written to the output `path` go.
+fn resolve_output(path: &Path) -> Result<Target> {
+    match fs::metadata(path) {
+        Ok(m) if m.is_file() => {
+            // Through any links (also the kernel's, as /proc/self/fd/N).
+            let real = fs::canonicalize(path).map_err(|e| EngineError::io(path, "resolve", e))?;
+            Ok(Target::Replace(real, Some(m.permissions())))
+        }
+        Ok(m) if m.file_type().is_char_device() || m.file_type().is_fifo() => {
+            Ok(Target::Through(path.to_path_buf()))
+        }
+        Ok(m) => Err(EngineError::BadOutput {
+            path: path.to_path_buf(),
+            kind: kind_of(&m),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Ok(Target::Replace(follow_links(path)?, None))
+        }
+        Err(e) => Err(EngineError::io(path, "stat", e)),
+    }
+}
+
+/// Checks, before any work is done, that `path` can be written as an
+/// output: an error when it is a directory, a block device or a socket.
+pub fn check_output(path: &Path) -> Result<()> {
+    resolve_output(path).map(|_| ())
+}
+
+/// The identity of an existing file (device and inode, through links), or
+/// `None` when `path` does not exist or cannot be examined.
+pub fn file_id(path: &Path) -> Option<(u64, u64)> {
+    fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// Writes `bytes` to the output `path` (the module comment says what each
+/// kind of path gets). A regular file is replaced atomically: a temporary
+/// file in the same directory is written, flushed to disk (`fsync`), given
+/// the old file's mode and renamed over it, so a crash mid-write leaves
+/// either the old file or the new one, never a mixture. The directory is
+/// synced afterwards where the platform allows.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    match resolve_output(path)? {
+        Target::Through(p) => {
+            let mut f = OpenOptions::new()
+                .write(true)
+                .open(&p)
+                .map_err(|e| EngineError::io(&p, "open", e))?;
+            f.write_all(bytes)
+                .map_err(|e| EngineError::io(&p, "write", e))
+        }
+        Target::Replace(p, mode) => {
+            let tmp = write_temporary(&p, bytes, mode)?;
+            commit_temporary(&tmp, &p)
+        }
+    }
+}
+
+/// The directory holding `path` (`.` for a bare name).
+fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
-    };
+    }
+}
+
+/// Writes `bytes` to a new temporary file beside `path` (never following
+/// a link planted at its name), synced to disk and given `mode` when set;
+/// returns its path. On failure nothing is left behind.
+fn write_temporary(path: &Path, bytes: &[u8], mode: Option<Permissions>) -> Result<PathBuf> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
     let name = path
         .file_name()
         .ok_or_else(|| EngineError::InvalidArgument {
@@ -59,29 +210,133 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         })?
         .to_string_lossy()
         .into_owned();
-    let tmp = dir.join(format!(
+    let tmp = parent_dir(path).join(format!(
         ".{name}.tmp-{}-{}",
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
     let result = (|| {
-        let mut f = File::create(&tmp).map_err(|e| EngineError::io(&tmp, "create", e))?;
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(|e| EngineError::io(&tmp, "create", e))?;
         f.write_all(bytes)
             .map_err(|e| EngineError::io(&tmp, "write", e))?;
-        f.sync_all()
-            .map_err(|e| EngineError::io(&tmp, "fsync", e))?;
-        drop(f);
-        fs::rename(&tmp, path).map_err(|e| EngineError::io(path, "rename a temporary file onto", e))
+        if let Some(mode) = mode {
+            f.set_permissions(mode)
+                .map_err(|e| EngineError::io(&tmp, "set the mode of", e))?;
+        }
+        f.sync_all().map_err(|e| EngineError::io(&tmp, "fsync", e))
     })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-        return result;
+    match result {
+        Ok(()) => Ok(tmp),
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            Err(e)
+        }
     }
-    // Make the rename itself durable. Not every platform can open a
-    // directory for syncing; the data is already safe, so failures here
-    // are ignored.
-    if let Ok(d) = File::open(&dir) {
+}
+
+/// Renames the temporary file `tmp` over `path` (removing it when that
+/// fails) and makes the rename durable where the platform allows.
+fn commit_temporary(tmp: &Path, path: &Path) -> Result<()> {
+    if let Err(e) = fs::rename(tmp, path) {
+        let _ = fs::remove_file(tmp);
+        return Err(EngineError::io(path, "rename a temporary file onto", e));
+    }
+    // Not every platform can open a directory for syncing; the data is
+    // already safe, so failures here are ignored.
+    if let Ok(d) = File::open(parent_dir(path)) {
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn scratch(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("latent-fsutil-{}-{name}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn a_regular_file_is_replaced_keeping_its_mode() {
+        let d = scratch("mode");
+        let p = d.join("out.bin");
+        fs::write(&p, b"old").unwrap();
+        fs::set_permissions(&p, Permissions::from_mode(0o600)).unwrap();
+        write_atomic(&p, b"new").unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"new");
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(fs::read_dir(&d).unwrap().count(), 1, "no temporary left");
+    }
+
+    #[test]
+    fn a_link_is_followed_and_its_target_replaced() {
+        let d = scratch("link");
+        fs::write(d.join("target.bin"), b"old").unwrap();
+        std::os::unix::fs::symlink("target.bin", d.join("link.bin")).unwrap();
+        write_atomic(&d.join("link.bin"), b"new").unwrap();
+        let link = fs::symlink_metadata(d.join("link.bin")).unwrap();
+        assert!(link.file_type().is_symlink());
+        assert_eq!(fs::read(d.join("target.bin")).unwrap(), b"new");
+        // A dangling link names the file to create.
+        std::os::unix::fs::symlink("new.bin", d.join("dangling.bin")).unwrap();
+        write_atomic(&d.join("dangling.bin"), b"made").unwrap();
+        assert!(
+            fs::symlink_metadata(d.join("dangling.bin"))
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(fs::read(d.join("new.bin")).unwrap(), b"made");
+    }
+
+    #[test]
+    fn devices_are_written_through_and_directories_refused() {
+        let d = scratch("dev");
+        // Through a link, so that a faulty build replaces the link, not
+        // the machine's /dev/null.
+        std::os::unix::fs::symlink("/dev/null", d.join("null.bin")).unwrap();
+        write_atomic(&d.join("null.bin"), b"gone").unwrap();
+        assert!(
+            fs::symlink_metadata(d.join("null.bin"))
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert!(
+            fs::metadata("/dev/null")
+                .unwrap()
+                .file_type()
+                .is_char_device()
+        );
+        let e = write_atomic(&d, b"x").unwrap_err().to_string();
+        assert!(
+            e.contains("is a directory") && e.contains(&*d.to_string_lossy()),
+            "{e}"
+        );
+        assert_eq!(fs::read_dir(&d).unwrap().count(), 1, "no temporary left");
+    }
+
+    #[test]
+    fn endless_or_unsized_inputs_are_refused() {
+        let e = read_file(Path::new("/dev/zero")).unwrap_err().to_string();
+        assert!(
+            e.contains("/dev/zero") && e.contains("a character device"),
+            "{e}"
+        );
+        let d = scratch("dir");
+        let e = read_file(&d).unwrap_err().to_string();
+        assert!(e.contains("a directory"), "{e}");
+    }
 }

@@ -7,4 +7,5 @@ mod ae;
 mod ae_errors;
 mod ae_resume;
 mod common;
+mod outputs;
 mod rbm;

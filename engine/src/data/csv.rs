@@ -73,7 +73,7 @@ fn shorten(s: &str) -> String {
 pub fn read(path: impl AsRef<Path>, opts: &CsvOptions) -> Result<CsvData> {
     let path = path.as_ref();
     let p = || path.to_path_buf();
-    let bytes = std::fs::read(path).map_err(|e| EngineError::io(path, "read", e))?;
+    let bytes = crate::fsutil::read_file(path)?;
     if bytes.is_empty() {
         return Err(EngineError::Empty {
             path: p(),

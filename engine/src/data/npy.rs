@@ -366,7 +366,7 @@ fn parse(path: &Path, bytes: Vec<u8>) -> Result<NpyArray> {
 }
 
 fn read_bytes(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| EngineError::io(path, "read", e))
+    crate::fsutil::read_file(path)
 }
 
 /// Reads an NPY array of `f4`, `f8` or `u1` as a matrix, checking for NaN

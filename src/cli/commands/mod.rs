@@ -29,7 +29,7 @@ use latent_models::persist::{ModelFile, Preprocess};
 use crate::cli::Global;
 use crate::cli::error::{CliError, Result};
 use crate::cli::image::Shade;
-use crate::cli::io::{matrix_out, png_out, read_matrix};
+use crate::cli::io::{check_paths, matrix_out, png_out, read_matrix};
 
 /// A result line on standard output (not with `--quiet` or `--json`).
 pub fn say(g: &Global, s: impl AsRef<str>) {
@@ -75,7 +75,11 @@ pub fn mean(v: &[f32]) -> f64 {
 
 /// Checks the `--out` (matrix) and `--png` (picture) paths of a command that
 /// needs at least one of them, before any work is done.
-pub fn check_outputs(out: Option<&Path>, png: Option<&Path>) -> Result<()> {
+pub fn check_outputs(
+    inputs: &[(&'static str, &Path)],
+    out: Option<&Path>,
+    png: Option<&Path>,
+) -> Result<()> {
     if out.is_none() && png.is_none() {
         return Err(CliError::arg(
             "--out/--png",
@@ -89,7 +93,11 @@ pub fn check_outputs(out: Option<&Path>, png: Option<&Path>) -> Result<()> {
     if let Some(p) = png {
         png_out("--png", p)?;
     }
-    Ok(())
+    let outputs: Vec<(&'static str, &Path)> = [("--out", out), ("--png", png)]
+        .into_iter()
+        .filter_map(|(f, p)| Some((f, p?)))
+        .collect();
+    check_paths(inputs, &outputs)
 }
 
 /// Grey levels for the model's data: `[0, 1]` as black..white for binary

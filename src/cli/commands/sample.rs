@@ -42,7 +42,11 @@ pub struct SampleArgs {
 
 /// Runs `latent sample`.
 pub fn run(args: &SampleArgs, g: &Global) -> Result<Report> {
-    check_outputs(args.out.as_deref(), args.png.as_deref())?;
+    check_outputs(
+        &[("model", &args.model)],
+        args.out.as_deref(),
+        args.png.as_deref(),
+    )?;
     let m = load(&args.model)?;
     if !m.model.can_sample() {
         return Err(CliError::unsupported(
