@@ -243,8 +243,10 @@ pub enum EngineError {
     TooLarge {
         /// What needed the memory, naming the flag, file or shape.
         what: String,
-        /// The bytes it needed.
+        /// The bytes it needed (saturated at `u64::MAX`).
         bytes: u64,
+        /// The memory available to the process, when known.
+        available: Option<u64>,
     },
 }
 
@@ -404,7 +406,19 @@ impl fmt::Display for EngineError {
                 "{}: is {kind}: cannot write an output there (expected a regular file, a new path, a character device or a FIFO)",
                 path.display()
             ),
-            TooLarge { what, bytes } => write!(
+            TooLarge {
+                what,
+                bytes,
+                available: Some(a),
+            } => write!(
+                f,
+                "{what}: needs {bytes} bytes of memory, more than the {a} bytes available"
+            ),
+            TooLarge {
+                what,
+                bytes,
+                available: None,
+            } => write!(
                 f,
                 "{what}: needs {bytes} bytes of memory, more than can be allocated"
             ),

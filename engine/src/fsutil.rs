@@ -41,12 +41,9 @@ fn kind_of(m: &Metadata) -> &'static str {
     }
 }
 
-/// Reads a whole regular file, at most as many bytes as its size when it
-/// was opened (a file that grows meanwhile is cut there). A directory, a
-/// device, a FIFO or a socket is refused: its length is unknown (or
-/// endless, as `/dev/zero`), so reading it could exhaust memory.
-pub fn read_file(path: &Path) -> Result<Vec<u8>> {
-    let f = File::open(path).map_err(|e| EngineError::io(path, "open", e))?;
+/// The length of the open input `f` (named `path`), or an
+/// [`EngineError::NotRegularFile`] when it is not a regular file.
+pub fn regular_len(path: &Path, f: &File) -> Result<u64> {
     let m = f.metadata().map_err(|e| EngineError::io(path, "stat", e))?;
     if !m.is_file() {
         return Err(EngineError::NotRegularFile {
@@ -54,18 +51,74 @@ pub fn read_file(path: &Path) -> Result<Vec<u8>> {
             kind: kind_of(&m),
         });
     }
-    let len = m.len();
+    Ok(m.len())
+}
+
+/// Reads a whole regular file, at most as many bytes as its size when it
+/// was opened (a file that grows meanwhile is cut there). A directory, a
+/// device, a FIFO or a socket is refused: its length is unknown (or
+/// endless, as `/dev/zero`), so reading it could exhaust memory.
+pub fn read_file(path: &Path) -> Result<Vec<u8>> {
+    let f = File::open(path).map_err(|e| EngineError::io(path, "open", e))?;
+    let len = regular_len(path, &f)?;
     let mut bytes = Vec::new();
     bytes
         .try_reserve_exact(usize::try_from(len).unwrap_or(usize::MAX))
         .map_err(|_| EngineError::TooLarge {
             what: format!("{}: reading the file", path.display()),
             bytes: len,
+            available: available_memory(),
         })?;
     f.take(len)
         .read_to_end(&mut bytes)
         .map_err(|e| EngineError::io(path, "read", e))?;
     Ok(bytes)
+}
+
+/// The memory this process may still use, in bytes: the smaller of the
+/// system's `MemAvailable` and the room left under a cgroup (v2 or v1)
+/// memory limit; `None` where neither can be read.
+pub fn available_memory() -> Option<u64> {
+    let meminfo = fs::read_to_string("/proc/meminfo").ok().and_then(|t| {
+        let line = t.lines().find(|l| l.starts_with("MemAvailable:"))?;
+        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib.saturating_mul(1024))
+    });
+    let read_u64 = |p: &str| fs::read_to_string(p).ok()?.trim().parse::<u64>().ok();
+    let cgroup = match (
+        read_u64("/sys/fs/cgroup/memory.max"),
+        read_u64("/sys/fs/cgroup/memory.current"),
+    ) {
+        (Some(max), Some(cur)) => Some(max.saturating_sub(cur)),
+        _ => match (
+            read_u64("/sys/fs/cgroup/memory/memory.limit_in_bytes"),
+            read_u64("/sys/fs/cgroup/memory/memory.usage_in_bytes"),
+        ) {
+            (Some(max), Some(cur)) => Some(max.saturating_sub(cur)),
+            _ => None,
+        },
+    };
+    match (meminfo, cgroup) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Checks, before allocating, that `bytes` fit in the memory available
+/// ([`available_memory`]; when that is unknown, only that the size does
+/// not overflow the address space): an [`EngineError::TooLarge`] naming
+/// `what` otherwise.
+pub fn check_memory(what: impl FnOnce() -> String, bytes: u128) -> Result<()> {
+    let available = available_memory();
+    let limit = available.map_or(isize::MAX as u128, u128::from);
+    if bytes > limit {
+        return Err(EngineError::TooLarge {
+            what: what(),
+            bytes: u64::try_from(bytes).unwrap_or(u64::MAX),
+            available,
+        });
+    }
+    Ok(())
 }
 
 /// Reads a whole file ([`read_file`]); a gzip file (detected by its magic
@@ -326,6 +379,18 @@ mod tests {
             "{e}"
         );
         assert_eq!(fs::read_dir(&d).unwrap().count(), 1, "no temporary left");
+    }
+
+    #[test]
+    fn sizes_beyond_memory_are_refused_naming_what() {
+        let e = check_memory(|| "--thing 7".into(), u128::MAX)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("--thing 7: needs 18446744073709551615 bytes"),
+            "{e}"
+        );
+        check_memory(|| unreachable!(), 1024).unwrap();
     }
 
     #[test]

@@ -39,6 +39,7 @@ fn extension(path: &Path) -> String {
 pub fn detect_format(path: &Path) -> Result<DataFormat> {
     let mut head = [0u8; 8];
     let mut f = File::open(path).map_err(|e| CliError::io(path, "open", e))?;
+    fsutil::regular_len(path, &f)?;
     let n = f
         .read(&mut head)
         .map_err(|e| CliError::io(path, "read", e))?;

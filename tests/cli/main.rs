@@ -7,5 +7,6 @@ mod ae;
 mod ae_errors;
 mod ae_resume;
 mod common;
+mod limits;
 mod outputs;
 mod rbm;

@@ -22,7 +22,7 @@ pub mod score;
 
 use std::path::Path;
 
-use latent_engine::Matrix;
+use latent_engine::{Matrix, fsutil};
 use latent_models::model::Inference;
 use latent_models::persist::{ModelFile, Preprocess};
 
@@ -66,6 +66,25 @@ pub fn model_data(m: &ModelFile, path: &Path) -> Result<Matrix> {
     }
     m.prepare(&mut x, path)?;
     Ok(x)
+}
+
+/// Checks, before any is allocated, that `count` chains of the model `m`
+/// (samples, AIS runs) fit in the memory available: each holds a few
+/// vectors as wide as the visible units and the widest layer (estimated
+/// as four `f32` vectors of each, and the per-run bookkeeping); the error
+/// names `flag` and the bytes.
+pub fn check_chains_fit(m: &ModelFile, flag: &'static str, count: u64) -> Result<()> {
+    let width = m
+        .checkpoint
+        .params
+        .tensors()
+        .iter()
+        .map(|t| t.value.rows().max(t.value.cols()))
+        .max()
+        .unwrap_or(0);
+    let per_chain = 16 * (m.model.n_visible() as u128 + width as u128) + 64;
+    fsutil::check_memory(|| format!("{flag} {count}"), per_chain * count as u128)?;
+    Ok(())
 }
 
 /// The mean of `v` in f64.

@@ -8,7 +8,7 @@ use latent_engine::Par;
 use latent_models::model::{Inference, SampleRequest};
 use serde_json::json;
 
-use super::{check_outputs, load, say, shade_for};
+use super::{check_chains_fit, check_outputs, load, say, shade_for};
 use crate::cli::error::{CliError, Result};
 use crate::cli::image::{self, Grid};
 use crate::cli::io::write_matrix;
@@ -57,6 +57,7 @@ pub fn run(args: &SampleArgs, g: &Global) -> Result<Report> {
             ),
         ));
     }
+    check_chains_fit(&m, "-n", args.n.into())?;
     let tile = match &args.png {
         Some(_) => Some(image::tile_shape(
             m.model.n_visible(),
