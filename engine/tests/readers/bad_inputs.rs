@@ -383,6 +383,51 @@ pub(super) fn csv_cases() -> Vec<Case> {
             mention: "data row",
         },
         Case {
+            name: "csv first row partly numeric, one field not a number",
+            reader: Reader::Csv(csv_opts),
+            bytes: b"1,x,3\n4,5,6\n".to_vec(),
+            check: |e| {
+                matches!(
+                    e,
+                    E::Parse {
+                        location: Location::Line { line: 1, field: 2 },
+                        ..
+                    }
+                )
+            },
+            mention: "line 1, field 2",
+        },
+        Case {
+            name: "csv first row partly numeric, one field empty",
+            reader: Reader::Csv(csv_opts),
+            bytes: b"1,,3\n4,5,6\n".to_vec(),
+            check: |e| {
+                matches!(
+                    e,
+                    E::Parse {
+                        location: Location::Line { line: 1, field: 2 },
+                        ..
+                    }
+                )
+            },
+            mention: "line 1, field 2",
+        },
+        Case {
+            name: "csv header with an empty name is data",
+            reader: Reader::Csv(csv_opts),
+            bytes: b"a,,c\n4,5,6\n".to_vec(),
+            check: |e| {
+                matches!(
+                    e,
+                    E::Parse {
+                        location: Location::Line { line: 1, field: 1 },
+                        ..
+                    }
+                )
+            },
+            mention: "line 1, field 1",
+        },
+        Case {
             name: "csv ragged row",
             reader: Reader::Csv(csv_opts),
             bytes: b"a,b\n1,2\n3\n".to_vec(),
