@@ -133,13 +133,7 @@ pub(crate) fn read_maybe_gzip(path: &Path, expected: &'static str) -> Result<Vec
         });
     }
     if raw.len() >= 2 && raw[..2] == GZIP_MAGIC {
-        let mut out = Vec::with_capacity(raw.len().saturating_mul(4));
-        flate2::read::GzDecoder::new(&raw[..])
-            .read_to_end(&mut out)
-            .map_err(|source| EngineError::Gzip {
-                path: path.to_path_buf(),
-                source,
-            })?;
+        let out = gunzip(path, &raw)?;
         if out.is_empty() {
             return Err(EngineError::Empty {
                 path: path.to_path_buf(),
@@ -149,6 +143,45 @@ pub(crate) fn read_maybe_gzip(path: &Path, expected: &'static str) -> Result<Vec
         return Ok(out);
     }
     Ok(raw)
+}
+
+/// Decompresses a gzip file: every member of a multi-member file (`cat
+/// a.gz b.gz`), concatenated, as `gzip -d` does. Bytes after the last
+/// member that do not start another one are an error, as is output larger
+/// than the memory available (a decompression bomb).
+fn gunzip(path: &Path, raw: &[u8]) -> Result<Vec<u8>> {
+    let budget = available_memory().unwrap_or(u64::MAX);
+    let mut out = Vec::with_capacity(raw.len().saturating_mul(4));
+    let mut rest = raw;
+    loop {
+        let mut member = flate2::bufread::GzDecoder::new(rest);
+        let room = budget.saturating_sub(out.len() as u64).saturating_add(1);
+        (&mut member)
+            .take(room)
+            .read_to_end(&mut out)
+            .map_err(|source| EngineError::Gzip {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        if out.len() as u64 > budget {
+            return Err(EngineError::TooLarge {
+                what: format!("{}: decompressing", path.display()),
+                bytes: out.len() as u64,
+                available: Some(budget),
+            });
+        }
+        rest = member.into_inner();
+        if rest.is_empty() {
+            return Ok(out);
+        }
+        if !rest.starts_with(&GZIP_MAGIC) {
+            return Err(EngineError::TrailingData {
+                path: path.to_path_buf(),
+                offset: (raw.len() - rest.len()) as u64,
+                extra: rest.len() as u64,
+            });
+        }
+    }
 }
 
 /// Where the bytes of an output go.

@@ -150,6 +150,17 @@ pub(super) fn idx_cases() -> Vec<Case> {
             mention: "10 bytes",
         },
         Case {
+            name: "idx gzip with garbage after the last member",
+            reader: Reader::IdxMatrix,
+            bytes: {
+                let mut g = gzip(&idx_bytes(8, &[4], &[1, 2, 3, 4]));
+                g.extend_from_slice(b"junk");
+                g
+            },
+            check: |e| matches!(e, E::TrailingData { extra: 4, .. }),
+            mention: "4 unexpected byte(s)",
+        },
+        Case {
             name: "idx labels with 2 dims",
             reader: Reader::IdxLabels,
             bytes: idx_bytes(8, &[2, 2], &[0; 4]),

@@ -173,6 +173,22 @@ fn idx_reads_plain_and_gzip_and_checks_label_count() {
 }
 
 #[test]
+fn idx_reads_a_multi_member_gzip_as_the_concatenation() {
+    let dir = temp_dir("idx-members");
+    let data: Vec<u8> = (0..=255u8).cycle().take(3 * 50).collect();
+    let whole = idx_bytes(8, &[3, 50], &data);
+    let (a, b) = whole.split_at(37);
+    let mut two = gzip(a);
+    two.extend_from_slice(&gzip(b));
+    let p = dir.join("two.gz");
+    std::fs::write(&p, &two).unwrap();
+    let m = idx::read_matrix(&p).unwrap();
+    assert_eq!(m.shape(), (3, 50));
+    let want: Vec<f32> = data.iter().map(|&v| v as f32).collect();
+    assert_eq!(m.as_slice(), &want[..]);
+}
+
+#[test]
 fn npy_reads_every_supported_dtype_and_round_trips() {
     let dir = temp_dir("npy");
     /// (NPY major version, header dict, data bytes, expected values, expected shape)
