@@ -274,6 +274,91 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     }
 }
 
+/// Writes several outputs all together or not at all (each by the rules of
+/// [`write_atomic`]): every path is checked and every regular file written
+/// to a temporary beside it first; only then are the temporaries renamed
+/// into place. On any failure the temporaries are removed and files
+/// already renamed are put back as they were (an existing file from a
+/// hard-linked backup taken first, a new one removed). Devices and FIFOs
+/// among the outputs are written last, when everything else is in place.
+pub fn write_all_atomic(files: &[(PathBuf, Vec<u8>)]) -> Result<()> {
+    let targets = files
+        .iter()
+        .map(|(p, _)| resolve_output(p))
+        .collect::<Result<Vec<_>>>()?;
+    let mut staged: Vec<(PathBuf, PathBuf)> = Vec::new();
+    let remove_all = |staged: &[(PathBuf, PathBuf)]| {
+        for (tmp, _) in staged {
+            let _ = fs::remove_file(tmp);
+        }
+    };
+    for (t, (_, bytes)) in targets.iter().zip(files) {
+        if let Target::Replace(p, mode) = t {
+            match write_temporary(p, bytes, mode.clone()) {
+                Ok(tmp) => staged.push((tmp, p.clone())),
+                Err(e) => {
+                    remove_all(&staged);
+                    return Err(e);
+                }
+            }
+        }
+    }
+    if let Err(e) = rename_all(&staged) {
+        remove_all(&staged);
+        return Err(e);
+    }
+    for (t, (_, bytes)) in targets.iter().zip(files) {
+        if let Target::Through(p) = t {
+            write_atomic(p, bytes)?;
+        }
+    }
+    Ok(())
+}
+
+/// Renames each staged `(temporary, path)`; when one fails, the paths
+/// renamed before it get their old contents back (or are removed when
+/// they were new) and the error is returned.
+fn rename_all(staged: &[(PathBuf, PathBuf)]) -> Result<()> {
+    let mut backups: Vec<(PathBuf, Option<PathBuf>)> = Vec::new();
+    let mut failure = None;
+    for (tmp, path) in staged {
+        let backup = tmp.with_extension("bak");
+        let kept = fs::hard_link(path, &backup).is_ok().then_some(backup);
+        if let Err(e) = fs::rename(tmp, path) {
+            if let Some(b) = kept {
+                let _ = fs::remove_file(b);
+            }
+            failure = Some(EngineError::io(path, "rename a temporary file onto", e));
+            break;
+        }
+        backups.push((path.clone(), kept));
+    }
+    let restore = failure.is_some();
+    for (path, backup) in &backups {
+        match (restore, backup) {
+            (true, Some(b)) => {
+                let _ = fs::rename(b, path);
+            }
+            (true, None) => {
+                let _ = fs::remove_file(path);
+            }
+            (false, Some(b)) => {
+                let _ = fs::remove_file(b);
+            }
+            (false, None) => {}
+        }
+    }
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    if let Some((_, p)) = staged.first()
+        && let Ok(d) = File::open(parent_dir(p))
+    {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
 /// The directory holding `path` (`.` for a bare name).
 fn parent_dir(path: &Path) -> PathBuf {
     match path.parent() {
@@ -424,6 +509,29 @@ mod tests {
             "{e}"
         );
         check_memory(|| unreachable!(), 1024).unwrap();
+    }
+
+    #[test]
+    fn several_outputs_are_written_all_together_or_not_at_all() {
+        let d = scratch("all");
+        fs::write(d.join("a.bin"), b"old a").unwrap();
+        // The second output's folder is missing: its temporary cannot be
+        // created, so the first, already staged, must not land either.
+        let files = vec![
+            (d.join("a.bin"), b"new a".to_vec()),
+            (d.join("missing").join("b.bin"), b"new b".to_vec()),
+        ];
+        assert!(write_all_atomic(&files).is_err());
+        assert_eq!(fs::read(d.join("a.bin")).unwrap(), b"old a");
+        assert_eq!(fs::read_dir(&d).unwrap().count(), 1, "no temporary left");
+        let files = vec![
+            (d.join("a.bin"), b"new a".to_vec()),
+            (d.join("b.bin"), b"new b".to_vec()),
+        ];
+        write_all_atomic(&files).unwrap();
+        assert_eq!(fs::read(d.join("a.bin")).unwrap(), b"new a");
+        assert_eq!(fs::read(d.join("b.bin")).unwrap(), b"new b");
+        assert_eq!(fs::read_dir(&d).unwrap().count(), 2, "no backup left");
     }
 
     #[test]

@@ -163,3 +163,28 @@ fn links_are_followed_modes_kept_devices_written_through() {
         "{e}"
     );
 }
+
+#[test]
+fn export_writes_every_file_or_none() {
+    let d = setup("export-all");
+    let p = in_dir(&d);
+    let out = d.join("ex");
+    fs::create_dir(&out).unwrap();
+    fs::write(out.join("W.npy"), b"KEEP").unwrap();
+    // b.npy cannot be written (a folder is in the way): nothing is.
+    fs::create_dir(out.join("b.npy")).unwrap();
+    let e = fails(&["export", &p("m.latent"), "--out", &p("ex")]);
+    assert!(e.contains("b.npy") && e.contains("is a directory"), "{e}");
+    assert_eq!(fs::read(out.join("W.npy")).unwrap(), b"KEEP");
+    let mut names: Vec<String> = fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["W.npy", "b.npy"], "no temporaries, no c.npy");
+    fs::remove_dir(out.join("b.npy")).unwrap();
+    ok(&["export", &p("m.latent"), "--out", &p("ex"), "-q"]);
+    for f in ["W.npy", "b.npy", "c.npy"] {
+        assert_eq!(&fs::read(out.join(f)).unwrap()[..6], b"\x93NUMPY", "{f}");
+    }
+}
