@@ -238,6 +238,13 @@ pub enum EngineError {
         /// What it is, e.g. `"a directory"`.
         kind: &'static str,
     },
+    /// An output another process is writing: its advisory lock is held.
+    Locked {
+        /// The output.
+        path: PathBuf,
+        /// The lock file beside it.
+        lock: PathBuf,
+    },
     /// A size that cannot be allocated (it overflows, exceeds the memory
     /// available, or the allocation failed).
     TooLarge {
@@ -405,6 +412,12 @@ impl fmt::Display for EngineError {
                 f,
                 "{}: is {kind}: cannot write an output there (expected a regular file, a new path, a character device or a FIFO)",
                 path.display()
+            ),
+            Locked { path, lock } => write!(
+                f,
+                "{}: another process is writing this file (its lock {} is held); wait for it to finish or choose another output",
+                path.display(),
+                lock.display()
             ),
             TooLarge {
                 what,

@@ -359,6 +359,72 @@ fn rename_all(staged: &[(PathBuf, PathBuf)]) -> Result<()> {
     Ok(())
 }
 
+/// An advisory lock on an output being written over a long time (a model
+/// file during training), so a second writer fails at once instead of
+/// silently overwriting the first one's file. It is an exclusive `flock`
+/// on `.<name>.lock` beside the output's target, removed when the lock is
+/// dropped; a lock file left by a killed process holds no lock.
+#[derive(Debug)]
+pub struct OutputLock {
+    file: File,
+    path: PathBuf,
+}
+
+impl OutputLock {
+    /// Takes the lock of the output `path`, or fails with
+    /// [`EngineError::Locked`] when another process holds it. Outputs that
+    /// are written straight through (a device, a FIFO) are not locked:
+    /// `None`.
+    pub fn acquire(path: &Path) -> Result<Option<OutputLock>> {
+        let Target::Replace(target, _) = resolve_output(path)? else {
+            return Ok(None);
+        };
+        let name = target
+            .file_name()
+            .map_or_else(|| "output".into(), |n| n.to_string_lossy().into_owned());
+        let lock = parent_dir(&target).join(format!(".{name}.lock"));
+        // A holder that finishes removes the file; whoever locked that
+        // removed file meanwhile must try again on the new one.
+        for _ in 0..100 {
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&lock)
+                .map_err(|e| EngineError::io(&lock, "create the lock file", e))?;
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(EngineError::Locked {
+                        path: path.to_path_buf(),
+                        lock,
+                    });
+                }
+                Err(std::fs::TryLockError::Error(e)) => {
+                    return Err(EngineError::io(&lock, "lock", e));
+                }
+            }
+            let held = file.metadata().ok().map(|m| (m.dev(), m.ino()));
+            if held.is_some() && held == file_id(&lock) {
+                return Ok(Some(OutputLock { file, path: lock }));
+            }
+        }
+        Err(EngineError::Locked {
+            path: path.to_path_buf(),
+            lock,
+        })
+    }
+}
+
+impl Drop for OutputLock {
+    fn drop(&mut self) {
+        // Remove while still holding the lock, then release it.
+        let _ = fs::remove_file(&self.path);
+        let _ = self.file.unlock();
+    }
+}
+
 /// The directory holding `path` (`.` for a bare name).
 fn parent_dir(path: &Path) -> PathBuf {
     match path.parent() {

@@ -188,3 +188,29 @@ fn export_writes_every_file_or_none() {
         assert_eq!(&fs::read(out.join(f)).unwrap()[..6], b"\x93NUMPY", "{f}");
     }
 }
+
+#[test]
+fn a_second_writer_of_the_same_model_fails_at_once() {
+    let d = setup("lock");
+    let p = in_dir(&d);
+    let (m, data) = (p("m.latent"), p("a-ubyte"));
+    let before = fs::read(&m).unwrap();
+    // Another training holds the model's lock.
+    let lock = fs::File::create(d.join(".m.latent.lock")).unwrap();
+    lock.try_lock().unwrap();
+    let e = fails(&[
+        "train", "rbm", "--data", &data, "--hidden", "4", "--epochs", "1", "--out", &m,
+    ]);
+    assert!(
+        e.contains(&m) && e.contains("another process is writing") && e.contains(".m.latent.lock"),
+        "{e}"
+    );
+    assert_eq!(fs::read(&m).unwrap(), before);
+    // Released (or left by a killed run, unlocked): training goes on, and
+    // removes the lock file when done.
+    drop(lock);
+    ok(&[
+        "train", "rbm", "--data", &data, "--hidden", "4", "--epochs", "1", "--out", &m, "-q",
+    ]);
+    assert!(!d.join(".m.latent.lock").exists());
+}

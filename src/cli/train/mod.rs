@@ -21,6 +21,8 @@ pub use args::TrainArgs;
 
 use args::{Kind, check_flags};
 
+use latent_engine::fsutil::OutputLock;
+
 use crate::cli::error::Result;
 use crate::cli::io::check_paths;
 use crate::cli::{Global, Report};
@@ -29,6 +31,9 @@ use crate::cli::{Global, Report};
 pub fn run(args: &TrainArgs, g: &Global) -> Result<Report> {
     check_flags(args)?;
     check_train_paths(args)?;
+    // Held until the run's last write: a second run on the same --out
+    // fails at once.
+    let _lock = OutputLock::acquire(&args.out)?;
     match args.model {
         Kind::Rbm | Kind::GaussianRbm => rbm::train(args, g),
         Kind::Dbn => dbn::train(args, g),
