@@ -205,8 +205,10 @@ pub enum EngineError {
         /// Found shape, as text.
         found: String,
     },
-    /// Training produced a NaN or infinity; the parameters were rolled back
-    /// to their last finite values.
+    /// Training produced a NaN or infinity; the run stops (the trainer
+    /// keeps the last finite parameters in memory; the command line
+    /// writes nothing). Shown with the epoch and batch counted from 1, as
+    /// the progress lines count them.
     Diverged {
         /// 0-based epoch.
         epoch: usize,
@@ -244,6 +246,15 @@ pub enum EngineError {
         path: PathBuf,
         /// The lock file beside it.
         lock: PathBuf,
+    },
+    /// A header that declares no elements (a dimension of 0).
+    NoElements {
+        /// The file.
+        path: PathBuf,
+        /// What the header declares, e.g. `shape [10, 0]`.
+        declared: String,
+        /// What was expected instead.
+        expected: &'static str,
     },
     /// A size that cannot be allocated (it overflows, exceeds the memory
     /// available, or the allocation failed).
@@ -400,7 +411,9 @@ impl fmt::Display for EngineError {
                 value,
             } => write!(
                 f,
-                "training diverged at epoch {epoch}, batch {batch}: {tensor}[{index}] = {value}; the last finite parameters were kept"
+                "training diverged in epoch {}, batch {}: {tensor}[{index}] = {value}; training stopped (try a lower learning rate)",
+                epoch + 1,
+                batch + 1
             ),
             Kernel(e) => write!(f, "kernel error: {e}"),
             NotRegularFile { path, kind } => write!(
@@ -411,6 +424,15 @@ impl fmt::Display for EngineError {
             BadOutput { path, kind } => write!(
                 f,
                 "{}: is {kind}: cannot write an output there (expected a regular file, a new path, a character device or a FIFO)",
+                path.display()
+            ),
+            NoElements {
+                path,
+                declared,
+                expected,
+            } => write!(
+                f,
+                "{}: no data: the header declares {declared}, expected {expected}",
                 path.display()
             ),
             Locked { path, lock } => write!(

@@ -8,5 +8,6 @@ mod ae_errors;
 mod ae_resume;
 mod common;
 mod limits;
+mod messages;
 mod outputs;
 mod rbm;

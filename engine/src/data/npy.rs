@@ -386,6 +386,14 @@ pub fn read_matrix(path: impl AsRef<Path>) -> Result<Matrix> {
             expected: "'<f4', '<f8' or '|u1' for a data matrix",
         });
     }
+    if a.shape.len() < 2 {
+        return Err(EngineError::BadHeader {
+            path: path.to_path_buf(),
+            offset: 10,
+            expected: "a 2-D array (rows x features; one sample is shape (1, n))".into(),
+            found: format!("shape ({},), a 1-D array", a.shape[0]),
+        });
+    }
     let rows = a.shape[0];
     let cols = a.shape[1..].iter().product();
     let mut m = Matrix::zeros(rows, cols)?;

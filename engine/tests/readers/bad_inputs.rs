@@ -82,7 +82,7 @@ pub(super) fn idx_cases() -> Vec<Case> {
             name: "idx zero-size dim",
             reader: Reader::IdxMatrix,
             bytes: idx_bytes(8, &[0, 3], &[]),
-            check: |e| matches!(e, E::Empty { .. }),
+            check: |e| matches!(e, E::NoElements { .. }),
             mention: "0",
         },
         Case {
@@ -299,6 +299,28 @@ pub(super) fn npy_cases() -> Vec<Case> {
             mention: "C order",
         },
         Case {
+            name: "npy 1-D data",
+            reader: Reader::NpyMatrix,
+            bytes: npy_bytes(
+                1,
+                "{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }",
+                &f4(&[0.0, 1.0, 0.5]),
+            ),
+            check: |e| matches!(e, E::BadHeader { .. }),
+            mention: "2-D array (rows x features",
+        },
+        Case {
+            name: "npy zero features",
+            reader: Reader::NpyMatrix,
+            bytes: npy_bytes(
+                1,
+                "{'descr': '<f4', 'fortran_order': False, 'shape': (10, 0), }",
+                &[],
+            ),
+            check: |e| matches!(e, E::NoElements { .. }),
+            mention: "shape [10, 0]",
+        },
+        Case {
             name: "npy scalar",
             reader: Reader::NpyMatrix,
             bytes: npy_bytes(
@@ -328,7 +350,7 @@ pub(super) fn npy_cases() -> Vec<Case> {
             reader: Reader::NpyMatrix,
             bytes: npy_bytes(
                 1,
-                "{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }",
+                "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 1), }",
                 &[1f64.to_le_bytes(), f64::NAN.to_le_bytes()].concat(),
             ),
             check: |e| matches!(e, E::NonFinite { .. }),
@@ -339,7 +361,7 @@ pub(super) fn npy_cases() -> Vec<Case> {
             reader: Reader::NpyMatrix,
             bytes: npy_bytes(
                 1,
-                "{'descr': '<f8', 'fortran_order': False, 'shape': (1,), }",
+                "{'descr': '<f8', 'fortran_order': False, 'shape': (1, 1), }",
                 &1e300f64.to_le_bytes(),
             ),
             check: |e| matches!(e, E::NonFinite { .. }),

@@ -203,7 +203,7 @@ fn npy_reads_every_supported_dtype_and_round_trips() {
         ),
         (
             2,
-            "{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }",
+            "{'descr': '<f8', 'fortran_order': False, 'shape': (3, 1), }",
             [0.5f64, 2.0, -1.0]
                 .iter()
                 .flat_map(|v| v.to_le_bytes())
@@ -220,7 +220,7 @@ fn npy_reads_every_supported_dtype_and_round_trips() {
         ),
         (
             1,
-            "{\"descr\": \">f4\", \"fortran_order\": True, \"shape\": (2,)}",
+            "{\"descr\": \">f4\", \"fortran_order\": True, \"shape\": (2, 1)}",
             [2.0f32, 4.0].iter().flat_map(|v| v.to_be_bytes()).collect(),
             vec![2.0, 4.0],
             (2, 1),
