@@ -438,7 +438,7 @@ impl Checkpoint {
     /// Reads and checks a checkpoint.
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|e| EngineError::io(path, "read", e))?;
+        let bytes = crate::fsutil::read_file(path)?;
         Self::from_bytes(path, &bytes)
     }
 

@@ -205,8 +205,10 @@ pub enum EngineError {
         /// Found shape, as text.
         found: String,
     },
-    /// Training produced a NaN or infinity; the parameters were rolled back
-    /// to their last finite values.
+    /// Training produced a NaN or infinity; the run stops (the trainer
+    /// keeps the last finite parameters in memory; the command line
+    /// writes nothing). Shown with the epoch and batch counted from 1, as
+    /// the progress lines count them.
     Diverged {
         /// 0-based epoch.
         epoch: usize,
@@ -222,6 +224,48 @@ pub enum EngineError {
     },
     /// A kernel refused its arguments.
     Kernel(KernelError),
+    /// An input that is not a regular file (a directory, a device, a
+    /// FIFO): its length is unknown or endless, so it is not read.
+    NotRegularFile {
+        /// The file.
+        path: PathBuf,
+        /// What it is instead, e.g. `"a character device"`.
+        kind: &'static str,
+    },
+    /// An output path that cannot be written: a directory, a block device
+    /// or a socket.
+    BadOutput {
+        /// The path.
+        path: PathBuf,
+        /// What it is, e.g. `"a directory"`.
+        kind: &'static str,
+    },
+    /// An output another process is writing: its advisory lock is held.
+    Locked {
+        /// The output.
+        path: PathBuf,
+        /// The lock file beside it.
+        lock: PathBuf,
+    },
+    /// A header that declares no elements (a dimension of 0).
+    NoElements {
+        /// The file.
+        path: PathBuf,
+        /// What the header declares, e.g. `shape [10, 0]`.
+        declared: String,
+        /// What was expected instead.
+        expected: &'static str,
+    },
+    /// A size that cannot be allocated (it overflows, exceeds the memory
+    /// available, or the allocation failed).
+    TooLarge {
+        /// What needed the memory, naming the flag, file or shape.
+        what: String,
+        /// The bytes it needed (saturated at `u64::MAX`).
+        bytes: u64,
+        /// The memory available to the process, when known.
+        available: Option<u64>,
+    },
 }
 
 impl EngineError {
@@ -367,9 +411,52 @@ impl fmt::Display for EngineError {
                 value,
             } => write!(
                 f,
-                "training diverged at epoch {epoch}, batch {batch}: {tensor}[{index}] = {value}; the last finite parameters were kept"
+                "training diverged in epoch {}, batch {}: {tensor}[{index}] = {value}; training stopped (try a lower learning rate)",
+                epoch + 1,
+                batch + 1
             ),
             Kernel(e) => write!(f, "kernel error: {e}"),
+            NotRegularFile { path, kind } => write!(
+                f,
+                "{}: is {kind}, not a regular file (inputs must be regular files of known size)",
+                path.display()
+            ),
+            BadOutput { path, kind } => write!(
+                f,
+                "{}: is {kind}: cannot write an output there (expected a regular file, a new path, a character device or a FIFO)",
+                path.display()
+            ),
+            NoElements {
+                path,
+                declared,
+                expected,
+            } => write!(
+                f,
+                "{}: no data: the header declares {declared}, expected {expected}",
+                path.display()
+            ),
+            Locked { path, lock } => write!(
+                f,
+                "{}: another process is writing this file (its lock {} is held); wait for it to finish or choose another output",
+                path.display(),
+                lock.display()
+            ),
+            TooLarge {
+                what,
+                bytes,
+                available: Some(a),
+            } => write!(
+                f,
+                "{what}: needs {bytes} bytes of memory, more than the {a} bytes available"
+            ),
+            TooLarge {
+                what,
+                bytes,
+                available: None,
+            } => write!(
+                f,
+                "{what}: needs {bytes} bytes of memory, more than can be allocated"
+            ),
         }
     }
 }

@@ -12,6 +12,7 @@
 //! | [`params`] | named tensors with weight/bias roles |
 //! | [`optim`] | SGD with momentum schedules, Adam, learning-rate schedules |
 //! | [`train`] | the [`Model`] trait, the [`Trainer`], observers, threads |
+//! | [`fsutil`] | bounded reads of regular files; the output discipline (atomic, mode kept, links followed) |
 //! | [`checkpoint`] | the versioned, checksummed, atomically written format |
 //!
 //! A model implements [`Model`] (its parameters as a [`ParamSet`] and a
@@ -25,7 +26,7 @@
 pub mod checkpoint;
 pub mod data;
 pub mod error;
-mod fsutil;
+pub mod fsutil;
 pub mod matrix;
 pub mod minibatch;
 pub mod optim;

@@ -251,12 +251,12 @@ fn saving_is_atomic_and_leaves_no_temporary_files() {
     t.save_checkpoint(&path).unwrap();
     let old = std::fs::read(&path).unwrap();
     // A failed save (the target is a non-empty directory) reports the path
-    // and cleans up its temporary file.
+    // and leaves no temporary file (it is refused before one is made).
     let blocked = dir.join("blocked.ck");
     std::fs::create_dir_all(blocked.join("inside")).unwrap();
     let e = t.save_checkpoint(&blocked).unwrap_err();
     assert!(
-        matches!(e, EngineError::Io { .. }) && e.to_string().contains("blocked.ck"),
+        matches!(e, EngineError::BadOutput { .. }) && e.to_string().contains("blocked.ck"),
         "{e}"
     );
     // Overwriting replaces the file whole.

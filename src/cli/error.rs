@@ -50,6 +50,19 @@ pub enum CliError {
         /// The value found.
         found: String,
     },
+    /// An output is the same file as an input (or as another output).
+    SameFile {
+        /// The output's flag, e.g. `--out`.
+        flag: &'static str,
+        /// The output's path.
+        path: PathBuf,
+        /// The flag of the file it coincides with.
+        other_flag: &'static str,
+        /// That file's path.
+        other: PathBuf,
+        /// `"input"` or `"output"`.
+        role: &'static str,
+    },
     /// The operation or flag does not apply to this model (kind).
     Unsupported {
         /// The operation or flag, e.g. `latent sample`, `--tied`.
@@ -125,6 +138,17 @@ impl fmt::Display for CliError {
                 found,
             } => format!("{what}: expected {expected}, found {found}"),
             CliError::Unsupported { what, why } => format!("{what}: {why}"),
+            CliError::SameFile {
+                flag,
+                path,
+                other_flag,
+                other,
+                role,
+            } => format!(
+                "{flag} {} is the same file as the {role} {other_flag} {}: refusing to overwrite it",
+                path.display(),
+                other.display()
+            ),
         };
         // One line, whatever the source says.
         f.write_str(&text.replace('\n', " "))

@@ -5,11 +5,11 @@
 //! destroyed by a failed command.
 
 use std::fs::{self, File};
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::Read;
+use std::path::Path;
 
-use latent_engine::Matrix;
 use latent_engine::data::{csv, idx, npy};
+use latent_engine::{Matrix, fsutil};
 
 use crate::cli::error::{CliError, Result};
 
@@ -39,6 +39,7 @@ fn extension(path: &Path) -> String {
 pub fn detect_format(path: &Path) -> Result<DataFormat> {
     let mut head = [0u8; 8];
     let mut f = File::open(path).map_err(|e| CliError::io(path, "open", e))?;
+    fsutil::regular_len(path, &f)?;
     let n = f
         .read(&mut head)
         .map_err(|e| CliError::io(path, "read", e))?;
@@ -153,32 +154,45 @@ pub fn write_matrix(flag: &'static str, path: &Path, m: &Matrix) -> Result<()> {
     Ok(())
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file beside it is
-/// written, synced and renamed over `path`; on failure the temporary file
-/// is removed and an existing `path` is untouched.
+/// Writes `bytes` to the output `path` by the engine's output discipline
+/// ([`fsutil::write_atomic`]): a regular file is replaced atomically
+/// keeping its mode, a link's target is replaced, `/dev/null`, a terminal
+/// or a FIFO is written straight through; on failure an existing `path`
+/// is untouched.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .ok_or_else(|| CliError::arg("output", path.display(), "a path naming a file"))?
-        .to_string_lossy()
-        .into_owned();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut f = File::create(&tmp).map_err(|e| CliError::io(&tmp, "create", e))?;
-        f.write_all(bytes)
-            .map_err(|e| CliError::io(&tmp, "write", e))?;
-        f.sync_all().map_err(|e| CliError::io(&tmp, "sync", e))?;
-        drop(f);
-        fs::rename(&tmp, path).map_err(|e| CliError::io(path, "replace", e))
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
+    Ok(fsutil::write_atomic(path, bytes)?)
+}
+
+/// Checks a command's files before any work is done: every output can be
+/// written ([`fsutil::check_output`]: not a directory, a block device or a
+/// socket), and no output is the same file (device and inode, through
+/// links) as an input or as another output. Each path comes with the flag
+/// that named it. (`train --resume m --out m` is allowed: the resumed file
+/// is read whole before anything is written, then replaced atomically.)
+pub fn check_paths(
+    inputs: &[(&'static str, &Path)],
+    outputs: &[(&'static str, &Path)],
+) -> Result<()> {
+    for (i, (flag, out)) in outputs.iter().enumerate() {
+        fsutil::check_output(out)?;
+        let Some(id) = fsutil::file_id(out) else {
+            continue;
+        };
+        let earlier = outputs[..i].iter().map(|(f, p)| (f, p, "output"));
+        let named = inputs.iter().map(|(f, p)| (f, p, "input")).chain(earlier);
+        for (other_flag, other, role) in named {
+            if fsutil::file_id(other) == Some(id) {
+                return Err(CliError::SameFile {
+                    flag,
+                    path: out.to_path_buf(),
+                    other_flag,
+                    other: other.to_path_buf(),
+                    role,
+                });
+            }
+        }
     }
-    result
+    Ok(())
 }
 
 /// Creates a directory (and its parents) for outputs.

@@ -3,7 +3,9 @@
 //! Fields are separated by a delimiter (`,` by default) and trimmed; lines
 //! end in `\n` or `\r\n`; blank lines are skipped. Every data row must have
 //! as many fields as the first one. With [`Header::Auto`] the first line is
-//! a header exactly when one of its fields is not a number. One column may
+//! a header exactly when every one of its fields is non-empty and not a
+//! number; otherwise it is data, and a bad or empty field in it is an
+//! error naming line 1 and the field, as on any other line. One column may
 //! hold integer labels ([`CsvOptions::label_column`]).
 
 use std::fmt::Write as _;
@@ -17,7 +19,8 @@ use crate::matrix::Matrix;
 /// Whether the first line is a header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Header {
-    /// A header exactly when a field of the first line is not a number.
+    /// A header exactly when every field of the first line is non-empty
+    /// and not a number (a first line that is partly numeric is data).
     #[default]
     Auto,
     /// The first line is a header.
@@ -73,7 +76,7 @@ fn shorten(s: &str) -> String {
 pub fn read(path: impl AsRef<Path>, opts: &CsvOptions) -> Result<CsvData> {
     let path = path.as_ref();
     let p = || path.to_path_buf();
-    let bytes = std::fs::read(path).map_err(|e| EngineError::io(path, "read", e))?;
+    let bytes = crate::fsutil::read_file(path)?;
     if bytes.is_empty() {
         return Err(EngineError::Empty {
             path: p(),
@@ -108,7 +111,9 @@ pub fn read(path: impl AsRef<Path>, opts: &CsvOptions) -> Result<CsvData> {
             let is_header = match opts.header {
                 Header::Present => true,
                 Header::Absent => false,
-                Header::Auto => fields.iter().any(|f| f.parse::<f64>().is_err()),
+                Header::Auto => fields
+                    .iter()
+                    .all(|f| !f.is_empty() && f.parse::<f64>().is_err()),
             };
             if is_header {
                 if let Some(c) = opts.label_column

@@ -68,8 +68,9 @@ pub(crate) fn check_payload(
     declared: impl FnOnce() -> String,
 ) -> Result<()> {
     if data_len == 0 {
-        return Err(EngineError::Empty {
+        return Err(EngineError::NoElements {
             path: path.to_path_buf(),
+            declared: declared(),
             expected: empty,
         });
     }

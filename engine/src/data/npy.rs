@@ -391,7 +391,7 @@ fn header_end(head: &[u8]) -> Option<usize> {
 fn open(path: &Path) -> Result<(NpyArray, File)> {
     let io = |e| EngineError::io(path, "read", e);
     let mut f = File::open(path).map_err(io)?;
-    let file_len = f.metadata().map_err(io)?.len();
+    let file_len = crate::fsutil::regular_len(path, &f)?;
     let file_len = usize::try_from(file_len).unwrap_or(usize::MAX);
     let mut head = Vec::new();
     (&mut f).take(12).read_to_end(&mut head).map_err(io)?;
@@ -470,6 +470,14 @@ impl<'p> MatrixReader<'p> {
                 path: path.to_path_buf(),
                 found: a.descr,
                 expected: "'<f4', '<f8' or '|u1' for a data matrix",
+            });
+        }
+        if a.shape.len() < 2 {
+            return Err(EngineError::BadHeader {
+                path: path.to_path_buf(),
+                offset: 10,
+                expected: "a 2-D array (rows x features; one sample is shape (1, n))".into(),
+                found: format!("shape ({},), a 1-D array", a.shape[0]),
             });
         }
         let offset = a.data_offset;

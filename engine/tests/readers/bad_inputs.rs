@@ -82,7 +82,7 @@ pub(super) fn idx_cases() -> Vec<Case> {
             name: "idx zero-size dim",
             reader: Reader::IdxMatrix,
             bytes: idx_bytes(8, &[0, 3], &[]),
-            check: |e| matches!(e, E::Empty { .. }),
+            check: |e| matches!(e, E::NoElements { .. }),
             mention: "0",
         },
         Case {
@@ -148,6 +148,17 @@ pub(super) fn idx_cases() -> Vec<Case> {
             bytes: gzip(&idx_bytes(8, &[10], &[1; 9])),
             check: |e| matches!(e, E::Truncated { offset: 17, .. }),
             mention: "10 bytes",
+        },
+        Case {
+            name: "idx gzip with garbage after the last member",
+            reader: Reader::IdxMatrix,
+            bytes: {
+                let mut g = gzip(&idx_bytes(8, &[4], &[1, 2, 3, 4]));
+                g.extend_from_slice(b"junk");
+                g
+            },
+            check: |e| matches!(e, E::TrailingData { extra: 4, .. }),
+            mention: "4 unexpected byte(s)",
         },
         Case {
             name: "idx labels with 2 dims",
@@ -288,6 +299,28 @@ pub(super) fn npy_cases() -> Vec<Case> {
             mention: "C order",
         },
         Case {
+            name: "npy 1-D data",
+            reader: Reader::NpyMatrix,
+            bytes: npy_bytes(
+                1,
+                "{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }",
+                &f4(&[0.0, 1.0, 0.5]),
+            ),
+            check: |e| matches!(e, E::BadHeader { .. }),
+            mention: "2-D array (rows x features",
+        },
+        Case {
+            name: "npy zero features",
+            reader: Reader::NpyMatrix,
+            bytes: npy_bytes(
+                1,
+                "{'descr': '<f4', 'fortran_order': False, 'shape': (10, 0), }",
+                &[],
+            ),
+            check: |e| matches!(e, E::NoElements { .. }),
+            mention: "shape [10, 0]",
+        },
+        Case {
             name: "npy scalar",
             reader: Reader::NpyMatrix,
             bytes: npy_bytes(
@@ -317,7 +350,7 @@ pub(super) fn npy_cases() -> Vec<Case> {
             reader: Reader::NpyMatrix,
             bytes: npy_bytes(
                 1,
-                "{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }",
+                "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 1), }",
                 &[1f64.to_le_bytes(), f64::NAN.to_le_bytes()].concat(),
             ),
             check: |e| matches!(e, E::NonFinite { .. }),
@@ -328,7 +361,7 @@ pub(super) fn npy_cases() -> Vec<Case> {
             reader: Reader::NpyMatrix,
             bytes: npy_bytes(
                 1,
-                "{'descr': '<f8', 'fortran_order': False, 'shape': (1,), }",
+                "{'descr': '<f8', 'fortran_order': False, 'shape': (1, 1), }",
                 &1e300f64.to_le_bytes(),
             ),
             check: |e| matches!(e, E::NonFinite { .. }),
@@ -381,6 +414,51 @@ pub(super) fn csv_cases() -> Vec<Case> {
             bytes: b"a,b,c\n\n".to_vec(),
             check: |e| matches!(e, E::Empty { .. }),
             mention: "data row",
+        },
+        Case {
+            name: "csv first row partly numeric, one field not a number",
+            reader: Reader::Csv(csv_opts),
+            bytes: b"1,x,3\n4,5,6\n".to_vec(),
+            check: |e| {
+                matches!(
+                    e,
+                    E::Parse {
+                        location: Location::Line { line: 1, field: 2 },
+                        ..
+                    }
+                )
+            },
+            mention: "line 1, field 2",
+        },
+        Case {
+            name: "csv first row partly numeric, one field empty",
+            reader: Reader::Csv(csv_opts),
+            bytes: b"1,,3\n4,5,6\n".to_vec(),
+            check: |e| {
+                matches!(
+                    e,
+                    E::Parse {
+                        location: Location::Line { line: 1, field: 2 },
+                        ..
+                    }
+                )
+            },
+            mention: "line 1, field 2",
+        },
+        Case {
+            name: "csv header with an empty name is data",
+            reader: Reader::Csv(csv_opts),
+            bytes: b"a,,c\n4,5,6\n".to_vec(),
+            check: |e| {
+                matches!(
+                    e,
+                    E::Parse {
+                        location: Location::Line { line: 1, field: 1 },
+                        ..
+                    }
+                )
+            },
+            mention: "line 1, field 1",
         },
         Case {
             name: "csv ragged row",

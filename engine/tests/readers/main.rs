@@ -173,6 +173,22 @@ fn idx_reads_plain_and_gzip_and_checks_label_count() {
 }
 
 #[test]
+fn idx_reads_a_multi_member_gzip_as_the_concatenation() {
+    let dir = temp_dir("idx-members");
+    let data: Vec<u8> = (0..=255u8).cycle().take(3 * 50).collect();
+    let whole = idx_bytes(8, &[3, 50], &data);
+    let (a, b) = whole.split_at(37);
+    let mut two = gzip(a);
+    two.extend_from_slice(&gzip(b));
+    let p = dir.join("two.gz");
+    std::fs::write(&p, &two).unwrap();
+    let m = idx::read_matrix(&p).unwrap();
+    assert_eq!(m.shape(), (3, 50));
+    let want: Vec<f32> = data.iter().map(|&v| v as f32).collect();
+    assert_eq!(m.as_slice(), &want[..]);
+}
+
+#[test]
 fn npy_reads_every_supported_dtype_and_round_trips() {
     let dir = temp_dir("npy");
     /// (NPY major version, header dict, data bytes, expected values, expected shape)
@@ -187,7 +203,7 @@ fn npy_reads_every_supported_dtype_and_round_trips() {
         ),
         (
             2,
-            "{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }",
+            "{'descr': '<f8', 'fortran_order': False, 'shape': (3, 1), }",
             [0.5f64, 2.0, -1.0]
                 .iter()
                 .flat_map(|v| v.to_le_bytes())
@@ -204,7 +220,7 @@ fn npy_reads_every_supported_dtype_and_round_trips() {
         ),
         (
             1,
-            "{\"descr\": \">f4\", \"fortran_order\": True, \"shape\": (2,)}",
+            "{\"descr\": \">f4\", \"fortran_order\": True, \"shape\": (2, 1)}",
             [2.0f32, 4.0].iter().flat_map(|v| v.to_be_bytes()).collect(),
             vec![2.0, 4.0],
             (2, 1),

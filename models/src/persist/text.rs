@@ -7,6 +7,11 @@ use std::path::Path;
 use crate::error::{ModelError, Result};
 use crate::rbm::{RbmConfig, Sparsity, VisibleUnits};
 
+/// The most Gibbs steps per gradient estimate a model file (and the
+/// `--cd-k` flag) may ask for: more is a damaged file or a typo, and would
+/// run practically forever.
+pub const MAX_CD_K: usize = 1000;
+
 /// The rest of the hyper-parameter line that starts with `name:`.
 pub fn hyper_line<'a>(text: &'a str, name: &str) -> Option<&'a str> {
     text.lines().find_map(|l| {
@@ -114,7 +119,13 @@ pub fn parse_rbm_config(
                     ));
                 }
             }
-            "cd_k" => c.cd_k = parse_value(path, what, key, value, "a number of Gibbs steps")?,
+            "cd_k" => {
+                const STEPS: &str = "a number of Gibbs steps from 1 to 1000 (MAX_CD_K)";
+                c.cd_k = parse_value(path, what, key, value, STEPS)?;
+                if c.cd_k > MAX_CD_K {
+                    return Err(bad_value(path, what, key, STEPS, value));
+                }
+            }
             "persistent" => c.persistent = parse_value(path, what, key, value, boolean)?,
             "sample_visible" => c.sample_visible = parse_value(path, what, key, value, boolean)?,
             "learn_sigma" => c.learn_sigma = parse_value(path, what, key, value, boolean)?,
@@ -208,6 +219,8 @@ mod tests {
             ("sparsity=target=0.1", "sparsity"),
             ("colour=blue", "key"),
             ("cd_k=0", "the model line"),
+            ("cd_k=1001", "cd_k"),
+            ("cd_k=4294967295", "cd_k"),
         ] {
             let e = parse(line).unwrap_err().to_string();
             assert!(e.contains(key), "{line}: {e}");

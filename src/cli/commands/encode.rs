@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::{PrecisionFlag, load_with, model_data, say};
 use crate::cli::error::{CliError, Result};
-use crate::cli::io::{matrix_out, write_matrix};
+use crate::cli::io::{check_paths, matrix_out, write_matrix};
 use crate::cli::{Global, Report};
 
 /// Flags of `latent encode`.
@@ -35,6 +35,10 @@ pub struct EncodeArgs {
 /// Runs `latent encode`.
 pub fn run(args: &EncodeArgs, g: &Global) -> Result<Report> {
     matrix_out("--out", &args.out)?;
+    check_paths(
+        &[("model", &args.model), ("--data", &args.data)],
+        &[("--out", &args.out)],
+    )?;
     let m = load_with(&args.model, &args.precision)?;
     let x = model_data(&m, &args.data)?;
     let level = m

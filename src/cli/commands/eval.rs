@@ -12,7 +12,7 @@ use latent_models::eval::MAX_EXACT_UNITS;
 use latent_models::model::{AisOptions, AisResult, EvalOptions, Evaluation};
 use serde_json::{Value, json};
 
-use super::{PrecisionFlag, load_with, model_data, say};
+use super::{PrecisionFlag, check_chains_fit, load_with, model_data, say};
 use crate::cli::error::{CliError, Result};
 use crate::cli::progress::json_f64;
 use crate::cli::{Global, Report};
@@ -58,6 +58,12 @@ pub fn run(args: &EvalArgs, g: &Global) -> Result<Report> {
             format!("--ais with a {} model", m.kind.name()),
             format!("AIS estimates an RBM's partition function{vae_note}"),
         ));
+    }
+    if args.ais {
+        check_chains_fit(&m, "--ais-runs", args.ais_runs.into())?;
+    }
+    if m.model.as_vae().is_some() {
+        check_chains_fit(&m, "--iw-samples", args.iw_samples.into())?;
     }
     let x = model_data(&m, &args.data)?;
     let opts = EvalOptions {

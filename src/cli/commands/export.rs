@@ -1,16 +1,17 @@
 //! `latent export`: the parameters (and standardisation statistics) as NPY
-//! files or one safetensors file, for numpy and PyTorch.
+//! files or one safetensors file, for numpy and PyTorch; all the files are
+//! written together or none is.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
-use latent_engine::Matrix;
 use latent_engine::data::npy;
+use latent_engine::{Matrix, fsutil};
 use serde_json::{Value, json};
 
 use super::{load, say};
 use crate::cli::error::Result;
-use crate::cli::io::{self, write_atomic};
+use crate::cli::io;
 use crate::cli::{Global, Report};
 
 /// Export formats.
@@ -39,7 +40,6 @@ pub struct ExportArgs {
 /// files or one safetensors file, for numpy and PyTorch.
 pub fn run(args: &ExportArgs, g: &Global) -> Result<Report> {
     let m = load(&args.model)?;
-    io::create_dir(&args.out)?;
     let ck = &m.checkpoint;
     let tensors: Vec<(&str, &Matrix)> = ck
         .params
@@ -52,21 +52,31 @@ pub fn run(args: &ExportArgs, g: &Global) -> Result<Report> {
         )
         .map(|t| (t.name.as_str(), &t.value))
         .collect();
-    let mut files = Vec::new();
-    match args.format {
-        ExportFormat::Npy => {
-            for (name, value) in &tensors {
+    let contents: Vec<(PathBuf, Vec<u8>)> = match args.format {
+        ExportFormat::Npy => tensors
+            .iter()
+            .map(|(name, value)| {
                 let p = args.out.join(format!("{name}.npy"));
-                npy::write_matrix(&p, value)?;
-                files.push(p.display().to_string());
-            }
-        }
-        ExportFormat::Safetensors => {
-            let p = args.out.join("model.safetensors");
-            write_atomic(&p, &safetensors(&tensors, ck)?)?;
-            files.push(p.display().to_string());
-        }
-    }
+                (p, npy::matrix_to_bytes(value))
+            })
+            .collect(),
+        ExportFormat::Safetensors => vec![(
+            args.out.join("model.safetensors"),
+            safetensors(&tensors, ck)?,
+        )],
+    };
+    let outputs: Vec<(&'static str, &Path)> = contents
+        .iter()
+        .map(|(p, _)| ("--out", p.as_path()))
+        .collect();
+    io::check_paths(&[("model", &args.model)], &outputs)?;
+    io::create_dir(&args.out)?;
+    // All files or none: a failure leaves every existing file as it was.
+    fsutil::write_all_atomic(&contents)?;
+    let files: Vec<String> = contents
+        .iter()
+        .map(|(p, _)| p.display().to_string())
+        .collect();
     say(
         g,
         format!(

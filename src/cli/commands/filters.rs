@@ -9,7 +9,7 @@ use serde_json::json;
 use super::{load, say};
 use crate::cli::error::Result;
 use crate::cli::image::{self, Grid, Shade};
-use crate::cli::io::png_out;
+use crate::cli::io::{check_paths, png_out};
 use crate::cli::{Global, Report};
 
 /// Flags of `latent filters`.
@@ -35,6 +35,7 @@ pub struct FiltersArgs {
 /// autoencoder's first encoder layer) as a grid of tiles.
 pub fn run(args: &FiltersArgs, g: &Global) -> Result<Report> {
     png_out("--out", &args.out)?;
+    check_paths(&[("model", &args.model)], &[("--out", &args.out)])?;
     let m = load(&args.model)?;
     let w = m.model.first_weights();
     let (th, tw) = image::tile_shape(w.rows(), args.tile.as_deref())?;

@@ -22,7 +22,7 @@ pub mod score;
 
 use std::path::Path;
 
-use latent_engine::Matrix;
+use latent_engine::{Matrix, fsutil};
 use latent_kernels::Precision;
 use latent_models::model::Inference;
 use latent_models::persist::{ModelFile, Preprocess};
@@ -30,7 +30,7 @@ use latent_models::persist::{ModelFile, Preprocess};
 use crate::cli::Global;
 use crate::cli::error::{CliError, Result};
 use crate::cli::image::Shade;
-use crate::cli::io::{matrix_out, png_out, read_matrix};
+use crate::cli::io::{check_paths, matrix_out, png_out, read_matrix};
 
 /// A result line on standard output (not with `--quiet` or `--json`).
 pub fn say(g: &Global, s: impl AsRef<str>) {
@@ -93,6 +93,25 @@ pub fn model_data(m: &ModelFile, path: &Path) -> Result<Matrix> {
     Ok(x)
 }
 
+/// Checks, before any is allocated, that `count` chains of the model `m`
+/// (samples, AIS runs) fit in the memory available: each holds a few
+/// vectors as wide as the visible units and the widest layer (estimated
+/// as four `f32` vectors of each, and the per-run bookkeeping); the error
+/// names `flag` and the bytes.
+pub fn check_chains_fit(m: &ModelFile, flag: &'static str, count: u64) -> Result<()> {
+    let width = m
+        .checkpoint
+        .params
+        .tensors()
+        .iter()
+        .map(|t| t.value.rows().max(t.value.cols()))
+        .max()
+        .unwrap_or(0);
+    let per_chain = 16 * (m.model.n_visible() as u128 + width as u128) + 64;
+    fsutil::check_memory(|| format!("{flag} {count}"), per_chain * count as u128)?;
+    Ok(())
+}
+
 /// The mean of `v` in f64.
 pub fn mean(v: &[f32]) -> f64 {
     v.iter().map(|&e| e as f64).sum::<f64>() / v.len().max(1) as f64
@@ -100,7 +119,11 @@ pub fn mean(v: &[f32]) -> f64 {
 
 /// Checks the `--out` (matrix) and `--png` (picture) paths of a command that
 /// needs at least one of them, before any work is done.
-pub fn check_outputs(out: Option<&Path>, png: Option<&Path>) -> Result<()> {
+pub fn check_outputs(
+    inputs: &[(&'static str, &Path)],
+    out: Option<&Path>,
+    png: Option<&Path>,
+) -> Result<()> {
     if out.is_none() && png.is_none() {
         return Err(CliError::arg(
             "--out/--png",
@@ -114,7 +137,11 @@ pub fn check_outputs(out: Option<&Path>, png: Option<&Path>) -> Result<()> {
     if let Some(p) = png {
         png_out("--png", p)?;
     }
-    Ok(())
+    let outputs: Vec<(&'static str, &Path)> = [("--out", out), ("--png", png)]
+        .into_iter()
+        .filter_map(|(f, p)| Some((f, p?)))
+        .collect();
+    check_paths(inputs, &outputs)
 }
 
 /// Grey levels for the model's data: `[0, 1]` as black..white for binary

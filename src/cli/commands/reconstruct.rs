@@ -43,7 +43,11 @@ pub struct ReconstructArgs {
 
 /// Runs `latent reconstruct`.
 pub fn run(args: &ReconstructArgs, g: &Global) -> Result<Report> {
-    check_outputs(args.out.as_deref(), args.png.as_deref())?;
+    check_outputs(
+        &[("model", &args.model), ("--data", &args.data)],
+        args.out.as_deref(),
+        args.png.as_deref(),
+    )?;
     let m = load_with(&args.model, &args.precision)?;
     let tile = match &args.png {
         Some(_) => Some(image::tile_shape(

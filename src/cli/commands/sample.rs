@@ -8,7 +8,7 @@ use latent_engine::Par;
 use latent_models::model::{Inference, SampleRequest};
 use serde_json::json;
 
-use super::{PrecisionFlag, check_outputs, load_with, say, shade_for};
+use super::{PrecisionFlag, check_chains_fit, check_outputs, load_with, say, shade_for};
 use crate::cli::error::{CliError, Result};
 use crate::cli::image::{self, Grid};
 use crate::cli::io::write_matrix;
@@ -45,7 +45,11 @@ pub struct SampleArgs {
 
 /// Runs `latent sample`.
 pub fn run(args: &SampleArgs, g: &Global) -> Result<Report> {
-    check_outputs(args.out.as_deref(), args.png.as_deref())?;
+    check_outputs(
+        &[("model", &args.model)],
+        args.out.as_deref(),
+        args.png.as_deref(),
+    )?;
     let m = load_with(&args.model, &args.precision)?;
     if !m.model.can_sample() {
         return Err(CliError::unsupported(
@@ -56,6 +60,7 @@ pub fn run(args: &SampleArgs, g: &Global) -> Result<Report> {
             ),
         ));
     }
+    check_chains_fit(&m, "-n", args.n.into())?;
     let tile = match &args.png {
         Some(_) => Some(image::tile_shape(
             m.model.n_visible(),

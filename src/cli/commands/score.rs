@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::{PrecisionFlag, load_with, mean, model_data, say};
 use crate::cli::error::{CliError, Result};
-use crate::cli::io::{matrix_out, write_matrix};
+use crate::cli::io::{check_paths, matrix_out, write_matrix};
 use crate::cli::progress::json_f64;
 use crate::cli::{Global, Report};
 
@@ -73,6 +73,10 @@ pub struct ScoreArgs {
 /// Runs `latent score`.
 pub fn run(args: &ScoreArgs, g: &Global) -> Result<Report> {
     matrix_out("--out", &args.out)?;
+    check_paths(
+        &[("model", &args.model), ("--data", &args.data)],
+        &[("--out", &args.out)],
+    )?;
     let m = load_with(&args.model, &args.precision)?;
     let x = model_data(&m, &args.data)?;
     let supported = m.model.supported_scores();

@@ -164,8 +164,9 @@ pub struct TrainArgs {
     /// for autoencoders].
     #[arg(long, value_parser = non_negative_f32, allow_negative_numbers = true)]
     pub weight_decay: Option<f32>,
-    /// Gibbs steps per gradient estimate (CD-k / PCD-k) [default: 1].
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Gibbs steps per gradient estimate (CD-k / PCD-k), 1 to 1000
+    /// [default: 1].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=latent_models::persist::text::MAX_CD_K as i64))]
     pub cd_k: Option<u32>,
     /// Persistent contrastive divergence (chains kept across minibatches).
     #[arg(long)]
@@ -332,7 +333,8 @@ pub fn rbm_config(args: &TrainArgs, base: RbmConfig) -> Result<RbmConfig> {
     c.persistent |= args.persistent;
     c.learn_sigma |= args.learn_sigma && c.visible == VisibleUnits::Gaussian;
     if let Some(s) = &args.sparsity {
-        let target = unit_open_f32(s).map_err(|e| CliError::arg("--sparsity", s, e))?;
+        let target = unit_open_f32(s)
+            .map_err(|e| CliError::arg("--sparsity", s, e.trim_start_matches("expected ")))?;
         c.sparsity = Some(Sparsity::with_target(target));
     }
     Ok(c)

@@ -21,12 +21,19 @@ pub use args::TrainArgs;
 
 use args::{Kind, check_flags};
 
+use latent_engine::fsutil::OutputLock;
+
 use crate::cli::error::Result;
+use crate::cli::io::check_paths;
 use crate::cli::{Global, Report};
 
 /// Runs `latent train`: the one place that dispatches on the kind.
 pub fn run(args: &TrainArgs, g: &Global) -> Result<Report> {
     check_flags(args)?;
+    check_train_paths(args)?;
+    // Held until the run's last write: a second run on the same --out
+    // fails at once.
+    let _lock = OutputLock::acquire(&args.out)?;
     match args.model {
         Kind::Rbm | Kind::GaussianRbm => rbm::train(args, g),
         Kind::Dbn => dbn::train(args, g),
@@ -34,4 +41,16 @@ pub fn run(args: &TrainArgs, g: &Global) -> Result<Report> {
         Kind::Vae => vae::train(args, g),
         Kind::DeepAe => deep_ae::train(args, g),
     }
+}
+
+/// The files of a run, checked before anything is read or trained: the
+/// outputs can be written and none is an input (`--resume` may name the
+/// `--out` file: it is read whole first, then replaced atomically).
+fn check_train_paths(args: &TrainArgs) -> Result<()> {
+    let mut inputs = vec![("--data", args.data.as_path())];
+    inputs.extend(args.labels.as_deref().map(|p| ("--labels", p)));
+    inputs.extend(args.validate.as_deref().map(|p| ("--validate", p)));
+    let mut outputs = vec![("--out", args.out.as_path())];
+    outputs.extend(args.metrics.as_deref().map(|p| ("--metrics", p)));
+    check_paths(&inputs, &outputs)
 }
