@@ -253,11 +253,19 @@ impl Settings {
         tc
     }
 
-    /// `adam lr 0.001` or `lr 0.1` (SGD).
+    /// `adam lr 0.001` or `lr 0.1` (SGD), and for bf16 which kernel runs
+    /// the products (`, bf16 products (avx512bf16)`).
     pub fn describe(&self) -> String {
+        let products = match self.precision {
+            Precision::F32 => String::new(),
+            Precision::Bf16 => format!(
+                ", bf16 products ({})",
+                latent_kernels::Dispatch::global().bf16_isa()
+            ),
+        };
         match self.optimizer {
-            Optimizer::Sgd => format!("lr {}", self.lr),
-            Optimizer::Adam => format!("adam lr {}", self.lr),
+            Optimizer::Sgd => format!("lr {}{products}", self.lr),
+            Optimizer::Adam => format!("adam lr {}{products}", self.lr),
         }
     }
 }
