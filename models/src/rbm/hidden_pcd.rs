@@ -78,12 +78,15 @@ fn invalid(what: &'static str, value: impl ToString, expected: &'static str) -> 
 /// The stream of [`HiddenPcd::fit`]'s step seeds ("SKPC").
 pub const FIT_STREAM: u64 = 0x534B_5043;
 
-/// The passes of [`HiddenPcd::fit`]: minibatch rows, epochs and the seed
-/// of the steps' streams.
+/// The passes of [`HiddenPcd::fit`]: minibatch rows, which epochs, and the
+/// seed of the steps' streams.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FitPlan {
     /// Rows per minibatch (scikit-learn's `batch_size`).
     pub batch_size: usize,
+    /// The first epoch's index (0 for a whole run; a run cut into pieces
+    /// gives each piece its first epoch and draws what the whole run would).
+    pub first_epoch: usize,
     /// Passes over the data (scikit-learn's `n_iter`).
     pub epochs: usize,
     /// The seed of every step's streams.
@@ -176,24 +179,17 @@ impl HiddenPcd {
 
     /// `plan.epochs` passes over `x` in scikit-learn's minibatches
     /// (consecutive slices of `plan.batch_size` rows, the last one shorter,
-    /// no shuffling), step `s` drawing from the streams of the `s`-th draw
-    /// of `Rng::stream(plan.seed, FIT_STREAM)`; `on_epoch(e)` after every
-    /// epoch (an error stops the run).
-    pub fn fit(
-        &mut self,
-        rbm: &mut Rbm,
-        x: MatRef<'_>,
-        plan: FitPlan,
-        par: Par,
-        on_epoch: &mut dyn FnMut(usize) -> Result<()>,
-    ) -> Result<()> {
+    /// no shuffling). Epoch `e` draws its steps' seeds from
+    /// `Rng::substream(plan.seed, FIT_STREAM, e)`, so epochs run one call at
+    /// a time give the bits of one call.
+    pub fn fit(&mut self, rbm: &mut Rbm, x: MatRef<'_>, plan: FitPlan, par: Par) -> Result<()> {
         let batch = plan.batch_size;
         if batch == 0 {
             return Err(invalid("batch_size", 0, "at least 1"));
         }
-        let mut rng = Rng::stream(plan.seed, FIT_STREAM);
         let n = x.rows();
-        for e in 0..plan.epochs {
+        for e in plan.first_epoch..plan.first_epoch + plan.epochs {
+            let mut rng = Rng::substream(plan.seed, FIT_STREAM, e as u64);
             for r0 in (0..n).step_by(batch) {
                 let rows = batch.min(n - r0);
                 let xb = MatRef::new(
@@ -205,7 +201,6 @@ impl HiddenPcd {
                 )?;
                 self.step(rbm, xb, Streams::new(rng.next_u64()), par)?;
             }
-            on_epoch(e)?;
         }
         Ok(())
     }

@@ -221,32 +221,53 @@ fn fit_slices_like_gen_even_slices() {
     let chains = Matrix::zeros(3, 4).unwrap();
     r.chains = vec![0.0; 12];
     let mut pcd = HiddenPcd::new(HiddenPcdConfig::default(), chains).unwrap();
-    let mut epochs = Vec::new();
-    let mut on_epoch = |e| {
-        epochs.push(e);
-        Ok(())
-    };
     let plan = FitPlan {
         batch_size: 3,
+        first_epoch: 0,
         epochs: 2,
         seed: 99,
     };
-    pcd.fit(&mut rbm, x.view(), plan, Par::Seq, &mut on_epoch)
-        .unwrap();
-    assert_eq!(epochs, [0, 1]);
-    let mut rng = Rng::stream(99, FIT_STREAM);
-    for _ in 0..2 {
+    pcd.fit(&mut rbm, x.view(), plan, Par::Seq).unwrap();
+    for e in 0..2 {
+        let mut rng = Rng::substream(99, FIT_STREAM, e);
         for (r0, r1) in [(0, 3), (3, 6), (6, 7)] {
-            r.step(
-                &f64_rows(&x, r0, r1),
-                0.1,
-                1,
-                0.0,
-                Streams::new(rng.next_u64()),
-            );
+            let streams = Streams::new(rng.next_u64());
+            r.step(&f64_rows(&x, r0, r1), 0.1, 1, 0.0, streams);
         }
     }
     assert_matches("fit", &rbm, &pcd, &r);
+}
+
+/// The weights, biases and chains as bits.
+fn state_bits(rbm: &Rbm, pcd: &HiddenPcd) -> Vec<u32> {
+    let params = [
+        rbm.weights().as_slice(),
+        rbm.visible_bias(),
+        rbm.hidden_bias(),
+    ];
+    let all = params.into_iter().chain([pcd.chains().as_slice()]);
+    all.flat_map(|s| s.iter().map(|v| v.to_bits())).collect()
+}
+
+#[test]
+fn epochs_one_call_at_a_time_give_the_same_bits() {
+    let run = |pieces: &[(usize, usize)]| {
+        let (mut rbm, _, x, _) = problem(9, 6, 25, 4, 11);
+        let chains = Matrix::zeros(4, 6).unwrap();
+        let mut pcd = HiddenPcd::new(HiddenPcdConfig::default(), chains).unwrap();
+        for &(first_epoch, epochs) in pieces {
+            let plan = FitPlan {
+                batch_size: 4,
+                first_epoch,
+                epochs,
+                seed: 21,
+            };
+            pcd.fit(&mut rbm, x.view(), plan, Par::Seq).unwrap();
+        }
+        state_bits(&rbm, &pcd)
+    };
+    assert_eq!(run(&[(0, 3)]), run(&[(0, 1), (1, 1), (2, 1)]));
+    assert_ne!(run(&[(0, 3)]), run(&[(0, 1), (0, 1), (0, 1)]));
 }
 
 #[test]
@@ -262,21 +283,12 @@ fn same_bits_on_one_and_two_threads() {
             let mut pcd = HiddenPcd::new(HiddenPcdConfig::default(), chains).unwrap();
             let plan = FitPlan {
                 batch_size: 50,
+                first_epoch: 0,
                 epochs: 2,
                 seed: 7,
             };
-            pcd.fit(&mut rbm, x.view(), plan, Par::All, &mut |_| Ok(()))
-                .unwrap();
-            let mut bits: Vec<u32> = rbm
-                .weights()
-                .as_slice()
-                .iter()
-                .map(|v| v.to_bits())
-                .collect();
-            bits.extend(rbm.visible_bias().iter().map(|v| v.to_bits()));
-            bits.extend(rbm.hidden_bias().iter().map(|v| v.to_bits()));
-            bits.extend(pcd.chains().as_slice().iter().map(|v| v.to_bits()));
-            bits
+            pcd.fit(&mut rbm, x.view(), plan, Par::All).unwrap();
+            state_bits(&rbm, &pcd)
         })
     };
     assert_eq!(run(1), run(2));
