@@ -214,3 +214,16 @@ def test_feature_names_out(digits):
 
 def test_version():
     assert isinstance(latent.__version__, str)
+
+
+def test_partial_fit_keeps_the_momentum(digits):
+    # With momentum the second step adds the first step's velocity: two
+    # partial_fit calls differ from two calls that each start afresh.
+    kept = BernoulliRBM(n_components=8, momentum=0.5, random_state=0)
+    kept.partial_fit(digits[:50]).partial_fit(digits[50:100])
+    fresh = BernoulliRBM(n_components=8, momentum=0.5, random_state=0)
+    fresh.partial_fit(digits[:50])
+    fresh._velocity = None
+    fresh.partial_fit(digits[50:100])
+    assert not np.allclose(kept.components_, fresh.components_)
+    np.testing.assert_array_equal(kept.h_samples_.shape, (10, 8))

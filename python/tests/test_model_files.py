@@ -73,3 +73,11 @@ def test_load_errors_name_the_file(tmp_path):
         latent.load(bad)
     with pytest.raises(ValueError, match="missing"):
         latent.load(tmp_path / "missing")
+
+
+def test_precision_and_momentum_survive_the_file(tmp_path, data):
+    m = BernoulliRBM(n_components=6, n_iter=1, precision="bf16", momentum=0.5, random_state=0).fit(data)
+    m.save(tmp_path / "bf16.model")
+    back = latent.load(tmp_path / "bf16.model")
+    assert (back.precision, back.momentum) == ("bf16", 0.5)
+    np.testing.assert_array_equal(back.transform(data), m.transform(data))
