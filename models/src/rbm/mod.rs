@@ -36,6 +36,7 @@ mod config;
 mod epilogue;
 mod eval;
 mod gradients;
+mod hidden_pcd;
 mod inference;
 mod model;
 mod profile;
@@ -46,6 +47,7 @@ mod workspace;
 mod tests;
 
 pub use config::{RbmConfig, Sparsity, VisibleUnits};
+pub use hidden_pcd::{FIT_STREAM, FitPlan, HiddenPcd, HiddenPcdConfig};
 pub use profile::StepProfile;
 pub use workspace::RbmScratch;
 

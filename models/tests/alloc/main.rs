@@ -8,4 +8,5 @@ use latent_testkit::alloc_count::CountingAllocator;
 static GLOBAL: CountingAllocator = CountingAllocator;
 
 mod ae;
+mod hidden_pcd;
 mod rbm;
