@@ -39,6 +39,19 @@ pub enum Momentum {
 }
 
 impl Momentum {
+    /// The coefficients as text: `0.9`, or `0.5->0.9@epoch5` for a switch
+    /// (as the trainer line and error messages show them).
+    pub fn describe(&self) -> String {
+        match *self {
+            Momentum::Constant(m) => m.to_string(),
+            Momentum::Switch {
+                initial,
+                final_value,
+                switch_epoch,
+            } => format!("{initial}->{final_value}@epoch{switch_epoch}"),
+        }
+    }
+
     /// Hinton's schedule: 0.5 for the first 5 epochs, then 0.9.
     pub const HINTON: Momentum = Momentum::Switch {
         initial: 0.5,
@@ -79,7 +92,7 @@ impl Momentum {
         } else {
             Err(EngineError::InvalidArgument {
                 what: "momentum",
-                value: format!("{self:?}"),
+                value: self.describe(),
                 expected: "coefficients in [0, 1)",
             })
         }
@@ -105,6 +118,18 @@ pub enum Decay {
     },
 }
 
+impl Decay {
+    /// The decay as text: `constant`, `x0.5-every-3-epochs`,
+    /// `x0.9-per-epoch`.
+    pub fn describe(&self) -> String {
+        match *self {
+            Decay::Constant => "constant".to_string(),
+            Decay::Step { every, gamma } => format!("x{gamma}-every-{every}-epochs"),
+            Decay::Exponential { gamma } => format!("x{gamma}-per-epoch"),
+        }
+    }
+}
+
 /// A learning-rate schedule: a base rate, an epoch-wise decay and an
 /// optional linear warm-up over the first optimiser steps.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -119,6 +144,17 @@ pub struct LrSchedule {
 }
 
 impl LrSchedule {
+    /// The schedule as text: `lr=0.1 lr_decay=constant warmup_steps=0`
+    /// (as the trainer line and error messages show it).
+    pub fn describe(&self) -> String {
+        format!(
+            "lr={} lr_decay={} warmup_steps={}",
+            self.base,
+            self.decay.describe(),
+            self.warmup_steps
+        )
+    }
+
     /// A constant rate.
     pub fn constant(lr: f32) -> Self {
         LrSchedule {
@@ -175,7 +211,7 @@ impl LrSchedule {
         let bad = |expected| {
             Err(EngineError::InvalidArgument {
                 what: "learning-rate schedule",
-                value: format!("{self:?}"),
+                value: self.describe(),
                 expected,
             })
         };
@@ -622,6 +658,27 @@ mod tests {
         p.push("b", Role::Bias, Matrix::filled(1, 2, 1.0).unwrap())
             .unwrap();
         p
+    }
+
+    /// A bad hyper-parameter is named in words, not as a Rust debug dump.
+    #[test]
+    fn bad_settings_are_described_in_words() {
+        let mut opt = OptimizerConfig::sgd_hinton(f32::NAN, 0.0);
+        let e = opt.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("lr=NaN lr_decay=constant") && !e.contains('{'),
+            "{e}"
+        );
+        opt.lr.base = 0.1;
+        opt.kind = OptimizerKind::Sgd {
+            momentum: Momentum::Switch {
+                initial: 0.5,
+                final_value: 1.5,
+                switch_epoch: 5,
+            },
+        };
+        let e = opt.validate().unwrap_err().to_string();
+        assert!(e.contains("0.5->1.5@epoch5") && !e.contains('{'), "{e}");
     }
 
     #[test]

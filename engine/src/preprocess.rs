@@ -57,13 +57,11 @@ pub fn scale_to_unit(x: &mut Matrix, lo: f32, hi: f32) -> Result<()> {
         });
     }
     if let Some((i, &v)) = first_outside(x, lo, hi) {
-        return Err(out_of_range(
-            "scale_to_unit: value",
-            x,
-            i,
-            v,
-            "a value within [lo, hi]",
-        ));
+        let mut e = out_of_range("scale_to_unit: value", x, i, v, "a value within the range");
+        if let EngineError::InvalidArgument { value, .. } = &mut e {
+            value.push_str(&format!(", outside the range [{lo}, {hi}]"));
+        }
+        return Err(e);
     }
     let range = hi - lo;
     for v in x.as_mut_slice() {

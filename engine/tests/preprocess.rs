@@ -66,3 +66,15 @@ fn mnist_preprocessing_pipeline() {
     assert_eq!(st.std[0], 1.0);
     assert!(x.first_non_finite().is_none());
 }
+
+/// The out-of-range message gives the range asked for, not placeholders.
+#[test]
+fn an_out_of_range_value_names_the_range() {
+    let mut x = Matrix::from_fn(2, 3, |i, j| (i * 3 + j) as f32 * 60.0).unwrap();
+    let e = scale_to_unit(&mut x, 0.0, 255.0).unwrap_err().to_string();
+    assert!(
+        e.contains("300") && e.contains("[0, 255]") && !e.contains("[lo, hi]"),
+        "{e}"
+    );
+    assert_eq!(x.as_slice()[5], 300.0, "nothing changed");
+}

@@ -62,4 +62,19 @@ fn messages_name_the_flag_the_epoch_and_the_shape() {
         "{e}"
     );
     kept(&out);
+    // An RBM's range error suggests what an RBM can do (no autoencoder flag).
+    fs::write(d.join("wide.csv"), "0,500\n1,2\n").unwrap();
+    let e = fails(&[
+        "train",
+        "rbm",
+        "--data",
+        &p("wide.csv"),
+        "--hidden",
+        "4",
+        "--out",
+        o,
+    ]);
+    assert!(e.contains("[0, 500]") && e.contains("gaussian-rbm"), "{e}");
+    assert!(!e.contains("--loss"), "{e}");
+    kept(&out);
 }

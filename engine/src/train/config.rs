@@ -58,24 +58,12 @@ impl TrainConfig {
     pub fn describe(&self) -> String {
         use crate::optim::{Decay, Momentum, OptimizerKind};
         let optimizer = match self.optimizer.kind {
-            OptimizerKind::Sgd { momentum } => match momentum {
-                Momentum::Constant(m) => format!("sgd(momentum={m})"),
-                Momentum::Switch {
-                    initial,
-                    final_value,
-                    switch_epoch,
-                } => format!("sgd(momentum={initial}->{final_value}@epoch{switch_epoch})"),
-            },
+            OptimizerKind::Sgd { momentum } => format!("sgd(momentum={})", momentum.describe()),
             OptimizerKind::Adam { beta1, beta2, eps } => {
                 format!("adam(beta1={beta1},beta2={beta2},eps={eps})")
             }
         };
         let lr = &self.optimizer.lr;
-        let decay = match lr.decay {
-            Decay::Constant => "constant".to_string(),
-            Decay::Step { every, gamma } => format!("x{gamma}-every-{every}-epochs"),
-            Decay::Exponential { gamma } => format!("x{gamma}-per-epoch"),
-        };
         let threads = match self.threads {
             Threads::AllCores => "all-cores".to_string(),
             Threads::Count(n) => n.to_string(),
@@ -89,14 +77,13 @@ impl TrainConfig {
             ),
         };
         format!(
-            "epochs={} batch={} seed={} shuffle={} drop_last={} optimizer={optimizer} lr={} lr_decay={decay} warmup_steps={} weight_decay={} threads={threads} early_stopping={early} fuse_updates={}",
+            "epochs={} batch={} seed={} shuffle={} drop_last={} optimizer={optimizer} {} weight_decay={} threads={threads} early_stopping={early} fuse_updates={}",
             self.epochs,
             self.batch_size,
             self.seed,
             self.shuffle,
             self.drop_last,
-            lr.base,
-            lr.warmup_steps,
+            lr.describe(),
             self.optimizer.weight_decay,
             self.fuse_updates
         )

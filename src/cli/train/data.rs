@@ -70,14 +70,20 @@ fn choose_preprocess(
     {
         return Ok(Preprocess::None);
     } else {
-        let what = if args.model.is_autoencoder() {
-            "an autoencoder with --loss bce (targets in [0, 1])"
+        let (what, expected) = if args.model.is_autoencoder() {
+            (
+                "an autoencoder with --loss bce (targets in [0, 1])",
+                "[0, 1] or [0, 255] (or pass --scale, or --loss mse)",
+            )
         } else {
-            "an RBM with binary visibles"
+            (
+                "an RBM with binary visibles",
+                "[0, 1] or [0, 255] (or pass --scale, or train gaussian-rbm)",
+            )
         };
         return Err(CliError::mismatch(
             format!("{}: value range for {what}", args.data.display()),
-            "[0, 1] or [0, 255] (or pass --scale, or train gaussian-rbm, or --loss mse)",
+            expected,
             format!("[{lo}, {hi}]"),
         ));
     };
