@@ -56,7 +56,7 @@ impl TrainConfig {
     /// The configuration as one line of `key=value` pairs (stored in
     /// checkpoints and shown by `latent info`).
     pub fn describe(&self) -> String {
-        use crate::optim::{Decay, Momentum, OptimizerKind};
+        use crate::optim::OptimizerKind;
         let optimizer = match self.optimizer.kind {
             OptimizerKind::Sgd { momentum } => format!("sgd(momentum={})", momentum.describe()),
             OptimizerKind::Adam { beta1, beta2, eps } => {
