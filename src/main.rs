@@ -29,11 +29,21 @@ fn main() -> ExitCode {
                 }
                 _ => {
                     let text = e.render().to_string();
-                    let first = text
+                    // The first paragraph (a list of missing arguments
+                    // continues on indented lines), as one line.
+                    let first: Vec<&str> = text
                         .lines()
-                        .find(|l| !l.trim().is_empty())
-                        .unwrap_or("invalid command line");
-                    let first = first.strip_prefix("error: ").unwrap_or(first);
+                        .skip_while(|l| l.trim().is_empty())
+                        .take_while(|l| !l.trim().is_empty())
+                        .map(str::trim)
+                        .collect();
+                    let first = first.join(" ");
+                    let first = first.strip_prefix("error: ").unwrap_or(&first);
+                    let first = if first.is_empty() {
+                        "invalid command line"
+                    } else {
+                        first
+                    };
                     eprintln!("latent: error: {first} (see latent --help)");
                     ExitCode::from(2)
                 }

@@ -279,6 +279,56 @@ impl EngineError {
     }
 }
 
+/// What a reader found, for a one-line message: text a reader quoted Rust
+/// style (`"…"` with `\n`, `\u{8}`, `\"` escapes) is unquoted first, then
+/// [`shown`]; other text (`3 dimensions [20, 3, 3]`) is kept as it is.
+fn plain(found: &str) -> String {
+    match found.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
+        Some(quoted) => shown(&unescape(quoted)),
+        None => found.to_string(),
+    }
+}
+
+/// Raw text found in a file, for a one-line message: in single quotes
+/// (trailing white space dropped), or as hex bytes when it holds control
+/// characters (binary data where text was expected).
+fn shown(text: &str) -> String {
+    let text = text.trim_end();
+    if text.chars().any(char::is_control) {
+        let hex: Vec<String> = text.bytes().map(|b| format!("{b:02x}")).collect();
+        format!("the bytes {}", hex.join(" "))
+    } else {
+        format!("'{text}'")
+    }
+}
+
+/// Undoes Rust's string escapes (`{:?}`): `\n`, `\t`, `\r`, `\0`, `\\`,
+/// `\"`, `\'` and `\u{…}`.
+fn unescape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('t') => out.push('\t'),
+            Some('r') => out.push('\r'),
+            Some('0') => out.push('\0'),
+            Some('u') => {
+                let code: String = chars.by_ref().skip(1).take_while(|&c| c != '}').collect();
+                let c = u32::from_str_radix(&code, 16).ok().and_then(char::from_u32);
+                out.push(c.unwrap_or(char::REPLACEMENT_CHARACTER));
+            }
+            Some(other) => out.push(other),
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
 impl fmt::Display for EngineError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use EngineError::*;
@@ -293,8 +343,9 @@ impl fmt::Display for EngineError {
                 found,
             } => write!(
                 f,
-                "{}: not the expected format: expected magic {expected} at byte offset 0, found {found}",
-                path.display()
+                "{}: not the expected format: expected magic {expected} at byte offset 0, found {}",
+                path.display(),
+                plain(found)
             ),
             Truncated {
                 path,
@@ -321,8 +372,9 @@ impl fmt::Display for EngineError {
                 found,
             } => write!(
                 f,
-                "{}: bad header at byte offset {offset}: expected {expected}, found {found}",
-                path.display()
+                "{}: bad header at byte offset {offset}: expected {expected}, found {}",
+                path.display(),
+                plain(found)
             ),
             UnsupportedDtype {
                 path,
@@ -340,8 +392,9 @@ impl fmt::Display for EngineError {
                 expected,
             } => write!(
                 f,
-                "{}: {location}: expected {expected}, found {found:?}",
-                path.display()
+                "{}: {location}: expected {expected}, found {}",
+                path.display(),
+                shown(found)
             ),
             RaggedRow {
                 path,
@@ -474,5 +527,29 @@ impl std::error::Error for EngineError {
 impl From<KernelError> for EngineError {
     fn from(e: KernelError) -> Self {
         EngineError::Kernel(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn found_text_is_shown_without_rust_escapes() {
+        assert_eq!(plain(r#""\0\0\u{8}\u{3}""#), "the bytes 00 00 08 03");
+        assert_eq!(plain(r#""garbage  }\n""#), "'garbage  }'");
+        assert_eq!(plain(r#""a\"b\\c""#), r#"'a"b\c'"#);
+        assert_eq!(plain("3 dimensions [20, 3, 3]"), "3 dimensions [20, 3, 3]");
+        assert_eq!(shown("x\"y"), "'x\"y'");
+        let e = EngineError::Parse {
+            path: "d.csv".into(),
+            location: Location::Line { line: 6, field: 2 },
+            expected: "a number",
+            found: "x\"y".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "d.csv: line 6, field 2: expected a number, found 'x\"y'"
+        );
     }
 }

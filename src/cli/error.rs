@@ -131,7 +131,17 @@ impl fmt::Display for CliError {
                 flag,
                 value,
                 expected,
-            } => format!("invalid value {value:?} for {flag}: expected {expected}"),
+            } if value == "(missing)" => format!("missing {flag}: expected {expected}"),
+            CliError::Arg {
+                flag,
+                value,
+                expected,
+            } if value.starts_with('(') => format!("{flag} {value}: expected {expected}"),
+            CliError::Arg {
+                flag,
+                value,
+                expected,
+            } => format!("invalid value '{value}' for {flag}: expected {expected}"),
             CliError::Mismatch {
                 what,
                 expected,

@@ -173,6 +173,37 @@ pub fn check_paths(
     inputs: &[(&'static str, &Path)],
     outputs: &[(&'static str, &Path)],
 ) -> Result<()> {
+    for (flag, out) in outputs {
+        check_folder(flag, out)?;
+    }
+    check_distinct(inputs, outputs)
+}
+
+/// Checks that the folder an output goes into exists (else the error
+/// would name a temporary file, after the work was done).
+fn check_folder(flag: &str, out: &Path) -> Result<()> {
+    let folder = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => return Ok(()),
+    };
+    let why = match fs::metadata(folder) {
+        Ok(m) if m.is_dir() => return Ok(()),
+        Ok(_) => "is not a folder",
+        Err(_) => "does not exist",
+    };
+    Err(CliError::unsupported(
+        format!("{flag} {}", out.display()),
+        format!("cannot write there: {} {why}", folder.display()),
+    ))
+}
+
+/// Checks that every output can be written ([`fsutil::check_output`]) and
+/// that no output is the same file as an input or an earlier output (the
+/// outputs' folders may still be missing: `export` creates its folder).
+pub fn check_distinct(
+    inputs: &[(&'static str, &Path)],
+    outputs: &[(&'static str, &Path)],
+) -> Result<()> {
     for (i, (flag, out)) in outputs.iter().enumerate() {
         fsutil::check_output(out)?;
         let Some(id) = fsutil::file_id(out) else {

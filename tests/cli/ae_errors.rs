@@ -155,7 +155,7 @@ fn bad_autoencoder_inputs_fail_with_one_line_and_keep_outputs() {
     assert!(e.contains("sample") && e.contains("ae models"), "{e}");
     kept(&png);
     let e = fails(&["eval", &vae, "--data", &data, "--ais"]);
-    assert!(e.contains("--ais with a vae model"), "{e}");
+    assert!(e.contains("--ais with the vae model"), "{e}");
     let npy_out = keep(d.join("o.npy"));
     let e = fails(&[
         "encode",

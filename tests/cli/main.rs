@@ -7,6 +7,7 @@ mod ae;
 mod ae_errors;
 mod ae_resume;
 mod common;
+mod errors;
 mod limits;
 mod messages;
 mod outputs;

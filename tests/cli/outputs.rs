@@ -209,6 +209,16 @@ fn a_second_writer_of_the_same_model_fails_at_once() {
     // Released (or left by a killed run, unlocked): training goes on, and
     // removes the lock file when done.
     drop(lock);
+    // A child that another test forked while the lock was held shares it
+    // until that child's exec: wait (at most 10 s) until no one holds it.
+    let probe = fs::File::open(d.join(".m.latent.lock")).unwrap();
+    for _ in 0..1000 {
+        if probe.try_lock().is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    drop(probe);
     ok(&[
         "train", "rbm", "--data", &data, "--hidden", "4", "--epochs", "1", "--out", &m, "-q",
     ]);

@@ -55,7 +55,11 @@ pub fn run(args: &EvalArgs, g: &Global) -> Result<Report> {
             ""
         };
         return Err(CliError::unsupported(
-            format!("--ais with a {} model", m.kind.name()),
+            format!(
+                "--ais with the {} model {}",
+                m.kind.name(),
+                args.model.display()
+            ),
             format!("AIS estimates an RBM's partition function{vae_note}"),
         ));
     }

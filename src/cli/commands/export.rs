@@ -10,7 +10,7 @@ use latent_engine::{Matrix, fsutil};
 use serde_json::{Value, json};
 
 use super::{load, say};
-use crate::cli::error::Result;
+use crate::cli::error::{CliError, Result};
 use crate::cli::io;
 use crate::cli::{Global, Report};
 
@@ -69,7 +69,13 @@ pub fn run(args: &ExportArgs, g: &Global) -> Result<Report> {
         .iter()
         .map(|(p, _)| ("--out", p.as_path()))
         .collect();
-    io::check_paths(&[("model", &args.model)], &outputs)?;
+    if args.out.exists() && !args.out.is_dir() {
+        return Err(CliError::unsupported(
+            format!("--out {}", args.out.display()),
+            "not a folder (export writes its files into a folder, created if missing)",
+        ));
+    }
+    io::check_distinct(&[("model", &args.model)], &outputs)?;
     io::create_dir(&args.out)?;
     // All files or none: a failure leaves every existing file as it was.
     fsutil::write_all_atomic(&contents)?;
