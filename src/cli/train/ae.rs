@@ -12,6 +12,7 @@ use serde_json::json;
 use super::ae_flags::{ae_config, choose_loss, flag_sizes, missing_sizes};
 use super::args::{Kind, TrainArgs, check_resumed_config, dashed, settings};
 use super::data::{check_columns, load_resumed, read_data};
+use super::memory::{Net, check_run};
 use super::session::Session;
 use crate::cli::error::{CliError, Result};
 use crate::cli::progress::json_f64;
@@ -38,11 +39,13 @@ pub fn train(args: &TrainArgs, g: &Global) -> Result<Report> {
                 Some(&file),
             )?;
             check_resumed_config(args, &file.to_spec(), &flags.to_spec())?;
+            check_run(args, &settings, &data, Net::Ae(&file.sizes))?;
             let state = persist::resume_state(&m.checkpoint, ae.kind());
             (*ae, Some(state))
         }
         None => {
             let sizes = sizes.ok_or_else(|| missing_sizes(Kind::Ae))?;
+            check_run(args, &settings, &data, Net::Ae(&sizes))?;
             let loss = choose_loss(args, &data, None)?;
             let mut ae = Autoencoder::new(ae_config(args, sizes, loss, None)?, settings.seed)?;
             ae.init_output_bias_from_data(&data.train.x, Par::All)?;

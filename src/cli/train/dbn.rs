@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::args::{TrainArgs, check_resumed_rbm, dashed, parse_layers, rbm_config, settings};
 use super::data::{check_columns, load_resumed, read_data};
+use super::memory::{Net, check_run};
 use super::session::{Session, history_json};
 use crate::cli::error::{CliError, Result};
 use crate::cli::progress::json_f64;
@@ -74,6 +75,7 @@ pub fn train(args: &TrainArgs, g: &Global) -> Result<Report> {
         }
     };
     check_columns(&args.data, &data.train.x, plan.sizes[0])?;
+    check_run(args, &settings, &data, Net::Rbms(&plan.sizes))?;
     let sizes = plan.sizes.clone();
     let mut session = Session::new(args, g, "dbn");
     let mut run = session.run(&settings, &data.pre);

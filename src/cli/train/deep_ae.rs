@@ -18,6 +18,7 @@ use super::args::{
     Kind, PretrainArg, TrainArgs, check_resumed_config, dashed, rbm_config, settings,
 };
 use super::data::{TrainData, check_columns, load_resumed, read_data};
+use super::memory::{Net, check_run};
 use super::session::{Session, best_text, history_json};
 use crate::cli::error::{CliError, Result};
 use crate::cli::progress::json_f64;
@@ -169,6 +170,7 @@ pub fn train(args: &TrainArgs, g: &Global) -> Result<Report> {
     let settings = settings(args, resumed.as_ref())?;
     let data = read_data(args, resumed.as_ref())?;
     let plan = plan(args, &data, settings.epochs, resumed.as_ref())?;
+    check_run(args, &settings, &data, Net::DeepAe(&plan.spec.config.sizes))?;
     if matches!(plan.spec.pretrain, Pretrain::Rbm(_)) && !data.in_unit() {
         return Err(CliError::mismatch(
             format!(

@@ -14,6 +14,7 @@ mod ae;
 mod ae_flags;
 mod dbn;
 mod deep_ae;
+mod memory;
 mod rbm;
 mod vae;
 

@@ -9,6 +9,7 @@ use serde_json::json;
 
 use super::args::{Kind, TrainArgs, check_resumed_rbm, rbm_config, settings};
 use super::data::{check_columns, load_resumed, read_data};
+use super::memory::{Net, check_run};
 use super::session::Session;
 use crate::cli::error::{CliError, Result};
 use crate::cli::progress::json_f64;
@@ -49,10 +50,16 @@ pub fn train(args: &TrainArgs, g: &Global) -> Result<Report> {
                 ));
             }
             check_resumed_rbm(args, *rbm.config())?;
+            check_run(args, &settings, &data, Net::Rbms(&[v, h]))?;
             let state = persist::resume_state(&m.checkpoint, kind);
             (*rbm, Some(state))
         }
-        None => (new_rbm(args, v, settings.seed, &data.train.x)?, None),
+        None => {
+            if let Some(h) = args.hidden {
+                check_run(args, &settings, &data, Net::Rbms(&[v, h as usize]))?;
+            }
+            (new_rbm(args, v, settings.seed, &data.train.x)?, None)
+        }
     };
     let h = rbm.config().n_hidden;
     let label = format!("{kind} {v}-{h}");

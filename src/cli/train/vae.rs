@@ -12,6 +12,7 @@ use serde_json::json;
 use super::ae_flags::{activations, choose_loss, flag_sizes, missing_sizes};
 use super::args::{Kind, TrainArgs, check_resumed_config, dashed, settings};
 use super::data::{check_columns, load_resumed, read_data};
+use super::memory::{Net, check_run};
 use super::session::Session;
 use crate::cli::error::{CliError, Result};
 use crate::cli::progress::json_f64;
@@ -73,16 +74,21 @@ pub fn train(args: &TrainArgs, g: &Global) -> Result<Report> {
                 Some(&file),
             )?;
             check_resumed_config(args, &file.to_spec(), &flags.to_spec())?;
+            check_run(args, &settings, &data, Net::Vae(&file.sizes, file.latent))?;
             let state = persist::resume_state(&m.checkpoint, vae.kind());
             (*vae, Some(state))
         }
         None => {
             let sizes = sizes.ok_or_else(|| missing_sizes(Kind::Vae))?;
             let loss = choose_loss(args, &data, None)?;
-            (
-                Vae::new(vae_config(args, sizes, loss, None)?, settings.seed)?,
-                None,
-            )
+            let config = vae_config(args, sizes, loss, None)?;
+            check_run(
+                args,
+                &settings,
+                &data,
+                Net::Vae(&config.sizes, config.latent),
+            )?;
+            (Vae::new(config, settings.seed)?, None)
         }
     };
     let mut sizes = vae.config().sizes.clone();
