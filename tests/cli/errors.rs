@@ -379,6 +379,11 @@ fn table() -> Vec<(&'static str, &'static str)> {
             "encode @d.latent --data @a-ubyte --out @o.npy --layer 5",
             "--layer",
         ),
+        (
+            "eval @r.latent --data @big.npy",
+            "big.npy: the value of sample 1, feature 1: expected a value in [0, 255], the range \
+             the model's preprocessing (scale 0 255) maps onto [0, 1], found 300",
+        ),
         // Bad flags of the other commands.
         ("encode @r.latent --data @a-ubyte --out @o.txt", "o.txt"),
         (
