@@ -127,6 +127,22 @@ fn write_files(d: &Path) {
     train("ae", &["--hidden", "4"], "a.latent");
     train("dbn", &["--layers", "16,8,4"], "d.latent");
     train("deep-ae", &["--layers", "16,8,4"], "da.latent");
+    let ok_npy = p("ok.npy");
+    ok(&[
+        "train",
+        "ae",
+        "--data",
+        &ok_npy,
+        "--hidden",
+        "4",
+        "--loss",
+        "bce",
+        "--epochs",
+        "1",
+        "--out",
+        &p("bce.latent"),
+        "-q",
+    ]);
     let model = fs::read(d.join("r.latent")).unwrap();
     w("trunc.latent", &model[..model.len() / 2]);
     let mut corrupt = model.clone();
@@ -383,6 +399,11 @@ fn table() -> Vec<(&'static str, &'static str)> {
             "eval @r.latent --data @big.npy",
             "big.npy: the value of sample 1, feature 1: expected a value in [0, 255], the range \
              the model's preprocessing (scale 0 255) maps onto [0, 1], found 300",
+        ),
+        (
+            "encode @bce.latent --data @big.csv --out @o.npy",
+            "big.csv: the value of sample 1, feature 1: expected a value in [0, 1], the inputs \
+             of this ae model (not preprocessed: data on the scale it was trained on), found 500",
         ),
         // Bad flags of the other commands.
         ("encode @r.latent --data @a-ubyte --out @o.txt", "o.txt"),
