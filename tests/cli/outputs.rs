@@ -5,7 +5,7 @@
 use std::fs;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt, symlink};
 
-use super::common::{fails, in_dir, ok, scratch, write_idx};
+use super::common::{fails, in_dir, ok, run, scratch, write_idx};
 
 /// A scratch folder with IDX data `a-ubyte` and an RBM `m.latent` on it.
 fn setup(name: &str) -> std::path::PathBuf {
@@ -209,18 +209,23 @@ fn a_second_writer_of_the_same_model_fails_at_once() {
     // Released (or left by a killed run, unlocked): training goes on, and
     // removes the lock file when done.
     drop(lock);
-    // A child that another test forked while the lock was held shares it
-    // until that child's exec: wait (at most 10 s) until no one holds it.
-    let probe = fs::File::open(d.join(".m.latent.lock")).unwrap();
-    for _ in 0..1000 {
-        if probe.try_lock().is_ok() {
+    // A child that another test forks while the lock is held shares it
+    // until that child's exec: retry (for at most 10 s) while the lock is
+    // still reported held.
+    let args = [
+        "train", "rbm", "--data", &data, "--hidden", "4", "--epochs", "1", "--out", &m, "-q",
+    ];
+    let mut trained = false;
+    for _ in 0..500 {
+        let out = run(&args);
+        if out.status.success() {
+            trained = true;
             break;
         }
-        std::thread::sleep(std::time::Duration::from_millis(10));
+        let e = String::from_utf8_lossy(&out.stderr);
+        assert!(e.contains("another process is writing"), "{e}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    drop(probe);
-    ok(&[
-        "train", "rbm", "--data", &data, "--hidden", "4", "--epochs", "1", "--out", &m, "-q",
-    ]);
+    assert!(trained, "the lock stayed held");
     assert!(!d.join(".m.latent.lock").exists());
 }
