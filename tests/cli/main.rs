@@ -1,6 +1,7 @@
 //! End-to-end tests of the `latent` binary: the demo and RBMs (`rbm`), the
 //! autoencoders' round trips (`ae`), resumption (`ae_resume`) and bad
-//! inputs (`ae_errors`), the training data path (`train_data`), with the
+//! inputs (`ae_errors`), the training data path (`train_data`), the form of
+//! every error message over a table of bad invocations (`errors`), with the
 //! shared helpers in `common`. One test binary.
 
 mod ae;
