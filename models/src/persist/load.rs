@@ -4,12 +4,11 @@ use std::path::Path;
 
 use latent_engine::train::Model as _;
 use latent_engine::{Checkpoint, Matrix, ParamSet};
-use latent_kernels::Precision;
 
 use super::deep_ae::{DeepAeState, LayerModel, deep_ae_state, target_epochs};
 use super::preprocess::Preprocess;
 use super::staged::stage_records;
-use super::text::{hyper_line, hyper_value, parse_rbm_config, split_hyper};
+use super::text::{hyper_line, hyper_value, parse_rbm_config, split_hyper, train_precision};
 use super::{Kind, ModelFile};
 use crate::ae::{AeConfig, Autoencoder, Vae, VaeConfig};
 use crate::dbn::Dbn;
@@ -195,7 +194,11 @@ pub fn load(path: &Path) -> Result<ModelFile> {
     let preprocess = Preprocess::parse(pre, &ck.persistent, path)?;
     let first = lines.first().copied().unwrap_or("");
     let (mut model, status) = load_model(&ck, kind, first, path)?;
-    model.set_precision(stored_precision(&ck, path)?);
+    let what = format!("{}: train line, precision", path.display());
+    model.set_precision(train_precision(
+        hyper_line(&ck.hyperparameters, "train"),
+        &what,
+    )?);
     if let Preprocess::Standardize(s) = &preprocess
         && s.mean.len() != model.n_visible()
     {
@@ -212,22 +215,6 @@ pub fn load(path: &Path) -> Result<ModelFile> {
         preprocess,
         status,
     })
-}
-
-/// The precision of the `train:` line's `precision=` (f32 when absent, as
-/// in every file written before there was a choice).
-fn stored_precision(ck: &Checkpoint, path: &Path) -> Result<Precision> {
-    let text = hyper_line(&ck.hyperparameters, "train").and_then(|l| hyper_value(l, "precision"));
-    match text {
-        None => Ok(Precision::F32),
-        Some(text) => text.parse().map_err(|_| {
-            ModelError::mismatch(
-                format!("{}: train line, precision", path.display()),
-                "f32 or bf16",
-                format!("{text:?}"),
-            )
-        }),
-    }
 }
 
 /// Every parameter and persistent tensor (chains, standardisation

@@ -70,7 +70,7 @@ pub use preprocess::Preprocess;
 pub use staged::{
     record_layer, resume_state, stage_records, stage_state, staged_checkpoint, tag_layer,
 };
-pub use text::{hyper_line, hyper_value, parse_rbm_config};
+pub use text::{hyper_line, hyper_value, parse_rbm_config, train_precision};
 
 use crate::error::Result;
 use crate::model::AnyModel;

@@ -4,8 +4,23 @@
 
 use std::path::Path;
 
+use latent_kernels::Precision;
+
 use crate::error::{ModelError, Result};
 use crate::rbm::{RbmConfig, Sparsity, VisibleUnits};
+
+/// The precision a `train:` line's `precision=` stores: f32 when the line
+/// or the key is absent (every file written before there was a choice, and
+/// every f32 file), else `f32` or `bf16`; another value is an error naming
+/// `what`.
+pub fn train_precision(train_line: Option<&str>, what: &str) -> Result<Precision> {
+    match train_line.and_then(|l| hyper_value(l, "precision")) {
+        None => Ok(Precision::F32),
+        Some(text) => text
+            .parse()
+            .map_err(|_| ModelError::mismatch(what, "f32 or bf16", format!("{text:?}"))),
+    }
+}
 
 /// The most Gibbs steps per gradient estimate a model file (and the
 /// `--cd-k` flag) may ask for: more is a damaged file or a typo, and would

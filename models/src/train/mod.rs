@@ -41,9 +41,7 @@ mod settings;
 
 pub use dbn::{DbnOutcome, DbnPlan, DbnResume, train_dbn};
 pub use deep_ae::{DeepAeOutcome, DeepAePlan, DeepAeResume, train_deep_ae};
-pub use settings::{
-    Optimizer, Settings, SettingsOverrides, default_lr, default_weight_decay, stored_precision,
-};
+pub use settings::{Optimizer, Settings, SettingsOverrides, default_lr, default_weight_decay};
 
 use std::path::Path;
 

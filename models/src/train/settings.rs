@@ -6,7 +6,7 @@ use latent_engine::{Momentum, OptimizerConfig, OptimizerKind};
 use latent_kernels::Precision;
 
 use crate::error::{ModelError, Result};
-use crate::persist::{Kind, hyper_value};
+use crate::persist::{Kind, hyper_value, train_precision};
 
 /// The optimiser of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,18 +79,6 @@ pub struct Settings {
     /// the `train:` line says `precision=bf16` only for bf16, so f32 files
     /// are as before).
     pub precision: Precision,
-}
-
-/// The `precision=` value of a `train:` line: `f32` or `bf16`, else an
-/// error naming the key.
-pub fn stored_precision(text: &str) -> Result<Precision> {
-    text.parse::<Precision>().map_err(|_| {
-        ModelError::mismatch(
-            "the train line's precision",
-            "f32 or bf16",
-            format!("{text:?}"),
-        )
-    })
 }
 
 /// The default learning rate of `kind` with `optimizer`: 0.1 for binary
@@ -173,10 +161,9 @@ impl Settings {
                 why: "momentum is an sgd setting".into(),
             });
         }
-        let precision = match (flags.precision, get("precision")) {
-            (Some(p), _) => p,
-            (None, Some(text)) => stored_precision(text)?,
-            (None, None) => Precision::F32,
+        let precision = match flags.precision {
+            Some(p) => p,
+            None => train_precision(stored, "the train line's precision")?,
         };
         Ok(Settings {
             precision,
