@@ -148,13 +148,16 @@ pub struct ModelFile {
 }
 
 impl ModelFile {
-    /// Makes `x` what the model was trained on: the file's preprocessing,
-    /// then a check that the values lie where the model's inputs live
-    /// (`[0, 1]` for binary visibles, a cross-entropy loss, a Bernoulli
-    /// decoder); `what` names the data in errors.
+    /// Makes `x` what the model was trained on: a check that the values lie
+    /// where the model takes them ([`check_input_range`](Self::check_input_range)),
+    /// the file's preprocessing, then, when something was preprocessed, a
+    /// check that the values lie where the model's inputs live (`[0, 1]`
+    /// for binary visibles, a cross-entropy loss, a Bernoulli decoder);
+    /// `what` names the data in errors.
     pub fn prepare(&self, x: &mut latent_engine::Matrix, what: &Path) -> Result<()> {
+        self.check_input_range(x, what)?;
         self.preprocess.apply(x, what)?;
-        if self.model.unit_outputs() {
+        if self.model.unit_outputs() && self.preprocess != Preprocess::None {
             let outside = x.as_slice().iter().position(|v| !(0.0..=1.0).contains(v));
             if let Some(i) = outside {
                 let cols = x.cols().max(1);
@@ -173,6 +176,46 @@ impl ModelFile {
             }
         }
         Ok(())
+    }
+
+    /// Checks data, before any preprocessing, for a model whose
+    /// preprocessing scales `[lo, hi]` onto `[0, 1]`, or that takes `[0, 1]`
+    /// inputs unpreprocessed: the first value outside is an error naming
+    /// the sample and the feature (counted from 1) in plain words.
+    pub fn check_input_range(&self, x: &latent_engine::Matrix, what: &Path) -> Result<()> {
+        let (lo, hi, why) = match self.preprocess {
+            Preprocess::Scale { lo, hi } | Preprocess::Binarize { lo, hi, .. } => (
+                lo,
+                hi,
+                format!(
+                    "the range the model's preprocessing ({}) maps onto [0, 1]",
+                    self.preprocess.describe()
+                ),
+            ),
+            Preprocess::None if self.model.unit_outputs() => (
+                0.0,
+                1.0,
+                format!(
+                    "the inputs of this {} model (not preprocessed: data on the scale it was trained on)",
+                    self.kind.name()
+                ),
+            ),
+            Preprocess::None | Preprocess::Standardize(_) => return Ok(()),
+        };
+        let Some(i) = x.as_slice().iter().position(|v| !(lo..=hi).contains(v)) else {
+            return Ok(());
+        };
+        let cols = x.cols().max(1);
+        Err(crate::ModelError::mismatch(
+            format!(
+                "{}: the value of sample {}, feature {}",
+                what.display(),
+                i / cols + 1,
+                i % cols + 1
+            ),
+            format!("a value in [{lo}, {hi}], {why}"),
+            x.as_slice()[i],
+        ))
     }
 
     /// Writes the file (atomically: a failure leaves an existing file at

@@ -89,49 +89,8 @@ pub fn model_data(m: &ModelFile, path: &Path) -> Result<Matrix> {
             0,
         ));
     }
-    check_scale_range(m, &x, path)?;
     m.prepare(&mut x, path)?;
     Ok(x)
-}
-
-/// Checks data for a model whose preprocessing scales `[lo, hi]` onto
-/// `[0, 1]`, or that takes `[0, 1]` inputs unpreprocessed: the first value
-/// outside is an error naming the sample and the feature (counted from 1)
-/// in plain words, before the library refuses the same value.
-fn check_scale_range(m: &ModelFile, x: &Matrix, path: &Path) -> Result<()> {
-    let (lo, hi, why) = match m.preprocess {
-        Preprocess::Scale { lo, hi } | Preprocess::Binarize { lo, hi, .. } => (
-            lo,
-            hi,
-            format!(
-                "the range the model's preprocessing ({}) maps onto [0, 1]",
-                m.preprocess.describe()
-            ),
-        ),
-        Preprocess::None if m.model.unit_outputs() => (
-            0.0,
-            1.0,
-            format!(
-                "the inputs of this {} model (not preprocessed: data on the scale it was trained on)",
-                m.kind.name()
-            ),
-        ),
-        Preprocess::None | Preprocess::Standardize(_) => return Ok(()),
-    };
-    let Some(i) = x.as_slice().iter().position(|v| !(lo..=hi).contains(v)) else {
-        return Ok(());
-    };
-    let cols = x.cols().max(1);
-    Err(CliError::mismatch(
-        format!(
-            "{}: the value of sample {}, feature {}",
-            path.display(),
-            i / cols + 1,
-            i % cols + 1
-        ),
-        format!("a value in [{lo}, {hi}], {why}"),
-        x.as_slice()[i],
-    ))
 }
 
 /// Checks, before any is allocated, that `count` chains of the model `m`
