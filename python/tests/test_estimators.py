@@ -246,3 +246,35 @@ def test_pickle_and_clone(X):
 
 def test_public_names():
     assert set(latent.__all__) >= {"BernoulliRBM", "GaussianRBM", "DBN", "Autoencoder", "VAE", "DeepAutoencoder", "load"}
+
+
+def test_bf16_precision_is_kept_in_the_file(tmp_path, X):
+    f32 = Autoencoder((6,), **SMALL).fit(X)
+    bf16 = Autoencoder((6,), precision="bf16", **SMALL).fit(X)
+    assert (f32.info()["precision"], bf16.info()["precision"]) == ("f32", "bf16")
+    assert not np.array_equal(f32.transform(X), bf16.transform(X))
+    bf16.save(tmp_path / "bf16.latent")
+    back = latent.load(tmp_path / "bf16.latent")
+    assert back.precision == "bf16"
+    np.testing.assert_array_equal(back.transform(X), bf16.transform(X))
+
+
+def test_fit_releases_the_gil():
+    import threading
+    import time
+
+    X = np.random.RandomState(0).rand(3000, 256).astype(np.float32)
+    m = Autoencoder((128,), n_iter=4, batch_size=10, threads=1, random_state=0)
+    done = threading.Event()
+    worker = threading.Thread(target=lambda: (m.fit(X), done.set()))
+    ticks = []
+    start = time.perf_counter()
+    worker.start()
+    while not done.is_set():
+        ticks.append(time.perf_counter())
+    worker.join()
+    took = time.perf_counter() - start
+    gaps = np.diff([start] + ticks)
+    # This thread kept running the whole time: no pause near the fit's length.
+    assert took > 0.2, took
+    assert gaps.max() < 0.25 * took, (gaps.max(), took)
