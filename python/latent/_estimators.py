@@ -366,7 +366,8 @@ class VAE(SamplerMixin, LatentEstimator):
         self.precision = precision
 
     def _spec(self, X: np.ndarray) -> Tuple[List[int], str, Dict[str, Any]]:
-        hidden = [] if self.hidden_layer_sizes in ((), []) else sizes_of("hidden_layer_sizes", self.hidden_layer_sizes)
+        hidden = self.hidden_layer_sizes
+        hidden = [] if hidden in ((), []) else sizes_of("hidden_layer_sizes", hidden)
         check_int("n_components", self.n_components, 1)
         sizes = [X.shape[1]] + hidden
         acts = ",".join(_activations(self.activation, len(hidden))) if hidden else "none"
@@ -458,10 +459,13 @@ class DeepAutoencoder(Autoencoder):
         if given:
             raise ValueError(f"{given[0]} with pretrain='rbm': it applies to pretrain='ae'")
         if any(a != "sigmoid" for a in acts):
-            raise ValueError("activation: sigmoid on every layer with pretrain='rbm' (an RBM's hidden units are sigmoid)")
+            raise ValueError(
+                "activation: sigmoid on every layer with pretrain='rbm' (an RBM's hidden units are sigmoid)"
+            )
         if not in_unit(X):
             raise ValueError(
-                f"X: value range for pretrain='rbm' (Bernoulli visibles): expected [0, 1], found [{X.min()}, {X.max()}]"
+                "X: value range for pretrain='rbm' (Bernoulli visibles): expected [0, 1], "
+                f"found [{X.min()}, {X.max()}]"
             )
 
     def _from_file(self, model: Any) -> None:
