@@ -1,11 +1,25 @@
 """latent: representation learning on multicore CPUs, from Python.
 
-``latent.BernoulliRBM`` is a drop-in for ``sklearn.neural_network.BernoulliRBM``
-trained by latent's engine (multithreaded, the GIL released);
-``latent.load`` reads the model files the ``latent`` command writes.
+scikit-learn estimators trained by latent's engine (multithreaded, the GIL
+released): ``BernoulliRBM`` (a drop-in for
+``sklearn.neural_network.BernoulliRBM``), ``GaussianRBM``, ``DBN``,
+``Autoencoder``, ``VAE`` and ``DeepAutoencoder``. ``latent.load`` reads the
+model files the ``latent`` command writes, of any kind; every estimator's
+``save`` writes them.
 """
 
+from latent._estimators import DBN, VAE, Autoencoder, DeepAutoencoder, GaussianRBM
+from latent._load import load
 from latent._native import __version__
-from latent._rbm import BernoulliRBM, load
+from latent._rbm import BernoulliRBM
 
-__all__ = ["BernoulliRBM", "load", "__version__"]
+__all__ = [
+    "BernoulliRBM",
+    "GaussianRBM",
+    "DBN",
+    "Autoencoder",
+    "VAE",
+    "DeepAutoencoder",
+    "load",
+    "__version__",
+]

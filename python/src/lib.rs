@@ -1,7 +1,9 @@
 //! `latent._native`: the extension module under the `latent` Python package.
 //! Thin wrappers over `latent-models`: an RBM's parameters and inference
 //! ([`rbm::NativeRbm`]), scikit-learn's training ([`rbm::NativePcd`], on
-//! [`latent_models::rbm::HiddenPcd`]) and model files ([`files`]). Every
+//! [`latent_models::rbm::HiddenPcd`]), `rbm` model files ([`files`]), a
+//! model file of any kind with its inference ([`model::NativeModel`]) and
+//! the training of any kind ([`train`]). Every
 //! call that computes releases the GIL; arrays come in as C-contiguous
 //! float32 (the Python layer converts anything else once) and are read in
 //! place.
@@ -15,7 +17,9 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
 mod files;
+mod model;
 mod rbm;
+mod train;
 
 /// latent's error as a Python `ValueError` carrying its message.
 pub(crate) fn value_error(e: impl Display) -> PyErr {
@@ -84,7 +88,10 @@ where
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<rbm::NativeRbm>()?;
     m.add_class::<rbm::NativePcd>()?;
+    m.add_class::<model::NativeModel>()?;
     m.add_function(wrap_pyfunction!(files::load_rbm, m)?)?;
+    m.add_function(wrap_pyfunction!(train::train, m)?)?;
+    m.add_function(wrap_pyfunction!(train::defaults, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -170,6 +170,7 @@ pub fn train_dbn(
     let checkpoint = run
         .file()
         .write(ck, Kind::Dbn, &dbn_lines(&sizes, &stack.text))?;
+    run.keep(&checkpoint);
     Ok(DbnOutcome {
         checkpoint,
         epochs_run,

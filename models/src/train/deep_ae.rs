@@ -305,14 +305,15 @@ fn finetune(
     let label = format!("deep-ae fine-tuning {}", sizes.join("-"));
     run.observer.stage(&label, None);
     let (file, lines) = (run.file(), spec.lines(true));
-    let mut save = |t: &Trainer<Autoencoder>| -> Result<()> {
+    let write = |t: &Trainer<Autoencoder>| -> Result<Checkpoint> {
         let mut ck = t.checkpoint();
         ck.history = join_history(pretraining, t.history());
         ck.epoch = ck.history.len() as u64;
-        file.write(ck, Kind::DeepAe, &lines).map(drop)
+        file.write(ck, Kind::DeepAe, &lines)
     };
+    let mut save = |t: &Trainer<Autoencoder>| write(t).map(drop);
     let settings = *run.settings;
     let (trainer, summary) = run.train(start, &label, data, &settings, &mut save)?;
-    save(&trainer)?;
+    run.keep(&write(&trainer)?);
     Ok((trainer, summary))
 }

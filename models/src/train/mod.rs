@@ -1,7 +1,9 @@
 //! Training orchestration: a run writes a model file (see
 //! [`persist`](crate::persist)) while it trains and when it ends, every
 //! `checkpoint_every` epochs too, so a killed run loses at most that many
-//! epochs and continues exactly from the file ([`resume_state`]). One model
+//! epochs and continues exactly from the file ([`resume_state`]); a run
+//! made by [`Run::in_memory`] writes nothing and keeps the finished file's
+//! contents ([`Run::kept`]). One model
 //! ([`train_model`]) or a model trained in stages: a DBN layer by layer
 //! ([`train_dbn`]), a deep autoencoder's layers pretrained then the
 //! unrolled stack fine-tuned ([`train_deep_ae`]). The settings and their
@@ -90,21 +92,23 @@ pub struct Silent;
 impl Observer for Silent {}
 impl RunObserver for Silent {}
 
-/// The model file of a run: its path, and the settings and preprocessing
-/// it records.
+/// The model file of a run: its path (none: kept in memory), and the
+/// settings and preprocessing it records.
 #[derive(Clone, Copy)]
 struct ModelOut<'a> {
-    out: &'a Path,
+    out: Option<&'a Path>,
     settings: &'a Settings,
     preprocess: &'a Preprocess,
 }
 
 impl ModelOut<'_> {
     /// Finishes `ck` as a model file of `kind` with the model's `lines` and
-    /// writes it (atomically).
+    /// writes it (atomically) when the run has a path.
     fn write(self, mut ck: Checkpoint, kind: Kind, lines: &str) -> Result<Checkpoint> {
         finish(&mut ck, kind, lines, &self.settings.line(), self.preprocess)?;
-        ck.save(self.out)?;
+        if let Some(out) = self.out {
+            ck.save(out)?;
+        }
         Ok(ck)
     }
 }
@@ -112,8 +116,9 @@ impl ModelOut<'_> {
 /// A training run: where its model file goes and how often, its settings,
 /// the preprocessing its data had, and its observer.
 pub struct Run<'a> {
-    /// The model file, written atomically.
-    pub out: &'a Path,
+    /// The model file, written atomically; `None`: nothing is written, the
+    /// finished file's contents are [`kept`](Self::kept).
+    pub out: Option<&'a Path>,
     /// Write the file every this many epochs while training, too.
     pub checkpoint_every: Option<usize>,
     /// The settings.
@@ -122,6 +127,10 @@ pub struct Run<'a> {
     pub preprocess: &'a Preprocess,
     /// What a person sees.
     pub observer: &'a mut dyn RunObserver,
+    /// Without `out`: the model file's contents as the run finished them
+    /// (set when [`train_model`], [`train_dbn`] or [`train_deep_ae`]
+    /// returns); with `out`, `None`.
+    pub kept: Option<Checkpoint>,
 }
 
 impl<'a> Run<'a> {
@@ -133,11 +142,37 @@ impl<'a> Run<'a> {
         observer: &'a mut dyn RunObserver,
     ) -> Self {
         Run {
-            out,
+            out: Some(out),
             checkpoint_every: None,
             settings,
             preprocess,
             observer,
+            kept: None,
+        }
+    }
+
+    /// A run that writes no file: when it ends, [`kept`](Self::kept) holds
+    /// what [`new`](Self::new)'s run would have written at the end (for a
+    /// caller that keeps the model in memory, e.g. the Python package).
+    pub fn in_memory(
+        settings: &'a Settings,
+        preprocess: &'a Preprocess,
+        observer: &'a mut dyn RunObserver,
+    ) -> Self {
+        Run {
+            out: None,
+            checkpoint_every: None,
+            settings,
+            preprocess,
+            observer,
+            kept: None,
+        }
+    }
+
+    /// Keeps `ck`, the finished file's contents, when the run writes none.
+    fn keep(&mut self, ck: &Checkpoint) {
+        if self.out.is_none() {
+            self.kept = Some(ck.clone());
         }
     }
 
@@ -234,7 +269,9 @@ pub fn train_model<M: Model + WithPrecision + Send>(
         file.write(t.checkpoint(), kind, &text).map(drop)
     };
     let (trainer, summary) = run.train(start, label, data, &settings, &mut save)?;
-    save(&trainer)?;
+    let text = trainer.model().hyperparameters();
+    let ck = file.write(trainer.checkpoint(), kind, &text)?;
+    run.keep(&ck);
     Ok((trainer, summary))
 }
 
@@ -274,4 +311,90 @@ fn join_history(before: &[EpochRecord], current: &[EpochRecord]) -> Vec<EpochRec
     let mut all = before.to_vec();
     all.extend(current.iter().cloned());
     all
+}
+
+#[cfg(test)]
+mod tests {
+    use latent_engine::Matrix;
+
+    use super::*;
+    use crate::persist::{DeepAeSpec, Pretrain};
+    use crate::rbm::{Rbm, RbmConfig};
+
+    /// What must agree between a file run and an in-memory run (the
+    /// history records hold wall-clock seconds, which do not).
+    fn contents(ck: &Checkpoint) -> (String, String, Vec<(String, Vec<f32>)>, usize) {
+        let params = ck.params.tensors().iter();
+        let params = params.map(|t| (t.name.clone(), t.value.as_slice().to_vec()));
+        let kind = ck.model_kind.clone();
+        (
+            kind,
+            ck.hyperparameters.clone(),
+            params.collect(),
+            ck.history.len(),
+        )
+    }
+
+    /// Runs `train` once writing a file and once in memory: the kept
+    /// checkpoint is the file's contents, and the in-memory run wrote
+    /// nothing.
+    fn same_in_memory(name: &str, train: impl Fn(&mut Run<'_>) -> Result<()>) {
+        let dir = std::env::temp_dir().join(format!("latent-run-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = dir.join("m.latent");
+        let settings = Settings {
+            epochs: 2,
+            batch: 10,
+            ..Settings::defaults(Kind::Rbm)
+        };
+        let (none, mut silent) = (Preprocess::None, Silent);
+        let mut run = Run::new(&out, &settings, &none, &mut silent);
+        train(&mut run).unwrap();
+        assert!(
+            run.kept.is_none(),
+            "{name}: a run with a file keeps nothing"
+        );
+        let written = Checkpoint::load(&out).unwrap();
+        std::fs::remove_file(&out).unwrap();
+        let mut run = Run::in_memory(&settings, &none, &mut silent);
+        train(&mut run).unwrap();
+        let kept = run.kept.take().expect("an in-memory run keeps its file");
+        assert_eq!(contents(&kept), contents(&written), "{name}");
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "{name}");
+        std::fs::remove_dir(&dir).unwrap();
+    }
+
+    fn data() -> Dataset {
+        let x = Matrix::from_fn(40, 8, |i, j| ((i * 7 + j * 3) % 5 < 2) as u8 as f32).unwrap();
+        Dataset::new(x, None).unwrap()
+    }
+
+    #[test]
+    fn an_in_memory_run_keeps_what_a_file_run_writes() {
+        let d = data();
+        same_in_memory("rbm", |run| {
+            let rbm = Rbm::new(RbmConfig::bernoulli(8, 4), 3)?;
+            train_model(run, (rbm, None), ("rbm", Kind::Rbm), (&d, None)).map(drop)
+        });
+        same_in_memory("dbn", |run| {
+            let plan = DbnPlan {
+                sizes: vec![8, 4, 3],
+                layer: RbmConfig::bernoulli(1, 1),
+                resume: None,
+            };
+            train_dbn(run, plan, (&d, None)).map(drop)
+        });
+        same_in_memory("deep-ae", |run| {
+            let config = crate::ae::AeConfig::new(
+                &[8, 4, 2],
+                latent_kernels::activation::Activation::Sigmoid,
+            );
+            let spec = DeepAeSpec {
+                pretrain: Pretrain::Rbm(RbmConfig::bernoulli(8, 4)),
+                config,
+                pretrain_epochs: 1,
+            };
+            train_deep_ae(run, DeepAePlan { spec, resume: None }, (&d, None)).map(drop)
+        });
+    }
 }

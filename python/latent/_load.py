@@ -1,0 +1,39 @@
+"""``latent.load``: a fitted estimator from a ``latent`` model file of any
+kind, the estimator of its kind with the parameters read from the file."""
+
+from __future__ import annotations
+
+import os
+from typing import Dict, Type, Union
+
+from latent import _native, _rbm
+from latent._base import LatentEstimator, file_line
+from latent._estimators import DBN, VAE, Autoencoder, DeepAutoencoder, GaussianRBM
+
+ESTIMATORS: Dict[str, Type[LatentEstimator]] = {
+    "gaussian-rbm": GaussianRBM,
+    "dbn": DBN,
+    "ae": Autoencoder,
+    "vae": VAE,
+    "deep-ae": DeepAutoencoder,
+}
+
+
+def load(path: Union[str, "os.PathLike[str]"]) -> Union[_rbm.BernoulliRBM, LatentEstimator]:
+    """A fitted estimator from a ``latent`` model file (written by ``latent
+    train`` or an estimator's ``save``): ``BernoulliRBM`` for kind ``rbm``
+    (a file without preprocessing), ``GaussianRBM``, ``DBN``,
+    ``Autoencoder``, ``VAE``, ``DeepAutoencoder`` for the others, with the
+    constructor's parameters read from the file (its configuration and
+    ``train:`` line) and the model as fitted. A file's preprocessing
+    (``latent train``'s scaling or standardisation) is applied to every
+    input, as ``latent encode`` does."""
+    path = os.fspath(path)
+    model = _native.Model.load(path)
+    if model.kind == "rbm":
+        return _rbm.load(path)
+    cls = ESTIMATORS[model.kind]
+    est = cls()
+    est.set_params(**est._settings_from_file(file_line(model.config, "train")))
+    est._from_file(model)
+    return est
