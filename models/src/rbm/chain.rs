@@ -29,6 +29,11 @@ pub(super) struct ChainCtx<'a> {
     pub(super) c: &'a [f32],
     /// σ per visible unit (read only when learned).
     pub(super) sigma: &'a [f32],
+    /// The factor of the products `VW` (2 for the bottom RBM of a DBM,
+    /// [`DoubledInput::up_factor`](super::DoubledInput::up_factor)).
+    pub(super) up_factor: f32,
+    /// The factor of the products `HWᵀ` (2 for the top RBM of a DBM).
+    pub(super) down_factor: f32,
     /// The visible units' kind (which sampler the chain uses).
     pub(super) visible: VisibleUnits,
     /// The activation of the visible means' epilogue.
@@ -286,7 +291,7 @@ impl<'c> BlockOps<'c> {
             MatMut::row_major(p, rows, h_n)?,
         );
         product(
-            1.0,
+            self.ctx.up_factor,
             vv,
             self.ctx.w.up,
             Accum::Replace,
@@ -304,7 +309,8 @@ impl<'c> BlockOps<'c> {
         let vt = MatRef::row_major(v, rows, v_n)?;
         let pt = MatMut::row_major(p, rows, h_n)?;
         let act = BiasActivation::new(self.ctx.c, Activation::Sigmoid);
-        product(1.0, vt, self.ctx.w.up, Accum::Replace, pt, &act, self.par)?;
+        let alpha = self.ctx.up_factor;
+        product(alpha, vt, self.ctx.w.up, Accum::Replace, pt, &act, self.par)?;
         Ok(())
     }
 
@@ -316,7 +322,7 @@ impl<'c> BlockOps<'c> {
             MatMut::row_major(out, rows, v_n)?,
         );
         product(
-            1.0,
+            self.ctx.down_factor,
             hv,
             self.ctx.w.down,
             Accum::Replace,

@@ -25,6 +25,56 @@ impl VisibleUnits {
     }
 }
 
+/// Which input of an RBM counts twice: the modified RBMs that pretrain a
+/// deep Boltzmann machine layer by layer (Salakhutdinov & Hinton 2009,
+/// "Deep Boltzmann Machines", greedy layerwise pretraining; MODELS.md 3).
+///
+/// The factor multiplies the product with `W` in one direction (the GEMM's
+/// `α`), so training (CD-k, PCD-k, either precision) and inference run the
+/// same code as an ordinary RBM. Such an RBM has no joint distribution of
+/// its own (its two conditionals disagree about the weights), so its free
+/// energy and likelihoods are refused
+/// ([`ModelError::Unsupported`](crate::ModelError::Unsupported)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DoubledInput {
+    /// An ordinary RBM (the default).
+    #[default]
+    None,
+    /// The bottom RBM of a DBM: two tied copies of the visible vector, so
+    /// `p(h | v) = σ(2vᵀW + c)` while `p(v | h)` is the usual one.
+    BottomUp,
+    /// The top RBM of a DBM: two tied copies of the hidden vector, so
+    /// `p(v | h) = σ(2Wh + b)` while `p(h | v)` is the usual one.
+    TopDown,
+}
+
+impl DoubledInput {
+    /// `"none"`, `"bottom-up"` or `"top-down"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            DoubledInput::None => "none",
+            DoubledInput::BottomUp => "bottom-up",
+            DoubledInput::TopDown => "top-down",
+        }
+    }
+
+    /// The factor of the visible-to-hidden product `vᵀW`: 2 bottom-up.
+    pub fn up_factor(self) -> f32 {
+        match self {
+            DoubledInput::BottomUp => 2.0,
+            _ => 1.0,
+        }
+    }
+
+    /// The factor of the hidden-to-visible product `Wh`: 2 top-down.
+    pub fn down_factor(self) -> f32 {
+        match self {
+            DoubledInput::TopDown => 2.0,
+            _ => 1.0,
+        }
+    }
+}
+
 /// A target for the mean hidden activation (Hinton's guide, section 11).
 ///
 /// `q̂_j ← decay·q̂_j + (1 − decay)·mean(P⁰_j)` each step, and the gradient
@@ -80,6 +130,9 @@ pub struct RbmConfig {
     /// `σ_i = 1` (MODELS.md 2.2). Learning σ by CD needs sampled visibles
     /// in the chain, so it implies [`sample_visible`](Self::sample_visible).
     pub learn_sigma: bool,
+    /// The modified RBMs of DBM pretraining: which input counts twice
+    /// ([`DoubledInput::None`] for an ordinary RBM).
+    pub doubled: DoubledInput,
 }
 
 impl RbmConfig {
@@ -96,6 +149,7 @@ impl RbmConfig {
             init_std: 0.01,
             sparsity: None,
             learn_sigma: false,
+            doubled: DoubledInput::None,
         }
     }
 
@@ -148,6 +202,7 @@ impl RbmConfig {
                 "Gaussian visible units (Bernoulli visibles have no σ)",
             );
         }
+        self.validate_doubled()?;
         if let Some(s) = self.sparsity {
             if !(s.target > 0.0 && s.target < 1.0) {
                 return bad("sparsity target", s.target.to_string(), "a value in (0, 1)");
@@ -162,18 +217,48 @@ impl RbmConfig {
         Ok(())
     }
 
+    /// A doubled input needs fixed-variance visibles (the learned-σ chain
+    /// and gradient assume the ordinary conditionals), and a doubled
+    /// top-down input binary visibles (the top RBM models binary hidden
+    /// units of the layer below).
+    fn validate_doubled(&self) -> Result<()> {
+        let value = self.doubled.name().to_string();
+        if self.doubled != DoubledInput::None && self.learn_sigma {
+            return Err(ModelError::InvalidConfig {
+                what: "doubled (with learn_sigma)",
+                value,
+                expected: "none: a doubled input needs fixed-variance visibles (learn_sigma=false)",
+            });
+        }
+        if self.doubled == DoubledInput::TopDown && self.visible != VisibleUnits::Bernoulli {
+            return Err(ModelError::InvalidConfig {
+                what: "doubled (with Gaussian visibles)",
+                value,
+                expected: "none or bottom-up: the top RBM of a DBM has binary visibles",
+            });
+        }
+        Ok(())
+    }
+
     /// The configuration as one line of `key=value` words, as model files
     /// store it (`visible=… n_visible=… n_hidden=… cd_k=… persistent=…
     /// sample_visible=… init_std=… sparsity=none|target=T cost=C decay=D
     /// learn_sigma=…`; read back by
     /// [`persist::parse_rbm_config`](crate::persist::parse_rbm_config)).
+    /// The modified RBMs of DBM pretraining add ` doubled=bottom-up|top-down`
+    /// (ordinary RBMs' lines are as before), a key that parser does not
+    /// know: such a line is refused rather than read as an ordinary RBM's.
     pub fn to_text(&self) -> String {
         let sparsity = match self.sparsity {
             Some(s) => format!("target={} cost={} decay={}", s.target, s.cost, s.decay),
             None => "none".into(),
         };
+        let doubled = match self.doubled {
+            DoubledInput::None => String::new(),
+            d => format!(" doubled={}", d.name()),
+        };
         format!(
-            "visible={} n_visible={} n_hidden={} cd_k={} persistent={} sample_visible={} init_std={} sparsity={} learn_sigma={}",
+            "visible={} n_visible={} n_hidden={} cd_k={} persistent={} sample_visible={} init_std={} sparsity={} learn_sigma={}{doubled}",
             self.visible.name(),
             self.n_visible,
             self.n_hidden,

@@ -1,5 +1,6 @@
 //! Evaluation: the reconstruction error, and the glue to [`crate::eval`]'s
-//! exact and AIS partition functions and pseudo-likelihood.
+//! exact and AIS partition functions and pseudo-likelihood (refused for
+//! the modified RBMs of DBM pretraining, which have no likelihood).
 
 use latent_engine::Matrix;
 use latent_kernels::Par;
@@ -8,8 +9,8 @@ use latent_kernels::random::Streams;
 use latent_kernels::reduce::sq_err;
 
 use super::workspace::{RbmScratch, grown};
-use super::{Rbm, VisibleUnits};
-use crate::error::Result;
+use super::{DoubledInput, Rbm, VisibleUnits};
+use crate::error::{ModelError, Result};
 
 impl Rbm {
     /// Mean reconstruction error of `x` (MODELS.md 2.4): the mean over rows
@@ -48,6 +49,24 @@ impl Rbm {
         Ok(total as f64 / rows as f64)
     }
 
+    /// Errors for the modified RBMs of DBM pretraining
+    /// ([`DoubledInput`]): their conditionals double the weights in one
+    /// direction only, so no energy (no joint distribution) has both, and
+    /// a free energy, partition function or likelihood of theirs would be
+    /// that of another model.
+    pub(super) fn check_joint(&self, what: &'static str) -> Result<()> {
+        if self.config.doubled == DoubledInput::None {
+            return Ok(());
+        }
+        Err(ModelError::Unsupported {
+            what,
+            why: format!(
+                "this RBM has a doubled {} input (a modified RBM of DBM pretraining), which has no free energy or likelihood of its own; compose the DBM and evaluate that",
+                self.config.doubled.name()
+            ),
+        })
+    }
+
     /// The visible units' standard deviations: `exp(ln σ)` when learned,
     /// all 1 for fixed-variance Gaussian visibles, empty for Bernoulli.
     pub fn sigma(&self) -> Vec<f32> {
@@ -60,6 +79,9 @@ impl Rbm {
     /// [`crate::eval`] take them (exact `log Z`, AIS, pseudo-likelihood,
     /// f64 free energy): the f32 master parameters, whatever the model's
     /// precision, so these evaluations are f32 (or f64) in any case.
+    /// For a modified RBM of DBM pretraining ([`DoubledInput`]) they are
+    /// those of the ordinary RBM with the same parameters, not of this
+    /// model: the methods below refuse it.
     pub fn with_eval_params<R>(&self, f: impl FnOnce(&crate::eval::RbmParams<'_>) -> R) -> R {
         let (w, b, c) = (
             self.weights().as_slice(),
@@ -76,6 +98,7 @@ impl Rbm {
 
     /// Exact `ln Z`, summing over the smaller layer (at most 25 units).
     pub fn exact_log_z(&self, par: Par) -> Result<f64> {
+        self.check_joint("Rbm::exact_log_z")?;
         self.with_eval_params(|p| crate::eval::exact_log_z(p, par))
     }
 
@@ -83,6 +106,7 @@ impl Rbm {
     /// (at most 25 units on the smaller side).
     pub fn exact_log_likelihood(&self, x: &Matrix, par: Par) -> Result<f64> {
         self.check_input("Rbm::exact_log_likelihood", &x.view())?;
+        self.check_joint("Rbm::exact_log_likelihood")?;
         self.with_eval_params(|p| crate::eval::exact_average_log_likelihood(p, x.as_slice(), par))
     }
 
@@ -95,6 +119,7 @@ impl Rbm {
         par: Par,
     ) -> Result<crate::eval::AisEstimate> {
         self.check_input("Rbm::ais_log_z", &x.view())?;
+        self.check_joint("Rbm::ais_log_z")?;
         self.with_eval_params(|p| {
             let base = crate::eval::base_rate_visible_bias(p, x.as_slice())?;
             crate::eval::ais_log_z(p, &base, config, par)
@@ -105,6 +130,7 @@ impl Rbm {
     /// bit flipped per row, drawn from `seed`; Bernoulli visibles).
     pub fn pseudo_log_likelihood(&self, x: &Matrix, seed: u64, par: Par) -> Result<f64> {
         self.check_input("Rbm::pseudo_log_likelihood", &x.view())?;
+        self.check_joint("Rbm::pseudo_log_likelihood")?;
         if x.rows() == 0 {
             return Ok(0.0);
         }

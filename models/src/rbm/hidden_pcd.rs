@@ -22,7 +22,7 @@ use latent_kernels::activation::{Activation, BiasActivation};
 use latent_kernels::gemm::{Accum, MatMut, MatRef, product};
 use latent_kernels::random::{Streams, bernoulli};
 
-use super::{B_VIS, C_HID, Rbm, VisibleUnits, W};
+use super::{B_VIS, C_HID, DoubledInput, Rbm, VisibleUnits, W};
 use crate::error::{ModelError, Result};
 
 /// The settings of [`HiddenPcd`].
@@ -251,13 +251,20 @@ impl HiddenPcd {
         Ok(())
     }
 
-    /// Errors unless `rbm` has Bernoulli visibles (fixed σ) and `x` and the
-    /// chains fit it.
+    /// Errors unless `rbm` is an ordinary RBM with Bernoulli visibles (fixed
+    /// σ) and `x` and the chains fit it.
     fn check(&self, rbm: &Rbm, x: &MatRef<'_>) -> Result<()> {
         if rbm.config.visible != VisibleUnits::Bernoulli {
             return Err(ModelError::Unsupported {
                 what: "scikit-learn PCD (hidden chains)",
                 why: "it trains Bernoulli visibles; this RBM has Gaussian visibles".into(),
+            });
+        }
+        if rbm.config.doubled != DoubledInput::None {
+            return Err(ModelError::Unsupported {
+                what: "scikit-learn PCD (hidden chains)",
+                why: "it trains ordinary RBMs; this one has a doubled input (DBM pretraining)"
+                    .into(),
             });
         }
         rbm.check_input("HiddenPcd::step", x)?;

@@ -58,7 +58,8 @@ impl Rbm {
         }
     }
 
-    /// `(x/σ) W` (σ only when learned; `sigma` is [`sigma_into`]'s) with
+    /// `(x/σ) W` (σ only when learned; `sigma` is [`sigma_into`]'s; times
+    /// 2 for a doubled bottom-up input) with
     /// `epi` fused into the write-out: the hidden units' total inputs, with
     /// `w` the operand `W` ([`WeightOperands::up`]). Learned σ costs a
     /// scaled copy of `x`, made in `scaled`.
@@ -75,8 +76,9 @@ impl Rbm {
         scaled: &mut Vec<f32>,
         sigma: &[f32],
     ) -> Result<()> {
+        let alpha = self.config.doubled.up_factor();
         if !self.config.learn_sigma {
-            product(1.0, x, w, Accum::Replace, out, epi, par)?;
+            product(alpha, x, w, Accum::Replace, out, epi, par)?;
             return Ok(());
         }
         let (rows, v_n) = (x.rows(), x.cols());
@@ -87,12 +89,14 @@ impl Rbm {
             }
         }
         let s = MatRef::row_major(s, rows, v_n)?;
-        product(1.0, s, w, Accum::Replace, out, epi, par)?;
+        product(alpha, s, w, Accum::Replace, out, epi, par)?;
         Ok(())
     }
 
-    /// Hidden probabilities `p(h = 1 | v) = σ(xW + 1cᵀ)` of the rows of `x`
-    /// into `out` (`rows x H`): the features of the data. One fused GEMM
+    /// Hidden probabilities `p(h = 1 | v) = σ(xW + 1cᵀ)` (`σ(2xW + 1cᵀ)`
+    /// for a doubled bottom-up input, [`DoubledInput`](super::DoubledInput))
+    /// of the rows of `x` into `out` (`rows x H`): the features of the
+    /// data. One fused GEMM
     /// (Gaussian visibles with learned σ: of `x/σ`, which allocates; see
     /// [`transform_with`](Self::transform_with)).
     pub fn transform(&self, x: MatRef<'_>, out: MatMut<'_>, par: Par) -> Result<()> {
@@ -122,7 +126,8 @@ impl Rbm {
 
     /// The visible means `E[v | h]` for hidden states `h` (`rows x H`) into
     /// `out` (`rows x V`): `σ(hWᵀ + 1bᵀ)`, `hWᵀ + 1bᵀ`, or with learned σ
-    /// `b + σ ⊙ hWᵀ` (which allocates σ; see
+    /// `b + σ ⊙ hWᵀ`, with `2hWᵀ` for a doubled top-down input
+    /// ([`DoubledInput`](super::DoubledInput)) (which allocates σ; see
     /// [`visible_means_with`](Self::visible_means_with)).
     pub fn visible_means(&self, h: MatRef<'_>, out: MatMut<'_>, par: Par) -> Result<()> {
         self.visible_means_with(h, out, &mut RbmScratch::default(), par)
@@ -159,9 +164,10 @@ impl Rbm {
             self.config.n_hidden,
         )?;
         let b = self.visible_bias();
+        let alpha = self.config.doubled.down_factor();
         match (self.config.visible, self.config.learn_sigma) {
             (VisibleUnits::Bernoulli, _) => product(
-                1.0,
+                alpha,
                 h,
                 wt,
                 Accum::Replace,
@@ -170,10 +176,10 @@ impl Rbm {
                 par,
             )?,
             (VisibleUnits::Gaussian, false) => {
-                product(1.0, h, wt, Accum::Replace, out, &BiasAdd::new(b), par)?
+                product(alpha, h, wt, Accum::Replace, out, &BiasAdd::new(b), par)?
             }
             (VisibleUnits::Gaussian, true) => product(
-                1.0,
+                alpha,
                 h,
                 wt,
                 Accum::Replace,
@@ -224,7 +230,8 @@ impl Rbm {
 
     /// Free energies `F(v)` of the rows of `x` into `out` (MODELS.md 2.1,
     /// 2.2), in f32 with a stable softplus, the sums per row in f64; rows
-    /// are split between threads. Allocates a `rows x H` scratch; see
+    /// are split between threads. Refused for the modified RBMs of DBM
+    /// pretraining, which have no free energy ([`DoubledInput`](super::DoubledInput)). Allocates a `rows x H` scratch; see
     /// [`free_energy_with`](Self::free_energy_with).
     pub fn free_energy(&self, x: MatRef<'_>, out: &mut [f32], par: Par) -> Result<()> {
         self.free_energy_with(x, out, &mut RbmScratch::default(), par)
@@ -240,6 +247,7 @@ impl Rbm {
         par: Par,
     ) -> Result<()> {
         self.check_input("Rbm::free_energy", &x)?;
+        self.check_joint("Rbm::free_energy")?;
         let (rows, h_n) = (x.rows(), self.config.n_hidden);
         check_len("Rbm::free_energy: out (one per row)", out.len(), rows)?;
         self.sigma_into(&mut scratch.sigma);

@@ -28,6 +28,11 @@
 //! samplers and the losses stay f32, and so does the likelihood evaluation
 //! ([`crate::eval`], which reads the f32 parameters).
 //!
+//! The modified RBMs that pretrain a deep Boltzmann machine
+//! ([`DoubledInput`], `RbmConfig::doubled`) double one direction's product
+//! (its GEMM's `α`): training and inference are the same code, and the
+//! likelihood evaluation refuses them (they have no joint distribution).
+//!
 //! Gaussian visibles use unit variance (`σ_i = 1`, MODELS.md 2.2): standardise
 //! the data per feature first (`latent_engine::preprocess`).
 
@@ -44,9 +49,11 @@ mod train;
 mod workspace;
 
 #[cfg(test)]
+mod doubled_tests;
+#[cfg(test)]
 mod tests;
 
-pub use config::{RbmConfig, Sparsity, VisibleUnits};
+pub use config::{DoubledInput, RbmConfig, Sparsity, VisibleUnits};
 pub use hidden_pcd::{FIT_STREAM, FitPlan, HiddenPcd, HiddenPcdConfig};
 pub use profile::StepProfile;
 pub use workspace::RbmScratch;

@@ -105,6 +105,8 @@ fn the_chain_gives_the_same_bits_however_the_rows_are_cut_into_blocks() {
             b: &b,
             c: &c,
             sigma: &sigma,
+            up_factor: 1.0,
+            down_factor: 1.0,
             visible: VisibleUnits::Bernoulli,
             visible_act: Activation::Sigmoid,
             k,

@@ -116,6 +116,8 @@ impl Rbm {
             b,
             c: self.params.value(C_HID).as_slice(),
             sigma: &ws.sigma[..v_n],
+            up_factor: config.doubled.up_factor(),
+            down_factor: config.doubled.down_factor(),
             visible: config.visible,
             visible_act: match config.visible {
                 VisibleUnits::Bernoulli => Activation::Sigmoid,
