@@ -4,7 +4,10 @@
 //!
 //! - [`dbm_exact_log_z`], [`dbm_log_likelihood`] and
 //!   [`dbm_exact_average_log_likelihood`]: exact values by enumeration for
-//!   tiny DBMs (at most [`DBM_MAX_EXACT_UNITS`] enumerated units).
+//!   tiny DBMs (at most [`DBM_MAX_EXACT_UNITS`] enumerated units);
+//! - [`dbm_variational_bound`]: the per-sample mean-field lower bound
+//!   `-E_q(v, μ) + H(q)` on `ln p(v) + ln Z`, for posteriors the caller
+//!   computed.
 //!
 //! A DBM has layers `0..=L` (`L ≥ 2`) of sizes `n_0, …, n_L`: layer 0 is
 //! visible (Bernoulli or Gaussian, [`VisibleUnits`]), layers `1..=L` are
@@ -18,10 +21,12 @@
 //! v_i/σ_i` and `e_0(v) = Σ_i (v_i - b^0_i)²/(2σ_i²)` for Gaussian ones, and
 //! `x^l = h^l` above. Data is batch-major and row-major (`B x n_0`).
 
+mod bound;
 mod exact;
 #[cfg(test)]
 mod tests;
 
+pub use bound::{dbm_variational_bound, dbm_variational_bound_with_log_z};
 pub use exact::{
     DBM_MAX_EXACT_UNITS, DbmExactSide, dbm_exact_average_log_likelihood, dbm_exact_log_z,
     dbm_exact_log_z_over, dbm_log_likelihood, dbm_log_marginal_unnormalised,
@@ -165,6 +170,18 @@ impl<'a> DbmParams<'a> {
                     -0.5 * d * d
                 })
                 .sum(),
+        }
+    }
+
+    /// `x^0` of a batch: the rows themselves, or `v_i/σ_i`.
+    fn visible_inputs<'d>(&self, data: &'d [f32]) -> std::borrow::Cow<'d, [f32]> {
+        match self.visible {
+            VisibleUnits::Bernoulli => std::borrow::Cow::Borrowed(data),
+            VisibleUnits::Gaussian { sigma } => std::borrow::Cow::Owned(
+                data.chunks_exact(sigma.len())
+                    .flat_map(|row| row.iter().zip(sigma).map(|(x, s)| x / s))
+                    .collect(),
+            ),
         }
     }
 }

@@ -1,16 +1,19 @@
 //! Tests of the DBM evaluation against direct `f64` computations: exact
 //! `ln Z` and log-likelihoods against brute force over every layer (and
-//! numerical integration for Gaussian visibles), thread-count independence
+//! numerical integration for Gaussian visibles), the mean-field bound against
+//! its definition and the exact log-likelihood, thread-count independence
 //! and typed errors.
 
 // The f64 references index `W^l[i*n_l + j]` the way the formulas read.
 #![allow(clippy::needless_range_loop)]
 
 use latent_kernels::Par;
-use latent_testkit::{TestRng, bit_vector, log_sum_exp, thread_pool};
+use latent_testkit::{TestRng, bit_vector, log_sum_exp, sigmoid64, thread_pool};
 
 use super::*;
 use crate::error::ModelError;
+
+mod bound;
 
 /// Owned DBM parameters for the tests.
 #[derive(Clone)]
@@ -137,6 +140,46 @@ impl Dbm {
             .map(|k| self.brute_log_marginal(&bit_vector(k, self.sizes[0])))
             .collect();
         log_sum_exp(&terms)
+    }
+
+    /// Mean-field posteriors `μ^1..μ^L` of one row: `μ = 0.5` everywhere,
+    /// then `sweeps` sweeps of `μ^l ← σ(b^l + W^lᵀμ^{l-1} + W^{l+1}μ^{l+1})`,
+    /// `l = 1..L` in order (each a coordinate ascent step on the bound).
+    fn mean_field(&self, v: &[f64], sweeps: usize) -> Vec<Vec<f64>> {
+        let x0 = self.x0(v);
+        let mut mu: Vec<Vec<f64>> = self.sizes[1..].iter().map(|&n| vec![0.5; n]).collect();
+        for _ in 0..sweeps {
+            for l in 1..=self.top() {
+                for j in 0..self.sizes[l] {
+                    let mut a = self.b[l][j] as f64;
+                    let below = if l == 1 { &x0 } else { &mu[l - 2] };
+                    for i in 0..self.sizes[l - 1] {
+                        a += below[i] * self.w(l, i, j);
+                    }
+                    if l < self.top() {
+                        for k in 0..self.sizes[l + 1] {
+                            a += self.w(l + 1, j, k) * mu[l][k];
+                        }
+                    }
+                    mu[l - 1][j] = sigmoid64(a);
+                }
+            }
+        }
+        mu
+    }
+
+    /// `-E_q(v, μ) + H(q)` from the definition.
+    fn bound_f64(&self, v: &[f64], mu: &[Vec<f64>]) -> f64 {
+        let entropy: f64 = mu
+            .iter()
+            .flatten()
+            .map(|&m| {
+                let t = |x: f64| if x > 0.0 { -x * x.ln() } else { 0.0 };
+                t(m) + t(1.0 - m)
+            })
+            .sum();
+        // -E is linear in each layer's state, and q factorises over layers.
+        self.neg_energy(v, mu) + entropy
     }
 }
 
