@@ -10,9 +10,9 @@
 //! - [`ais_log_z`]: annealed importance sampling (Salakhutdinov & Murray
 //!   2008) with its ±3σ interval, for models too large to enumerate;
 //! - [`pseudo_log_likelihood`]: the stochastic one-bit-flip estimate;
-//! - for deep Boltzmann machines ([`DbmParams`]): exact [`dbm_exact_log_z`]
-//!   and [`dbm_log_likelihood`] for tiny models, and the mean-field bound
-//!   [`dbm_variational_bound`].
+//! - for deep Boltzmann machines ([`DbmParams`]): [`dbm_ais_log_z`], exact
+//!   [`dbm_exact_log_z`] and [`dbm_log_likelihood`] for tiny models, and the
+//!   mean-field bound [`dbm_variational_bound`].
 //!
 //! Data is batch-major and row-major (`B x V`, one sample a row).
 //!
@@ -28,9 +28,9 @@ mod pll;
 
 pub use ais::{AisConfig, AisEstimate, ais_log_z, base_rate_visible_bias, piecewise_linear_betas};
 pub use dbm::{
-    DBM_MAX_EXACT_UNITS, DbmExactSide, DbmParams, dbm_exact_average_log_likelihood,
-    dbm_exact_log_z, dbm_exact_log_z_over, dbm_log_likelihood, dbm_log_marginal_unnormalised,
-    dbm_variational_bound, dbm_variational_bound_with_log_z,
+    DBM_MAX_EXACT_UNITS, DbmExactSide, DbmParams, dbm_ais_log_z, dbm_base_rate_visible_bias,
+    dbm_exact_average_log_likelihood, dbm_exact_log_z, dbm_exact_log_z_over, dbm_log_likelihood,
+    dbm_log_marginal_unnormalised, dbm_variational_bound, dbm_variational_bound_with_log_z,
 };
 pub use exact::{
     ExactSide, MAX_EXACT_UNITS, average_log_likelihood, exact_average_log_likelihood, exact_log_z,

@@ -2,6 +2,9 @@
 //! section 3), on plain parameters ([`DbmParams`]) however the DBM was
 //! trained:
 //!
+//! - [`dbm_ais_log_z`]: annealed importance sampling for `ln Z` with the odd
+//!   layers summed out analytically (Salakhutdinov & Hinton 2009), with its
+//!   ±3σ interval, from the base rate of [`dbm_base_rate_visible_bias`];
 //! - [`dbm_exact_log_z`], [`dbm_log_likelihood`] and
 //!   [`dbm_exact_average_log_likelihood`]: exact values by enumeration for
 //!   tiny DBMs (at most [`DBM_MAX_EXACT_UNITS`] enumerated units);
@@ -21,11 +24,13 @@
 //! v_i/σ_i` and `e_0(v) = Σ_i (v_i - b^0_i)²/(2σ_i²)` for Gaussian ones, and
 //! `x^l = h^l` above. Data is batch-major and row-major (`B x n_0`).
 
+mod ais;
 mod bound;
 mod exact;
 #[cfg(test)]
 mod tests;
 
+pub use ais::{dbm_ais_log_z, dbm_base_rate_visible_bias};
 pub use bound::{dbm_variational_bound, dbm_variational_bound_with_log_z};
 pub use exact::{
     DBM_MAX_EXACT_UNITS, DbmExactSide, dbm_exact_average_log_likelihood, dbm_exact_log_z,

@@ -1,8 +1,8 @@
 //! Tests of the DBM evaluation against direct `f64` computations: exact
 //! `ln Z` and log-likelihoods against brute force over every layer (and
 //! numerical integration for Gaussian visibles), the mean-field bound against
-//! its definition and the exact log-likelihood, thread-count independence
-//! and typed errors.
+//! its definition and the exact log-likelihood, AIS against exact
+//! enumeration ([`ais`]), thread-count independence and typed errors.
 
 // The f64 references index `W^l[i*n_l + j]` the way the formulas read.
 #![allow(clippy::needless_range_loop)]
@@ -13,6 +13,7 @@ use latent_testkit::{TestRng, bit_vector, log_sum_exp, sigmoid64, thread_pool};
 use super::*;
 use crate::error::ModelError;
 
+mod ais;
 mod bound;
 
 /// Owned DBM parameters for the tests.
