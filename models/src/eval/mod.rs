@@ -9,7 +9,10 @@
 //!   most [`MAX_EXACT_UNITS`] units on the side that is summed over;
 //! - [`ais_log_z`]: annealed importance sampling (Salakhutdinov & Murray
 //!   2008) with its ±3σ interval, for models too large to enumerate;
-//! - [`pseudo_log_likelihood`]: the stochastic one-bit-flip estimate.
+//! - [`pseudo_log_likelihood`]: the stochastic one-bit-flip estimate;
+//! - for deep Boltzmann machines ([`DbmParams`]): [`dbm_ais_log_z`], exact
+//!   [`dbm_exact_log_z`] and [`dbm_log_likelihood`] for tiny models, and the
+//!   mean-field bound [`dbm_variational_bound`].
 //!
 //! Data is batch-major and row-major (`B x V`, one sample a row).
 //!
@@ -18,11 +21,17 @@
 //! evaluates the f32 master parameters, not their bf16 rounding.
 
 mod ais;
+mod dbm;
 mod exact;
 mod free_energy;
 mod pll;
 
 pub use ais::{AisConfig, AisEstimate, ais_log_z, base_rate_visible_bias, piecewise_linear_betas};
+pub use dbm::{
+    DBM_MAX_EXACT_UNITS, DbmExactSide, DbmParams, dbm_ais_log_z, dbm_base_rate_visible_bias,
+    dbm_exact_average_log_likelihood, dbm_exact_log_z, dbm_exact_log_z_over, dbm_log_likelihood,
+    dbm_log_marginal_unnormalised, dbm_variational_bound, dbm_variational_bound_with_log_z,
+};
 pub use exact::{
     ExactSide, MAX_EXACT_UNITS, average_log_likelihood, exact_average_log_likelihood, exact_log_z,
     exact_log_z_over,
