@@ -91,7 +91,8 @@ impl Default for AisConfig {
 }
 
 impl AisConfig {
-    fn validate(&self) -> Result<()> {
+    /// Checks the schedule, the run count and the block size.
+    pub(crate) fn validate(&self) -> Result<()> {
         let b = &self.betas;
         let bad = |expected| ModelError::InvalidConfig {
             what: "AIS betas",
@@ -250,7 +251,7 @@ pub fn ais_log_z(
 }
 
 /// `ln Ẑ` and its ±3σ interval from the log-weights.
-fn summarise(log_z_base: f64, log_weights: Vec<f64>) -> AisEstimate {
+pub(crate) fn summarise(log_z_base: f64, log_weights: Vec<f64>) -> AisEstimate {
     let m = log_weights.len() as f64;
     let lmax = log_weights
         .iter()

@@ -31,6 +31,7 @@ use latent_kernels::{Accum, BiasAdd, MatMut, MatRef, NoEpilogue, Par, gemm};
 
 use super::DbmParams;
 use crate::error::{ModelError, Result};
+use crate::eval::ais::summarise;
 use crate::eval::{
     AisConfig, AisEstimate, VisibleUnits, base_rate_visible_bias, fill_rows_min, sigmoid_f32,
     softplus_f64, sum_softplus_f64,
@@ -50,50 +51,6 @@ pub fn dbm_base_rate_visible_bias(params: &DbmParams<'_>, data: &[f32]) -> Resul
     base_rate_visible_bias(&params.bottom_rbm(), data)
 }
 
-/// Checks an [`AisConfig`] as [`crate::eval::ais_log_z`] does.
-fn validate_config(config: &AisConfig) -> Result<()> {
-    let b = &config.betas;
-    let bad = |expected| ModelError::InvalidConfig {
-        what: "AIS betas",
-        value: if b.len() <= 6 {
-            format!("{b:?}")
-        } else {
-            format!(
-                "[{}, {}, …, {}] ({} values)",
-                b[0],
-                b[1],
-                b[b.len() - 1],
-                b.len()
-            )
-        },
-        expected,
-    };
-    if b.len() < 2 {
-        return Err(bad("at least two values, from 0 to 1"));
-    }
-    if b[0] != 0.0 || b[b.len() - 1] != 1.0 {
-        return Err(bad("first value 0 and last value 1"));
-    }
-    if b.iter().any(|x| !x.is_finite()) || b.windows(2).any(|w| w[0] > w[1]) {
-        return Err(bad("non-decreasing finite values"));
-    }
-    if config.n_runs < 2 {
-        return Err(ModelError::InvalidConfig {
-            what: "AIS n_runs",
-            value: config.n_runs.to_string(),
-            expected: "at least 2 (the error bars need a spread)",
-        });
-    }
-    if config.runs_per_block == 0 {
-        return Err(ModelError::InvalidConfig {
-            what: "AIS runs_per_block",
-            value: "0".into(),
-            expected: "at least 1",
-        });
-    }
-    Ok(())
-}
-
 /// Estimates `ln Z` of the DBM `params` by annealed importance sampling
 /// from the base-rate model with visible biases `base_visible_bias` (see
 /// [`dbm_base_rate_visible_bias`]), the odd layers summed out.
@@ -108,7 +65,7 @@ pub fn dbm_ais_log_z(
     par: Par,
 ) -> Result<AisEstimate> {
     params.validate()?;
-    validate_config(config)?;
+    config.validate()?;
     let sizes = params.sizes();
     if base_visible_bias.len() != sizes[0] {
         return Err(ModelError::Shape {
@@ -170,38 +127,6 @@ fn transposed_weights(params: &DbmParams<'_>) -> Vec<Vec<f32>> {
             t
         })
         .collect()
-}
-
-/// `ln Ẑ` and its ±3σ interval from the log-weights (as the RBM's AIS).
-fn summarise(log_z_base: f64, log_weights: Vec<f64>) -> AisEstimate {
-    let m = log_weights.len() as f64;
-    let lmax = log_weights
-        .iter()
-        .copied()
-        .fold(f64::NEG_INFINITY, f64::max);
-    let (mean, sd, ess) = if lmax.is_finite() {
-        let w: Vec<f64> = log_weights.iter().map(|&l| (l - lmax).exp()).collect();
-        let mean = w.iter().sum::<f64>() / m;
-        let var = w.iter().map(|&x| (x - mean) * (x - mean)).sum::<f64>() / (m - 1.0);
-        let ess = w.iter().sum::<f64>().powi(2) / w.iter().map(|x| x * x).sum::<f64>();
-        (mean, var.sqrt(), ess)
-    } else {
-        (f64::NAN, f64::NAN, f64::NAN)
-    };
-    let se3 = 3.0 * sd / m.sqrt();
-    let shift = log_z_base + lmax;
-    AisEstimate {
-        log_z: shift + mean.ln(),
-        log_z_minus_3sd: if mean > se3 {
-            shift + (mean - se3).ln()
-        } else {
-            f64::NEG_INFINITY
-        },
-        log_z_plus_3sd: shift + (mean + se3).ln(),
-        log_z_base,
-        log_weights,
-        effective_sample_size: ess,
-    }
 }
 
 /// The state of one block of AIS runs.
