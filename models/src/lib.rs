@@ -4,6 +4,7 @@
 #![warn(missing_docs)]
 
 pub mod ae;
+pub mod dbm;
 pub mod dbn;
 pub mod error;
 pub mod eval;

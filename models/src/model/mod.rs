@@ -52,6 +52,7 @@ macro_rules! with_precision {
 with_precision!(
     crate::rbm::Rbm,
     crate::dbn::Dbn,
+    crate::dbm::Dbm,
     crate::ae::Autoencoder,
     crate::ae::Vae,
     AnyModel
