@@ -188,6 +188,41 @@ impl Dbm {
         self.precision = precision;
     }
 
+    /// Hinton's visible-bias initialisation, as the RBM's: `b⁰_i = ln(p_i/(1
+    /// − p_i))` of the data's column means `p_i` (clipped to `[1e-3, 1 −
+    /// 1e-3]`) for Bernoulli visibles, the column means for Gaussian ones.
+    pub fn init_visible_bias_from_data(&mut self, x: &Matrix) -> Result<()> {
+        self.check_input("Dbm::init_visible_bias_from_data", x.cols())?;
+        if x.rows() == 0 {
+            return Err(ModelError::Shape {
+                what: "Dbm::init_visible_bias_from_data: rows of x".into(),
+                expected: 1,
+                found: 0,
+            });
+        }
+        let mut means = vec![0.0f32; x.cols()];
+        let par = latent_kernels::Par::Seq;
+        latent_kernels::reduce::col_means(x.as_slice(), x.rows(), x.cols(), &mut means, par)?;
+        let gaussian = self.config.visible == crate::rbm::VisibleUnits::Gaussian;
+        let index = self.bias_index(0);
+        for (b, &p) in self
+            .params
+            .value_mut(index)
+            .as_mut_slice()
+            .iter_mut()
+            .zip(&means)
+        {
+            *b = match gaussian {
+                true => p,
+                false => {
+                    let p = p.clamp(1e-3, 1.0 - 1e-3);
+                    (p / (1.0 - p)).ln()
+                }
+            };
+        }
+        Ok(())
+    }
+
     /// The visible units' total inputs are activated by this: the sigmoid
     /// (Bernoulli) or the identity (Gaussian means).
     fn visible_activation(&self) -> latent_kernels::activation::Activation {

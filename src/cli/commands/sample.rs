@@ -1,4 +1,5 @@
-//! `latent sample`: Gibbs samples from an RBM or DBN, or a VAE's decoder
+//! `latent sample`: Gibbs samples from an RBM, DBN or DBM (fresh chains,
+//! odd/even sweeps), or a VAE's decoder
 //! means at `z ~ N(0, I)`; an autoencoder has no prior to sample from.
 
 use std::path::PathBuf;
@@ -25,8 +26,8 @@ pub struct SampleArgs {
     /// Number of samples (independent chains).
     #[arg(long, short, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
     pub n: u32,
-    /// Gibbs steps per chain (in the top RBM for a DBN; a VAE decodes
-    /// z ~ N(0, I) directly).
+    /// Gibbs steps per chain (in the top RBM for a DBN; odd/even sweeps for
+    /// a DBM; a VAE decodes z ~ N(0, I) directly).
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     pub steps: u32,
     /// Seed of the chains.
@@ -55,7 +56,7 @@ pub fn run(args: &SampleArgs, g: &Global) -> Result<Report> {
         return Err(CliError::unsupported(
             format!("latent sample {}", args.model.display()),
             format!(
-                "{} models (autoencoders) have no prior over their codes to sample from; sample works with rbm, gaussian-rbm, dbn and vae models",
+                "{} models (autoencoders) have no prior over their codes to sample from; sample works with rbm, gaussian-rbm, dbn, dbm and vae models",
                 m.kind.name()
             ),
         ));
