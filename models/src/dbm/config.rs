@@ -56,6 +56,14 @@ impl DbmConfig {
         }
     }
 
+    /// The mean-field options (`mf_iters`, `mf_tol`).
+    pub fn mean_field_options(&self) -> super::MeanFieldOptions {
+        super::MeanFieldOptions {
+            max_iters: self.mf_iters,
+            tol: self.mf_tol,
+        }
+    }
+
     /// The number of hidden layers `L`.
     pub fn depth(&self) -> usize {
         self.sizes.len().saturating_sub(1)

@@ -189,10 +189,7 @@ fn update(
 impl Dbm {
     /// The mean-field options of the configuration (`mf_iters`, `mf_tol`).
     pub fn mean_field_options(&self) -> MeanFieldOptions {
-        MeanFieldOptions {
-            max_iters: self.config.mf_iters,
-            tol: self.config.mf_tol,
-        }
+        self.config.mean_field_options()
     }
 
     /// The mean-field posteriors of the rows of `x` (`rows x n0`, any

@@ -38,8 +38,10 @@ pub use workspace::DbmScratch;
 
 use latent_engine::{Matrix, ParamSet, Role};
 use latent_kernels::Precision;
+use latent_kernels::activation::Activation;
 
 use crate::error::{ModelError, Result};
+use crate::rbm::VisibleUnits;
 use workspace::{LayerBufs, Workspace};
 
 /// The index in the parameter set of `Wˡ` (`l = 1..=L`).
@@ -203,7 +205,7 @@ impl Dbm {
         let mut means = vec![0.0f32; x.cols()];
         let par = latent_kernels::Par::Seq;
         latent_kernels::reduce::col_means(x.as_slice(), x.rows(), x.cols(), &mut means, par)?;
-        let gaussian = self.config.visible == crate::rbm::VisibleUnits::Gaussian;
+        let gaussian = self.config.visible == VisibleUnits::Gaussian;
         let index = self.bias_index(0);
         for (b, &p) in self
             .params
@@ -223,14 +225,9 @@ impl Dbm {
         Ok(())
     }
 
-    /// The visible units' total inputs are activated by this: the sigmoid
-    /// (Bernoulli) or the identity (Gaussian means).
-    fn visible_activation(&self) -> latent_kernels::activation::Activation {
-        use latent_kernels::activation::Activation;
-        match self.config.visible {
-            crate::rbm::VisibleUnits::Bernoulli => Activation::Sigmoid,
-            crate::rbm::VisibleUnits::Gaussian => Activation::Identity,
-        }
+    /// The activation of the visible units' total inputs.
+    fn visible_activation(&self) -> Activation {
+        visible_activation(self.config.visible)
     }
 
     /// An error unless `x` has a column per visible unit.
@@ -243,6 +240,15 @@ impl Dbm {
             cols,
             self.config.sizes[0],
         )
+    }
+}
+
+/// The visible units' total inputs are activated by this: the sigmoid
+/// (Bernoulli) or the identity (Gaussian means).
+fn visible_activation(visible: VisibleUnits) -> Activation {
+    match visible {
+        VisibleUnits::Bernoulli => Activation::Sigmoid,
+        VisibleUnits::Gaussian => Activation::Identity,
     }
 }
 

@@ -10,8 +10,8 @@ use latent_kernels::random::Streams;
 use latent_kernels::reduce::{col_sums, sq_err};
 
 use super::mean_field::{self, MeanFieldStats, Net, visible_means};
-use super::workspace::{LayerBufs, Workspace};
-use super::{Dbm, gibbs, weight_index};
+use super::workspace::{LayerBufs, LayerOps};
+use super::{Dbm, gibbs, visible_activation, weight_index};
 use crate::error::{Result, into_engine};
 
 /// Mixed into a step's seed for the streams that start new chains.
@@ -50,58 +50,32 @@ impl Dbm {
         }
         let chains = self.config.chains.unwrap_or(rows);
         self.ensure_chains(chains, seed, par)?;
-        let Dbm {
-            config,
-            params,
-            ws,
-            chains: states,
-            precision,
-        } = self;
-        ws.ensure(rows, chains, &config.sizes);
-        let Workspace {
-            mf,
-            probs,
-            sum_data,
-            sum_chains,
-            recon,
-            recon_rows,
-            packed,
-        } = ws;
-        packed.repack(*precision, params, config.depth());
+        self.ws.ensure(rows, chains, &self.config.sizes);
+        let (precision, depth) = (self.precision, self.depth());
+        let ws = &mut self.ws;
+        ws.packed.repack(precision, &self.params, depth);
+        let (config, states) = (&self.config, &mut self.chains);
         let net = Net {
             sizes: &config.sizes,
-            params,
-            ops: super::workspace::LayerOps {
-                precision: *precision,
-                params,
-                packed,
+            params: &self.params,
+            ops: LayerOps {
+                precision,
+                params: &self.params,
+                packed: &ws.packed,
             },
         };
-        let opts = mean_field::MeanFieldOptions {
-            max_iters: config.mf_iters,
-            tol: config.mf_tol,
-        };
-        let mf_stats = mean_field::run(&net, x, opts, &mut mf.mu, &mut mf.next, par)?;
-        mf.rows = rows;
-        let streams = Streams::new(seed);
-        gibbs::sweeps(
-            &net,
-            config.visible,
-            states,
-            probs,
-            chains,
-            config.cd_k,
-            streams,
-            par,
-        )?;
-        let act = match config.visible {
-            crate::rbm::VisibleUnits::Bernoulli => latent_kernels::activation::Activation::Sigmoid,
-            crate::rbm::VisibleUnits::Gaussian => latent_kernels::activation::Activation::Identity,
-        };
-        let recon = reconstruction_error(&net, act, recon, recon_rows, &mf.mu, rows, par)?;
-        gradients(&net, &mf.mu, rows, states, chains, grads, par)?;
-        let sums = (&mut sum_data[..], &mut sum_chains[..]);
-        bias_gradients(sums, &net, (&mf.mu, rows), (states, chains), grads)?;
+        let (mu, next) = (&mut ws.mf.mu, &mut ws.mf.next);
+        let mf_stats = mean_field::run(&net, x, config.mean_field_options(), mu, next, par)?;
+        ws.mf.rows = rows;
+        let (k, streams) = (config.cd_k, Streams::new(seed));
+        let probs = &mut ws.probs;
+        gibbs::sweeps(&net, config.visible, states, probs, chains, k, streams, par)?;
+        let act = visible_activation(config.visible);
+        let (recon, recon_rows) = (&mut ws.recon[..], &mut ws.recon_rows[..]);
+        let recon = reconstruction_error(&net, act, recon, recon_rows, &ws.mf.mu, rows, par)?;
+        gradients(&net, &ws.mf.mu, rows, states, chains, grads, par)?;
+        let sums = (&mut ws.sum_data[..], &mut ws.sum_chains[..]);
+        bias_gradients(sums, &net, (&ws.mf.mu, rows), (states, chains), grads)?;
         Ok(StepStats {
             reconstruction_error: recon,
             mean_field: mf_stats,
