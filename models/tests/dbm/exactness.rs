@@ -39,12 +39,25 @@ fn state_bits(dbm: &Dbm) -> Vec<u32> {
 fn training_gives_the_same_bits_on_one_and_two_threads() {
     // Wide enough that the products and samplers split their rows.
     let x = data(300, 96);
-    for (chains, precision) in [(None, Precision::F32), (Some(40), Precision::Bf16)] {
+    let cases = [
+        (
+            None,
+            Precision::F32,
+            DbmConfig::bernoulli(&[96, 80, 64, 32]),
+        ),
+        (
+            Some(40),
+            Precision::Bf16,
+            DbmConfig::bernoulli(&[96, 80, 64, 32]),
+        ),
+        (Some(30), Precision::F32, DbmConfig::gaussian(&[96, 80, 64])),
+    ];
+    for (chains, precision, base) in cases {
         let run = |threads| {
             let config = DbmConfig {
                 chains,
                 cd_k: 2,
-                ..DbmConfig::bernoulli(&[96, 80, 64, 32])
+                ..base.clone()
             };
             let mut dbm = Dbm::new(config, 3).unwrap();
             dbm.set_precision(precision);

@@ -190,3 +190,55 @@ pub(super) fn bars_and_stripes(side: usize) -> Matrix {
     }
     Matrix::from_slice(rows.len(), side * side, &rows.concat()).unwrap()
 }
+
+/// Exact `E[v]` of a tiny DBM with unit-variance Gaussian visibles:
+/// integrating `v` out leaves `p(h) ∝ exp(Σ_{l≥1} bˡ·hˡ + Σ_{l≥2} hˡ⁻¹ᵀWˡhˡ +
+/// Σ_i a_i²/2)` with `a = b⁰ + W¹h¹` the visibles' mean given `h¹`, and
+/// `E[v] = Σ_h p(h)·a(h)`; every hidden layer enumerated.
+pub(super) fn exact_gaussian_visible_means(dbm: &Dbm) -> Vec<f64> {
+    let s = dbm.sizes();
+    let (_, b) = params64(dbm);
+    let bits: usize = s[1..].iter().sum();
+    assert!(bits <= 16, "too many hidden units to enumerate");
+    let mut terms = Vec::with_capacity(1 << bits);
+    for code in 0..1usize << bits {
+        let mut h: Vec<Vec<f64>> = s.iter().map(|&n| vec![0.0; n]).collect();
+        let mut shift = 0;
+        for l in 1..s.len() {
+            h[l] = bit_vector(code >> shift, s[l]);
+            shift += s[l];
+        }
+        // The visibles' mean given h¹ (layer 0's input, its bias included).
+        let a = total_input(dbm, &h, 0, 1.0);
+        let mut t: f64 = a.iter().map(|&x| x * x / 2.0).sum();
+        for l in 1..s.len() {
+            t += (0..s[l]).map(|j| b[l][j] * h[l][j]).sum::<f64>();
+            if l >= 2 {
+                // hˡ⁻¹ᵀWˡhˡ: the input to layer l from below, less its bias.
+                let below: Vec<Vec<f64>> = (0..s.len())
+                    .map(|k| {
+                        if k == l - 1 {
+                            h[k].clone()
+                        } else {
+                            vec![0.0; s[k]]
+                        }
+                    })
+                    .collect();
+                let input = total_input(dbm, &below, l, 1.0);
+                t += (0..s[l])
+                    .map(|j| (input[j] - b[l][j]) * h[l][j])
+                    .sum::<f64>();
+            }
+        }
+        terms.push((a, t));
+    }
+    let log_z = log_sum_exp(&terms.iter().map(|t| t.1).collect::<Vec<_>>());
+    let mut means = vec![0.0; s[0]];
+    for (a, t) in terms {
+        let p = (t - log_z).exp();
+        for (m, x) in means.iter_mut().zip(a) {
+            *m += p * x;
+        }
+    }
+    means
+}

@@ -8,7 +8,10 @@ use latent_models::dbm::{Dbm, DbmConfig};
 use latent_models::model::{Inference, SampleRequest, Score};
 use latent_models::train::{Settings, SettingsOverrides};
 
-use super::reference::{bars_and_stripes, exact_mean_ll, exact_visible_means, structured_dbm};
+use super::reference::{
+    bars_and_stripes, exact_gaussian_visible_means, exact_mean_ll, exact_visible_means,
+    structured_dbm,
+};
 
 /// Trains `dbm` on `x` for `epochs` epochs of batches of `batch` with SGD
 /// at `lr` (the run settings' momentum and weight decay), on `threads`.
@@ -58,6 +61,36 @@ fn sampled_chains_match_the_exact_visible_marginals() {
     }
     // Far from uniform, so the check means something.
     assert!(want.iter().any(|&m| (m - 0.5).abs() > 0.1), "{want:?}");
+}
+
+#[test]
+fn gaussian_visible_chains_match_the_exact_visible_means() {
+    let sizes = [3, 3, 2];
+    let bernoulli = structured_dbm(&sizes, 0.8, 31);
+    let weights: Vec<Matrix> = bernoulli.weights().into_iter().cloned().collect();
+    let biases: Vec<Vec<f32>> = bernoulli.biases().iter().map(|b| b.to_vec()).collect();
+    let dbm = Dbm::from_params(DbmConfig::gaussian(&sizes), &weights, &biases).unwrap();
+    let want = exact_gaussian_visible_means(&dbm);
+    let n = 6000;
+    let s = dbm
+        .samples(n, SampleRequest { steps: 40, seed: 8 }, Par::All)
+        .unwrap();
+    for i in 0..3 {
+        let col: Vec<f64> = (0..n).map(|r| s.as_slice()[r * 3 + i] as f64).collect();
+        let mean = col.iter().sum::<f64>() / n as f64;
+        let var = col.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+        let se = (var / n as f64).sqrt();
+        assert!(
+            (mean - want[i]).abs() < 5.0 * se + 1e-3,
+            "E[v{i}]: chains {mean} ± {se}, exact {}",
+            want[i]
+        );
+    }
+    // Away from the biases alone, so the hidden layers' part is checked.
+    let off = (0..3)
+        .map(|i| (want[i] - biases[0][i] as f64).abs())
+        .fold(0.0, f64::max);
+    assert!(off > 0.1, "{want:?} vs biases {:?}", biases[0]);
 }
 
 #[test]
