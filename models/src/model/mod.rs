@@ -1,5 +1,5 @@
 //! One inference interface for every model: [`Inference`], implemented by
-//! [`Rbm`](crate::rbm::Rbm), [`Dbn`](crate::dbn::Dbn),
+//! [`Rbm`](crate::rbm::Rbm), [`Dbn`](crate::dbn::Dbn), [`Dbm`](crate::dbm::Dbm),
 //! [`Autoencoder`](crate::ae::Autoencoder), [`Vae`](crate::ae::Vae) and
 //! [`AnyModel`] (any of them, as a model file holds it).
 //!
