@@ -112,6 +112,20 @@ fn train_then_every_command_on_a_dbm_file() {
     ]);
     check_png(&d.join("samples.png"));
     assert_eq!(npy::read_matrix(p("samples.npy")).unwrap().shape(), (9, 36));
+    let c = json(&[
+        "sample",
+        &model,
+        "-n",
+        "100",
+        "--from-chains",
+        "--out",
+        &p("chains.npy"),
+    ]);
+    assert_eq!(
+        c["shape"],
+        serde_json::json!([30, 36]),
+        "as many as the 30 chains"
+    );
     ok(&["filters", &model, "--out", &p("filters.png"), "-q"]);
     check_png(&d.join("filters.png"));
     ok(&["export", &model, "--out", &p("export"), "-q"]);

@@ -409,6 +409,10 @@ fn table() -> Vec<(&'static str, &'static str)> {
             "--metric",
         ),
         (
+            "sample @r.latent --out @o.npy --from-chains",
+            "--from-chains",
+        ),
+        (
             "train rbm --data @nine-ubyte --out @o.latent --resume @r.latent",
             "nine-ubyte",
         ),

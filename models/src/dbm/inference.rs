@@ -157,6 +157,38 @@ impl Dbm {
         Ok(())
     }
 
+    /// The visible means `E[v | h¹]` of the first `out.rows()` persistent
+    /// chains (the training's negative phase, as the model file holds
+    /// them) into `out` (`n x n0`); more rows than chains is an error.
+    pub fn chain_samples_with(
+        &self,
+        mut out: MatMut<'_>,
+        scratch: &mut DbmScratch,
+        par: Par,
+    ) -> Result<()> {
+        let (n, sizes) = (out.rows(), self.sizes());
+        check_len("Dbm::chain_samples: columns of out", out.cols(), sizes[0])?;
+        if n > self.chain_count() {
+            return Err(ModelError::mismatch(
+                "Dbm::chain_samples: samples from the persistent chains",
+                format!(
+                    "at most {} (the chains the model holds)",
+                    self.chain_count()
+                ),
+                n,
+            ));
+        }
+        let DbmScratch { probs, packed, .. } = scratch;
+        probs.ensure(n, sizes);
+        packed.repack(self.precision, &self.params, self.depth());
+        let net = self.net(packed);
+        let h1 = &self.chains.layer(1, self.chain_count())[..n * sizes[1]];
+        let means = probs.layer_mut(0, n);
+        visible_means(&net, self.visible_activation(), h1, n, means, par)?;
+        write_columns(&mut out, means, 0, sizes[0]);
+        Ok(())
+    }
+
     /// The mean over the rows of `x` of the squared error of the
     /// mean-field reconstructions (the training's validation metric).
     pub fn reconstruction_error(&self, x: &Matrix, par: Par) -> Result<f64> {

@@ -297,6 +297,20 @@ impl AnyModel {
         }
     }
 
+    /// Samples from a DBM's persistent chains (the visible means of their
+    /// first hidden layer): at most as many as the file holds, `n` asked.
+    pub fn chain_samples(&self, n: usize, par: Par) -> Result<Matrix> {
+        let AnyModel::Dbm(d) = self else {
+            return Err(ModelError::Unsupported {
+                what: "samples from the persistent chains",
+                why: "only a DBM's model file keeps its chains for sampling".into(),
+            });
+        };
+        let mut out = Matrix::zeros(n, d.sizes()[0])?;
+        d.chain_samples_with(out.view_mut(), &mut DbmScratch::new(), par)?;
+        Ok(out)
+    }
+
     /// The DBM, when the model is one.
     pub fn as_dbm(&self) -> Option<&Dbm> {
         match self {

@@ -160,6 +160,28 @@ fn a_resumed_run_continues_exactly_and_the_file_round_trips() {
             .hyperparameters
             .starts_with("visible=bernoulli sizes=12,8,6 ")
     );
+    // Samples from the persistent chains: σ(h¹W¹ᵀ + b⁰) of the chains' h¹.
+    let count = loaded.chain_count();
+    let s = file.model.chain_samples(count, Par::All).unwrap();
+    let (h1, w1, b0) = (
+        loaded.chain_states(1).unwrap(),
+        loaded.weight(1).as_slice(),
+        loaded.bias(0),
+    );
+    for r in 0..count {
+        for i in 0..12 {
+            let a: f64 = b0[i] as f64
+                + (0..8)
+                    .map(|j| h1[r * 8 + j] as f64 * w1[i * 8 + j] as f64)
+                    .sum::<f64>();
+            let want = 1.0 / (1.0 + (-a).exp());
+            assert!(
+                (s.as_slice()[r * 12 + i] as f64 - want).abs() < 1e-6,
+                "chain {r} unit {i}"
+            );
+        }
+    }
+    assert!(file.model.chain_samples(count + 1, Par::All).is_err());
     for p in [whole, half] {
         std::fs::remove_file(p).ok();
     }

@@ -33,6 +33,11 @@ pub struct SampleArgs {
     /// Seed of the chains.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// DBM: the visible means of the model file's persistent chains (the
+    /// training's negative phase; at most as many as it holds) instead of
+    /// fresh chains.
+    #[arg(long)]
+    pub from_chains: bool,
     /// Output: the samples' visible means (.npy or .csv).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -61,6 +66,26 @@ pub fn run(args: &SampleArgs, g: &Global) -> Result<Report> {
             ),
         ));
     }
+    let n = match m.model.as_dbm() {
+        Some(d) if args.from_chains => (args.n as usize).min(d.chain_count()),
+        _ if args.from_chains => {
+            return Err(CliError::unsupported(
+                format!(
+                    "--from-chains with the {} model {}",
+                    m.kind.name(),
+                    args.model.display()
+                ),
+                "it applies to dbm models, whose files keep their persistent chains",
+            ));
+        }
+        _ => args.n as usize,
+    };
+    if n == 0 {
+        return Err(CliError::unsupported(
+            format!("--from-chains with {}", args.model.display()),
+            "the model holds no persistent chains (it was not trained)",
+        ));
+    }
     check_chains_fit(&m, "-n", args.n.into())?;
     let tile = match &args.png {
         Some(_) => Some(image::tile_shape(
@@ -69,12 +94,15 @@ pub fn run(args: &SampleArgs, g: &Global) -> Result<Report> {
         )?),
         None => None,
     };
-    let (n, steps) = (args.n as usize, args.steps as usize);
+    let steps = args.steps as usize;
     let request = SampleRequest {
         steps,
         seed: args.seed,
     };
-    let mut s = m.model.samples(n, request, Par::All)?;
+    let mut s = match args.from_chains {
+        true => m.model.chain_samples(n, Par::All)?,
+        false => m.model.samples(n, request, Par::All)?,
+    };
     if let (Some(p), Some((th, tw))) = (&args.png, tile) {
         image::save(p, &s, Grid::auto(n, th, tw, shade_for(&m)))?;
     }
@@ -82,7 +110,9 @@ pub fn run(args: &SampleArgs, g: &Global) -> Result<Report> {
         m.preprocess.invert(&mut s)?;
         write_matrix("--out", o, &s)?;
     }
-    if m.model.as_vae().is_some() {
+    if args.from_chains {
+        say(g, format!("took {n} samples from the persistent chains"));
+    } else if m.model.as_vae().is_some() {
         say(
             g,
             format!("drew {n} samples from the decoder at z ~ N(0, I)"),
