@@ -14,6 +14,7 @@ use crate::cli::error::{CliError, Result};
 use crate::cli::image::{self, Grid};
 use crate::cli::io::write_matrix;
 use crate::cli::{Global, Report};
+use latent_models::persist::ModelFile;
 
 /// Flags of `latent sample`.
 #[derive(Debug, Args)]
@@ -66,26 +67,7 @@ pub fn run(args: &SampleArgs, g: &Global) -> Result<Report> {
             ),
         ));
     }
-    let n = match m.model.as_dbm() {
-        Some(d) if args.from_chains => (args.n as usize).min(d.chain_count()),
-        _ if args.from_chains => {
-            return Err(CliError::unsupported(
-                format!(
-                    "--from-chains with the {} model {}",
-                    m.kind.name(),
-                    args.model.display()
-                ),
-                "it applies to dbm models, whose files keep their persistent chains",
-            ));
-        }
-        _ => args.n as usize,
-    };
-    if n == 0 {
-        return Err(CliError::unsupported(
-            format!("--from-chains with {}", args.model.display()),
-            "the model holds no persistent chains (it was not trained)",
-        ));
-    }
+    let n = sample_count(args, &m)?;
     check_chains_fit(&m, "-n", args.n.into())?;
     let tile = match &args.png {
         Some(_) => Some(image::tile_shape(
@@ -126,4 +108,30 @@ pub fn run(args: &SampleArgs, g: &Global) -> Result<Report> {
         "out": args.out.as_ref().map(|p| p.display().to_string()),
         "png": args.png.as_ref().map(|p| p.display().to_string()),
     })))
+}
+
+/// How many samples to draw: `-n`, or with `--from-chains` at most the
+/// DBM file's chains (an error for other kinds, or a file without chains).
+fn sample_count(args: &SampleArgs, m: &ModelFile) -> Result<usize> {
+    let n = match m.model.as_dbm() {
+        Some(d) if args.from_chains => (args.n as usize).min(d.chain_count()),
+        _ if args.from_chains => {
+            return Err(CliError::unsupported(
+                format!(
+                    "--from-chains with the {} model {}",
+                    m.kind.name(),
+                    args.model.display()
+                ),
+                "it applies to dbm models, whose files keep their persistent chains",
+            ));
+        }
+        _ => args.n as usize,
+    };
+    if n == 0 {
+        return Err(CliError::unsupported(
+            format!("--from-chains with {}", args.model.display()),
+            "the model holds no persistent chains (it was not trained)",
+        ));
+    }
+    Ok(n)
 }
