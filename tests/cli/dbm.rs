@@ -216,3 +216,44 @@ fn a_resumed_dbm_run_gives_the_same_model_as_an_uninterrupted_one() {
     ]);
     assert!(e.contains("configuration"), "{e}");
 }
+
+#[test]
+fn a_bf16_dbm_keeps_its_precision_and_encodes_near_f32() {
+    let d = scratch("dbm-bf16");
+    let p = in_dir(&d);
+    write_idx(&d.join("images-ubyte"), 60, 5);
+    let data = p("images-ubyte");
+    let flags = [
+        "--layers",
+        "25,10,6",
+        "--epochs",
+        "2",
+        "--precision",
+        "bf16",
+    ];
+    train(&data, &p("b.latent"), &flags);
+    assert_eq!(json(&["info", &p("b.latent")])["precision"], "bf16");
+    ok(&[
+        "encode",
+        &p("b.latent"),
+        "--data",
+        &data,
+        "--out",
+        &p("b.npy"),
+        "-q",
+    ]);
+    let out = p("f.npy");
+    let f32_flags = ["--data", &data, "--out", &out, "--precision", "f32", "-q"];
+    ok(&[&["encode", &p("b.latent")][..], &f32_flags].concat());
+    let (b, f) = (
+        npy::read_matrix(p("b.npy")).unwrap(),
+        npy::read_matrix(out).unwrap(),
+    );
+    let worst = b
+        .as_slice()
+        .iter()
+        .zip(f.as_slice())
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0f32, f32::max);
+    assert!(worst > 0.0 && worst < 0.05, "bf16 vs f32 features: {worst}");
+}
