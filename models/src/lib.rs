@@ -4,6 +4,7 @@
 #![warn(missing_docs)]
 
 pub mod ae;
+pub mod dbm;
 pub mod dbm_pretrain;
 pub mod dbn;
 pub mod error;

@@ -61,7 +61,7 @@ fn csv(n: usize, cols: usize, v: &str, last: &str) -> String {
 }
 
 /// The bad data files (16 features per sample unless named otherwise) and
-/// the models (`r` rbm, `v` vae, `a` ae, `d` dbn, `da` deep-ae) and broken
+/// the models (`r` rbm, `v` vae, `a` ae, `d` dbn, `da` deep-ae, `m` dbm) and broken
 /// model files of the table, in `d`.
 fn write_files(d: &Path) {
     let p = in_dir(d);
@@ -127,6 +127,7 @@ fn write_files(d: &Path) {
     train("ae", &["--hidden", "4"], "a.latent");
     train("dbn", &["--layers", "16,8,4"], "d.latent");
     train("deep-ae", &["--layers", "16,8,4"], "da.latent");
+    train("dbm", &["--layers", "16,8,4"], "m.latent");
     let ok_npy = p("ok.npy");
     ok(&[
         "train",
@@ -254,6 +255,63 @@ fn table() -> Vec<(&'static str, &'static str)> {
             "train dbn --data @a-ubyte --out @o.latent --hidden 4",
             "--hidden",
         ),
+        ("train dbm --data @a-ubyte --out @o.latent", "--layers"),
+        (
+            "train dbm --data @a-ubyte --out @o.latent --layers 16,8",
+            "--layers",
+        ),
+        (
+            "train dbm --data @a-ubyte --out @o.latent --layers 9,4,3",
+            "a-ubyte",
+        ),
+        (
+            "train dbm --data @a-ubyte --out @o.latent --hidden 4",
+            "--hidden",
+        ),
+        (
+            "train dbm --data @a-ubyte --out @o.latent --layers 16,8,4 --chains 0",
+            "--chains",
+        ),
+        (
+            "train dbm --data @a-ubyte --out @o.latent --layers 16,8,4 --mf-iters 0",
+            "--mf-iters",
+        ),
+        (
+            "train dbm --data @a-ubyte --out @o.latent --layers 16,8,4 --mf-iters 10001",
+            "--mf-iters",
+        ),
+        (
+            "train dbm --data @a-ubyte --out @o.latent --layers 16,8,4 --mf-tol -1",
+            "--mf-tol",
+        ),
+        (
+            "train dbm --data @a-ubyte --out @o.latent --layers 16,8,4 --cd-k 0",
+            "--cd-k",
+        ),
+        (
+            "train dbm --data @a-ubyte --out @o.latent --layers 16,8,4 --persistent",
+            "--persistent",
+        ),
+        (
+            "train dbm --data @a-ubyte --out @o.latent --layers 16,8,4 --sparsity 0.1",
+            "--sparsity",
+        ),
+        (
+            "train dbm --data @big.csv --out @o.latent --layers 16,8,4",
+            "big.csv",
+        ),
+        (
+            "train rbm --data @a-ubyte --out @o.latent --hidden 4 --chains 5",
+            "--chains",
+        ),
+        (
+            "train dbn --data @a-ubyte --out @o.latent --layers 16,8 --mf-iters 5",
+            "--mf-iters",
+        ),
+        (
+            "train ae --data @a-ubyte --out @o.latent --hidden 4 --mf-tol 0.1",
+            "--mf-tol",
+        ),
         ("train ae --data @a-ubyte --out @o.latent", "--layers"),
         (
             "train ae --data @a-ubyte --out @o.latent --hidden 4 --noise mask:2",
@@ -323,6 +381,36 @@ fn table() -> Vec<(&'static str, &'static str)> {
         (
             "train deep-ae --data @a-ubyte --out @o.latent --resume @d.latent",
             "d.latent",
+        ),
+        (
+            "train dbm --data @a-ubyte --out @o.latent --resume @d.latent",
+            "d.latent",
+        ),
+        (
+            "train dbm --data @nine-ubyte --out @o.latent --resume @m.latent",
+            "nine-ubyte",
+        ),
+        ("eval @m.latent --data @a-ubyte", "m.latent"),
+        ("eval @m.latent --data @a-ubyte --ais", "m.latent"),
+        (
+            "encode @m.latent --data @a-ubyte --out @o.npy --layer 3",
+            "--layer",
+        ),
+        (
+            "encode @r.latent --data @a-ubyte --out @o.npy --all-layers",
+            "--all-layers",
+        ),
+        (
+            "encode @m.latent --data @a-ubyte --out @o.npy --layer 1 --all-layers",
+            "--all-layers",
+        ),
+        (
+            "score @m.latent --data @a-ubyte --out @o.npy --metric free-energy",
+            "--metric",
+        ),
+        (
+            "sample @r.latent --out @o.npy --from-chains",
+            "--from-chains",
         ),
         (
             "train rbm --data @nine-ubyte --out @o.latent --resume @r.latent",

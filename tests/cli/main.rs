@@ -8,6 +8,7 @@ mod ae;
 mod ae_errors;
 mod ae_resume;
 mod common;
+mod dbm;
 mod errors;
 mod limits;
 mod messages;

@@ -12,6 +12,7 @@ use super::ae::VaeInferenceScratch;
 use super::rbm::RbmInferenceScratch;
 use super::{DbnScratch, Inference, SampleRequest, Score};
 use crate::ae::{AeScratch, Autoencoder, Loss, Vae, VaeOutput};
+use crate::dbm::{Dbm, DbmScratch, Layers};
 use crate::dbn::Dbn;
 use crate::error::{ModelError, Result};
 use crate::rbm::{Rbm, VisibleUnits};
@@ -23,6 +24,8 @@ pub enum AnyModel {
     Rbm(Box<Rbm>),
     /// A deep belief net.
     Dbn(Dbn),
+    /// A deep Boltzmann machine.
+    Dbm(Box<Dbm>),
     /// An autoencoder (plain, sparse, denoising or contractive).
     Ae(Box<Autoencoder>),
     /// A variational autoencoder.
@@ -43,6 +46,8 @@ pub enum AnyScratch {
     Rbm(RbmInferenceScratch),
     /// A DBN's.
     Dbn(DbnScratch),
+    /// A DBM's.
+    Dbm(DbmScratch),
     /// An autoencoder's.
     Ae(AeScratch),
     /// A VAE's.
@@ -75,6 +80,10 @@ macro_rules! dispatch {
                 let ($m, $s) = (model, scratch_of!($scratch, Dbn));
                 $body
             }
+            AnyModel::Dbm(model) => {
+                let ($m, $s) = (model.as_ref(), scratch_of!($scratch, Dbm));
+                $body
+            }
             AnyModel::Ae(model) | AnyModel::DeepAe(model) => {
                 let ($m, $s) = (model.as_ref(), scratch_of!($scratch, Ae));
                 $body
@@ -98,6 +107,7 @@ impl Inference for AnyModel {
         match self {
             AnyModel::Rbm(m) => m.n_features(),
             AnyModel::Dbn(m) => m.n_features(),
+            AnyModel::Dbm(m) => m.n_features(),
             AnyModel::Ae(m) | AnyModel::DeepAe(m) => m.n_features(),
             AnyModel::Vae(m) => m.n_features(),
         }
@@ -127,6 +137,7 @@ impl Inference for AnyModel {
         match self {
             AnyModel::Rbm(m) => m.supported_scores(),
             AnyModel::Dbn(m) => m.supported_scores(),
+            AnyModel::Dbm(m) => m.supported_scores(),
             AnyModel::Ae(m) | AnyModel::DeepAe(m) => m.supported_scores(),
             AnyModel::Vae(m) => m.supported_scores(),
         }
@@ -166,6 +177,7 @@ impl AnyModel {
         match self {
             AnyModel::Rbm(m) => m.precision(),
             AnyModel::Dbn(m) => m.precision(),
+            AnyModel::Dbm(m) => m.precision(),
             AnyModel::Ae(m) | AnyModel::DeepAe(m) => m.precision(),
             AnyModel::Vae(m) => m.precision(),
         }
@@ -176,6 +188,7 @@ impl AnyModel {
         match self {
             AnyModel::Rbm(m) => m.set_precision(precision),
             AnyModel::Dbn(m) => m.set_precision(precision),
+            AnyModel::Dbm(m) => m.set_precision(precision),
             AnyModel::Ae(m) | AnyModel::DeepAe(m) => m.set_precision(precision),
             AnyModel::Vae(m) => m.set_precision(precision),
         }
@@ -187,6 +200,7 @@ impl AnyModel {
         match self {
             AnyModel::Rbm(r) => vec![r.config().n_visible, r.config().n_hidden],
             AnyModel::Dbn(d) => d.sizes(),
+            AnyModel::Dbm(d) => d.sizes().to_vec(),
             AnyModel::Ae(a) | AnyModel::DeepAe(a) => a.config().sizes.clone(),
             AnyModel::Vae(v) => {
                 let mut s = v.config().sizes.clone();
@@ -203,6 +217,7 @@ impl AnyModel {
         match self {
             AnyModel::Rbm(r) => r.weights(),
             AnyModel::Dbn(d) => d.layers()[0].weights(),
+            AnyModel::Dbm(d) => d.weight(1),
             AnyModel::Ae(a) | AnyModel::DeepAe(a) => a.params().value(0),
             AnyModel::Vae(v) => v.params().value(0),
         }
@@ -214,6 +229,7 @@ impl AnyModel {
         match self {
             AnyModel::Rbm(r) => r.config().visible == VisibleUnits::Bernoulli,
             AnyModel::Dbn(d) => d.layers()[0].config().visible == VisibleUnits::Bernoulli,
+            AnyModel::Dbm(d) => d.config().visible == VisibleUnits::Bernoulli,
             AnyModel::Ae(a) | AnyModel::DeepAe(a) => a.config().loss == Loss::CrossEntropy,
             AnyModel::Vae(v) => v.config().output == VaeOutput::Bernoulli,
         }
@@ -240,6 +256,9 @@ impl AnyModel {
             AnyModel::Dbn(_) if level == 0 || level > top => {
                 Err(format!("a hidden layer 1..={top} of this DBN"))
             }
+            AnyModel::Dbm(_) if level == 0 || level > top => {
+                Err(format!("a hidden layer 1..={top} of this DBM"))
+            }
             AnyModel::Vae(_) if level != top => Err(format!(
                 "{top}, the latent layer (the posterior mean): an autoencoder's encode writes that layer only"
             )),
@@ -256,12 +275,47 @@ impl AnyModel {
     pub fn encode_layer(&self, x: &Matrix, level: usize, par: Par) -> Result<Matrix> {
         match self {
             AnyModel::Dbn(d) => d.transform_to(x, level, par),
+            AnyModel::Dbm(d) => dbm_features(d, x, Layers::One(level), par),
             _ if Some(level) == self.sizes().len().checked_sub(1) => self.features(x, par),
             _ => Err(ModelError::InvalidConfig {
                 what: "encode level",
                 value: level.to_string(),
                 expected: "the top layer (a DBN: any hidden layer)",
             }),
+        }
+    }
+
+    /// A DBM's mean-field posteriors of every hidden layer, side by side
+    /// (`n1 + … + nL` columns); other kinds have no such features.
+    pub fn encode_all_layers(&self, x: &Matrix, par: Par) -> Result<Matrix> {
+        match self {
+            AnyModel::Dbm(d) => dbm_features(d, x, Layers::All, par),
+            _ => Err(ModelError::Unsupported {
+                what: "encoding all layers",
+                why: "only a DBM infers every hidden layer at once (a DBN: --layer L)".into(),
+            }),
+        }
+    }
+
+    /// Samples from a DBM's persistent chains (the visible means of their
+    /// first hidden layer): at most as many as the file holds, `n` asked.
+    pub fn chain_samples(&self, n: usize, par: Par) -> Result<Matrix> {
+        let AnyModel::Dbm(d) = self else {
+            return Err(ModelError::Unsupported {
+                what: "samples from the persistent chains",
+                why: "only a DBM's model file keeps its chains for sampling".into(),
+            });
+        };
+        let mut out = Matrix::zeros(n, d.sizes()[0])?;
+        d.chain_samples_with(out.view_mut(), &mut DbmScratch::new(), par)?;
+        Ok(out)
+    }
+
+    /// The DBM, when the model is one.
+    pub fn as_dbm(&self) -> Option<&Dbm> {
+        match self {
+            AnyModel::Dbm(d) => Some(d),
+            _ => None,
         }
     }
 
@@ -288,4 +342,15 @@ impl AnyModel {
             _ => None,
         }
     }
+}
+
+/// A DBM's mean-field features of `layers` for the rows of `x`, in blocks
+/// of [`BLOCK`](super::BLOCK) rows.
+fn dbm_features(d: &Dbm, x: &Matrix, layers: Layers, par: Par) -> Result<Matrix> {
+    let mut out = Matrix::zeros(x.rows(), d.encode_width(layers))?;
+    let mut scratch = DbmScratch::new();
+    super::by_blocks(x.view(), out.view_mut(), |x, out| {
+        d.encode_with(x, layers, out, &mut scratch, par)
+    })?;
+    Ok(out)
 }

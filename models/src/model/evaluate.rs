@@ -92,6 +92,12 @@ fn mean(v: &[f32]) -> f64 {
 impl AnyModel {
     /// Evaluates the model on the rows of `x` (already preprocessed).
     pub fn evaluate(&self, x: &Matrix, opts: &EvalOptions, par: Par) -> Result<Evaluation> {
+        if self.as_dbm().is_some() {
+            return Err(ModelError::Unsupported {
+                what: "latent eval of a dbm model",
+                why: "the DBM's evaluation (variational bound, AIS, exact likelihood) is not wired yet; use latent score --metric recon for its reconstruction error".into(),
+            });
+        }
         if opts.ais.is_some() && self.as_rbm().is_none() {
             return Err(ModelError::Unsupported {
                 what: "AIS",

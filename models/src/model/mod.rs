@@ -1,5 +1,5 @@
 //! One inference interface for every model: [`Inference`], implemented by
-//! [`Rbm`](crate::rbm::Rbm), [`Dbn`](crate::dbn::Dbn),
+//! [`Rbm`](crate::rbm::Rbm), [`Dbn`](crate::dbn::Dbn), [`Dbm`](crate::dbm::Dbm),
 //! [`Autoencoder`](crate::ae::Autoencoder), [`Vae`](crate::ae::Vae) and
 //! [`AnyModel`] (any of them, as a model file holds it).
 //!
@@ -52,6 +52,7 @@ macro_rules! with_precision {
 with_precision!(
     crate::rbm::Rbm,
     crate::dbn::Dbn,
+    crate::dbm::Dbm,
     crate::ae::Autoencoder,
     crate::ae::Vae,
     AnyModel

@@ -11,6 +11,7 @@ use super::staged::stage_records;
 use super::text::{hyper_line, hyper_value, parse_rbm_config, split_hyper, train_precision};
 use super::{Kind, ModelFile};
 use crate::ae::{AeConfig, Autoencoder, Vae, VaeConfig};
+use crate::dbm::{Dbm, DbmConfig};
 use crate::dbn::Dbn;
 use crate::error::{ModelError, Result};
 use crate::model::{AnyModel, Inference};
@@ -282,6 +283,26 @@ fn load_model(
             (AnyModel::Vae(Box::new(vae)), status)
         }
         Kind::DeepAe => load_deep_ae(ck, path)?,
+        Kind::Dbm => {
+            let config = DbmConfig::from_text(first).map_err(config_err)?;
+            let mut dbm = Dbm::new(config, 0)?;
+            load_params(ck, "", dbm.params_mut(), path)?;
+            let chains: Vec<_> = ck
+                .persistent
+                .iter()
+                .filter(|t| t.name.starts_with("chains."))
+                .cloned()
+                .collect();
+            dbm.load_persistent_state(&chains).map_err(|e| {
+                ModelError::mismatch(
+                    format!("{}: the chains of the dbm model", path.display()),
+                    "chains written by latent train",
+                    e,
+                )
+            })?;
+            let status = unfinished(ck.history.len(), String::new());
+            (AnyModel::Dbm(Box::new(dbm)), status)
+        }
     })
 }
 

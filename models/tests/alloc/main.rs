@@ -8,5 +8,6 @@ use latent_testkit::alloc_count::CountingAllocator;
 static GLOBAL: CountingAllocator = CountingAllocator;
 
 mod ae;
+mod dbm;
 mod hidden_pcd;
 mod rbm;

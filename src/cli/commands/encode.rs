@@ -1,5 +1,6 @@
-//! `latent encode`: hidden probabilities `p(h|v)` (a DBN: the up-pass), an
-//! autoencoder's code `h_L`, a VAE's posterior mean `μ(x)`.
+//! `latent encode`: hidden probabilities `p(h|v)` (a DBN: the up-pass; a
+//! DBM: the mean-field posterior, of one layer or all), an autoencoder's
+//! code `h_L`, a VAE's posterior mean `μ(x)`.
 
 use std::path::PathBuf;
 
@@ -26,10 +27,14 @@ pub struct EncodeArgs {
     /// Output: features, one row per sample (.npy or .csv).
     #[arg(long)]
     pub out: PathBuf,
-    /// DBN: the layer whose features to write (1 = first hidden; default
-    /// top); autoencoders give their code layer only.
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    /// DBN, DBM: the layer whose features to write (1 = first hidden;
+    /// default top); autoencoders give their code layer only.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..), conflicts_with = "all_layers")]
     pub layer: Option<u32>,
+    /// DBM: the mean-field posteriors of every hidden layer, side by side
+    /// (first hidden layer first).
+    #[arg(long)]
+    pub all_layers: bool,
 }
 
 /// Runs `latent encode`.
@@ -40,12 +45,26 @@ pub fn run(args: &EncodeArgs, g: &Global) -> Result<Report> {
         &[("--out", &args.out)],
     )?;
     let m = load_with(&args.model, &args.precision)?;
+    if args.all_layers && m.model.as_dbm().is_none() {
+        return Err(CliError::unsupported(
+            format!(
+                "--all-layers with the {} model {}",
+                m.kind.name(),
+                args.model.display()
+            ),
+            "it applies to dbm models (a dbn: --layer L)",
+        ));
+    }
     let x = model_data(&m, &args.data)?;
-    let level = m
-        .model
-        .encode_level(args.layer.map(|l| l as usize))
-        .map_err(|expected| CliError::arg("--layer", args.layer.unwrap_or(0), expected))?;
-    let codes = m.model.encode_layer(&x, level, Par::All)?;
+    let codes = if args.all_layers {
+        m.model.encode_all_layers(&x, Par::All)?
+    } else {
+        let level = m
+            .model
+            .encode_level(args.layer.map(|l| l as usize))
+            .map_err(|expected| CliError::arg("--layer", args.layer.unwrap_or(0), expected))?;
+        m.model.encode_layer(&x, level, Par::All)?
+    };
     write_matrix("--out", &args.out, &codes)?;
     say(
         g,

@@ -48,6 +48,12 @@ pub struct EvalArgs {
 /// Runs `latent eval`.
 pub fn run(args: &EvalArgs, g: &Global) -> Result<Report> {
     let m = load_with(&args.model, &args.precision)?;
+    if m.model.as_dbm().is_some() {
+        return Err(CliError::unsupported(
+            format!("latent eval {}", args.model.display()),
+            "the evaluation of dbm models (variational bound, AIS, exact likelihood) is not available yet; latent score --metric recon gives the reconstruction error",
+        ));
+    }
     if args.ais && m.model.as_rbm().is_none() {
         let vae_note = if m.model.as_vae().is_some() {
             "; a VAE's log-likelihood is estimated by importance sampling (--iw-samples)"

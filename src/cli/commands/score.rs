@@ -19,7 +19,7 @@ use crate::cli::{Global, Report};
 pub enum ScoreKind {
     /// Free energy `F(v)` (RBM only): higher means less likely.
     FreeEnergy,
-    /// Reconstruction error: squared error for RBMs, DBNs and VAEs (of the
+    /// Reconstruction error: squared error for RBMs, DBNs, DBMs and VAEs (of the
     /// mean reconstruction); an autoencoder's own loss (cross-entropy or
     /// ½ squared error).
     Recon,

@@ -28,6 +28,9 @@ pub enum Kind {
     /// Deep autoencoder: layers pretrained greedily (autoencoders or RBMs),
     /// unrolled, fine-tuned end to end.
     DeepAe,
+    /// Deep Boltzmann machine (--layers V,H1,H2,…): trained jointly, a
+    /// mean-field positive phase and persistent Gibbs chains.
+    Dbm,
 }
 
 impl Kind {
@@ -41,6 +44,7 @@ impl Kind {
             Kind::Ae => persist::Kind::Ae,
             Kind::Vae => persist::Kind::Vae,
             Kind::DeepAe => persist::Kind::DeepAe,
+            Kind::Dbm => persist::Kind::Dbm,
         }
     }
 
@@ -153,8 +157,8 @@ pub struct TrainArgs {
     /// autoencoders; the resumed model's].
     #[arg(long, value_enum)]
     pub optimizer: Option<Optim>,
-    /// Learning rate [default: 0.1 for rbm and dbn, 0.001 for gaussian-rbm;
-    /// autoencoders 0.001 with adam, 0.01 with sgd].
+    /// Learning rate [default: 0.1 for rbm and dbn, 0.01 for dbm, 0.001 for
+    /// gaussian-rbm; autoencoders 0.001 with adam, 0.01 with sgd].
     #[arg(long, value_parser = positive_f32, allow_negative_numbers = true)]
     pub lr: Option<f32>,
     /// A constant momentum for sgd (default: 0.5 for 5 epochs, then 0.9).
@@ -171,6 +175,18 @@ pub struct TrainArgs {
     /// Persistent contrastive divergence (chains kept across minibatches).
     #[arg(long)]
     pub persistent: bool,
+    /// dbm: persistent chains of the negative phase [default: one per
+    /// minibatch row].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub chains: Option<u32>,
+    /// dbm: the most mean-field updates per positive phase, 1 to 10000
+    /// [default: 10].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=latent_models::dbm::MAX_MF_ITERS as i64))]
+    pub mf_iters: Option<u32>,
+    /// dbm: mean-field stops once no posterior changes by more than this
+    /// (0: always --mf-iters updates) [default: 0.0001].
+    #[arg(long, value_parser = non_negative_f32, allow_negative_numbers = true)]
+    pub mf_tol: Option<f32>,
     /// gaussian-rbm: learn a standard deviation per visible unit instead of
     /// fixing σ = 1 on standardised data.
     #[arg(long)]
@@ -251,17 +267,28 @@ pub struct TrainArgs {
 /// Refuses flags that do not apply to the kind being trained.
 pub fn check_flags(args: &TrainArgs) -> Result<()> {
     use Kind::*;
-    const RBMS: &[Kind] = &[Rbm, GaussianRbm, Dbn, DeepAe];
+    const RBMS: &[Kind] = &[Rbm, GaussianRbm, Dbn, DeepAe, Dbm];
     const AES: &[Kind] = &[Ae, Vae, DeepAe];
-    let rules: [(&str, bool, &[Kind]); 15] = [
+    let rules: [(&str, bool, &[Kind]); 18] = [
         (
             "--hidden",
             args.hidden.is_some(),
             &[Rbm, GaussianRbm, Ae, Vae],
         ),
-        ("--layers", args.layers.is_some(), &[Dbn, Ae, Vae, DeepAe]),
+        (
+            "--layers",
+            args.layers.is_some(),
+            &[Dbn, Ae, Vae, DeepAe, Dbm],
+        ),
         ("--cd-k", args.cd_k.is_some(), RBMS),
-        ("--persistent", args.persistent, RBMS),
+        (
+            "--persistent",
+            args.persistent,
+            &[Rbm, GaussianRbm, Dbn, DeepAe],
+        ),
+        ("--chains", args.chains.is_some(), &[Dbm]),
+        ("--mf-iters", args.mf_iters.is_some(), &[Dbm]),
+        ("--mf-tol", args.mf_tol.is_some(), &[Dbm]),
         ("--learn-sigma", args.learn_sigma, &[GaussianRbm]),
         ("--no-standardize", args.no_standardize, &[GaussianRbm]),
         (

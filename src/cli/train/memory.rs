@@ -43,6 +43,8 @@ pub enum Net<'a> {
     /// A deep autoencoder: pretrained layer by layer, then fine-tuned
     /// unrolled.
     DeepAe(&'a [usize]),
+    /// A deep Boltzmann machine, trained jointly (every layer at once).
+    Dbm(&'a [usize]),
 }
 
 impl Net<'_> {
@@ -50,7 +52,7 @@ impl Net<'_> {
     fn layers(&self) -> Vec<(usize, usize)> {
         let pairs = |s: &[usize]| s.windows(2).map(|w| (w[0], w[1])).collect::<Vec<_>>();
         match *self {
-            Net::Rbms(s) => pairs(s),
+            Net::Rbms(s) | Net::Dbm(s) => pairs(s),
             Net::Ae(s) | Net::DeepAe(s) => {
                 let mut l = pairs(s);
                 l.extend(pairs(s).iter().rev().map(|&(a, b)| (b, a)));
@@ -71,14 +73,14 @@ impl Net<'_> {
         match *self {
             Net::Rbms(s) => s.len() > 2,
             Net::DeepAe(_) => true,
-            Net::Ae(_) | Net::Vae(..) => false,
+            Net::Ae(_) | Net::Vae(..) | Net::Dbm(_) => false,
         }
     }
 
     /// The widest hidden layer (the data propagated through the layers).
     fn widest_hidden(&self) -> usize {
         match *self {
-            Net::Rbms(s) | Net::Ae(s) | Net::Vae(s, _) | Net::DeepAe(s) => {
+            Net::Rbms(s) | Net::Ae(s) | Net::Vae(s, _) | Net::DeepAe(s) | Net::Dbm(s) => {
                 s.iter().skip(1).copied().max().unwrap_or(0)
             }
         }
@@ -87,7 +89,7 @@ impl Net<'_> {
     /// The sizes, dashed (`784-500-250`; a VAE's latent last).
     fn label(&self) -> String {
         match *self {
-            Net::Rbms(s) | Net::Ae(s) | Net::DeepAe(s) => dashed(s),
+            Net::Rbms(s) | Net::Ae(s) | Net::DeepAe(s) | Net::Dbm(s) => dashed(s),
             Net::Vae(s, latent) => format!("{}-{latent}", dashed(s)),
         }
     }

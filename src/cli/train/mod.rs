@@ -1,7 +1,7 @@
 //! `latent train`: the flags ([`args`]), the data ([`data`]) and the
 //! session ([`session`]: progress, metrics file, the closing report) are the
 //! command line's; the training itself is the library's
-//! ([`latent_models::train`]): one model, a DBN layer by layer, a deep
+//! ([`latent_models::train`]): one model (a DBM too), a DBN layer by layer, a deep
 //! autoencoder pretrained and fine-tuned, with the model file written
 //! every `--checkpoint-every` epochs and at the end, and `--resume`
 //! continuing exactly. One file per kind.
@@ -12,6 +12,7 @@ pub mod session;
 
 mod ae;
 mod ae_flags;
+mod dbm;
 mod dbn;
 mod deep_ae;
 mod memory;
@@ -41,6 +42,7 @@ pub fn run(args: &TrainArgs, g: &Global) -> Result<Report> {
         Kind::Ae => ae::train(args, g),
         Kind::Vae => vae::train(args, g),
         Kind::DeepAe => deep_ae::train(args, g),
+        Kind::Dbm => dbm::train(args, g),
     }
 }
 
