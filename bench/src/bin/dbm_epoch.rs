@@ -13,8 +13,9 @@
 //! so the work is known), one persistent chain per batch row, one Gibbs
 //! sweep per step. GFLOP/s counts the products of a step per sample, with
 //! `S_l = n_{l-1}·n_l` the size of `W^l` and `ΣS` their sum: the bottom-up
-//! start `2ΣS`; each mean-field sweep `2(ΣS + Σ_{l≥2} S_l)` (every hidden
-//! layer from below, and from above but the top); each Gibbs sweep `4ΣS`
+//! start `2ΣS` (with `v·W¹`, kept for the sweeps); each mean-field sweep
+//! `4Σ_{l≥2} S_l` (every hidden layer from above but the top, and from
+//! below but the first, whose input from below is kept); each Gibbs sweep `4ΣS`
 //! (every layer from its neighbours); the reconstruction error `2S_1`; the
 //! gradients `4ΣS` (data and chain statistics). Element-wise work is not
 //! counted. Without MNIST it uses seeded random binary data and says so.
@@ -117,7 +118,7 @@ fn flop_per_sample(sizes: &[usize], mf_iters: usize) -> f64 {
     let s: Vec<f64> = sizes.windows(2).map(|w| (w[0] * w[1]) as f64).collect();
     let total: f64 = s.iter().sum();
     let above: f64 = s[1..].iter().sum();
-    2.0 * total + mf_iters as f64 * 2.0 * (total + above) + 4.0 * total + 2.0 * s[0] + 4.0 * total
+    2.0 * total + mf_iters as f64 * 4.0 * above + 4.0 * total + 2.0 * s[0] + 4.0 * total
 }
 
 /// Seconds of one epoch over `data` and the last epoch's training loss.

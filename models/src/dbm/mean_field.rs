@@ -28,7 +28,7 @@
 
 use latent_engine::ParamSet;
 use latent_kernels::Par;
-use latent_kernels::activation::{Activation, BiasActivation};
+use latent_kernels::activation::{Activation, BiasActivation, bias_activation};
 use latent_kernels::gemm::{Accum, Epilogue, MatMut, MatRef, NoEpilogue, product};
 
 use super::workspace::{LayerBufs, LayerOps};
@@ -125,20 +125,36 @@ pub(super) fn visible_means(
 }
 
 /// Mean-field for the rows of `x` into `mu` (layer 0: `x` gathered), with
-/// `next` as the updates' buffers.
+/// `next` as the updates' buffers and `bottom_up` holding `v·W¹` (`rows x
+/// n1`): the data do not change during the iteration, so the first hidden
+/// layer's input from below is computed once, not once per sweep.
 pub(super) fn run(
     net: &Net<'_>,
     x: MatRef<'_>,
     opts: MeanFieldOptions,
-    mu: &mut LayerBufs,
-    next: &mut LayerBufs,
+    (mu, next, bottom_up): (&mut LayerBufs, &mut LayerBufs, &mut Vec<f32>),
     par: Par,
 ) -> Result<MeanFieldStats> {
     let (rows, depth) = (x.rows(), net.depth());
     mu.ensure(rows, net.sizes);
     next.ensure(rows, net.sizes);
     copy_row_range(&x, 0..rows, mu.layer_mut(0, rows));
-    for l in 1..=depth {
+    let n1 = net.sizes[1];
+    if bottom_up.len() < rows * n1 {
+        bottom_up.resize(rows * n1, 0.0);
+    }
+    let bottom_up = &mut bottom_up[..rows * n1];
+    let v = MatRef::row_major(mu.layer(0, rows), rows, net.sizes[0])?;
+    let c = MatMut::row_major(bottom_up, rows, n1)?;
+    product(1.0, v, net.ops.up(1), Accum::Replace, c, &NoEpilogue, par)?;
+    // The start: the input from below doubled (every layer but the top; a
+    // DBM has at least two hidden layers, so not the first).
+    let mu1 = mu.layer_mut(1, rows);
+    for (m, &c) in mu1.iter_mut().zip(bottom_up.iter()) {
+        *m = 2.0 * c;
+    }
+    bias_activation(Activation::Sigmoid, Some(net.bias(1)), mu1, rows, n1, par)?;
+    for l in 2..=depth {
         let scale = if l < depth { 2.0 } else { 1.0 };
         let (below, cur, _) = mu.split(l, rows);
         let epi = BiasActivation::new(net.bias(l), Activation::Sigmoid);
@@ -149,7 +165,7 @@ pub(super) fn run(
         let mut change = 0.0f32;
         for parity in [1, 0] {
             for l in (1..=depth).filter(|l| l % 2 == parity) {
-                change = change.max(update(net, l, rows, mu, next, par)?);
+                change = change.max(update(net, l, rows, (mu, next, bottom_up), par)?);
             }
         }
         stats = MeanFieldStats {
@@ -164,19 +180,28 @@ pub(super) fn run(
 }
 
 /// One update of layer `l` from its neighbours into `next`, swapped into
-/// `mu`; returns the largest absolute change.
+/// `mu`; returns the largest absolute change. Layer 1's input from below
+/// is `bottom_up` (`v·W¹`, computed once by [`run`]).
 fn update(
     net: &Net<'_>,
     l: usize,
     rows: usize,
-    mu: &mut LayerBufs,
-    next: &mut LayerBufs,
+    (mu, next, bottom_up): (&mut LayerBufs, &mut LayerBufs, &[f32]),
     par: Par,
 ) -> Result<f32> {
     let (below, cur, above) = mu.split(l, rows);
     let out = next.layer_mut(l, rows);
     let epi = BiasActivation::new(net.bias(l), Activation::Sigmoid);
-    layer_input(net, l, rows, below, above, 1.0, out, &epi, par)?;
+    if l == 1 {
+        out.copy_from_slice(bottom_up);
+        let above = above.expect("a DBM has at least two hidden layers");
+        let a = MatRef::row_major(above, rows, net.sizes[2])?;
+        let o = MatMut::row_major(out, rows, net.sizes[1])?;
+        let add = Accum::Add { beta: 1.0 };
+        product(1.0, a, net.ops.down(2), add, o, &epi, par)?;
+    } else {
+        layer_input(net, l, rows, below, above, 1.0, out, &epi, par)?;
+    }
     let change = cur
         .iter()
         .zip(out.iter())
@@ -225,12 +250,13 @@ impl Dbm {
             rows,
             mu,
             next,
+            bottom_up,
             packed,
             ..
         } = scratch;
         packed.repack(self.precision, &self.params, self.depth());
         let net = self.net(packed);
-        let stats = run(&net, x, opts, mu, next, par)?;
+        let stats = run(&net, x, opts, (mu, next, bottom_up), par)?;
         *rows = x.rows();
         Ok(stats)
     }

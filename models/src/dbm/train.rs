@@ -64,8 +64,8 @@ impl Dbm {
                 packed: &ws.packed,
             },
         };
-        let (mu, next) = (&mut ws.mf.mu, &mut ws.mf.next);
-        let mf_stats = mean_field::run(&net, x, config.mean_field_options(), mu, next, par)?;
+        let bufs = (&mut ws.mf.mu, &mut ws.mf.next, &mut ws.mf.bottom_up);
+        let mf_stats = mean_field::run(&net, x, config.mean_field_options(), bufs, par)?;
         ws.mf.rows = rows;
         let (k, streams) = (config.cd_k, Streams::new(seed));
         let probs = &mut ws.probs;

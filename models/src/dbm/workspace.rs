@@ -130,6 +130,8 @@ pub struct DbmScratch {
     pub(super) mu: LayerBufs,
     /// The new values of a layer's update, swapped in.
     pub(super) next: LayerBufs,
+    /// `v·W¹` of the mean-field rows (`rows x n1`), computed once a call.
+    pub(super) bottom_up: Vec<f32>,
     /// The chains of sampling (one buffer per layer), and their
     /// pre-activations / probabilities (per layer, reused).
     pub(super) states: LayerBufs,
