@@ -39,7 +39,7 @@ pub use dbm::{
 };
 pub use dbn::{
     DBN_MAX_EXACT_UNITS, DbnBoundConfig, DbnParams, dbn_exact_variational_bound,
-    dbn_log_likelihood, dbn_variational_bound,
+    dbn_log_likelihood, dbn_top_base_rate_visible_bias, dbn_variational_bound,
 };
 pub use exact::{
     ExactSide, MAX_EXACT_UNITS, average_log_likelihood, exact_average_log_likelihood, exact_log_z,

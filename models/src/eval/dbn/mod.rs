@@ -25,7 +25,9 @@
 //!   from `Q` per row, with its standard error;
 //! - [`dbn_exact_variational_bound`] and [`dbn_log_likelihood`]: the exact
 //!   expectation and the exact `ln p(v)` by enumerating the hidden layers
-//!   below the top, for tiny DBNs (at most [`DBN_MAX_EXACT_UNITS`] units).
+//!   below the top, for tiny DBNs (at most [`DBN_MAX_EXACT_UNITS`] units);
+//! - [`dbn_top_base_rate_visible_bias`]: the base-rate model of the top
+//!   RBM's AIS, from the data passed up the stack.
 //!
 //! The bottom layer may be Gaussian ([`VisibleUnits::Gaussian`]: `p(v_i |
 //! h¹) = N(b_i + σ_i (W¹h¹)_i, σ_i²)`, `Q` sees `v/σ`); every other layer is
@@ -39,7 +41,9 @@ mod tests;
 pub use bound::{DbnBoundConfig, dbn_variational_bound};
 pub use exact::{DBN_MAX_EXACT_UNITS, dbn_exact_variational_bound, dbn_log_likelihood};
 
-use super::{RbmParams, VisibleUnits};
+use latent_kernels::{Accum, BiasAdd, MatMut, MatRef, Par, gemm};
+
+use super::{RbmParams, VisibleUnits, base_rate_visible_bias, sigmoid_f32};
 use crate::error::{ModelError, Result};
 
 /// The parameters of a DBN, borrowed: its RBMs, bottom first. The hidden
@@ -122,4 +126,52 @@ impl<'a> DbnParams<'a> {
     fn rows_of(&self, what: &str, data: &[f32]) -> Result<usize> {
         self.layers[0].rows_of(what, data)
     }
+}
+
+/// The base-rate visible biases for [`ais_log_z`](super::ais_log_z) on the
+/// top RBM ([`DbnParams::top`]): the rows of `data` (`B x n_0`, at least
+/// one) passed up the stack by the deterministic up-pass `μ^l = σ(c^l +
+/// W^lᵀ μ^{l-1})` (`μ^0 = v`, or `v/σ`) to layer `L-1`, then
+/// [`base_rate_visible_bias`] of their means. With one RBM that is
+/// [`base_rate_visible_bias`] of `data` itself. The products are f32
+/// SGEMMs on the parameters, so the result does not depend on a model's
+/// precision, nor on `par`.
+///
+/// Errors if the parameters are invalid or `data` is not at least one whole
+/// row.
+pub fn dbn_top_base_rate_visible_bias(
+    params: &DbnParams<'_>,
+    data: &[f32],
+    par: Par,
+) -> Result<Vec<f32>> {
+    params.validate()?;
+    let rows = params.rows_of("dbn_top_base_rate_visible_bias", data)?;
+    let top = params.top();
+    if params.layers.len() == 1 || rows == 0 {
+        return base_rate_visible_bias(top, data);
+    }
+    let bottom = &params.layers[0];
+    let mut below: Vec<f32> = match bottom.visible {
+        VisibleUnits::Bernoulli => data.to_vec(),
+        VisibleUnits::Gaussian { sigma } => data
+            .chunks_exact(sigma.len())
+            .flat_map(|row| row.iter().zip(sigma).map(|(x, s)| x / s))
+            .collect(),
+    };
+    for layer in &params.layers[..params.layers.len() - 1] {
+        let (k, n) = (layer.n_visible(), layer.n_hidden());
+        let mut up = vec![0.0f32; rows * n];
+        gemm(
+            1.0,
+            MatRef::row_major(&below, rows, k)?,
+            MatRef::row_major(layer.w, k, n)?,
+            Accum::Replace,
+            MatMut::row_major(&mut up, rows, n)?,
+            &BiasAdd::new(layer.hidden_bias),
+            par,
+        )?;
+        up.iter_mut().for_each(|u| *u = sigmoid_f32(*u));
+        below = up;
+    }
+    base_rate_visible_bias(top, &below)
 }

@@ -487,3 +487,54 @@ fn bad_inputs_are_typed_errors() {
     let e = dbn_exact_variational_bound(&big.params(), &[0.0, 1.0, 0.0], &mut out, Par::Seq);
     assert!(matches!(e, Err(ModelError::Unsupported { .. })), "{e:?}");
 }
+
+#[test]
+fn top_base_rate_comes_from_the_up_pass_means() {
+    let sigma = [0.5f32, 1.0, 1.5, 2.0, 0.8];
+    for net in [
+        Net::random(18, &[6, 5, 4], 2.0, 1.0),
+        Net::random(19, &[5, 4, 3, 3], 1.5, 1.0).with_sigma(&sigma),
+    ] {
+        let data = rows_for(&net, 20, 30);
+        let got = dbn_top_base_rate_visible_bias(&net.params(), &data, Par::All).unwrap();
+        let top = net.top();
+        let mut sums = vec![0.0f64; net.sizes[top - 1]];
+        for v in data.chunks_exact(net.sizes[0]) {
+            let mut x: Vec<f64> = match &net.sigma {
+                None => f64s(v),
+                Some(s) => v
+                    .iter()
+                    .zip(s)
+                    .map(|(&v, &s)| v as f64 / s as f64)
+                    .collect(),
+            };
+            for l in 1..top {
+                x = (0..net.sizes[l])
+                    .map(|j| {
+                        let a: f64 = (0..x.len()).map(|i| x[i] * net.w(l, i, j)).sum();
+                        sigmoid64(net.c[l - 1][j] as f64 + a)
+                    })
+                    .collect();
+            }
+            sums.iter_mut().zip(&x).for_each(|(s, x)| *s += x);
+        }
+        for (j, (&g, s)) in got.iter().zip(&sums).enumerate() {
+            let p = (s / 30.0).clamp(1e-3, 1.0 - 1e-3);
+            let want = (p / (1.0 - p)).ln();
+            assert!(
+                (g as f64 - want).abs() < 1e-4,
+                "{:?} unit {j}: {g} vs {want}",
+                net.sizes
+            );
+        }
+    }
+    // One RBM: the data's own base rate.
+    let net = Net::random(21, &[6, 4], 1.0, 1.0);
+    let data = binary_rows(22, 10, 6);
+    let p = net.params();
+    let want = crate::eval::base_rate_visible_bias(&p.layers[0], &data).unwrap();
+    assert_eq!(
+        dbn_top_base_rate_visible_bias(&p, &data, Par::Seq).unwrap(),
+        want
+    );
+}
