@@ -260,6 +260,7 @@ fn evaluate_uses_the_learned_sigma() {
     file.preprocess.apply(&mut x, &path).unwrap();
     let opts = EvalOptions {
         ais: None,
+        bound_samples: 10,
         iw_samples: 1,
         seed: 0,
     };

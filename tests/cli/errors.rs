@@ -518,6 +518,22 @@ fn table() -> Vec<(&'static str, &'static str)> {
             "eval @r.latent --data @a-ubyte --ais --ais-runs 1",
             "--ais-runs",
         ),
+        (
+            "eval @d.latent --data @a-ubyte --ais --bound-samples 1",
+            "--bound-samples",
+        ),
+        (
+            "eval @d.latent --data @a-ubyte --ais --bound-samples 0",
+            "--bound-samples",
+        ),
+        (
+            "eval @d.latent --data @a-ubyte --ais --bound-samples x",
+            "--bound-samples",
+        ),
+        (
+            "eval @d.latent --data @a-ubyte --ais --ais-steps 2",
+            "--ais-steps",
+        ),
         ("filters @r.latent --out @o.npy", "--out"),
         ("filters @r.latent --out @o.png --max 0", "--max"),
         ("export @r.latent --out @exp --format x", "--format"),

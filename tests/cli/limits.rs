@@ -35,6 +35,20 @@ fn sizes_that_cannot_fit_are_errors_naming_the_flag() {
     assert!(e.contains("--ais-runs 4000000000: needs"), "{e}");
     let e = fails(&["eval", &vae, "--data", &data, "--iw-samples", "4000000000"]);
     assert!(e.contains("--iw-samples 4000000000: needs"), "{e}");
+    let dbn = p("d.latent");
+    ok(&[
+        "train", "dbn", "--data", &data, "--layers", "16,4,3", "--epochs", "1", "--out", &dbn, "-q",
+    ]);
+    let e = fails(&[
+        "eval",
+        &dbn,
+        "--data",
+        &data,
+        "--ais",
+        "--bound-samples",
+        "4000000000",
+    ]);
+    assert!(e.contains("--bound-samples 4000000000: needs"), "{e}");
     // 16 x 4e9 weights: more than any machine, an error, not an abort.
     let m = keep(d.join("m.latent"));
     let e = fails(&[

@@ -188,6 +188,74 @@ fn train_info_encode_eval_round_trip() {
 }
 
 #[test]
+fn dbn_eval_with_ais_prints_its_log_likelihood_bound() {
+    let d = scratch("dbnbound");
+    let p = in_dir(&d);
+    write_idx(&d.join("d-ubyte"), 200, 8);
+    let data = p("d-ubyte");
+    let train = |layers: &str, out: &str| {
+        ok(&[
+            "train", "dbn", "--data", &data, "--layers", layers, "--epochs", "2", "--batch", "20",
+            "--seed", "3", "--out", out, "-q",
+        ])
+    };
+    let dbn = p("dbn.latent");
+    train("64,16,6", &dbn);
+    let eval = |model: &str, extra: &[&str]| -> Vec<String> {
+        let mut a: Vec<String> = ["eval", model, "--data", &data, "--ais", "--ais-runs", "10"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        a.extend(["--ais-steps", "300"].iter().map(|s| s.to_string()));
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    let args = eval(&dbn, &[]);
+    let text = ok(&args.iter().map(|s| s.as_str()).collect::<Vec<_>>());
+    assert!(text.contains("log Z (top RBM, AIS):"), "{text}");
+    assert!(
+        text.contains("log-likelihood bound:") && text.contains("10 samples per image"),
+        "{text}"
+    );
+
+    let args = eval(&dbn, &["--bound-samples", "4"]);
+    let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+    let e = json(&args);
+    let f = |k: &str| e[k].as_f64().unwrap_or_else(|| panic!("{k} in {e}"));
+    let bound = f("log_likelihood_bound");
+    assert!(bound < 0.0 && bound.is_finite(), "{e}");
+    assert!(f("log_likelihood_bound_std_error") > 0.0, "{e}");
+    assert!(f("log_likelihood_bound_low") <= bound && bound <= f("log_likelihood_bound_high"));
+    let log_z = f("log_z_top_ais");
+    assert!(f("log_z_top_ais_minus_3sd") <= log_z && log_z <= f("log_z_top_ais_plus_3sd"));
+    assert_eq!(e["bound_samples"], 4);
+    // The same bits on any number of threads.
+    let threads = |n: &str| json(&[&["--threads", n][..], &args[..]].concat());
+    assert_eq!(threads("1"), e);
+    assert_eq!(threads("3"), e);
+
+    // One RBM: the bound is the RBM's AIS log-likelihood. (`train dbn
+    // --layers 64,12` trains the RBM `train rbm --hidden 12` does, the same
+    // seed giving the same weights: the reconstruction errors check that.)
+    let (one, rbm) = (p("one.latent"), p("rbm.latent"));
+    train("64,12", &one);
+    ok(&[
+        "train", "rbm", "--data", &data, "--hidden", "12", "--epochs", "2", "--batch", "20",
+        "--seed", "3", "--out", &rbm, "-q",
+    ]);
+    let as_json = |m: &str| {
+        let a = eval(m, &[]);
+        json(&a.iter().map(|s| s.as_str()).collect::<Vec<_>>())
+    };
+    let (e1, er) = (as_json(&one), as_json(&rbm));
+    assert_eq!(e1["reconstruction_error"], er["reconstruction_error"]);
+    assert_eq!(e1["log_likelihood_bound"], er["log_likelihood_ais"]);
+    assert_eq!(e1["log_z_top_ais"], er["log_z_ais"]);
+    assert_eq!(e1["log_likelihood_bound_std_error"], 0.0);
+    let _ = fs::remove_dir_all(&d);
+}
+
+#[test]
 fn bad_inputs_fail_with_one_line_and_keep_outputs() {
     let d = scratch("bad");
     let p = in_dir(&d);

@@ -12,7 +12,11 @@
 //! - [`pseudo_log_likelihood`]: the stochastic one-bit-flip estimate;
 //! - for deep Boltzmann machines ([`DbmParams`]): [`dbm_ais_log_z`], exact
 //!   [`dbm_exact_log_z`] and [`dbm_log_likelihood`] for tiny models, and the
-//!   mean-field bound [`dbm_variational_bound`].
+//!   mean-field bound [`dbm_variational_bound`];
+//! - for deep belief nets ([`DbnParams`]): the standard lower bound
+//!   [`dbn_variational_bound`] (Monte Carlo over the recognition model),
+//!   and exact [`dbn_exact_variational_bound`] and [`dbn_log_likelihood`]
+//!   for tiny models.
 //!
 //! Data is batch-major and row-major (`B x V`, one sample a row).
 //!
@@ -22,6 +26,7 @@
 
 mod ais;
 mod dbm;
+mod dbn;
 mod exact;
 mod free_energy;
 mod pll;
@@ -31,6 +36,10 @@ pub use dbm::{
     DBM_MAX_EXACT_UNITS, DbmExactSide, DbmParams, dbm_ais_log_z, dbm_base_rate_visible_bias,
     dbm_exact_average_log_likelihood, dbm_exact_log_z, dbm_exact_log_z_over, dbm_log_likelihood,
     dbm_log_marginal_unnormalised, dbm_variational_bound, dbm_variational_bound_with_log_z,
+};
+pub use dbn::{
+    DBN_MAX_EXACT_UNITS, DbnBoundConfig, DbnParams, dbn_exact_variational_bound,
+    dbn_log_likelihood, dbn_top_base_rate_visible_bias, dbn_variational_bound,
 };
 pub use exact::{
     ExactSide, MAX_EXACT_UNITS, average_log_likelihood, exact_average_log_likelihood, exact_log_z,

@@ -3,11 +3,14 @@
 //! autoencoder: its own loss. An RBM: the pseudo-log-likelihood (binary
 //! visibles), the exact log-likelihood when one layer is small enough to
 //! sum over, and an AIS estimate on request, all with the RBM's own σ when
-//! it learned one. A VAE: the ELBO and the importance-weighted bound.
+//! it learned one. A DBN, with AIS asked for: the lower bound on its
+//! log-likelihood ([`DbnBoundResult`]). A VAE: the ELBO and the
+//! importance-weighted bound.
 
 use latent_engine::Matrix;
 use latent_kernels::Par;
 
+use super::evaluate_dbn::{DbnBoundResult, dbn_bound};
 use super::{AnyModel, BLOCK, Inference, row_squared_errors};
 use crate::ae::Loss;
 use crate::error::{ModelError, Result};
@@ -17,7 +20,7 @@ use crate::eval::{
 };
 use crate::rbm::{Rbm, VisibleUnits};
 
-/// AIS settings for an RBM's `ln Z`.
+/// AIS settings for an RBM's `ln Z` (or a DBN's top RBM's).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AisOptions {
     /// Independent runs (at least 2).
@@ -30,8 +33,12 @@ pub struct AisOptions {
 /// What [`AnyModel::evaluate`] computes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EvalOptions {
-    /// Estimate an RBM's `ln Z` by AIS (an error for other kinds).
+    /// Estimate an RBM's `ln Z` by AIS, or a DBN's bound with its top
+    /// RBM's `ln Z` by AIS (an error for other kinds).
     pub ais: Option<AisOptions>,
+    /// A DBN's samples from its recognition model per row for its bound
+    /// (with `ais`; at least 2).
+    pub bound_samples: usize,
     /// A VAE's importance samples per row for its log-likelihood bound.
     pub iw_samples: usize,
     /// Seed of the stochastic estimates.
@@ -78,6 +85,8 @@ pub struct Evaluation {
     pub exact_skipped: Option<usize>,
     /// An RBM with AIS asked for.
     pub ais: Option<AisResult>,
+    /// A DBN with AIS asked for: its log-likelihood bound.
+    pub dbn_bound: Option<DbnBoundResult>,
     /// A VAE: the mean ELBO (one latent sample per row).
     pub elbo: Option<f64>,
     /// A VAE: the importance-weighted log-likelihood bound and its samples
@@ -98,10 +107,11 @@ impl AnyModel {
                 why: "the DBM's evaluation (variational bound, AIS, exact likelihood) is not wired yet; use latent score --metric recon for its reconstruction error".into(),
             });
         }
-        if opts.ais.is_some() && self.as_rbm().is_none() {
+        if opts.ais.is_some() && !matches!(self, AnyModel::Rbm(_) | AnyModel::Dbn(_)) {
             return Err(ModelError::Unsupported {
                 what: "AIS",
-                why: "AIS estimates an RBM's partition function".into(),
+                why: "AIS estimates the partition function of an RBM (or of a DBN's top RBM)"
+                    .into(),
             });
         }
         let r = self.reconstructions(x, par)?;
@@ -115,6 +125,7 @@ impl AnyModel {
             exact: None,
             exact_skipped: None,
             ais: None,
+            dbn_bound: None,
             elbo: None,
             log_likelihood_iw: None,
         };
@@ -128,6 +139,8 @@ impl AnyModel {
             e.log_likelihood_iw = Some((ll, k));
         } else if let Some(rbm) = self.as_rbm() {
             evaluate_rbm(rbm, x, opts, par, &mut e)?;
+        } else if let (AnyModel::Dbn(dbn), Some(ais)) = (self, opts.ais) {
+            e.dbn_bound = Some(dbn_bound(dbn, x, ais, opts.bound_samples, opts.seed, par)?);
         }
         Ok(e)
     }
@@ -174,15 +187,7 @@ fn ais_estimate(
     seed: u64,
     par: Par,
 ) -> Result<AisResult> {
-    let k = ais.steps;
-    let (a, b) = ((k * 500 / 14500).max(1), (k * 4000 / 14500).max(1));
-    let c = k.saturating_sub(a + b).max(1);
-    let cfg = AisConfig {
-        betas: piecewise_linear_betas(&[(0.5, a), (0.9, b), (1.0, c)]),
-        n_runs: ais.runs,
-        seed,
-        ..AisConfig::default()
-    };
+    let cfg = ais_config(ais, seed);
     rbm.with_eval_params(|p| {
         let base = match rbm.config().visible {
             VisibleUnits::Bernoulli => base_rate_visible_bias(p, data)?,
@@ -200,4 +205,18 @@ fn ais_estimate(
             temperatures: cfg.betas.len(),
         })
     })
+}
+
+/// The AIS configuration of `ais`: `steps` temperatures split 500:4000:10000
+/// over `[0, .5]`, `[.5, .9]` and `[.9, 1]`.
+pub(super) fn ais_config(ais: AisOptions, seed: u64) -> AisConfig {
+    let k = ais.steps;
+    let (a, b) = ((k * 500 / 14500).max(1), (k * 4000 / 14500).max(1));
+    let c = k.saturating_sub(a + b).max(1);
+    AisConfig {
+        betas: piecewise_linear_betas(&[(0.5, a), (0.9, b), (1.0, c)]),
+        n_runs: ais.runs,
+        seed,
+        ..AisConfig::default()
+    }
 }

@@ -1,6 +1,7 @@
 //! `latent eval`: what [`AnyModel::evaluate`](latent_models::model::AnyModel::evaluate)
 //! finds, printed: the reconstruction error; for an RBM the
 //! pseudo-log-likelihood and the exact (small models) or AIS
+//! log-likelihood; for a DBN with `--ais` the lower bound on its
 //! log-likelihood; for a VAE the ELBO and the importance-weighted bound.
 
 use std::path::PathBuf;
@@ -9,7 +10,9 @@ use clap::Args;
 use latent_engine::Par;
 use latent_models::ae::Loss;
 use latent_models::eval::MAX_EXACT_UNITS;
-use latent_models::model::{AisOptions, AisResult, EvalOptions, Evaluation};
+use latent_models::model::{
+    AisOptions, AisResult, AnyModel, DbnBoundResult, EvalOptions, Evaluation,
+};
 use serde_json::{Value, json};
 
 use super::{PrecisionFlag, check_chains_fit, load_with, model_data, say};
@@ -28,7 +31,8 @@ pub struct EvalArgs {
     /// The data to evaluate on.
     #[arg(long)]
     pub data: PathBuf,
-    /// Estimate the log-likelihood by annealed importance sampling (RBM).
+    /// Estimate the log-likelihood by annealed importance sampling (RBM),
+    /// or a DBN's lower bound on it with its top RBM's log Z by AIS.
     #[arg(long)]
     pub ais: bool,
     /// AIS: independent runs.
@@ -37,6 +41,9 @@ pub struct EvalArgs {
     /// AIS: intermediate temperatures (split 500:4000:10000 over [0,.5], [.5,.9], [.9,1]).
     #[arg(long, default_value_t = 14500, value_parser = clap::value_parser!(u32).range(3..))]
     pub ais_steps: u32,
+    /// DBN (with --ais): samples from the recognition model per image for the bound.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(2..))]
+    pub bound_samples: u32,
     /// VAE: importance samples per image for the log-likelihood estimate.
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
     pub iw_samples: u32,
@@ -54,7 +61,8 @@ pub fn run(args: &EvalArgs, g: &Global) -> Result<Report> {
             "the evaluation of dbm models (variational bound, AIS, exact likelihood) is not available yet; latent score --metric recon gives the reconstruction error",
         ));
     }
-    if args.ais && m.model.as_rbm().is_none() {
+    let dbn = matches!(m.model, AnyModel::Dbn(_));
+    if args.ais && m.model.as_rbm().is_none() && !dbn {
         let vae_note = if m.model.as_vae().is_some() {
             "; a VAE's log-likelihood is estimated by importance sampling (--iw-samples)"
         } else {
@@ -66,11 +74,16 @@ pub fn run(args: &EvalArgs, g: &Global) -> Result<Report> {
                 m.kind.name(),
                 args.model.display()
             ),
-            format!("AIS estimates an RBM's partition function{vae_note}"),
+            format!(
+                "AIS estimates the partition function of an RBM (or of a DBN's top RBM){vae_note}"
+            ),
         ));
     }
     if args.ais {
         check_chains_fit(&m, "--ais-runs", args.ais_runs.into())?;
+        if dbn {
+            check_chains_fit(&m, "--bound-samples", args.bound_samples.into())?;
+        }
     }
     if m.model.as_vae().is_some() {
         check_chains_fit(&m, "--iw-samples", args.iw_samples.into())?;
@@ -81,6 +94,7 @@ pub fn run(args: &EvalArgs, g: &Global) -> Result<Report> {
             runs: args.ais_runs as usize,
             steps: args.ais_steps as usize,
         }),
+        bound_samples: args.bound_samples as usize,
         iw_samples: args.iw_samples as usize,
         seed: args.seed,
     };
@@ -169,6 +183,9 @@ fn print_rbm(g: &Global, e: &Evaluation, out: &mut Value) {
     if let Some(a) = e.ais {
         print_ais(g, &a, out);
     }
+    if let Some(d) = e.dbn_bound {
+        print_dbn_bound(g, &d, out);
+    }
 }
 
 fn print_ais(g: &Global, a: &AisResult, out: &mut Value) {
@@ -190,4 +207,30 @@ fn print_ais(g: &Global, a: &AisResult, out: &mut Value) {
     out["log_z_ais_minus_3sd"] = json_f64(a.log_z_minus_3sd);
     out["log_z_ais_plus_3sd"] = json_f64(a.log_z_plus_3sd);
     out["log_likelihood_ais"] = json_f64(a.log_likelihood);
+}
+
+/// A DBN's bound, with its top RBM's AIS `ln Z`.
+fn print_dbn_bound(g: &Global, d: &DbnBoundResult, out: &mut Value) {
+    say(
+        g,
+        format!(
+            "log Z (top RBM, AIS):     {:.5} (±3σ [{:.5}, {:.5}], {} runs x {} temperatures)",
+            d.log_z, d.log_z_minus_3sd, d.log_z_plus_3sd, d.runs, d.temperatures
+        ),
+    );
+    say(
+        g,
+        format!(
+            "log-likelihood bound:     {:.5} per sample (Monte Carlo standard error {:.5}, {} samples per image; ±3σ with AIS [{:.5}, {:.5}])",
+            d.bound, d.std_error, d.samples, d.bound_low, d.bound_high
+        ),
+    );
+    out["log_z_top_ais"] = json_f64(d.log_z);
+    out["log_z_top_ais_minus_3sd"] = json_f64(d.log_z_minus_3sd);
+    out["log_z_top_ais_plus_3sd"] = json_f64(d.log_z_plus_3sd);
+    out["log_likelihood_bound"] = json_f64(d.bound);
+    out["log_likelihood_bound_std_error"] = json_f64(d.std_error);
+    out["log_likelihood_bound_low"] = json_f64(d.bound_low);
+    out["log_likelihood_bound_high"] = json_f64(d.bound_high);
+    out["bound_samples"] = json!(d.samples);
 }
