@@ -1,4 +1,4 @@
-"""GaussianRBM, DBN, Autoencoder, VAE, DeepAutoencoder against numpy
+"""GaussianRBM, DBN, Autoencoder, VAE, DeepAutoencoder (and DBM) against numpy
 computations from their own parameter arrays, and their promises: latent
 train's defaults, dtypes kept, float32 read in place, the same results on
 any number of threads, scikit-learn's errors, no files written."""
@@ -12,7 +12,7 @@ import pytest
 from sklearn.exceptions import NotFittedError
 
 import latent
-from latent import DBN, VAE, Autoencoder, BernoulliRBM, DeepAutoencoder, GaussianRBM, _native
+from latent import DBM, DBN, VAE, Autoencoder, BernoulliRBM, DeepAutoencoder, GaussianRBM, _native
 
 
 def sigmoid(x):
@@ -37,6 +37,7 @@ KINDS = [
     ("ae", lambda **k: Autoencoder((6, 3), contractive=0.1, **k)),
     ("vae", lambda **k: VAE((6,), 2, **k)),
     ("deep-ae", lambda **k: DeepAutoencoder((6, 3), noise="mask:0.1", **k)),
+    ("dbm", lambda **k: DBM((6, 3), chains=15, **k)),
 ]
 IDS = [k for k, _ in KINDS]
 
@@ -209,7 +210,7 @@ def _settings():
     return dict.fromkeys(keys)
 
 
-SAMPLERS = [k for k in KINDS if k[0] in ("gaussian-rbm", "dbn", "vae")]
+SAMPLERS = [k for k in KINDS if k[0] in ("gaussian-rbm", "dbn", "vae", "dbm")]
 
 
 @pytest.mark.parametrize("kind, make", SAMPLERS, ids=[k for k, _ in SAMPLERS])
@@ -272,7 +273,7 @@ def test_unpickling_touches_no_file(tmp_path, X, monkeypatch, kind, make):
 
 
 def test_public_names():
-    assert set(latent.__all__) >= {"BernoulliRBM", "GaussianRBM", "DBN", "Autoencoder", "VAE", "DeepAutoencoder", "load"}
+    assert set(latent.__all__) >= {"BernoulliRBM", "GaussianRBM", "DBN", "DBM", "Autoencoder", "VAE", "DeepAutoencoder", "load"}
 
 
 def test_bf16_precision_is_kept_in_the_file(tmp_path, X):
