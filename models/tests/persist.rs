@@ -118,6 +118,46 @@ fn a_loaded_file_saves_back_to_the_same_bytes() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// `from_bytes` is `load` without the file system: every fixture's bytes
+/// give the file's model (the same checkpoint, preprocessing and features,
+/// bit for bit), and its errors name the source it is given as `load`'s
+/// name the path, from the checkpoint's framing to the model's lines.
+#[test]
+fn a_file_read_from_its_bytes_is_the_file_loaded() {
+    let source = Path::new("the pickled model");
+    for (name, kind, csv) in FIXTURES {
+        let path = fixture(&format!("{name}.latent"));
+        let bytes = std::fs::read(&path).unwrap();
+        let file = persist::from_bytes(&bytes, source).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let loaded = persist::load(&path).unwrap();
+        assert_eq!(file.kind, kind, "{name}");
+        assert_eq!(file.checkpoint.to_bytes(), bytes, "{name}");
+        assert_eq!(file.preprocess, loaded.preprocess, "{name}");
+        assert_eq!(file.status, loaded.status, "{name}");
+        let mut x = data(csv);
+        file.preprocess.apply(&mut x, &path).unwrap();
+        let (a, b) = (
+            file.model.features(&x, Par::All),
+            loaded.model.features(&x, Par::All),
+        );
+        assert_eq!(bits(&a.unwrap()), bits(&b.unwrap()), "{name}");
+    }
+    let from = |ck: &Checkpoint| persist::from_bytes(&ck.to_bytes(), source).map(|_| ());
+    let e = persist::from_bytes(b"LATENTCK but not really", source).map(|_| ());
+    let e = e.unwrap_err().to_string();
+    assert!(e.contains("the pickled model"), "{e}");
+    let mut ck = Checkpoint::load(fixture("rbm.latent")).unwrap();
+    ck.hyperparameters = ck.hyperparameters.replacen("cd_k=2", "cd_k=two", 1);
+    let e = from(&ck).unwrap_err().to_string();
+    assert!(e.contains("the pickled model") && e.contains("cd_k"), "{e}");
+    ck.model_kind = "boltzmann".into();
+    let e = persist::from_checkpoint(ck, source)
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("the pickled model: model kind"), "{e}");
+}
+
 /// Writes the checkpoint of `name` with its text edited by `edit`, and
 /// returns the error loading it gives.
 fn load_edited(name: &str, edit: impl Fn(&mut Checkpoint)) -> String {

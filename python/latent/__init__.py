@@ -2,13 +2,13 @@
 
 scikit-learn estimators trained by latent's engine (multithreaded, the GIL
 released): ``BernoulliRBM`` (a drop-in for
-``sklearn.neural_network.BernoulliRBM``), ``GaussianRBM``, ``DBN``,
+``sklearn.neural_network.BernoulliRBM``), ``GaussianRBM``, ``DBN``, ``DBM``,
 ``Autoencoder``, ``VAE`` and ``DeepAutoencoder``. ``latent.load`` reads the
 model files the ``latent`` command writes, of any kind; every estimator's
 ``save`` writes them.
 """
 
-from latent._estimators import DBN, VAE, Autoencoder, DeepAutoencoder, GaussianRBM
+from latent._estimators import DBM, DBN, VAE, Autoencoder, DeepAutoencoder, GaussianRBM
 from latent._load import load
 from latent._native import __version__
 from latent._rbm import BernoulliRBM
@@ -17,6 +17,7 @@ __all__ = [
     "BernoulliRBM",
     "GaussianRBM",
     "DBN",
+    "DBM",
     "Autoencoder",
     "VAE",
     "DeepAutoencoder",

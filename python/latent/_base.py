@@ -208,9 +208,9 @@ class LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
     def reconstruct(self, X: Any) -> np.ndarray:
         """Deterministic reconstructions of the rows of X (mean-field for
-        the RBMs and DBNs, ``g(f(x))`` for the autoencoders, the decoder's
-        mean at the posterior mean for a VAE), on the scale the model sees
-        (a standardised Gaussian RBM: standardised)."""
+        the RBMs, DBNs and DBMs, ``g(f(x))`` for the autoencoders, the
+        decoder's mean at the posterior mean for a VAE), on the scale the
+        model sees (a standardised Gaussian RBM: standardised)."""
         X = self._input(X)
         return self.model_.reconstruct(f32(X), self.threads).astype(X.dtype, copy=False)
 
@@ -218,7 +218,7 @@ class LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         """The NEGATED anomaly score of each row (``-(latent score)``), so
         that higher means more like the training data: minus the free
         energy for the RBMs, minus the reconstruction error for the
-        autoencoders and DBNs, the ELBO (one latent sample per row) for a
+        autoencoders, DBNs and DBMs, the ELBO (one latent sample per row) for a
         VAE. ``metric`` picks another of the model's scores (``latent score
         --metric`` names: ``model_.scores``)."""
         X = self._input(X)
@@ -288,7 +288,7 @@ class LatentEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
 
 class SamplerMixin:
-    """``sample`` for the models with a prior (RBMs, DBNs, VAEs)."""
+    """``sample`` for the models with a prior (RBMs, DBNs, DBMs, VAEs)."""
 
     model_: "_native.Model"
     threads: Optional[int]

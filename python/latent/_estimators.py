@@ -1,14 +1,15 @@
 """The estimators of latent's models beyond ``BernoulliRBM``: ``GaussianRBM``,
-``DBN``, ``Autoencoder``, ``VAE`` and ``DeepAutoencoder``, each a model kind
-of ``latent train`` (``gaussian-rbm``, ``dbn``, ``ae``, ``vae``, ``deep-ae``)
-with its flags as parameters and its defaults (``latent train``'s, which
-``latent._native.defaults(kind)`` gives)."""
+``DBN``, ``DBM``, ``Autoencoder``, ``VAE`` and ``DeepAutoencoder``, each a
+model kind of ``latent train`` (``gaussian-rbm``, ``dbn``, ``dbm``, ``ae``,
+``vae``, ``deep-ae``) with its flags as parameters and its defaults
+(``latent train``'s, which ``latent._native.defaults(kind)`` gives)."""
 
 from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
+from sklearn.utils.validation import check_is_fitted
 
 from latent._base import (
     LatentEstimator,
@@ -17,6 +18,7 @@ from latent._base import (
     check_int,
     check_number,
     choose_loss,
+    f32,
     file_line,
     in_unit,
     sizes_of,
@@ -246,6 +248,132 @@ class DBN(SamplerMixin, LatentEstimator):
         self.set_params(
             hidden_layer_sizes=tuple(model.sizes[1:]), cd_k=int(w.get("cd_k", 1)),
             persistent=w.get("persistent") == "true", sparsity=_sparsity_target(w),
+        )  # fmt: skip
+
+
+class DBM(SamplerMixin, LatentEstimator):
+    """Deep Boltzmann machine (``latent train dbm``): binary visible and
+    hidden layers trained jointly (Salakhutdinov & Hinton 2009), a
+    mean-field positive phase and persistent chains moved by ``cd_k``
+    odd/even Gibbs sweeps for the negative phase. ``transform`` is the top
+    layer's mean-field posterior (``all_layers=True``: every hidden
+    layer's, side by side), ``reconstruct`` the visible means of the first
+    hidden layer's posterior, ``score_samples`` minus their squared error,
+    ``sample`` fresh Gibbs chains (``from_chains=True``: the training's
+    persistent chains).
+
+    Parameters
+    ----------
+    hidden_layer_sizes : tuple of int, default=(256, 64)
+        Hidden units per layer, bottom first, two layers or more
+        (``--layers`` without the visible size).
+    cd_k : int, default=1
+        Odd/even Gibbs sweeps of the persistent chains per update.
+    chains : int or None, default=None
+        Persistent chains (``--chains``); None: one per minibatch row.
+    mf_iters : int, default=10
+        The most mean-field sweeps per posterior (``--mf-iters``).
+    mf_tol : float, default=1e-4
+        Mean-field stops once no posterior of a block of rows (up to 1000)
+        moved by more than this in a sweep (``--mf-tol``; 0: always
+        ``mf_iters`` sweeps). The block stops as a whole, so a row's
+        features may differ by about ``mf_tol`` with the rows it comes with.
+    n_iter, batch_size, learning_rate, optimizer, weight_decay, momentum, random_state, verbose, threads, precision
+        As in ``GaussianRBM`` (learning rate 0.01: 0.1 diverges).
+    """
+
+    _kind = "dbm"
+
+    def __init__(
+        self, hidden_layer_sizes: Sizes = (256, 64), *, cd_k: int = 1, chains: Optional[int] = None,
+        mf_iters: int = 10, mf_tol: float = 1e-4, n_iter: int = 10, batch_size: int = 100,
+        learning_rate: float = 0.01, optimizer: str = "sgd", weight_decay: float = 1e-4,
+        momentum: Optional[float] = None, random_state: Any = None, verbose: int = 0,
+        threads: Optional[int] = None, precision: str = "f32",
+    ) -> None:  # fmt: skip
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.cd_k = cd_k
+        self.chains = chains
+        self.mf_iters = mf_iters
+        self.mf_tol = mf_tol
+        self.n_iter = n_iter
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.optimizer = optimizer
+        self.weight_decay = weight_decay
+        self.momentum = momentum
+        self.random_state = random_state
+        self.verbose = verbose
+        self.threads = threads
+        self.precision = precision
+
+    def _spec(self, X: np.ndarray) -> Tuple[List[int], str, Dict[str, Any]]:
+        hidden = sizes_of("hidden_layer_sizes", self.hidden_layer_sizes)
+        if len(hidden) < 2:
+            got = self.hidden_layer_sizes
+            raise ValueError(f"hidden_layer_sizes: two hidden layers or more for a DBM, got {got!r}")
+        check_int("cd_k", self.cd_k, 1)
+        if self.chains is not None:
+            check_int("chains", self.chains, 1)
+        check_int("mf_iters", self.mf_iters, 1)
+        check_number("mf_tol", self.mf_tol, 0.0)
+        sizes = [X.shape[1]] + hidden
+        chains = "batch" if self.chains is None else int(self.chains)
+        spec = (
+            f"sizes={','.join(map(str, sizes))} mf_iters={int(self.mf_iters)} "
+            f"mf_tol={float(self.mf_tol)!r} chains={chains} cd_k={int(self.cd_k)}"
+        )
+        return sizes, spec, {}
+
+    def transform(self, X: Any, *, all_layers: bool = False) -> np.ndarray:
+        """The top layer's mean-field posterior of the rows of X (``latent
+        encode``); with ``all_layers``, every hidden layer's side by side,
+        the bottom first (``latent encode --all-layers``)."""
+        X = self._input(X)
+        return self.model_.encode(f32(X), self.threads, bool(all_layers)).astype(X.dtype, copy=False)
+
+    def sample(
+        self, n_samples: int = 1, *, n_steps: int = 1000, random_state: Any = None, from_chains: bool = False
+    ) -> np.ndarray:
+        """``n_samples`` samples (visible means, float32) after ``n_steps``
+        odd/even Gibbs sweeps of fresh chains seeded by ``random_state``
+        (``latent sample``); with ``from_chains``, those of the first
+        ``n_samples`` persistent chains as training left them, at most
+        ``n_chains_`` (``latent sample --from-chains``; ``n_steps`` and
+        ``random_state`` unused)."""
+        if not from_chains:
+            return super().sample(n_samples, n_steps=n_steps, random_state=random_state)
+        check_int("n_samples", n_samples, 1)
+        if n_samples > self.n_chains_:
+            raise ValueError(f"n_samples: at most n_chains_ ({self.n_chains_}) with from_chains, got {n_samples}")
+        return self.model_.chain_samples(int(n_samples), self.threads)
+
+    @property
+    def n_chains_(self) -> int:
+        """The persistent chains the model holds."""
+        check_is_fitted(self)
+        return int(self.model_.info()["chains"])
+
+    @property
+    def components_(self) -> List[np.ndarray]:
+        """Each layer's weights, ``n_l x n_{l-1}`` (``W_l`` transposed),
+        bottom first."""
+        p = self.params_
+        return [p[f"W{l}"].T.copy() for l in range(1, len(self.model_.sizes))]
+
+    @property
+    def intercepts_(self) -> List[np.ndarray]:
+        """Each layer's biases, the visible layer's first (``b0 … bL``)."""
+        p = self.params_
+        return [p[f"b{l}"].ravel() for l in range(len(self.model_.sizes))]
+
+    def _from_file(self, model: Any) -> None:
+        super()._from_file(model)
+        w = train_words(model.config.splitlines()[0])  # DbmConfig::to_text: every key
+        self.set_params(
+            hidden_layer_sizes=tuple(model.sizes[1:]), cd_k=int(w["cd_k"]),
+            chains=None if w["chains"] == "batch" else int(w["chains"]), mf_iters=int(w["mf_iters"]),
+            mf_tol=float(w["mf_tol"]),
         )  # fmt: skip
 
 

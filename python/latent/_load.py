@@ -8,7 +8,7 @@ from typing import Dict, Type, Union
 
 from latent import _native, _rbm
 from latent._base import LatentEstimator, file_line
-from latent._estimators import DBN, VAE, Autoencoder, DeepAutoencoder, GaussianRBM
+from latent._estimators import DBM, DBN, VAE, Autoencoder, DeepAutoencoder, GaussianRBM
 
 ESTIMATORS: Dict[str, Type[LatentEstimator]] = {
     "gaussian-rbm": GaussianRBM,
@@ -16,13 +16,14 @@ ESTIMATORS: Dict[str, Type[LatentEstimator]] = {
     "ae": Autoencoder,
     "vae": VAE,
     "deep-ae": DeepAutoencoder,
+    "dbm": DBM,
 }
 
 
 def load(path: Union[str, "os.PathLike[str]"]) -> Union[_rbm.BernoulliRBM, LatentEstimator]:
     """A fitted estimator from a ``latent`` model file (written by ``latent
     train`` or an estimator's ``save``): ``BernoulliRBM`` for kind ``rbm``
-    (a file without preprocessing), ``GaussianRBM``, ``DBN``,
+    (a file without preprocessing), ``GaussianRBM``, ``DBN``, ``DBM``,
     ``Autoencoder``, ``VAE``, ``DeepAutoencoder`` for the others, with the
     constructor's parameters read from the file (its configuration and
     ``train:`` line) and the model as fitted. A file's preprocessing

@@ -6,9 +6,10 @@
 
 use std::path::{Path, PathBuf};
 
-use latent_engine::{Checkpoint, Matrix};
+use latent_engine::Matrix;
 use latent_kernels::Par;
 use latent_kernels::gemm::{MatMut, MatRef};
+use latent_models::dbm::{DbmScratch, Layers};
 use latent_models::model::{Inference, SampleRequest, Score};
 use latent_models::persist::{self, ModelFile, Preprocess};
 use latent_models::{ModelError, Result};
@@ -87,21 +88,28 @@ impl NativeModel {
             })
     }
 
-    /// A model file read from `bytes` (a file's contents): written to a
-    /// scratch file under the system's temporary directory, read by
-    /// [`persist::load`] (the one reader of model files), removed.
-    fn read_bytes(bytes: &[u8]) -> Result<ModelFile> {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let name = format!("latent-python-{}-{n}.latent", std::process::id());
-        let path = std::env::temp_dir().join(name);
-        // Parsed first: an error names the bytes, not the scratch file.
-        Checkpoint::from_bytes(Path::new("the model's bytes"), bytes)?;
-        latent_engine::fsutil::write_atomic(&path, bytes)?;
-        let file = persist::load(&path);
-        std::fs::remove_file(&path).ok();
-        file
+    /// A DBM's mean-field posteriors of every hidden layer for the rows
+    /// of `input`; other kinds are an error.
+    fn encode_all_layers<'py>(
+        &self,
+        py: Python<'py>,
+        input: (&[f32], usize, usize),
+        threads: Option<usize>,
+    ) -> PyResult<Bound<'py, PyArray2<f32>>> {
+        let dbm = self.file.model.as_dbm().ok_or_else(|| {
+            value_error(format!(
+                "all_layers: a {} model has one layer of features (only a DBM infers every hidden layer at once)",
+                self.file.kind.name()
+            ))
+        })?;
+        let width = dbm.encode_width(Layers::All);
+        filled(py, (input.1, width), threads, |out, par| {
+            self.with_input(input, par, |x, par| {
+                let out = MatMut::row_major(out, x.rows(), width)?;
+                let scratch = &mut DbmScratch::new();
+                dbm.encode_layers_into(x, Layers::All, out, scratch, par)
+            })
+        })
     }
 }
 
@@ -114,10 +122,14 @@ impl NativeModel {
         Ok(NativeModel { file })
     }
 
-    /// A model from the bytes of a model file (what `to_bytes` gives).
+    /// A model from the bytes of a model file (what `to_bytes` gives), read
+    /// in memory (errors name "the model's bytes").
     #[staticmethod]
     fn from_bytes(py: Python<'_>, bytes: &[u8]) -> PyResult<Self> {
-        let file = py.detach(|| Self::read_bytes(bytes)).map_err(value_error)?;
+        let source = Path::new("the model's bytes");
+        let file = py
+            .detach(|| persist::from_bytes(bytes, source))
+            .map_err(value_error)?;
         Ok(NativeModel { file })
     }
 
@@ -141,7 +153,8 @@ impl NativeModel {
         py.detach(|| self.file.save(&path)).map_err(value_error)
     }
 
-    /// The kind (`rbm`, `gaussian-rbm`, `dbn`, `ae`, `vae`, `deep-ae`).
+    /// The kind (`rbm`, `gaussian-rbm`, `dbn`, `ae`, `vae`, `deep-ae`,
+    /// `dbm`).
     #[getter]
     fn kind(&self) -> &'static str {
         self.file.kind.name()
@@ -194,7 +207,8 @@ impl NativeModel {
 
     /// What `latent info` says of the file: kind, sizes, the train line,
     /// the configuration text, the preprocessing, epochs in the history,
-    /// precision, the autoencoder variant, and whether training finished.
+    /// precision, the autoencoder variant, whether training finished, and
+    /// a DBM's persistent chains (`None` for the other kinds).
     fn info<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let f = &self.file;
         let d = PyDict::new(py);
@@ -210,6 +224,7 @@ impl NativeModel {
         d.set_item("precision", f.model.precision().name())?;
         d.set_item("variant", f.model.variant())?;
         d.set_item("status", f.status.clone())?;
+        d.set_item("chains", f.model.as_dbm().map(|d| d.chain_count()))?;
         Ok(d)
     }
 
@@ -235,15 +250,22 @@ impl NativeModel {
             .collect()
     }
 
-    /// The features of the rows of `x` (`n x n_features`).
-    #[pyo3(signature = (x, threads = None))]
+    /// The features of the rows of `x` (`n x n_features`); with
+    /// `all_layers`, a DBM's mean-field posteriors of every hidden layer
+    /// side by side (`n x (n1 + … + nL)`, the top layer last; `latent
+    /// encode --all-layers`).
+    #[pyo3(signature = (x, threads = None, all_layers = false))]
     fn encode<'py>(
         &self,
         py: Python<'py>,
         x: PyReadonlyArray2<'_, f32>,
         threads: Option<usize>,
+        all_layers: bool,
     ) -> PyResult<Bound<'py, PyArray2<f32>>> {
         let input = rows_of(&x, "X")?;
+        if all_layers {
+            return self.encode_all_layers(py, input, threads);
+        }
         let h = self.file.model.n_features();
         filled(py, (input.1, h), threads, |out, par| {
             self.with_input(input, par, |x, par| {
@@ -295,6 +317,21 @@ impl NativeModel {
             })
         })?;
         out.reshape([input.1])
+    }
+
+    /// The visible means `E[v | h¹]` of the first `n` persistent chains of
+    /// a DBM, as its file holds them (`latent sample --from-chains`): at
+    /// most `info()["chains"]`; other kinds are an error.
+    #[pyo3(signature = (n, threads = None))]
+    fn chain_samples<'py>(
+        &self,
+        py: Python<'py>,
+        n: usize,
+        threads: Option<usize>,
+    ) -> PyResult<Bound<'py, PyArray2<f32>>> {
+        let v = self.file.model.n_visible();
+        let m = compute(py, threads, |par| self.file.model.chain_samples(n, par))?;
+        PyArray1::from_slice(py, m.as_slice()).reshape([n, v])
     }
 
     /// `n` samples (`n x V`, visible means) after `steps` Gibbs steps (RBMs

@@ -10,6 +10,7 @@ use latent_engine::train::{EpochProgress, Observer};
 use latent_engine::{Dataset, Matrix};
 use latent_kernels::Par;
 use latent_models::ae::{AeConfig, Autoencoder, Vae, VaeConfig};
+use latent_models::dbm::{Dbm, DbmConfig};
 use latent_models::dbn::Dbn;
 use latent_models::model::AnyModel;
 use latent_models::persist::{self, DeepAeSpec, Kind, ModelFile, Preprocess, Pretrain};
@@ -129,6 +130,20 @@ fn train_kind(
             let (t, _) = train_model(run, (vae, None), (label, kind), io)?;
             AnyModel::Vae(Box::new(t.into_model()))
         }
+        Kind::Dbm => {
+            let config = DbmConfig::from_text(spec)?;
+            if config.sizes != sizes {
+                return Err(ModelError::mismatch(
+                    "the DBM configuration's sizes vs the layer sizes",
+                    format!("{sizes:?}"),
+                    format!("{:?}", config.sizes),
+                ));
+            }
+            let mut dbm = Dbm::new(config, seed)?;
+            dbm.init_visible_bias_from_data(&data.x)?;
+            let (t, _) = train_model(run, (dbm, None), (label, kind), io)?;
+            AnyModel::Dbm(Box::new(t.into_model()))
+        }
         Kind::DeepAe => {
             let (spec, _) = DeepAeSpec::parse(spec, Path::new("the estimator's parameters"))?;
             if let Pretrain::Ae(t) = &spec.pretrain {
@@ -166,8 +181,9 @@ struct PySettings {
 /// Gaussian RBM's standardised first with `standardize`): `sizes` are the
 /// layer sizes (visible first), `spec` the model's text form (an RBM's or
 /// DBN layer's configuration words, an `ae`/`vae` spec, a `deep-ae` file's
-/// three lines), `settings` what `latent train` takes as flags. Returns
-/// the model file it would have written; the GIL is released meanwhile.
+/// three lines, a `dbm` file's configuration line), `settings` what
+/// `latent train` takes as flags. Returns the model file it would have
+/// written; the GIL is released meanwhile.
 #[pyfunction]
 #[pyo3(signature = (kind, x, sizes, spec, settings, sparsity = None, standardize = false, threads = None, progress = None))]
 #[allow(clippy::too_many_arguments)]

@@ -1,4 +1,4 @@
-"""GaussianRBM, DBN, Autoencoder, VAE, DeepAutoencoder against numpy
+"""GaussianRBM, DBN, Autoencoder, VAE, DeepAutoencoder (and DBM) against numpy
 computations from their own parameter arrays, and their promises: latent
 train's defaults, dtypes kept, float32 read in place, the same results on
 any number of threads, scikit-learn's errors, no files written."""
@@ -14,7 +14,7 @@ from sklearn.exceptions import NotFittedError
 from gil import assert_fit_releases_the_gil
 
 import latent
-from latent import DBN, VAE, Autoencoder, BernoulliRBM, DeepAutoencoder, GaussianRBM, _native
+from latent import DBM, DBN, VAE, Autoencoder, BernoulliRBM, DeepAutoencoder, GaussianRBM, _native
 
 
 def sigmoid(x):
@@ -39,6 +39,7 @@ KINDS = [
     ("ae", lambda **k: Autoencoder((6, 3), contractive=0.1, **k)),
     ("vae", lambda **k: VAE((6,), 2, **k)),
     ("deep-ae", lambda **k: DeepAutoencoder((6, 3), noise="mask:0.1", **k)),
+    ("dbm", lambda **k: DBM((6, 3), chains=15, **k)),
 ]
 IDS = [k for k, _ in KINDS]
 
@@ -211,7 +212,10 @@ def _settings():
     return dict.fromkeys(keys)
 
 
-@pytest.mark.parametrize("kind, make", [k for k in KINDS if k[0] in ("gaussian-rbm", "dbn", "vae")], ids=["gaussian-rbm", "dbn", "vae"])
+SAMPLERS = [k for k in KINDS if k[0] in ("gaussian-rbm", "dbn", "vae", "dbm")]
+
+
+@pytest.mark.parametrize("kind, make", SAMPLERS, ids=[k for k, _ in SAMPLERS])
 def test_sample(X, kind, make):
     m = make(**SMALL).fit(X)
     s = m.sample(7, n_steps=5, random_state=3)
@@ -246,8 +250,32 @@ def test_pickle_and_clone(X):
     assert not hasattr(fresh, "model_") and fresh.get_params() == m.get_params()
 
 
+@pytest.mark.parametrize("kind, make", KINDS, ids=IDS)
+def test_unpickling_touches_no_file(tmp_path, X, monkeypatch, kind, make):
+    import pickle
+
+    m = make(**SMALL).fit(X)
+    dumped = pickle.dumps(m)
+    # No temporary directory (Rust's std::env::temp_dir reads TMPDIR,
+    # Python's tempfile its tempdir) and an empty working directory: a
+    # loader that wrote the bytes to a scratch file fails or leaves a trace.
+    missing = str(tmp_path / "missing")
+    monkeypatch.setenv("TMPDIR", missing)
+    monkeypatch.setattr(tempfile, "tempdir", missing)
+    monkeypatch.chdir(tmp_path)
+    back = pickle.loads(dumped)
+    assert os.listdir(tmp_path) == []
+    assert back.info() == m.info() and back.get_params() == m.get_params()
+    np.testing.assert_array_equal(back.transform(X), m.transform(X))
+    for name, value in m.params_.items():
+        np.testing.assert_array_equal(back.params_[name], value, err_msg=name)
+    assert back.model_.to_bytes() == m.model_.to_bytes()
+    with pytest.raises(ValueError, match="the model's bytes"):
+        _native.Model.from_bytes(b"LATENTCK but not really")
+
+
 def test_public_names():
-    assert set(latent.__all__) >= {"BernoulliRBM", "GaussianRBM", "DBN", "Autoencoder", "VAE", "DeepAutoencoder", "load"}
+    assert set(latent.__all__) >= {"BernoulliRBM", "GaussianRBM", "DBN", "DBM", "Autoencoder", "VAE", "DeepAutoencoder", "load"}
 
 
 def test_bf16_precision_is_kept_in_the_file(tmp_path, X):

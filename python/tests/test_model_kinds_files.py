@@ -38,6 +38,11 @@ CASES = [
         ["--layers", "16,8,4", "--pretrain", "rbm", "--pretrain-epochs", "1", "--epochs", "2", "--batch", "20", "--seed", "3"],
         latent.DeepAutoencoder((8, 4), pretrain="rbm", pretrain_iter=1, n_iter=2, batch_size=20, random_state=3),
     ),
+    (
+        "dbm",
+        ["--layers", "16,8,4", "--cd-k", "2", "--chains", "30", "--mf-iters", "5", "--mf-tol", "0.001", "--epochs", "2", "--batch", "20", "--seed", "3"],
+        latent.DBM((8, 4), cd_k=2, chains=30, mf_iters=5, mf_tol=0.001, n_iter=2, batch_size=20, random_state=3),
+    ),
 ]
 IDS = [c[0] for c in CASES]
 

@@ -2,7 +2,7 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from latent import DBN, VAE, Autoencoder, BernoulliRBM, DeepAutoencoder, GaussianRBM
+from latent import DBM, DBN, VAE, Autoencoder, BernoulliRBM, DeepAutoencoder, GaussianRBM
 
 # Checks expected to fail, each with the reason: the two scikit-learn lists
 # for its own BernoulliRBM (sklearn/utils/_test_common/instance_generator.py),
@@ -25,6 +25,8 @@ ESTIMATORS = [
     Autoencoder((8, 4), tied=True, noise="mask:0.2", sparsity="l1:0.01", n_iter=3, batch_size=10, random_state=0),
     VAE((8,), 3, n_iter=3, batch_size=10, random_state=0),
     DeepAutoencoder((8, 4), n_iter=3, batch_size=10, random_state=0),
+    DBM((8, 4), n_iter=3, batch_size=10, random_state=0),
+    DBM((8, 4, 3), mf_tol=0.0, chains=7, n_iter=3, batch_size=10, random_state=0),
 ]
 
 
@@ -35,6 +37,16 @@ VAE_EXPECTED_FAILED = {
     "check_methods_subset_invariance": "the ELBO draws a latent sample per row position",
     "check_methods_sample_order_invariance": "the ELBO draws a latent sample per row position",
 }
+
+
+# A DBM's mean-field stops for a block of rows as a whole, after the sweep
+# in which no posterior of any of its rows moved by more than mf_tol, so a
+# row's features may depend on the rows it comes with, by about mf_tol
+# (test_dbm.py shows it on a trained model). On the checks' data the DBM at
+# its default mf_tol still passes every check, measured with scikit-learn
+# 1.9.1 (check_methods_subset_invariance and
+# check_methods_sample_order_invariance included: were they to fail, this
+# is why); with mf_tol=0 (a fixed count of sweeps) no row depends on others.
 
 
 def expected_failed(est):

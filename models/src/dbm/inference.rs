@@ -71,6 +71,23 @@ impl Dbm {
         Ok(())
     }
 
+    /// [`encode_with`](Self::encode_with) over blocks of at most
+    /// [`BLOCK`](crate::model::BLOCK) rows, so the scratch stays the size of
+    /// a block whatever the rows of `x` (each block's mean-field stops on
+    /// its own; see [`Dbm::mean_field`]).
+    pub fn encode_layers_into(
+        &self,
+        x: MatRef<'_>,
+        layers: Layers,
+        out: MatMut<'_>,
+        scratch: &mut DbmScratch,
+        par: Par,
+    ) -> Result<()> {
+        by_blocks(x, out, |x, out| {
+            self.encode_with(x, layers, out, scratch, par)
+        })
+    }
+
     /// Mean-field reconstructions of the rows of `x` into `out` (`rows x
     /// n0`): the visible means `E[v | μ¹]` of the posterior of the first
     /// hidden layer.
@@ -231,7 +248,7 @@ impl Inference for Dbm {
         par: Par,
     ) -> Result<()> {
         let top = Layers::One(self.depth());
-        by_blocks(x, out, |x, out| self.encode_with(x, top, out, scratch, par))
+        self.encode_layers_into(x, top, out, scratch, par)
     }
 
     fn reconstruct_into(

@@ -348,9 +348,12 @@ impl AnyModel {
 /// of [`BLOCK`](super::BLOCK) rows.
 fn dbm_features(d: &Dbm, x: &Matrix, layers: Layers, par: Par) -> Result<Matrix> {
     let mut out = Matrix::zeros(x.rows(), d.encode_width(layers))?;
-    let mut scratch = DbmScratch::new();
-    super::by_blocks(x.view(), out.view_mut(), |x, out| {
-        d.encode_with(x, layers, out, &mut scratch, par)
-    })?;
+    d.encode_layers_into(
+        x.view(),
+        layers,
+        out.view_mut(),
+        &mut DbmScratch::new(),
+        par,
+    )?;
     Ok(out)
 }

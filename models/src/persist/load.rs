@@ -182,20 +182,34 @@ pub fn dbn_target(ck: &Checkpoint) -> Option<Vec<usize>> {
 /// Reads a model file: the checkpoint, the model (any kind), its
 /// preprocessing, and whether training finished.
 pub fn load(path: &Path) -> Result<ModelFile> {
-    let ck = Checkpoint::load(path)?;
+    from_checkpoint(Checkpoint::load(path)?, path)
+}
+
+/// A model file from its bytes (what [`Checkpoint::to_bytes`] gives, e.g.
+/// a file read elsewhere or a pickled model), without touching the file
+/// system; `source` names the bytes in errors (and in an unfinished run's
+/// `--resume` hint), as the path does for [`load`].
+pub fn from_bytes(bytes: &[u8], source: &Path) -> Result<ModelFile> {
+    from_checkpoint(Checkpoint::from_bytes(source, bytes)?, source)
+}
+
+/// A model file from a checkpoint already read: the model (any kind), its
+/// preprocessing, and whether training finished, with errors naming
+/// `source` (the file or the bytes the checkpoint came from).
+pub fn from_checkpoint(ck: Checkpoint, source: &Path) -> Result<ModelFile> {
     let kind = Kind::from_name(&ck.model_kind).ok_or_else(|| {
         ModelError::mismatch(
-            format!("{}: model kind", path.display()),
+            format!("{}: model kind", source.display()),
             Kind::NAMES,
             format!("{:?}", ck.model_kind),
         )
     })?;
-    check_finite(&ck, path)?;
+    check_finite(&ck, source)?;
     let (lines, pre) = split_hyper(&ck.hyperparameters);
-    let preprocess = Preprocess::parse(pre, &ck.persistent, path)?;
+    let preprocess = Preprocess::parse(pre, &ck.persistent, source)?;
     let first = lines.first().copied().unwrap_or("");
-    let (mut model, status) = load_model(&ck, kind, first, path)?;
-    let what = format!("{}: train line, precision", path.display());
+    let (mut model, status) = load_model(&ck, kind, first, source)?;
+    let what = format!("{}: train line, precision", source.display());
     model.set_precision(train_precision(
         hyper_line(&ck.hyperparameters, "train"),
         &what,
@@ -204,7 +218,7 @@ pub fn load(path: &Path) -> Result<ModelFile> {
         && s.mean.len() != model.n_visible()
     {
         return Err(ModelError::mismatch(
-            format!("{}: preprocess.mean length", path.display()),
+            format!("{}: preprocess.mean length", source.display()),
             model.n_visible(),
             s.mean.len(),
         ));

@@ -1,7 +1,9 @@
 //! Model files: the engine's [`Checkpoint`] format (versioned, checksummed,
 //! written atomically), with these conventions on top. [`load()`] reads any
-//! kind into one [`ModelFile`]; [`finish`] turns a trainer's checkpoint into
-//! a model file's contents; [`ModelFile::save`] writes one.
+//! kind into one [`ModelFile`] ([`from_bytes`] from a file's bytes in
+//! memory, [`from_checkpoint`] from a checkpoint already read); [`finish`]
+//! turns a trainer's checkpoint into a model file's contents;
+//! [`ModelFile::save`] writes one.
 //!
 //! The model kind ([`Kind`]) is the name `latent train` takes. The
 //! hyper-parameter text is a few lines: the model's own (first), then
@@ -66,7 +68,7 @@ use std::path::Path;
 use latent_engine::Checkpoint;
 
 pub use deep_ae::{DeepAeSpec, DeepAeState, LayerModel, Pretrain, deep_ae_state, target_epochs};
-pub use load::{dbn_layers, dbn_target, load, load_params, load_rbm};
+pub use load::{dbn_layers, dbn_target, from_bytes, from_checkpoint, load, load_params, load_rbm};
 pub use preprocess::Preprocess;
 pub use staged::{
     record_layer, resume_state, stage_records, stage_state, staged_checkpoint, tag_layer,
