@@ -152,6 +152,7 @@ fn a_resumed_run_continues_exactly_and_the_file_round_trips() {
         ais: None,
         iw_samples: 1,
         seed: 0,
+        bound_samples: 10,
     };
     let e = file.model.evaluate(&x, &opts, Par::All).unwrap_err();
     assert!(e.to_string().contains("dbm"), "{e}");
