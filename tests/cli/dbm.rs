@@ -1,6 +1,7 @@
 //! `latent train dbm` and the commands on a DBM file: info, encode (top,
 //! one layer, all layers), reconstruct, score, sample, filters, export; a
-//! resumed run against an uninterrupted one; eval's one-line refusal.
+//! resumed run against an uninterrupted one (pretrained or not); eval's
+//! one-line refusal.
 
 use std::fs;
 
@@ -256,4 +257,65 @@ fn a_bf16_dbm_keeps_its_precision_and_encodes_near_f32() {
         .map(|(x, y)| (x - y).abs())
         .fold(0.0f32, f32::max);
     assert!(worst > 0.0 && worst < 0.05, "bf16 vs f32 features: {worst}");
+}
+
+/// A pretrained run written every epoch, resumed: the joint training goes on
+/// exactly (no second pretraining); pretraining flags that disagree with
+/// the file are refused.
+#[test]
+fn a_resumed_pretrained_dbm_continues_its_joint_training() {
+    let d = scratch("dbm-pre-resume");
+    let p = in_dir(&d);
+    write_idx(&d.join("images-ubyte"), 60, 4);
+    let data = p("images-ubyte");
+    let flags = [
+        "--layers",
+        "16,8,6",
+        "--pretrain-epochs",
+        "3",
+        "--pretrain-lr",
+        "0.04",
+    ];
+    train(
+        &data,
+        &p("whole.latent"),
+        &[&flags[..], &["--epochs", "4"]].concat(),
+    );
+    let half = &[&flags[..], &["--epochs", "2", "--checkpoint-every", "1"]].concat();
+    train(&data, &p("half.latent"), half);
+    let resume = |extra: &[&str]| {
+        let mut a = vec!["train", "dbm", "--data", &data, "--epochs", "4", "--resume"];
+        let (half, out) = (p("half.latent"), p("resumed.latent"));
+        a.extend_from_slice(&[&half, "--out", &out]);
+        a.extend_from_slice(extra);
+        a.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    let args = resume(&["--pretrain-epochs", "3", "--pretrain-lr", "0.04"]);
+    let r = json(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(r["epochs_run"], 2);
+    assert_eq!(r["pretrain_epochs_run"], 0);
+    assert_eq!(r["pretrain"]["epochs"], 3);
+    for (name, file) in [("whole", "whole.latent"), ("resumed", "resumed.latent")] {
+        ok(&["export", &p(file), "--out", &p(name), "-q"]);
+    }
+    for t in ["W1", "W2", "b0", "b1", "b2"] {
+        let (a, b) = (
+            fs::read(p(&format!("whole/{t}.npy"))).unwrap(),
+            fs::read(p(&format!("resumed/{t}.npy"))).unwrap(),
+        );
+        assert!(a == b, "{t} differs after the resume");
+    }
+    let info = ok(&["info", &p("resumed.latent")]);
+    assert!(info.contains("pretrain: epochs=3 lr=0.04 cd_k=1"), "{info}");
+    for extra in [
+        &["--pretrain-epochs", "4"][..],
+        &["--pretrain-epochs", "3", "--pretrain-lr", "0.05"],
+    ] {
+        let args = resume(extra);
+        let e = fails(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(
+            e.contains("--pretrain-epochs") && e.contains("epochs=3 lr=0.04"),
+            "{e}"
+        );
+    }
 }

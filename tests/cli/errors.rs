@@ -301,6 +301,34 @@ fn table() -> Vec<(&'static str, &'static str)> {
             "big.csv",
         ),
         (
+            "train dbm --data @a-ubyte --out @o.latent --layers 16,8,4 --pretrain-epochs 0",
+            "--pretrain-epochs",
+        ),
+        (
+            "train dbm --data @a-ubyte --out @o.latent --layers 16,8,4 --pretrain-lr 0",
+            "--pretrain-lr",
+        ),
+        (
+            "train dbm --data @a-ubyte --out @o.latent --layers 16,8,4 --pretrain-lr -0.1",
+            "--pretrain-lr",
+        ),
+        (
+            "train dbm --data @a-ubyte --out @o.latent --layers 16,8,4 --pretrain-lr 0.1",
+            "--pretrain-epochs",
+        ),
+        (
+            "train dbm --data @a-ubyte --out @o.latent --resume @m.latent --pretrain-epochs 3",
+            "--pretrain-epochs",
+        ),
+        (
+            "train rbm --data @a-ubyte --out @o.latent --hidden 4 --pretrain-lr 0.1",
+            "--pretrain-lr",
+        ),
+        (
+            "train dbn --data @a-ubyte --out @o.latent --layers 16,8 --pretrain-epochs 3",
+            "--pretrain-epochs",
+        ),
+        (
             "train rbm --data @a-ubyte --out @o.latent --hidden 4 --chains 5",
             "--chains",
         ),

@@ -8,5 +8,6 @@
 
 mod exactness;
 mod posteriors;
+mod pretraining;
 mod reference;
 mod training;
