@@ -418,8 +418,20 @@ fn table() -> Vec<(&'static str, &'static str)> {
             "train dbm --data @nine-ubyte --out @o.latent --resume @m.latent",
             "nine-ubyte",
         ),
-        ("eval @m.latent --data @a-ubyte", "m.latent"),
-        ("eval @m.latent --data @a-ubyte --ais", "m.latent"),
+        ("eval @m.latent --data @a-ubyte --mf-iters 0", "--mf-iters"),
+        (
+            "eval @m.latent --data @a-ubyte --mf-iters 10001",
+            "--mf-iters",
+        ),
+        ("eval @m.latent --data @a-ubyte --mf-tol -1", "--mf-tol"),
+        ("eval @m.latent --data @a-ubyte --mf-tol nan", "--mf-tol"),
+        (
+            "eval @m.latent --data @a-ubyte --ais --ais-runs 1",
+            "--ais-runs",
+        ),
+        ("eval @m.latent --data @nine-ubyte", "nine-ubyte"),
+        ("eval @r.latent --data @a-ubyte --mf-iters 5", "--mf-iters"),
+        ("eval @d.latent --data @a-ubyte --mf-tol 0", "--mf-tol"),
         (
             "encode @m.latent --data @a-ubyte --out @o.npy --layer 3",
             "--layer",

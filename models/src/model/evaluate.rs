@@ -3,7 +3,8 @@
 //! autoencoder: its own loss. An RBM: the pseudo-log-likelihood (binary
 //! visibles), the exact log-likelihood when one layer is small enough to
 //! sum over, and an AIS estimate on request, all with the RBM's own σ when
-//! it learned one. A VAE: the ELBO and the importance-weighted bound.
+//! it learned one. A VAE: the ELBO and the importance-weighted bound. A
+//! DBM: see [`evaluate_dbm`](super::evaluate_dbm).
 
 use latent_engine::Matrix;
 use latent_kernels::Par;
@@ -61,7 +62,7 @@ pub struct AisResult {
 
 /// What [`AnyModel::evaluate`] found; a field is `None` where it does not
 /// apply to the model.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Evaluation {
     /// Rows evaluated.
     pub samples: usize,
@@ -76,6 +77,8 @@ pub struct Evaluation {
     /// An RBM too large for the exact sum (and no AIS asked): the units on
     /// the side the sum would run over.
     pub exact_skipped: Option<usize>,
+    /// A DBM: its likelihoods (exact, AIS, the variational bound).
+    pub dbm: Option<super::DbmEvaluation>,
     /// An RBM with AIS asked for.
     pub ais: Option<AisResult>,
     /// A VAE: the mean ELBO (one latent sample per row).
@@ -93,10 +96,7 @@ impl AnyModel {
     /// Evaluates the model on the rows of `x` (already preprocessed).
     pub fn evaluate(&self, x: &Matrix, opts: &EvalOptions, par: Par) -> Result<Evaluation> {
         if self.as_dbm().is_some() {
-            return Err(ModelError::Unsupported {
-                what: "latent eval of a dbm model",
-                why: "the DBM's evaluation (variational bound, AIS, exact likelihood) is not wired yet; use latent score --metric recon for its reconstruction error".into(),
-            });
+            return self.evaluate_dbm(x, opts, None, par);
         }
         if opts.ais.is_some() && self.as_rbm().is_none() {
             return Err(ModelError::Unsupported {
@@ -114,6 +114,7 @@ impl AnyModel {
             pseudo_log_likelihood: None,
             exact: None,
             exact_skipped: None,
+            dbm: None,
             ais: None,
             elbo: None,
             log_likelihood_iw: None,

@@ -14,11 +14,13 @@ mod ae;
 mod any;
 mod dbn;
 mod evaluate;
+mod evaluate_dbm;
 mod rbm;
 
 pub use any::{AnyModel, AnyScratch};
 pub use dbn::DbnScratch;
 pub use evaluate::{AisOptions, AisResult, EvalOptions, Evaluation};
+pub use evaluate_dbm::{DBM_EXACT_ROW_UNITS, DBM_EXACT_UNITS, DbmAis, DbmEvaluation, DbmExact};
 
 use latent_engine::Matrix;
 use latent_kernels::gemm::{MatMut, MatRef};

@@ -6,6 +6,7 @@
 
 #![allow(clippy::needless_range_loop)] // index loops mirror the formulas
 
+mod evaluation;
 mod exactness;
 mod posteriors;
 mod pretraining;
