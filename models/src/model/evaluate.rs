@@ -4,7 +4,7 @@
 //! visibles), the exact log-likelihood when one layer is small enough to
 //! sum over, and an AIS estimate on request, all with the RBM's own σ when
 //! it learned one. A VAE: the ELBO and the importance-weighted bound. A
-//! DBM: see [`evaluate_dbm`](super::evaluate_dbm).
+//! DBM: see [`AnyModel::evaluate_dbm`].
 
 use latent_engine::Matrix;
 use latent_kernels::Par;
