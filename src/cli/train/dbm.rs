@@ -3,8 +3,10 @@
 //! (mean-field positive phase, persistent chains); or, with `--resume`, its
 //! joint training continued (a pretrained file is never pretrained again).
 
+use latent_engine::Matrix;
 use latent_models::dbm::DbmConfig;
 use latent_models::model::AnyModel;
+use latent_models::persist::ModelFile;
 use latent_models::train::{DbmPlan, DbmPretrain, DbmResume, train_dbm};
 use serde_json::json;
 
@@ -28,36 +30,7 @@ pub fn train(args: &TrainArgs, g: &Global) -> Result<Report> {
     let flag_sizes = args.layers.as_deref().map(dbm_layers).transpose()?;
     let data = read_data(args, resumed.as_ref())?;
     let plan = match resumed {
-        Some(m) => {
-            let AnyModel::Dbm(dbm) = m.model else {
-                return Err(CliError::mismatch("resumed model", "dbm", "another kind"));
-            };
-            let sizes = dbm.sizes().to_vec();
-            if let Some(f) = &flag_sizes
-                && *f != sizes
-            {
-                return Err(CliError::mismatch(
-                    "--layers vs the resumed DBM's layers",
-                    dashed(&sizes),
-                    dashed(f),
-                ));
-            }
-            check_columns(&args.data, &data.train.x, sizes[0])?;
-            let file = dbm.config().clone();
-            check_resumed_config(
-                args,
-                &file.to_text(),
-                &dbm_config(args, file.clone())?.to_text(),
-            )?;
-            check_run(args, &settings, &data, Net::Dbm(&sizes))?;
-            let resume = DbmResume::from_checkpoint(&m.checkpoint, *dbm)?;
-            check_resumed_pretrain(args, resume.pretrain)?;
-            DbmPlan {
-                config: file,
-                pretrain: None,
-                resume: Some(resume),
-            }
-        }
+        Some(m) => resumed_plan(args, m, flag_sizes, &data.train.x)?,
         None => {
             let sizes = flag_sizes.ok_or_else(|| {
                 CliError::arg(
@@ -67,7 +40,6 @@ pub fn train(args: &TrainArgs, g: &Global) -> Result<Report> {
                 )
             })?;
             check_columns(&args.data, &data.train.x, sizes[0])?;
-            check_run(args, &settings, &data, Net::Dbm(&sizes))?;
             DbmPlan {
                 config: dbm_config(args, DbmConfig::bernoulli(&sizes))?,
                 pretrain: pretrain_flags(args)?,
@@ -76,6 +48,7 @@ pub fn train(args: &TrainArgs, g: &Global) -> Result<Report> {
         }
     };
     let sizes = plan.config.sizes.clone();
+    check_run(args, &settings, &data, Net::Dbm(&sizes))?;
     let pretrain = plan.resume.as_ref().map_or(plan.pretrain, |r| r.pretrain);
     let label = format!("dbm {}", dashed(&sizes));
     let mut session = Session::new(args, g, label.clone());
@@ -95,6 +68,8 @@ pub fn train(args: &TrainArgs, g: &Global) -> Result<Report> {
             sizes.len() - 1
         );
     }
+    let pretrain =
+        pretrain.map(|p| json!({"epochs": p.epochs, "lr": json_f64(p.lr.into()), "cd_k": p.cd_k}));
     Ok(session.model_report(
         (&label, &result),
         seconds,
@@ -103,10 +78,45 @@ pub fn train(args: &TrainArgs, g: &Global) -> Result<Report> {
             "kind": "dbm",
             "sizes": sizes,
             "last_epoch_reconstruction_error": recon.map(json_f64),
-            "pretrain": pretrain.map(|p| json!({"epochs": p.epochs, "lr": json_f64(p.lr.into()), "cd_k": p.cd_k})),
+            "pretrain": pretrain,
             "pretrain_epochs_run": pretrain_epochs_run,
         }),
     ))
+}
+
+/// The plan of a resumed file `m`: its model and where its joint training
+/// left off, with the flags checked against it (`--layers`, the DBM's
+/// configuration, the pretraining, the data's columns `x`).
+fn resumed_plan(
+    args: &TrainArgs,
+    m: ModelFile,
+    flag_sizes: Option<Vec<usize>>,
+    x: &Matrix,
+) -> Result<DbmPlan> {
+    let AnyModel::Dbm(dbm) = m.model else {
+        return Err(CliError::mismatch("resumed model", "dbm", "another kind"));
+    };
+    let sizes = dbm.sizes().to_vec();
+    if let Some(f) = &flag_sizes
+        && *f != sizes
+    {
+        return Err(CliError::mismatch(
+            "--layers vs the resumed DBM's layers",
+            dashed(&sizes),
+            dashed(f),
+        ));
+    }
+    check_columns(&args.data, x, sizes[0])?;
+    let file = dbm.config().clone();
+    let flags = dbm_config(args, file.clone())?;
+    check_resumed_config(args, &file.to_text(), &flags.to_text())?;
+    let resume = DbmResume::from_checkpoint(&m.checkpoint, *dbm)?;
+    check_resumed_pretrain(args, resume.pretrain)?;
+    Ok(DbmPlan {
+        config: file,
+        pretrain: None,
+        resume: Some(resume),
+    })
 }
 
 /// The pretraining the flags ask for: `--pretrain-epochs` (with
