@@ -311,6 +311,11 @@ fn eval_of_a_pretrained_dbm_bounds_its_exact_likelihood_and_ais_finds_its_log_z(
     assert_eq!(t["epochs_run"], 5);
     assert_eq!(t["pretrain"]["epochs"], 5);
     assert!((num(&t["pretrain"], "lr") - 0.05).abs() < 1e-9);
+    let info = ok(&["info", &model]);
+    assert!(
+        info.contains("train: epochs=5 optimizer=sgd lr=0.001 "),
+        "{info}"
+    );
     let e = eval(
         &model,
         &data,

@@ -157,8 +157,9 @@ pub struct TrainArgs {
     /// autoencoders; the resumed model's].
     #[arg(long, value_enum)]
     pub optimizer: Option<Optim>,
-    /// Learning rate [default: 0.1 for rbm and dbn, 0.01 for dbm, 0.001 for
-    /// gaussian-rbm; autoencoders 0.001 with adam, 0.01 with sgd].
+    /// Learning rate [default: 0.1 for rbm and dbn, 0.01 for dbm (0.001
+    /// after --pretrain-epochs), 0.001 for gaussian-rbm; autoencoders 0.001
+    /// with adam, 0.01 with sgd].
     #[arg(long, value_parser = positive_f32, allow_negative_numbers = true)]
     pub lr: Option<f32>,
     /// A constant momentum for sgd (default: 0.5 for 5 epochs, then 0.9).

@@ -7,7 +7,7 @@ use latent_engine::Matrix;
 use latent_models::dbm::DbmConfig;
 use latent_models::model::AnyModel;
 use latent_models::persist::ModelFile;
-use latent_models::train::{DbmPlan, DbmPretrain, DbmResume, train_dbm};
+use latent_models::train::{DbmPlan, DbmPretrain, DbmResume, Optimizer, train_dbm};
 use serde_json::json;
 
 use super::args::{TrainArgs, check_resumed_config, dashed, parse_layers, settings};
@@ -26,7 +26,14 @@ pub fn train(args: &TrainArgs, g: &Global) -> Result<Report> {
         return Err(CliError::arg("--hidden", h, "--layers V,H1,H2,… for a dbm"));
     }
     let resumed = load_resumed(args)?;
-    let settings = settings(args, resumed.as_ref())?;
+    let mut settings = settings(args, resumed.as_ref())?;
+    if resumed.is_none()
+        && args.pretrain_epochs.is_some()
+        && args.lr.is_none()
+        && settings.optimizer == Optimizer::Sgd
+    {
+        settings.lr = DbmPretrain::JOINT_LR;
+    }
     let flag_sizes = args.layers.as_deref().map(dbm_layers).transpose()?;
     let data = read_data(args, resumed.as_ref())?;
     let plan = match resumed {
