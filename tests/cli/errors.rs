@@ -301,6 +301,34 @@ fn table() -> Vec<(&'static str, &'static str)> {
             "big.csv",
         ),
         (
+            "train dbm --data @a-ubyte --out @o.latent --layers 16,8,4 --pretrain-epochs 0",
+            "--pretrain-epochs",
+        ),
+        (
+            "train dbm --data @a-ubyte --out @o.latent --layers 16,8,4 --pretrain-lr 0",
+            "--pretrain-lr",
+        ),
+        (
+            "train dbm --data @a-ubyte --out @o.latent --layers 16,8,4 --pretrain-lr -0.1",
+            "--pretrain-lr",
+        ),
+        (
+            "train dbm --data @a-ubyte --out @o.latent --layers 16,8,4 --pretrain-lr 0.1",
+            "--pretrain-epochs",
+        ),
+        (
+            "train dbm --data @a-ubyte --out @o.latent --resume @m.latent --pretrain-epochs 3",
+            "--pretrain-epochs",
+        ),
+        (
+            "train rbm --data @a-ubyte --out @o.latent --hidden 4 --pretrain-lr 0.1",
+            "--pretrain-lr",
+        ),
+        (
+            "train dbn --data @a-ubyte --out @o.latent --layers 16,8 --pretrain-epochs 3",
+            "--pretrain-epochs",
+        ),
+        (
             "train rbm --data @a-ubyte --out @o.latent --hidden 4 --chains 5",
             "--chains",
         ),
@@ -390,8 +418,20 @@ fn table() -> Vec<(&'static str, &'static str)> {
             "train dbm --data @nine-ubyte --out @o.latent --resume @m.latent",
             "nine-ubyte",
         ),
-        ("eval @m.latent --data @a-ubyte", "m.latent"),
-        ("eval @m.latent --data @a-ubyte --ais", "m.latent"),
+        ("eval @m.latent --data @a-ubyte --mf-iters 0", "--mf-iters"),
+        (
+            "eval @m.latent --data @a-ubyte --mf-iters 10001",
+            "--mf-iters",
+        ),
+        ("eval @m.latent --data @a-ubyte --mf-tol -1", "--mf-tol"),
+        ("eval @m.latent --data @a-ubyte --mf-tol nan", "--mf-tol"),
+        (
+            "eval @m.latent --data @a-ubyte --ais --ais-runs 1",
+            "--ais-runs",
+        ),
+        ("eval @m.latent --data @nine-ubyte", "nine-ubyte"),
+        ("eval @r.latent --data @a-ubyte --mf-iters 5", "--mf-iters"),
+        ("eval @d.latent --data @a-ubyte --mf-tol 0", "--mf-tol"),
         (
             "encode @m.latent --data @a-ubyte --out @o.npy --layer 3",
             "--layer",

@@ -5,7 +5,7 @@
 //! sum over, and an AIS estimate on request, all with the RBM's own σ when
 //! it learned one. A DBN, with AIS asked for: the lower bound on its
 //! log-likelihood ([`DbnBoundResult`]). A VAE: the ELBO and the
-//! importance-weighted bound.
+//! importance-weighted bound. A DBM: see [`AnyModel::evaluate_dbm`].
 
 use latent_engine::Matrix;
 use latent_kernels::Par;
@@ -68,7 +68,7 @@ pub struct AisResult {
 
 /// What [`AnyModel::evaluate`] found; a field is `None` where it does not
 /// apply to the model.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Evaluation {
     /// Rows evaluated.
     pub samples: usize,
@@ -83,6 +83,8 @@ pub struct Evaluation {
     /// An RBM too large for the exact sum (and no AIS asked): the units on
     /// the side the sum would run over.
     pub exact_skipped: Option<usize>,
+    /// A DBM: its likelihoods (exact, AIS, the variational bound).
+    pub dbm: Option<super::DbmEvaluation>,
     /// An RBM with AIS asked for.
     pub ais: Option<AisResult>,
     /// A DBN with AIS asked for: its log-likelihood bound.
@@ -102,10 +104,7 @@ impl AnyModel {
     /// Evaluates the model on the rows of `x` (already preprocessed).
     pub fn evaluate(&self, x: &Matrix, opts: &EvalOptions, par: Par) -> Result<Evaluation> {
         if self.as_dbm().is_some() {
-            return Err(ModelError::Unsupported {
-                what: "latent eval of a dbm model",
-                why: "the DBM's evaluation (variational bound, AIS, exact likelihood) is not wired yet; use latent score --metric recon for its reconstruction error".into(),
-            });
+            return self.evaluate_dbm(x, opts, None, par);
         }
         if opts.ais.is_some() && !matches!(self, AnyModel::Rbm(_) | AnyModel::Dbn(_)) {
             return Err(ModelError::Unsupported {
@@ -124,6 +123,7 @@ impl AnyModel {
             pseudo_log_likelihood: None,
             exact: None,
             exact_skipped: None,
+            dbm: None,
             ais: None,
             dbn_bound: None,
             elbo: None,

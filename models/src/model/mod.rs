@@ -14,12 +14,14 @@ mod ae;
 mod any;
 mod dbn;
 mod evaluate;
+mod evaluate_dbm;
 mod evaluate_dbn;
 mod rbm;
 
 pub use any::{AnyModel, AnyScratch};
 pub use dbn::DbnScratch;
 pub use evaluate::{AisOptions, AisResult, EvalOptions, Evaluation};
+pub use evaluate_dbm::{DBM_EXACT_ROW_UNITS, DBM_EXACT_UNITS, DbmAis, DbmEvaluation, DbmExact};
 pub use evaluate_dbn::DbnBoundResult;
 
 use latent_engine::Matrix;

@@ -314,7 +314,9 @@ fn load_model(
                     e,
                 )
             })?;
-            let status = unfinished(ck.history.len(), String::new());
+            // Pretraining's records (tagged with their layer) are not epochs.
+            let joint = stage_records(&ck.history, None).len();
+            let status = unfinished(joint, String::new());
             (AnyModel::Dbm(Box::new(dbm)), status)
         }
     })

@@ -16,7 +16,7 @@
 //! | `dbn` | `layers=784,500,250 bottom=bernoulli` (the sizes asked for), then `layer0: <RBM configuration>` per layer trained | `layer0.W`, `layer0.b`, `layer0.c`, `layer1.W`, … bottom first |
 //! | `ae` | the [`AeConfig`](crate::ae::AeConfig) spec (`sizes=784,256 activations=sigmoid tied=false loss=cross-entropy sparsity=none noise=mask:0.3 contractive=none init_std=none`) | `W1, c1, …, WL, cL`, then per layer from the top the decoder's `WdL` (untied only) and `bL` |
 //! | `vae` | the [`VaeConfig`](crate::ae::VaeConfig) spec (`sizes=784,256 activations=relu latent=20 output=bernoulli init_std=none`) | `W1, c1, …, Wmu, bmu, Wlv, blv, Wd…, b…` |
-//! | `dbm` | the [`DbmConfig`](crate::dbm::DbmConfig) line (`visible=bernoulli sizes=784,500,1000 mf_iters=10 mf_tol=0.0001 chains=batch cd_k=1 init_std=0.01`) | `W1 … WL` (`n_{l−1} x n_l`), `b0 … bL` (`1 x n_l`); persistent `chains.l0 … chains.lL` (the chains' states) |
+//! | `dbm` | the [`DbmConfig`](crate::dbm::DbmConfig) line (`visible=bernoulli sizes=784,500,1000 mf_iters=10 mf_tol=0.0001 chains=batch cd_k=1 init_std=0.01`) ; a pretrained one then `pretrain: epochs=N lr=L cd_k=K` ([`DbmPretrain`](crate::train::DbmPretrain)) and its RBMs' history records tagged with their layer | `W1 … WL` (`n_{l−1} x n_l`), `b0 … bL` (`1 x n_l`); persistent `chains.l0 … chains.lL` (the chains' states) |
 //! | `deep-ae` | the deep `AeConfig` spec; `pretrain: ae\|rbm epochs=N phase=pretrain\|finetune`; `pretrain-layer: <spec of layer 0's AeConfig or the RBM configuration>` ([`DeepAeSpec`]) | `phase=finetune`: as `ae`; `phase=pretrain`: each pretraining layer's own tensors under `layer0.`, `layer1.`, … |
 //!
 //! Every file written by training also holds the optimiser state, the

@@ -6,7 +6,8 @@
 //! contents ([`Run::kept`]). One model
 //! ([`train_model`]) or a model trained in stages: a DBN layer by layer
 //! ([`train_dbn`]), a deep autoencoder's layers pretrained then the
-//! unrolled stack fine-tuned ([`train_deep_ae`]). The settings and their
+//! unrolled stack fine-tuned ([`train_deep_ae`]), a DBM pretrained (or
+//! not) then trained jointly ([`train_dbm`]). The settings and their
 //! defaults are [`Settings`]; what a person sees of the run goes through a
 //! [`RunObserver`].
 //!
@@ -37,10 +38,12 @@
 //! # }
 //! ```
 
+mod dbm;
 mod dbn;
 mod deep_ae;
 mod settings;
 
+pub use dbm::{DbmOutcome, DbmPlan, DbmPretrain, DbmResume, train_dbm};
 pub use dbn::{DbnOutcome, DbnPlan, DbnResume, train_dbn};
 pub use deep_ae::{DeepAeOutcome, DeepAePlan, DeepAeResume, train_deep_ae};
 pub use settings::{Optimizer, Settings, SettingsOverrides, default_lr, default_weight_decay};
@@ -128,8 +131,8 @@ pub struct Run<'a> {
     /// What a person sees.
     pub observer: &'a mut dyn RunObserver,
     /// Without `out`: the model file's contents as the run finished them
-    /// (set when [`train_model`], [`train_dbn`] or [`train_deep_ae`]
-    /// returns); with `out`, `None`.
+    /// (set when [`train_model`], [`train_dbn`], [`train_deep_ae`] or
+    /// [`train_dbm`] returns); with `out`, `None`.
     pub kept: Option<Checkpoint>,
 }
 
@@ -383,6 +386,14 @@ mod tests {
                 resume: None,
             };
             train_dbn(run, plan, (&d, None)).map(drop)
+        });
+        same_in_memory("dbm", |run| {
+            let plan = DbmPlan {
+                config: crate::dbm::DbmConfig::bernoulli(&[8, 4, 3]),
+                pretrain: Some(DbmPretrain::new(1)),
+                resume: None,
+            };
+            train_dbm(run, plan, (&d, None)).map(drop)
         });
         same_in_memory("deep-ae", |run| {
             let config = crate::ae::AeConfig::new(

@@ -6,7 +6,9 @@
 
 #![allow(clippy::needless_range_loop)] // index loops mirror the formulas
 
+mod evaluation;
 mod exactness;
 mod posteriors;
+mod pretraining;
 mod reference;
 mod training;

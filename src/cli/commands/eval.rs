@@ -2,7 +2,8 @@
 //! finds, printed: the reconstruction error; for an RBM the
 //! pseudo-log-likelihood and the exact (small models) or AIS
 //! log-likelihood; for a DBN with `--ais` the lower bound on its
-//! log-likelihood; for a VAE the ELBO and the importance-weighted bound.
+//! log-likelihood; for a VAE the ELBO and the importance-weighted bound;
+//! for a DBM see [`eval_dbm`](super::eval_dbm).
 
 use std::path::PathBuf;
 
@@ -47,6 +48,14 @@ pub struct EvalArgs {
     /// VAE: importance samples per image for the log-likelihood estimate.
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
     pub iw_samples: u32,
+    /// DBM: the most mean-field sweeps of the bound's posteriors, 1 to
+    /// 10000 [default: the model's mf_iters].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=latent_models::dbm::MAX_MF_ITERS as i64))]
+    pub mf_iters: Option<u32>,
+    /// DBM: the bound's mean field stops once no posterior changes by more
+    /// than this (0: always --mf-iters sweeps) [default: the model's mf_tol].
+    #[arg(long, value_parser = super::eval_dbm::non_negative_f32, allow_negative_numbers = true)]
+    pub mf_tol: Option<f32>,
     /// Seed of the stochastic estimates.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -56,9 +65,16 @@ pub struct EvalArgs {
 pub fn run(args: &EvalArgs, g: &Global) -> Result<Report> {
     let m = load_with(&args.model, &args.precision)?;
     if m.model.as_dbm().is_some() {
+        return super::eval_dbm::run(args, g, &m);
+    }
+    if let Some(flag) = super::eval_dbm::mean_field_flag(args) {
         return Err(CliError::unsupported(
-            format!("latent eval {}", args.model.display()),
-            "the evaluation of dbm models (variational bound, AIS, exact likelihood) is not available yet; latent score --metric recon gives the reconstruction error",
+            format!(
+                "{flag} with the {} model {}",
+                m.kind.name(),
+                args.model.display()
+            ),
+            "it sets a dbm's mean field",
         ));
     }
     let dbn = matches!(m.model, AnyModel::Dbn(_));

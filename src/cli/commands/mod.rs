@@ -13,6 +13,7 @@
 
 pub mod encode;
 pub mod eval;
+pub mod eval_dbm;
 pub mod export;
 pub mod filters;
 pub mod info;

@@ -157,8 +157,9 @@ pub struct TrainArgs {
     /// autoencoders; the resumed model's].
     #[arg(long, value_enum)]
     pub optimizer: Option<Optim>,
-    /// Learning rate [default: 0.1 for rbm and dbn, 0.01 for dbm, 0.001 for
-    /// gaussian-rbm; autoencoders 0.001 with adam, 0.01 with sgd].
+    /// Learning rate [default: 0.1 for rbm and dbn, 0.01 for dbm (0.001
+    /// after --pretrain-epochs), 0.001 for gaussian-rbm; autoencoders 0.001
+    /// with adam, 0.01 with sgd].
     #[arg(long, value_parser = positive_f32, allow_negative_numbers = true)]
     pub lr: Option<f32>,
     /// A constant momentum for sgd (default: 0.5 for 5 epochs, then 0.9).
@@ -221,9 +222,14 @@ pub struct TrainArgs {
     /// deep-ae: how each layer is pretrained [default: ae].
     #[arg(long, value_enum)]
     pub pretrain: Option<PretrainArg>,
-    /// deep-ae: pretraining epochs per layer [default: --epochs].
+    /// deep-ae: pretraining epochs per layer [default: --epochs]. dbm:
+    /// pretrain the stack greedily for this many epochs per RBM first
+    /// [default: no pretraining].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub pretrain_epochs: Option<u32>,
+    /// dbm: the pretraining RBMs' learning rate [default: 0.05].
+    #[arg(long, value_parser = positive_f32, allow_negative_numbers = true)]
+    pub pretrain_lr: Option<f32>,
     /// Seed of the initial weights, shuffles, noise and samplers [default:
     /// 0, or the resumed model's].
     #[arg(long)]
@@ -269,7 +275,7 @@ pub fn check_flags(args: &TrainArgs) -> Result<()> {
     use Kind::*;
     const RBMS: &[Kind] = &[Rbm, GaussianRbm, Dbn, DeepAe, Dbm];
     const AES: &[Kind] = &[Ae, Vae, DeepAe];
-    let rules: [(&str, bool, &[Kind]); 18] = [
+    let rules: [(&str, bool, &[Kind]); 19] = [
         (
             "--hidden",
             args.hidden.is_some(),
@@ -306,8 +312,9 @@ pub fn check_flags(args: &TrainArgs) -> Result<()> {
         (
             "--pretrain-epochs",
             args.pretrain_epochs.is_some(),
-            &[DeepAe],
+            &[DeepAe, Dbm],
         ),
+        ("--pretrain-lr", args.pretrain_lr.is_some(), &[Dbm]),
     ];
     for (flag, given, kinds) in rules {
         if given && !kinds.contains(&args.model) {
