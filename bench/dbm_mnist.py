@@ -113,18 +113,21 @@ def main():
     result, rows = [], []
     for m in ("dbm", "dbn", "rbm"):
         ev, esecs = latent(cli, ["eval", "--data", test, out[m]] + ais, t)
-        log_z = find(ev, "log_z")
-        lo, hi = find(ev, "log_z_minus_3sd", "log_z_lo"), find(ev, "log_z_plus_3sd", "log_z_hi")
-        test_ll = find(ev, "bound", "lower_bound", "ais_log_likelihood", "log_likelihood")
+        log_z = find(ev, "log_z_ais", "log_z_top_ais")
+        lo = find(ev, "log_z_ais_minus_3sd", "log_z_top_ais_minus_3sd")
+        hi = find(ev, "log_z_ais_plus_3sd", "log_z_top_ais_plus_3sd")
+        test_ll = find(ev, "bound_ais", "log_likelihood_bound", "log_likelihood_ais")
         rows.append((m, secs[m], epochs[m], log_z, lo, hi, test_ll, esecs))
         result += [f"{m}_seconds={secs[m]:.1f}", f"{m}_epochs={epochs[m]}", f"{m}_log_z={log_z}",
                    f"{m}_log_z_lo={lo}", f"{m}_log_z_hi={hi}", f"{m}_test={test_ll}"]
         with open(os.path.join(a.workdir, f"{m}-eval.json"), "w") as f:
             json.dump(ev, f)
     print(f"\n{'model':6s} {'train s':>8s} {'epochs':>6s} {'ln Z':>10s} {'±3σ interval':>22s} {'test per image':>15s} {'eval s':>7s}")
+    num = lambda v, w: f"{v:{w}.2f}" if v is not None else f"{'-inf':>{w}s}"
     for m, s, e, lz, lo, hi, ll, es in rows:
-        print(f"{m:6s} {s:8.1f} {e:6d} {lz:10.2f} [{lo:9.2f}, {hi:9.2f}] {ll:15.2f} {es:7.1f}")
-    beats = rows[0][6] > rows[2][6]
+        print(f"{m:6s} {s:8.1f} {e:6d} {num(lz, 10)} [{num(lo, 9)}, {num(hi, 9)}] {num(ll, 15)} {es:7.1f}")
+    print("(a lower end of -inf: the AIS weights' spread is wider than their mean, 3 standard errors, so the interval is open below)")
+    beats = rows[0][6] is not None and rows[2][6] is not None and rows[0][6] > rows[2][6]
     print(f"mark: the DBM's test bound beats the RBM's estimate: {'met' if beats else 'not met'}")
     result.append(f"mark_dbm_beats_rbm={'met' if beats else 'not_met'}")
     print("RESULT " + " ".join(result))

@@ -10,7 +10,7 @@
 //! | function | bound |
 //! | --- | --- |
 //! | [`exp`] | 2 ulp (1 ulp measured), `+∞` above `ln f32::MAX`, `0` below `ln 2^-150` |
-//! | [`sigmoid`] | 4 ulp (2 ulp measured); `1` above ≈17, subnormal then `0` below ≈-87 |
+//! | [`sigmoid`] | 4 ulp (2 ulp measured); `1` above ≈17, `0` below ≈-87.3 (never subnormal) |
 //! | [`tanh`] | 2 ulp (1 ulp measured) |
 //! | [`softplus`], [`log_sigmoid`] | 4 ulp (3 ulp measured) |
 //!

@@ -15,8 +15,9 @@
 //! - [`sigmoid`]: `t = e^{-|x|}`, then one correctly rounded division,
 //!   `1/(1+t)` for `x >= 0` and `t/(1+t)` for `x < 0`: within 2 ulp of the
 //!   correctly rounded result over all of `f32` (the tests measure it), exact
-//!   `0.5` at `±0`, `1` above about 17, `e^x` (subnormal, then 0) below about
-//!   -87, never NaN for a non-NaN input.
+//!   `0.5` at `±0`, `1` above about 17, `e^x` down to about -87.3 and `0`
+//!   below, where `e^x` would be subnormal (flushed: subnormal probabilities
+//!   slow every product that reads them), never NaN for a non-NaN input.
 //! - [`softplus`]: `max(x, 0) + log1p(e^{-|x|})`, with `log1p` by Goldberg's
 //!   trick `log1p(t) = ln(u)·t/(u-1)`, `u = 1+t`: no overflow and full
 //!   relative accuracy for very negative `x`.
@@ -125,7 +126,12 @@ pub(crate) fn sigmoid<S: Simd>(s: S, x: S::F) -> S::F {
     let one = s.splat(1.0);
     let t = exp(s, s.sub(s.splat(0.0), s.abs(x)));
     let num = s.select(s.lt(x, s.splat(0.0)), t, one);
-    s.div(num, s.add(one, t))
+    let y = s.div(num, s.add(one, t));
+    // Subnormal results (x below about -87.3) are flushed to 0: as operands
+    // of the products that follow (a layer's probabilities) they cost a
+    // microcode assist per multiply on Intel cores, and no draw or gradient
+    // can tell them from 0.
+    s.select(s.lt(y, s.splat(f32::MIN_POSITIVE)), s.splat(0.0), y)
 }
 
 /// `softplus(x) = ln(1 + e^x)` in the stable form.
