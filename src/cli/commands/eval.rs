@@ -33,7 +33,7 @@ pub struct EvalArgs {
     #[arg(long)]
     pub data: PathBuf,
     /// Estimate the log-likelihood by annealed importance sampling (RBM),
-    /// or a DBN's lower bound on it with its top RBM's log Z by AIS.
+    /// or a lower bound on it with log Z by AIS (a DBN's top RBM; a DBM).
     #[arg(long)]
     pub ais: bool,
     /// AIS: independent runs.
