@@ -210,44 +210,71 @@ pub fn ais_log_z(
     params.validate()?;
     config.validate()?;
     let (v, h) = (params.n_visible(), params.n_hidden());
-    if base_visible_bias.len() != v {
+    let log_z_a = base_log_z(
+        params.visible,
+        base_visible_bias,
+        v,
+        "AIS base-rate visible bias",
+    )?;
+    let log_z_base = log_z_a + h as f64 * std::f64::consts::LN_2;
+
+    let log_weights = run_blocks(config, par, |first, runs| {
+        run_block(params, base_visible_bias, config, first, runs)
+    })?;
+    Ok(summarise(log_z_base, log_weights))
+}
+
+/// `ln Z_A` of the base-rate model `A` (visible biases `bias`, no hidden
+/// units), after checking that `bias` has `n_visible` finite values; `what`
+/// names one bias in the errors.
+pub(crate) fn base_log_z(
+    visible: VisibleUnits<'_>,
+    bias: &[f32],
+    n_visible: usize,
+    what: &'static str,
+) -> Result<f64> {
+    if bias.len() != n_visible {
         return Err(ModelError::Shape {
-            what: "AIS base-rate visible biases (one per visible unit)".into(),
-            expected: v,
-            found: base_visible_bias.len(),
+            what: format!("{what}es (one per visible unit)"),
+            expected: n_visible,
+            found: bias.len(),
         });
     }
-    if let Some(b) = base_visible_bias.iter().find(|b| !b.is_finite()) {
+    if let Some(b) = bias.iter().find(|b| !b.is_finite()) {
         return Err(ModelError::InvalidConfig {
-            what: "AIS base-rate visible bias",
+            what,
             value: b.to_string(),
             expected: "finite values",
         });
     }
-    let log_z_a: f64 = match params.visible {
-        VisibleUnits::Bernoulli => base_visible_bias
-            .iter()
-            .map(|&b| softplus_f64(b as f64))
-            .sum(),
+    Ok(match visible {
+        VisibleUnits::Bernoulli => bias.iter().map(|&b| softplus_f64(b as f64)).sum(),
         VisibleUnits::Gaussian { sigma } => sigma
             .iter()
             .map(|&s| 0.5 * (2.0 * std::f64::consts::PI).ln() + (s as f64).ln())
             .sum(),
-    };
-    let log_z_base = log_z_a + h as f64 * std::f64::consts::LN_2;
+    })
+}
 
+/// The log-weights of `config.n_runs` runs, `block(first, runs)` giving
+/// those of runs `first .. first + runs`, in blocks of
+/// `config.runs_per_block` spread over `par` (the same for any `par`).
+pub(crate) fn run_blocks(
+    config: &AisConfig,
+    par: Par,
+    block: impl Fn(usize, usize) -> Result<Vec<f64>> + Sync,
+) -> Result<Vec<f64>> {
     let n_blocks = config.n_runs.div_ceil(config.runs_per_block);
     let mut blocks: Vec<Result<Vec<f64>>> = (0..n_blocks).map(|_| Ok(Vec::new())).collect();
     fill_rows_min(&mut blocks, par, 1, |blk| {
         let first = blk * config.runs_per_block;
-        let runs = config.runs_per_block.min(config.n_runs - first);
-        run_block(params, base_visible_bias, config, first, runs)
+        block(first, config.runs_per_block.min(config.n_runs - first))
     });
     let mut log_weights = Vec::with_capacity(config.n_runs);
     for b in blocks {
         log_weights.extend(b?);
     }
-    Ok(summarise(log_z_base, log_weights))
+    Ok(log_weights)
 }
 
 /// `ln Ẑ` and its ±3σ interval from the log-weights.

@@ -10,12 +10,13 @@ use latent_engine::Matrix;
 use latent_kernels::Par;
 use latent_kernels::gemm::MatRef;
 
-use super::{AisOptions, AnyModel, BLOCK, EvalOptions, Evaluation, Inference, row_squared_errors};
+use super::evaluate::ais_config;
+use super::{AnyModel, BLOCK, EvalOptions, Evaluation, Inference, row_squared_errors};
 use crate::dbm::{Dbm, DbmScratch, MeanFieldOptions};
 use crate::error::{ModelError, Result};
 use crate::eval::{
-    AisConfig, DbmParams, dbm_ais_log_z, dbm_base_rate_visible_bias, dbm_exact_log_z,
-    dbm_log_marginal_unnormalised, dbm_variational_bound, piecewise_linear_betas,
+    DbmParams, dbm_ais_log_z, dbm_base_rate_visible_bias, dbm_exact_log_z,
+    dbm_log_marginal_unnormalised, dbm_variational_bound,
 };
 use crate::rbm::VisibleUnits;
 
@@ -208,18 +209,4 @@ fn mean_bound(
         total += out[..n].iter().sum::<f64>();
     }
     Ok((total / rows.max(1) as f64, sweeps))
-}
-
-/// The RBM's AIS schedule (`evaluate.rs`): `steps` temperatures split
-/// 500:4000:10000 over `[0, .5]`, `[.5, .9]`, `[.9, 1]`.
-fn ais_config(ais: AisOptions, seed: u64) -> AisConfig {
-    let k = ais.steps;
-    let (a, b) = ((k * 500 / 14500).max(1), (k * 4000 / 14500).max(1));
-    let c = k.saturating_sub(a + b).max(1);
-    AisConfig {
-        betas: piecewise_linear_betas(&[(0.5, a), (0.9, b), (1.0, c)]),
-        n_runs: ais.runs,
-        seed,
-        ..AisConfig::default()
-    }
 }

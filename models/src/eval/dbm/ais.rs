@@ -30,11 +30,10 @@ use latent_engine::Rng;
 use latent_kernels::{Accum, BiasAdd, MatMut, MatRef, NoEpilogue, Par, gemm};
 
 use super::DbmParams;
-use crate::error::{ModelError, Result};
-use crate::eval::ais::summarise;
+use crate::error::Result;
+use crate::eval::ais::{base_log_z, run_blocks, summarise};
 use crate::eval::{
-    AisConfig, AisEstimate, VisibleUnits, base_rate_visible_bias, fill_rows_min, sigmoid_f32,
-    softplus_f64, sum_softplus_f64,
+    AisConfig, AisEstimate, VisibleUnits, base_rate_visible_bias, sigmoid_f32, sum_softplus_f64,
 };
 
 /// The stream id of DBM AIS runs (mixed with the seed and the run index).
@@ -67,46 +66,19 @@ pub fn dbm_ais_log_z(
     params.validate()?;
     config.validate()?;
     let sizes = params.sizes();
-    if base_visible_bias.len() != sizes[0] {
-        return Err(ModelError::Shape {
-            what: "DBM AIS base-rate visible biases (one per visible unit)".into(),
-            expected: sizes[0],
-            found: base_visible_bias.len(),
-        });
-    }
-    if let Some(b) = base_visible_bias.iter().find(|b| !b.is_finite()) {
-        return Err(ModelError::InvalidConfig {
-            what: "DBM AIS base-rate visible bias",
-            value: b.to_string(),
-            expected: "finite values",
-        });
-    }
-    let log_z_a: f64 = match params.visible {
-        VisibleUnits::Bernoulli => base_visible_bias
-            .iter()
-            .map(|&b| softplus_f64(b as f64))
-            .sum(),
-        VisibleUnits::Gaussian { sigma } => sigma
-            .iter()
-            .map(|&s| 0.5 * (2.0 * std::f64::consts::PI).ln() + (s as f64).ln())
-            .sum(),
-    };
+    let log_z_a = base_log_z(
+        params.visible,
+        base_visible_bias,
+        sizes[0],
+        "DBM AIS base-rate visible bias",
+    )?;
     let hidden_units: usize = sizes[1..].iter().sum();
     let log_z_base = log_z_a + hidden_units as f64 * std::f64::consts::LN_2;
 
     let transposed = transposed_weights(params);
-    let n_blocks = config.n_runs.div_ceil(config.runs_per_block);
-    let mut blocks: Vec<Result<Vec<f64>>> = (0..n_blocks).map(|_| Ok(Vec::new())).collect();
-    fill_rows_min(&mut blocks, par, 1, |blk| {
-        let first = blk * config.runs_per_block;
-        let runs = config.runs_per_block.min(config.n_runs - first);
-        let mut block = Block::new(params, &transposed, base_visible_bias, config, first, runs);
-        block.run(&config.betas)
-    });
-    let mut log_weights = Vec::with_capacity(config.n_runs);
-    for b in blocks {
-        log_weights.extend(b?);
-    }
+    let log_weights = run_blocks(config, par, |first, runs| {
+        Block::new(params, &transposed, base_visible_bias, config, first, runs).run(&config.betas)
+    })?;
     Ok(summarise(log_z_base, log_weights))
 }
 
