@@ -27,6 +27,7 @@
 mod ais;
 mod dbm;
 mod dbn;
+mod enumeration;
 mod exact;
 mod free_energy;
 mod pll;
