@@ -40,6 +40,7 @@ use latent_engine::{Matrix, ParamSet, Role};
 use latent_kernels::Precision;
 use latent_kernels::activation::Activation;
 
+use crate::ae::util::check_len;
 use crate::error::{ModelError, Result};
 use crate::rbm::VisibleUnits;
 use workspace::{LayerBufs, Workspace};
@@ -250,15 +251,4 @@ fn visible_activation(visible: VisibleUnits) -> Activation {
         VisibleUnits::Bernoulli => Activation::Sigmoid,
         VisibleUnits::Gaussian => Activation::Identity,
     }
-}
-
-fn check_len(what: &str, found: usize, expected: usize) -> Result<()> {
-    if found != expected {
-        return Err(ModelError::Shape {
-            what: what.to_string(),
-            expected,
-            found,
-        });
-    }
-    Ok(())
 }

@@ -62,6 +62,7 @@ use latent_engine::{Matrix, ParamSet, Role};
 use latent_kernels::Par;
 use latent_kernels::Precision;
 
+use crate::ae::util::check_len;
 use crate::error::{ModelError, Result};
 use workspace::Workspace;
 
@@ -225,15 +226,4 @@ impl Rbm {
     pub fn chains(&self) -> Option<&Matrix> {
         self.chains.as_ref()
     }
-}
-
-fn check_len(what: &str, found: usize, expected: usize) -> Result<()> {
-    if found != expected {
-        return Err(ModelError::Shape {
-            what: what.to_string(),
-            expected,
-            found,
-        });
-    }
-    Ok(())
 }
