@@ -205,12 +205,13 @@ fn print_rbm(g: &Global, e: &Evaluation, out: &mut Value) {
 }
 
 fn print_ais(g: &Global, a: &AisResult, out: &mut Value) {
-    say(
+    let z = (a.log_z, a.log_z_minus_3sd, a.log_z_plus_3sd);
+    print_log_z(
         g,
-        format!(
-            "log Z (AIS):              {:.5} (±3σ [{:.5}, {:.5}], {} runs x {} temperatures)",
-            a.log_z, a.log_z_minus_3sd, a.log_z_plus_3sd, a.runs, a.temperatures
-        ),
+        ("log Z (AIS)", "log_z_ais"),
+        z,
+        (a.runs, a.temperatures),
+        out,
     );
     say(
         g,
@@ -219,21 +220,35 @@ fn print_ais(g: &Global, a: &AisResult, out: &mut Value) {
             a.log_likelihood, a.log_likelihood_low, a.log_likelihood_high
         ),
     );
-    out["log_z_ais"] = json_f64(a.log_z);
-    out["log_z_ais_minus_3sd"] = json_f64(a.log_z_minus_3sd);
-    out["log_z_ais_plus_3sd"] = json_f64(a.log_z_plus_3sd);
     out["log_likelihood_ais"] = json_f64(a.log_likelihood);
+}
+
+/// An AIS `ln Z` with its ±3σ interval (`z`), the line `label` and the JSON
+/// fields `key`, `key_minus_3sd`, `key_plus_3sd`.
+pub(super) fn print_log_z(
+    g: &Global,
+    (label, key): (&str, &str),
+    (log_z, low, high): (f64, f64, f64),
+    (runs, temperatures): (usize, usize),
+    out: &mut Value,
+) {
+    say(
+        g,
+        format!(
+            "{:<26}{log_z:.5} (±3σ [{low:.5}, {high:.5}], {runs} runs x {temperatures} temperatures)",
+            format!("{label}:")
+        ),
+    );
+    out[key] = json_f64(log_z);
+    out[format!("{key}_minus_3sd")] = json_f64(low);
+    out[format!("{key}_plus_3sd")] = json_f64(high);
 }
 
 /// A DBN's bound, with its top RBM's AIS `ln Z`.
 fn print_dbn_bound(g: &Global, d: &DbnBoundResult, out: &mut Value) {
-    say(
-        g,
-        format!(
-            "log Z (top RBM, AIS):     {:.5} (±3σ [{:.5}, {:.5}], {} runs x {} temperatures)",
-            d.log_z, d.log_z_minus_3sd, d.log_z_plus_3sd, d.runs, d.temperatures
-        ),
-    );
+    let z = (d.log_z, d.log_z_minus_3sd, d.log_z_plus_3sd);
+    let what = ("log Z (top RBM, AIS)", "log_z_top_ais");
+    print_log_z(g, what, z, (d.runs, d.temperatures), out);
     say(
         g,
         format!(
@@ -241,9 +256,6 @@ fn print_dbn_bound(g: &Global, d: &DbnBoundResult, out: &mut Value) {
             d.bound, d.std_error, d.samples, d.bound_low, d.bound_high
         ),
     );
-    out["log_z_top_ais"] = json_f64(d.log_z);
-    out["log_z_top_ais_minus_3sd"] = json_f64(d.log_z_minus_3sd);
-    out["log_z_top_ais_plus_3sd"] = json_f64(d.log_z_plus_3sd);
     out["log_likelihood_bound"] = json_f64(d.bound);
     out["log_likelihood_bound_std_error"] = json_f64(d.std_error);
     out["log_likelihood_bound_low"] = json_f64(d.bound_low);

@@ -12,7 +12,7 @@ use latent_models::model::{
 use latent_models::persist::ModelFile;
 use serde_json::{Value, json};
 
-use super::eval::EvalArgs;
+use super::eval::{EvalArgs, print_log_z};
 use super::{check_chains_fit, model_data, say};
 use crate::cli::error::{CliError, Result};
 use crate::cli::progress::json_f64;
@@ -110,12 +110,13 @@ fn print_likelihoods(g: &Global, d: &DbmEvaluation, out: &mut Value) {
         out["bound_exact"] = json_f64(x.bound);
     }
     if let Some(a) = d.ais {
-        say(
+        let z = (a.log_z, a.log_z_minus_3sd, a.log_z_plus_3sd);
+        print_log_z(
             g,
-            format!(
-                "log Z (AIS):              {:.5} (±3σ [{:.5}, {:.5}], {} runs x {} temperatures)",
-                a.log_z, a.log_z_minus_3sd, a.log_z_plus_3sd, a.runs, a.temperatures
-            ),
+            ("log Z (AIS)", "log_z_ais"),
+            z,
+            (a.runs, a.temperatures),
+            out,
         );
         say(
             g,
@@ -124,9 +125,6 @@ fn print_likelihoods(g: &Global, d: &DbmEvaluation, out: &mut Value) {
                 a.bound, a.bound_low, a.bound_high
             ),
         );
-        out["log_z_ais"] = json_f64(a.log_z);
-        out["log_z_ais_minus_3sd"] = json_f64(a.log_z_minus_3sd);
-        out["log_z_ais_plus_3sd"] = json_f64(a.log_z_plus_3sd);
         out["bound_ais"] = json_f64(a.bound);
         out["bound_ais_low"] = json_f64(a.bound_low);
         out["bound_ais_high"] = json_f64(a.bound_high);
