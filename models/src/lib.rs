@@ -10,6 +10,7 @@ pub mod dbn;
 pub mod error;
 pub mod eval;
 pub mod model;
+pub mod pca;
 pub mod persist;
 pub mod rbm;
 pub mod train;
