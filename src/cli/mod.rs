@@ -10,12 +10,14 @@
 //! | [`demo`] | `latent demo` |
 //! | [`train`] | `latent train`: flags, data, progress and report around the library's training; a file per kind |
 //! | [`commands`] | `info`, `encode`, `reconstruct`, `score`, `sample`, `eval`, `filters`, `export`, a file each, over the library's model interface |
+//! | [`plot`] | `latent plot codes`, `manifold`, `history`: pictures drawn with plotters |
 
 pub mod commands;
 pub mod demo;
 pub mod error;
 pub mod image;
 pub mod io;
+pub mod plot;
 pub mod progress;
 pub mod train;
 
@@ -72,6 +74,8 @@ pub enum Command {
     Filters(commands::filters::FiltersArgs),
     /// Write the weights as NPY files or one safetensors file.
     Export(commands::export::ExportArgs),
+    /// Draw a model's codes (coloured by label), a VAE's latent manifold or the training curves as a PNG.
+    Plot(plot::PlotArgs),
 }
 
 /// Writes one line to standard output. When the reader has gone (a broken
@@ -116,5 +120,6 @@ pub fn run(cli: &Cli) -> Result<Report> {
         Command::Eval(a) => commands::eval::run(a, g),
         Command::Filters(a) => commands::filters::run(a, g),
         Command::Export(a) => commands::export::run(a, g),
+        Command::Plot(a) => plot::run(a, g),
     }
 }

@@ -589,6 +589,65 @@ fn table() -> Vec<(&'static str, &'static str)> {
         ("filters @r.latent --out @no/such/o.png", "no/such/o.png"),
         ("export @r.latent --out @o.npy", "not a folder"),
         ("score @r.latent --data @ok.npy --out @ok.npy", "same file"),
+        // latent plot: labels, data, flags, kinds of model, files.
+        (
+            "plot codes @r.latent --data @a-ubyte --out @o.png --labels @labels.npy",
+            "labels.npy",
+        ),
+        (
+            "plot codes @r.latent --data @a-ubyte --out @o.png --labels @nine-ubyte",
+            "nine-ubyte",
+        ),
+        (
+            "plot codes @r.latent --data @nine-ubyte --out @o.png",
+            "expected 16, found 9",
+        ),
+        ("plot codes @r.latent --data @a-ubyte --out @o.npy", "--out"),
+        (
+            "plot codes @r.latent --data @a-ubyte --out @o.png --size 10x10",
+            "--size",
+        ),
+        (
+            "plot codes @r.latent --data @a-ubyte --out @o.png --max-points 0",
+            "--max-points",
+        ),
+        (
+            "plot codes @d.latent --data @a-ubyte --out @o.png --layer 5",
+            "--layer",
+        ),
+        (
+            "plot codes @corrupt.latent --data @a-ubyte --out @o.png",
+            "corrupt.latent",
+        ),
+        (
+            "plot manifold @r.latent --out @o.png",
+            "rbm models have no latent prior",
+        ),
+        (
+            "plot manifold @da.latent --out @o.png",
+            "manifold works with vae",
+        ),
+        ("plot manifold @v.latent --out @o.png --span 1", "--span"),
+        ("plot manifold @v.latent --out @o.png --grid 1", "--grid"),
+        ("plot manifold @v.latent --out @o.png --dims 1,1", "--dims"),
+        ("plot manifold @v.latent --out @o.png --dims 1,3", "--dims"),
+        ("plot manifold @v.latent --out @o.png --tile 3x3", "--tile"),
+        ("plot manifold @trunc.latent --out @o.png", "trunc.latent"),
+        ("plot history --out @o.png", "missing MODEL or --metrics"),
+        (
+            "plot history @r.latent --metrics @a-ubyte --out @o.png",
+            "--metrics",
+        ),
+        ("plot history --metrics @a-ubyte --out @o.png", "a-ubyte"),
+        (
+            "plot history --metrics @missing.jsonl --out @o.png",
+            "missing.jsonl",
+        ),
+        (
+            "plot history @r.latent --out @no/such/o.png",
+            "no/such/o.png",
+        ),
+        ("plot history @empty.latent --out @o.png", "empty.latent"),
     ];
     // Bad data files of each format, to training and to every command
     // that reads data, with each kind of model.

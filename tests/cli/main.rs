@@ -13,6 +13,7 @@ mod errors;
 mod limits;
 mod messages;
 mod outputs;
+mod plot;
 mod precision;
 mod rbm;
 mod train_data;
