@@ -553,8 +553,7 @@ mod tests {
         let (n, d, k) = (300, 8, 3);
         let mut r = Rand(5);
         let mix: Vec<f64> = (0..d * d).map(|_| r.next()).collect();
-        let x = Matrix::from_fn(n, d, |_, _| 0.0).unwrap();
-        let mut x = x;
+        let mut x = Matrix::zeros(n, d).unwrap();
         for row in 0..n {
             let z: Vec<f64> = (0..d).map(|i| r.next() * (i + 1) as f64).collect();
             for c in 0..d {

@@ -74,8 +74,13 @@ pub fn run(args: &CodesArgs, g: &Global) -> Result<Report> {
         None => None,
     };
     let rows = evenly_spaced(x.rows(), args.max_points as usize);
-    let x = Matrix::from_fn(rows.len(), x.cols(), |i, j| x.row(rows[i])[j])?;
-    let labels = labels.map(|l| rows.iter().map(|&r| l[r]).collect::<Vec<u32>>());
+    let (x, labels) = if rows.len() < x.rows() {
+        let picked = Matrix::from_fn(rows.len(), x.cols(), |i, j| x.row(rows[i])[j])?;
+        let l = labels.map(|l| rows.iter().map(|&r| l[r]).collect::<Vec<u32>>());
+        (picked, l)
+    } else {
+        (x, labels)
+    };
     let codes = m.model.encode_layer(&x, level, Par::All)?;
     if codes.cols() < 2 {
         return Err(CliError::unsupported(
