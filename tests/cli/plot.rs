@@ -329,6 +329,27 @@ fn history_is_drawn_from_a_model_file_and_from_a_metrics_file() {
     assert_eq!((pic.width, pic.height), (600, 350));
     let counts = CLASS_COLOURS.map(|c| pic.tinted(c, 600));
     assert!(counts.iter().all(|&n| n > 100), "curve pixels {counts:?}");
+    // A validation metric on another scale (an error rate beside a loss
+    // of ~100): drawn on the right axis, both curves visible.
+    let lines: Vec<String> = (0..8)
+        .map(|e| {
+            let (loss, err) = (100.0 - 5.0 * e as f64, 0.2 - 0.01 * e as f64);
+            format!("{{\"epoch\":{e},\"train_loss\":{loss},\"valid_metric\":{err}}}\n")
+        })
+        .collect();
+    fs::write(d.join("scales.jsonl"), lines.concat()).unwrap();
+    ok(&[
+        "plot",
+        "history",
+        "--metrics",
+        &p("scales.jsonl"),
+        "--out",
+        &out,
+        "-q",
+    ]);
+    let pic = Picture::read(&out);
+    let counts = CLASS_COLOURS.map(|c| pic.tinted(c, 900));
+    assert!(counts.iter().all(|&n| n > 100), "curve pixels {counts:?}");
 }
 
 #[test]

@@ -281,8 +281,12 @@ fn draw_stage(area: &Area<'_>, stage: &Stage) -> Result<()> {
             true => chart.draw_series(line),
             false => chart.draw_secondary_series(line),
         };
+        let name = match shared {
+            true => "validation metric",
+            false => "validation metric (right axis)",
+        };
         s.map_err(draw_error)?
-            .label("validation metric")
+            .label(name)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], vc.stroke_width(2)));
         if marks {
             let dots = valid.iter().map(|&p| Circle::new(p, 3, vc.filled()));
@@ -301,4 +305,42 @@ fn draw_stage(area: &Area<'_>, stage: &Stage) -> Result<()> {
         .border_style(BLACK.mix(0.3))
         .draw()
         .map_err(draw_error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_validation_metric_shares_the_axis_only_on_a_like_scale() {
+        // A VAE's loss and negative ELBO: one axis.
+        assert!(shared_axis((150.0, 190.0), (160.0, 200.0)));
+        // A loss of ~100 and an error rate: the error rate gets its own.
+        assert!(!shared_axis((65.0, 100.0), (0.13, 0.2)));
+        // A flat validation curve far from the loss: its own axis too.
+        assert!(!shared_axis((1.0, 2.0), (10.0, 10.1)));
+        // Constant curves on one value: one axis.
+        assert!(shared_axis((3.0, 3.0), (3.0, 3.0)));
+    }
+
+    #[test]
+    fn stages_follow_the_layer_tags() {
+        let e = |layer, epoch| Epoch {
+            layer,
+            epoch,
+            loss: Some(1.0),
+            valid: None,
+        };
+        let s = stages(vec![
+            e(Some(0), 1),
+            e(Some(0), 2),
+            e(Some(1), 1),
+            e(None, 1),
+        ]);
+        let names: Vec<&str> = s.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["layer 1", "layer 2", "whole model"]);
+        assert_eq!(s[0].epochs.len(), 2);
+        let s = stages(vec![e(None, 1), e(None, 2)]);
+        assert_eq!((s.len(), s[0].name.as_str()), (1, "training"));
+    }
 }
