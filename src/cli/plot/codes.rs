@@ -8,6 +8,7 @@ use clap::Args;
 use latent_engine::{Matrix, Par};
 use latent_models::model::AnyModel;
 use latent_models::pca::Pca;
+use latent_models::persist::ModelFile;
 use plotters::prelude::*;
 use serde_json::json;
 
@@ -68,7 +69,63 @@ pub fn run(args: &CodesArgs, g: &Global) -> Result<Report> {
         .model
         .encode_level(args.layer.map(|l| l as usize))
         .map_err(|expected| CliError::arg("--layer", args.layer.unwrap_or(0), expected))?;
-    let x = model_data(&m, &args.data)?;
+    let (codes, labels) = codes_and_labels(args, &m, level)?;
+    let proj = project(&codes, args.pca)?;
+    let title = format!(
+        "{}: {} {}, {}",
+        canvas::file_name(&args.model),
+        m.kind.name(),
+        sizes_text(&m.model),
+        feature_name(&m.model, level)
+    );
+    let classes = labels.as_deref().map(Classes::of);
+    if let Some(c) = &classes
+        && c.values.len() > PALETTE.len()
+        && !g.quiet
+    {
+        eprintln!("{}", c.cycle_note());
+    }
+    canvas::save_plot(&args.out, size, |root| {
+        draw(root, &title, &proj, labels.as_deref(), classes.as_ref())
+    })?;
+    let how = match proj.explained {
+        Some(_) => "first two principal components",
+        None => "directly",
+    };
+    let of_classes = classes
+        .as_ref()
+        .map(|c| format!(" of {} classes", c.values.len()));
+    say(
+        g,
+        format!(
+            "drew {} codes ({}-D, {how}){}: {}",
+            proj.points.len(),
+            codes.cols(),
+            of_classes.unwrap_or_default(),
+            args.out.display()
+        ),
+    );
+    Ok(Report::json(json!({
+        "command": "plot codes",
+        "out": args.out.display().to_string(),
+        "points": proj.points.len(),
+        "dims": codes.cols(),
+        "projection": if proj.explained.is_some() { "pca" } else { "direct" },
+        "explained": proj.explained,
+        "classes": classes.as_ref().map(|c| c.values.len()),
+        "size": [size.0, size.1],
+    })))
+}
+
+/// The codes at `level` of the rows of `--data` to draw (at most
+/// `--max-points`, evenly spaced) and their labels; an error for codes of
+/// fewer than 2 dimensions.
+fn codes_and_labels(
+    args: &CodesArgs,
+    m: &ModelFile,
+    level: usize,
+) -> Result<(Matrix, Option<Vec<u32>>)> {
+    let x = model_data(m, &args.data)?;
     let labels = match &args.labels {
         Some(p) => Some(checked_labels(p, &args.data, x.rows())?),
         None => None,
@@ -92,52 +149,7 @@ pub fn run(args: &CodesArgs, g: &Global) -> Result<Report> {
             ),
         ));
     }
-    let proj = project(&codes, args.pca)?;
-    let title = format!(
-        "{}: {} {}, {}",
-        canvas::file_name(&args.model),
-        m.kind.name(),
-        sizes_text(&m.model),
-        feature_name(&m.model, level)
-    );
-    let classes = labels.as_deref().map(Classes::of);
-    if let Some(c) = &classes
-        && c.values.len() > PALETTE.len()
-        && !g.quiet
-    {
-        eprintln!("{}", c.cycle_note());
-    }
-    canvas::save_plot(&args.out, size, |root| {
-        draw(root, &title, &proj, labels.as_deref(), classes.as_ref())
-    })?;
-    let how = if proj.explained.is_some() {
-        "first two principal components"
-    } else {
-        "directly"
-    };
-    say(
-        g,
-        format!(
-            "drew {} codes ({}-D, {how}){}: {}",
-            proj.points.len(),
-            codes.cols(),
-            classes
-                .as_ref()
-                .map(|c| format!(" of {} classes", c.values.len()))
-                .unwrap_or_default(),
-            args.out.display()
-        ),
-    );
-    Ok(Report::json(json!({
-        "command": "plot codes",
-        "out": args.out.display().to_string(),
-        "points": proj.points.len(),
-        "dims": codes.cols(),
-        "projection": if proj.explained.is_some() { "pca" } else { "direct" },
-        "explained": proj.explained,
-        "classes": classes.as_ref().map(|c| c.values.len()),
-        "size": [size.0, size.1],
-    })))
+    Ok((codes, labels))
 }
 
 /// The labels of `path`, one per sample of the data.

@@ -7,6 +7,8 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
+use plotters::chart::DualCoordChartContext;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use serde_json::{Value, json};
 
@@ -65,24 +67,7 @@ pub fn run(args: &HistoryArgs, g: &Global) -> Result<Report> {
     };
     check_paths(&[(flag, source)], &[("--out", &args.out)])?;
     let (epochs, what) = match &args.model {
-        Some(path) => {
-            let m = load(path)?;
-            let sizes: Vec<String> = m.model.sizes().iter().map(|s| s.to_string()).collect();
-            let epochs = m.checkpoint.history.iter().map(|h| Epoch {
-                layer: h
-                    .metrics
-                    .iter()
-                    .find(|(k, _)| k == "layer")
-                    .map(|&(_, l)| l as usize),
-                epoch: h.epoch + 1,
-                loss: Some(h.train_loss).filter(|v| v.is_finite()),
-                valid: h.valid_metric.filter(|v| v.is_finite()),
-            });
-            (
-                epochs.collect(),
-                format!("{} {}", m.kind.name(), sizes.join("-")),
-            )
-        }
+        Some(path) => model_epochs(path)?,
         None => (read_metrics(source)?, "latent train --metrics".to_string()),
     };
     if !epochs.iter().any(|e: &Epoch| e.loss.is_some()) {
@@ -111,6 +96,25 @@ pub fn run(args: &HistoryArgs, g: &Global) -> Result<Report> {
         "stages": stages.iter().map(|s| s.name.clone()).collect::<Vec<_>>(),
         "size": [size.0, size.1],
     })))
+}
+
+/// The epochs of a model file's history records, and the model's kind
+/// and sizes.
+fn model_epochs(path: &Path) -> Result<(Vec<Epoch>, String)> {
+    let m = load(path)?;
+    let sizes: Vec<String> = m.model.sizes().iter().map(|s| s.to_string()).collect();
+    let epochs = m.checkpoint.history.iter().map(|h| Epoch {
+        layer: h
+            .metrics
+            .iter()
+            .find(|(k, _)| k == "layer")
+            .map(|&(_, l)| l as usize),
+        epoch: h.epoch + 1,
+        loss: Some(h.train_loss).filter(|v| v.is_finite()),
+        valid: h.valid_metric.filter(|v| v.is_finite()),
+    });
+    let what = format!("{} {}", m.kind.name(), sizes.join("-"));
+    Ok((epochs.collect(), what))
 }
 
 /// The epochs of a metrics file (JSON lines with `epoch`, `train_loss`
@@ -264,8 +268,29 @@ fn draw_stage(area: &Area<'_>, stage: &Stage) -> Result<()> {
             .draw()
             .map_err(draw_error)?;
     }
-    let (lc, vc) = (PALETTE[0], PALETTE[1]);
     let marks = stage.epochs.len() <= 60;
+    draw_curves(&mut chart, &loss, &valid, shared, marks)
+}
+
+/// A stage's chart: epochs across, the loss on the left axis and the
+/// validation metric on the right one.
+type Chart<'a, 'b> = DualCoordChartContext<
+    'a,
+    BitMapBackend<'b>,
+    Cartesian2d<RangedCoordf64, RangedCoordf64>,
+    Cartesian2d<RangedCoordf64, RangedCoordf64>,
+>;
+
+/// The loss and validation curves (the latter on the right axis unless
+/// `shared`), with a dot per epoch when `marks`, and their legend.
+fn draw_curves<'a>(
+    chart: &mut Chart<'a, 'a>,
+    loss: &[(f64, f64)],
+    valid: &[(f64, f64)],
+    shared: bool,
+    marks: bool,
+) -> Result<()> {
+    let (lc, vc) = (PALETTE[0], PALETTE[1]);
     chart
         .draw_series(LineSeries::new(loss.iter().copied(), lc.stroke_width(2)))
         .map_err(draw_error)?
@@ -277,13 +302,12 @@ fn draw_stage(area: &Area<'_>, stage: &Stage) -> Result<()> {
     }
     if !valid.is_empty() {
         let line = LineSeries::new(valid.iter().copied(), vc.stroke_width(2));
-        let s = match shared {
-            true => chart.draw_series(line),
-            false => chart.draw_secondary_series(line),
-        };
-        let name = match shared {
-            true => "validation metric",
-            false => "validation metric (right axis)",
+        let (s, name) = match shared {
+            true => (chart.draw_series(line), "validation metric"),
+            false => (
+                chart.draw_secondary_series(line),
+                "validation metric (right axis)",
+            ),
         };
         s.map_err(draw_error)?
             .label(name)
