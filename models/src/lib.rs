@@ -11,6 +11,7 @@ pub mod error;
 pub mod eval;
 pub mod model;
 pub mod persist;
+pub mod psd;
 pub mod rbm;
 pub mod train;
 
