@@ -14,7 +14,11 @@ use latent_testkit::{TestRng, f32_bits};
 /// `rows` rows `x = zD` over 16 random unit atoms in 24 dimensions, each
 /// with 2 or 3 positive codes.
 fn sparse_data(rows: usize) -> Matrix {
-    let (v, k) = (24, 16);
+    sparse_data_of(rows, 24, 16)
+}
+
+/// `rows` rows `x = zD` over `k` random unit atoms in `v` dimensions.
+fn sparse_data_of(rows: usize, v: usize, k: usize) -> Matrix {
     let mut rng = TestRng::new(77);
     let mut d: Vec<f32> = (0..k * v).map(|_| rng.uniform(-1.0, 1.0)).collect();
     for atom in d.chunks_exact_mut(v) {
@@ -94,16 +98,17 @@ fn the_prediction_error_falls_and_atoms_stay_unit_norm() {
 }
 
 fn train_threads(threads: usize) -> Vec<u32> {
-    let x = Dataset::new(sparse_data(300), None).unwrap();
+    // Wide enough that the products split their work between threads.
+    let x = Dataset::new(sparse_data_of(600, 256, 160), None).unwrap();
     let mut c = config(EncoderKind::Tanh);
-    c.n_visible = 24;
+    (c.n_visible, c.codes, c.fista_iters) = (256, 192, 20);
     let psd = Psd::new(c, 5).unwrap();
     let s = settings(2);
     let mut opt = s.optimizer_config();
     opt.lr = LrSchedule::constant(0.01);
     let mut tc = TrainConfig::new(opt);
     tc.epochs = 2;
-    tc.batch_size = 150;
+    tc.batch_size = 300;
     tc.threads = Threads::Count(threads);
     let mut trainer = Trainer::new(psd, tc).unwrap();
     trainer.fit(&x, None, &mut Quiet).unwrap();
