@@ -633,6 +633,10 @@ fn table() -> Vec<(&'static str, &'static str)> {
             "--exact",
         ),
         (
+            "reconstruct @a.latent --data @a-ubyte --out @o.npy --exact",
+            "--exact with the ae model",
+        ),
+        (
             "score @p.latent --data @a-ubyte --out @o.npy --metric free-energy",
             "--metric",
         ),
