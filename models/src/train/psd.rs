@@ -16,7 +16,8 @@ use latent_engine::Dataset;
 /// file every `checkpoint_every` epochs and at the end. The model's
 /// parameters are projected ([`Psd::project`]) at the start of every step;
 /// the files hold them projected too, which a resumed run's first step
-/// leaves as they are, so it continues bit for bit.
+/// leaves as they are, so it continues bit for bit. The returned trainer's
+/// model is projected too.
 pub fn train_psd(
     run: &mut Run<'_>,
     start: (Psd, Option<Checkpoint>),
@@ -26,9 +27,12 @@ pub fn train_psd(
     let settings = *run.settings;
     let file = run.file();
     let mut save = |t: &Trainer<Psd>| -> Result<()> { write(file, t).map(drop) };
-    let (trainer, summary) = run.train(start, label, data, &settings, &mut save)?;
+    let (mut trainer, summary) = run.train(start, label, data, &settings, &mut save)?;
     let ck = write(file, &trainer)?;
     run.keep(&ck);
+    // The model as the file holds it (a projected model's next step leaves
+    // it as it is, so training on from here is unchanged).
+    trainer.model_mut().project();
     Ok((trainer, summary))
 }
 

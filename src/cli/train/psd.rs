@@ -80,11 +80,12 @@ pub fn train(args: &TrainArgs, g: &Global) -> Result<Report> {
     );
     let mut run = session.run(&settings, &data.pre);
     let io = (&data.train, data.valid.as_ref());
-    let (mut trainer, summary) = train_psd(&mut run, (psd, state), &intro, io)?;
+    let (trainer, summary) = train_psd(&mut run, (psd, state), &intro, io)?;
     let seconds = session.seconds();
-    let model = trainer.model_mut();
-    model.project();
-    let energy = model.mean_energy(&data.train.x, &mut PsdScratch::default(), Par::All)?;
+    let energy =
+        trainer
+            .model()
+            .mean_energy(&data.train.x, &mut PsdScratch::default(), Par::All)?;
     Ok(session.model_report(
         (&label, &format!("mean energy {energy:.4} per sample")),
         seconds,
