@@ -13,6 +13,8 @@
 //!   masking, salt-and-pepper).
 //! - [`reduce`]: column sums and means, reconstruction losses, KL to N(0, I).
 //! - [`penalty`]: L1, KL sparsity and the closed-form contractive penalty.
+//! - [`shrink`]: soft thresholding (one threshold or one per unit) and the
+//!   fused FISTA step of sparse coding.
 //! - [`update`]: SGD with momentum over slices and fused into the write-out
 //!   of a weight-gradient product.
 //! - [`dispatch`]: the one decision of instruction set and SGEMM tuning (the
@@ -47,6 +49,7 @@ pub mod peak;
 pub mod penalty;
 pub mod random;
 pub mod reduce;
+pub mod shrink;
 mod simd;
 mod split;
 pub mod update;

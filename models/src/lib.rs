@@ -1,6 +1,7 @@
-//! Models for latent: restricted Boltzmann machines, deep belief nets and the
-//! autoencoder family, written as thin layers over `latent-kernels` and
-//! `latent-engine`. The formulas follow `MODELS.md`.
+//! Models for latent: restricted Boltzmann machines, deep belief nets, the
+//! autoencoder family and predictive sparse decomposition, written as thin
+//! layers over `latent-kernels` and `latent-engine`. The formulas follow
+//! `MODELS.md`.
 #![warn(missing_docs)]
 
 pub mod ae;
@@ -12,6 +13,7 @@ pub mod eval;
 pub mod model;
 pub mod pca;
 pub mod persist;
+pub mod psd;
 pub mod rbm;
 pub mod train;
 

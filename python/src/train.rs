@@ -14,10 +14,11 @@ use latent_models::dbm::{Dbm, DbmConfig};
 use latent_models::dbn::Dbn;
 use latent_models::model::AnyModel;
 use latent_models::persist::{self, DeepAeSpec, Kind, ModelFile, Preprocess, Pretrain};
+use latent_models::psd::{Psd, PsdConfig};
 use latent_models::rbm::{Rbm, RbmConfig, Sparsity, VisibleUnits};
 use latent_models::train::{
     DbnPlan, DeepAePlan, Optimizer, Run, RunObserver, Settings, SettingsOverrides, train_dbn,
-    train_deep_ae, train_model,
+    train_deep_ae, train_model, train_psd,
 };
 use latent_models::{ModelError, Result};
 use numpy::PyReadonlyArray2;
@@ -159,6 +160,11 @@ fn train_kind(
             let plan = DeepAePlan { spec, resume: None };
             let outcome = train_deep_ae(run, plan, io)?;
             AnyModel::DeepAe(Box::new(outcome.trainer.into_model()))
+        }
+        Kind::Psd => {
+            let psd = Psd::new(PsdConfig::from_text(spec)?, seed)?;
+            let (t, _) = train_psd(run, (psd, None), label, io)?;
+            AnyModel::Psd(Box::new(t.into_model()))
         }
     })
 }

@@ -128,6 +128,7 @@ fn write_files(d: &Path) {
     train("dbn", &["--layers", "16,8,4"], "d.latent");
     train("deep-ae", &["--layers", "16,8,4"], "da.latent");
     train("dbm", &["--layers", "16,8,4"], "m.latent");
+    train("psd", &["--codes", "4"], "p.latent");
     let ok_npy = p("ok.npy");
     ok(&[
         "train",
@@ -648,6 +649,60 @@ fn table() -> Vec<(&'static str, &'static str)> {
             "no/such/o.png",
         ),
         ("plot history @empty.latent --out @o.png", "empty.latent"),
+        // psd: its flags, and what applies to it only.
+        ("train psd --data @a-ubyte --out @o.latent", "--codes"),
+        (
+            "train psd --data @a-ubyte --out @o.latent --codes 4 --lambda 0",
+            "--lambda",
+        ),
+        (
+            "train psd --data @a-ubyte --out @o.latent --codes 4 --alpha -1",
+            "--alpha",
+        ),
+        (
+            "train psd --data @a-ubyte --out @o.latent --codes 4 --encoder relu",
+            "--encoder",
+        ),
+        (
+            "train psd --data @a-ubyte --out @o.latent --codes 4 --fista-iters 0",
+            "--fista-iters",
+        ),
+        (
+            "train psd --data @a-ubyte --out @o.latent --codes 4 --fista-tol -1",
+            "--fista-tol",
+        ),
+        (
+            "train psd --data @a-ubyte --out @o.latent --codes 4 --hidden 4",
+            "--hidden with train psd",
+        ),
+        (
+            "train rbm --data @a-ubyte --out @o.latent --hidden 4 --lambda 0.5",
+            "--lambda with train rbm",
+        ),
+        (
+            "train psd --data @a-ubyte --out @o.latent --codes 8 --resume @p.latent",
+            "configuration",
+        ),
+        (
+            "encode @r.latent --data @a-ubyte --out @o.npy --exact",
+            "--exact with the rbm model",
+        ),
+        (
+            "encode @p.latent --data @a-ubyte --out @o.npy --exact --layer 1",
+            "--exact",
+        ),
+        (
+            "reconstruct @a.latent --data @a-ubyte --out @o.npy --exact",
+            "--exact with the ae model",
+        ),
+        (
+            "score @p.latent --data @a-ubyte --out @o.npy --metric free-energy",
+            "--metric",
+        ),
+        (
+            "score @r.latent --data @a-ubyte --out @o.npy --metric energy",
+            "--metric",
+        ),
     ];
     // Bad data files of each format, to training and to every command
     // that reads data, with each kind of model.

@@ -1,8 +1,9 @@
 //! End-to-end tests of the `latent` binary: the demo and RBMs (`rbm`), the
 //! autoencoders' round trips (`ae`), resumption (`ae_resume`) and bad
 //! inputs (`ae_errors`), the training data path (`train_data`), the form of
-//! every error message over a table of bad invocations (`errors`), with the
-//! shared helpers in `common`. One test binary.
+//! every error message over a table of bad invocations (`errors`), predictive
+//! sparse decomposition (`psd`), with the shared helpers in `common`. One
+//! test binary.
 
 mod ae;
 mod ae_errors;
@@ -15,5 +16,6 @@ mod messages;
 mod outputs;
 mod plot;
 mod precision;
+mod psd;
 mod rbm;
 mod train_data;

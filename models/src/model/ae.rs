@@ -145,6 +145,10 @@ impl Inference for Vae {
                 what: "the free energy",
                 why: "free energy is defined for an RBM; a VAE scores neg-elbo or recon".into(),
             }),
+            Score::Energy => Err(ModelError::Unsupported {
+                what: "the energy",
+                why: "the energy is a psd model's; a VAE scores neg-elbo or recon".into(),
+            }),
         }
     }
 

@@ -15,6 +15,7 @@ use crate::ae::{AeScratch, Autoencoder, Loss, Vae, VaeOutput};
 use crate::dbm::{Dbm, DbmScratch, Layers};
 use crate::dbn::Dbn;
 use crate::error::{ModelError, Result};
+use crate::psd::{Psd, PsdScratch};
 use crate::rbm::{Rbm, VisibleUnits};
 
 /// A model of any kind.
@@ -33,6 +34,10 @@ pub enum AnyModel {
     /// A deep autoencoder (pretrained layer-wise; fine-tuned, or the stack
     /// so far unrolled while still in pretraining).
     DeepAe(Box<Autoencoder>),
+    /// A predictive sparse decomposition (features: the fast encoder's
+    /// codes `F(x)`; reconstructions `F(x)D`; scores: the energy at the
+    /// exact codes).
+    Psd(Box<Psd>),
 }
 
 /// The workspace of an [`AnyModel`]: the scratch of the kind in use (it is
@@ -52,6 +57,8 @@ pub enum AnyScratch {
     Ae(AeScratch),
     /// A VAE's.
     Vae(VaeInferenceScratch),
+    /// A PSD model's.
+    Psd(PsdScratch),
 }
 
 /// `AnyScratch::$variant` of `s`, made fresh if `s` holds another kind.
@@ -92,6 +99,10 @@ macro_rules! dispatch {
                 let ($m, $s) = (model.as_ref(), scratch_of!($scratch, Vae));
                 $body
             }
+            AnyModel::Psd(model) => {
+                let ($m, $s) = (model.as_ref(), scratch_of!($scratch, Psd));
+                $body
+            }
         }
     };
 }
@@ -110,6 +121,7 @@ impl Inference for AnyModel {
             AnyModel::Dbm(m) => m.n_features(),
             AnyModel::Ae(m) | AnyModel::DeepAe(m) => m.n_features(),
             AnyModel::Vae(m) => m.n_features(),
+            AnyModel::Psd(m) => m.n_features(),
         }
     }
 
@@ -140,6 +152,7 @@ impl Inference for AnyModel {
             AnyModel::Dbm(m) => m.supported_scores(),
             AnyModel::Ae(m) | AnyModel::DeepAe(m) => m.supported_scores(),
             AnyModel::Vae(m) => m.supported_scores(),
+            AnyModel::Psd(m) => m.supported_scores(),
         }
     }
 
@@ -157,7 +170,10 @@ impl Inference for AnyModel {
     }
 
     fn can_sample(&self) -> bool {
-        !matches!(self, AnyModel::Ae(_) | AnyModel::DeepAe(_))
+        !matches!(
+            self,
+            AnyModel::Ae(_) | AnyModel::DeepAe(_) | AnyModel::Psd(_)
+        )
     }
 
     fn sample_into(
@@ -180,6 +196,7 @@ impl AnyModel {
             AnyModel::Dbm(m) => m.precision(),
             AnyModel::Ae(m) | AnyModel::DeepAe(m) => m.precision(),
             AnyModel::Vae(m) => m.precision(),
+            AnyModel::Psd(m) => m.precision(),
         }
     }
 
@@ -191,6 +208,7 @@ impl AnyModel {
             AnyModel::Dbm(m) => m.set_precision(precision),
             AnyModel::Ae(m) | AnyModel::DeepAe(m) => m.set_precision(precision),
             AnyModel::Vae(m) => m.set_precision(precision),
+            AnyModel::Psd(m) => m.set_precision(precision),
         }
     }
 
@@ -207,12 +225,14 @@ impl AnyModel {
                 s.push(v.latent());
                 s
             }
+            AnyModel::Psd(p) => vec![p.config().n_visible, p.config().codes],
         }
     }
 
     /// The weights of the first layer (`V x H`): the RBM's, the DBN's
     /// bottom RBM's, the first encoder layer's (a VAE without hidden
-    /// layers: its mean head's).
+    /// layers: its mean head's), a PSD model's encoder `W` (its dictionary
+    /// atoms are [`Psd::dictionary`]'s rows).
     pub fn first_weights(&self) -> &Matrix {
         match self {
             AnyModel::Rbm(r) => r.weights(),
@@ -220,6 +240,7 @@ impl AnyModel {
             AnyModel::Dbm(d) => d.weight(1),
             AnyModel::Ae(a) | AnyModel::DeepAe(a) => a.params().value(0),
             AnyModel::Vae(v) => v.params().value(0),
+            AnyModel::Psd(p) => p.params().value(crate::psd::W),
         }
     }
 
@@ -232,6 +253,7 @@ impl AnyModel {
             AnyModel::Dbm(d) => d.config().visible == VisibleUnits::Bernoulli,
             AnyModel::Ae(a) | AnyModel::DeepAe(a) => a.config().loss == Loss::CrossEntropy,
             AnyModel::Vae(v) => v.config().output == VaeOutput::Bernoulli,
+            AnyModel::Psd(_) => false,
         }
     }
 
@@ -265,6 +287,9 @@ impl AnyModel {
             AnyModel::Ae(_) | AnyModel::DeepAe(_) if level != top => Err(format!(
                 "{top}, the code layer: an autoencoder's encode writes that layer only"
             )),
+            AnyModel::Psd(_) if level != top => {
+                Err(format!("{top}, the codes: a psd model has one code layer"))
+            }
             _ => Ok(level),
         }
     }
@@ -339,6 +364,14 @@ impl AnyModel {
     pub fn as_vae(&self) -> Option<&Vae> {
         match self {
             AnyModel::Vae(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// The PSD model, when the model is one.
+    pub fn as_psd(&self) -> Option<&Psd> {
+        match self {
+            AnyModel::Psd(p) => Some(p),
             _ => None,
         }
     }

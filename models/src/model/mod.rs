@@ -59,7 +59,8 @@ with_precision!(
     crate::dbm::Dbm,
     crate::ae::Autoencoder,
     crate::ae::Vae,
-    AnyModel
+    AnyModel,
+    crate::psd::Psd
 );
 
 /// Rows per block when an autoencoder or a VAE runs over many rows: their
@@ -78,6 +79,9 @@ pub enum Score {
     Reconstruction,
     /// Negative ELBO with one latent sample per row (VAEs).
     NegElbo,
+    /// The PSD energy `½‖x − z*D‖² + λ‖z*‖₁ + α‖z* − F(x)‖²` at the exact
+    /// codes `z*` (PSD models).
+    Energy,
 }
 
 impl Score {
@@ -87,6 +91,7 @@ impl Score {
             Score::FreeEnergy => "free-energy",
             Score::Reconstruction => "recon",
             Score::NegElbo => "neg-elbo",
+            Score::Energy => "energy",
         }
     }
 }

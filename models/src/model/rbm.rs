@@ -71,6 +71,10 @@ impl Inference for Rbm {
                 what: "the negative ELBO",
                 why: "the ELBO is a VAE's; an RBM scores free-energy or recon".into(),
             }),
+            Score::Energy => Err(ModelError::Unsupported {
+                what: "the energy",
+                why: "the energy is a psd model's; an RBM scores free-energy or recon".into(),
+            }),
         }
     }
 

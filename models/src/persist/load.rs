@@ -15,6 +15,7 @@ use crate::dbm::{Dbm, DbmConfig};
 use crate::dbn::Dbn;
 use crate::error::{ModelError, Result};
 use crate::model::{AnyModel, Inference};
+use crate::psd::{Psd, PsdConfig};
 use crate::rbm::{LOG_SIGMA, Rbm, VisibleUnits};
 
 fn tensor<'a>(ck: &'a Checkpoint, name: &str, path: &Path) -> Result<&'a Matrix> {
@@ -318,6 +319,14 @@ fn load_model(
             let joint = stage_records(&ck.history, None).len();
             let status = unfinished(joint, String::new());
             (AnyModel::Dbm(Box::new(dbm)), status)
+        }
+        Kind::Psd => {
+            let config = PsdConfig::from_text(first).map_err(config_err)?;
+            let mut psd = Psd::new(config, 0)?;
+            load_params(ck, "", psd.params_mut(), path)?;
+            psd.project();
+            let status = unfinished(ck.history.len(), String::new());
+            (AnyModel::Psd(Box::new(psd)), status)
         }
     })
 }

@@ -18,6 +18,7 @@
 //! | `vae` | the [`VaeConfig`](crate::ae::VaeConfig) spec (`sizes=784,256 activations=relu latent=20 output=bernoulli init_std=none`) | `W1, c1, …, Wmu, bmu, Wlv, blv, Wd…, b…` |
 //! | `dbm` | the [`DbmConfig`](crate::dbm::DbmConfig) line (`visible=bernoulli sizes=784,500,1000 mf_iters=10 mf_tol=0.0001 chains=batch cd_k=1 init_std=0.01`) ; a pretrained one then `pretrain: epochs=N lr=L cd_k=K` ([`DbmPretrain`](crate::train::DbmPretrain)) and its RBMs' history records tagged with their layer | `W1 … WL` (`n_{l−1} x n_l`), `b0 … bL` (`1 x n_l`); persistent `chains.l0 … chains.lL` (the chains' states) |
 //! | `deep-ae` | the deep `AeConfig` spec; `pretrain: ae\|rbm epochs=N phase=pretrain\|finetune`; `pretrain-layer: <spec of layer 0's AeConfig or the RBM configuration>` ([`DeepAeSpec`]) | `phase=finetune`: as `ae`; `phase=pretrain`: each pretraining layer's own tensors under `layer0.`, `layer1.`, … |
+//! | `psd` | the [`PsdConfig`](crate::psd::PsdConfig) line (`n_visible=784 codes=256 lambda=0.5 alpha=1 encoder=tanh fista_iters=100 fista_tol=0.0001`) | `D` (`K x V`, atoms of unit norm), `W` (`V x K`), `b` (`1 x K`), `g` (tanh) or `theta` (shrink) (`1 x K`) |
 //!
 //! Every file written by training also holds the optimiser state, the
 //! random streams, the persistent model state (PCD chains, …) and one
@@ -96,11 +97,13 @@ pub enum Kind {
     DeepAe,
     /// A deep Boltzmann machine.
     Dbm,
+    /// Predictive sparse decomposition (sparse coding with a fast encoder).
+    Psd,
 }
 
 impl Kind {
     /// Every kind.
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 8] = [
         Kind::Rbm,
         Kind::GaussianRbm,
         Kind::Dbn,
@@ -108,10 +111,11 @@ impl Kind {
         Kind::Vae,
         Kind::DeepAe,
         Kind::Dbm,
+        Kind::Psd,
     ];
 
     /// The names of every kind, for messages.
-    pub const NAMES: &'static str = "rbm, gaussian-rbm, dbn, ae, vae, deep-ae, dbm";
+    pub const NAMES: &'static str = "rbm, gaussian-rbm, dbn, ae, vae, deep-ae, dbm, psd";
 
     /// The name stored in model files (and taken by `latent train`).
     pub fn name(self) -> &'static str {
@@ -123,6 +127,7 @@ impl Kind {
             Kind::Vae => "vae",
             Kind::DeepAe => "deep-ae",
             Kind::Dbm => "dbm",
+            Kind::Psd => "psd",
         }
     }
 
@@ -132,9 +137,10 @@ impl Kind {
     }
 
     /// Whether the kind is one of the autoencoders (trained with Adam by
-    /// default).
+    /// default, no weight decay, real-valued data taken as it is); PSD, an
+    /// encoder with a linear decoder, counts as one.
     pub fn is_autoencoder(self) -> bool {
-        matches!(self, Kind::Ae | Kind::Vae | Kind::DeepAe)
+        matches!(self, Kind::Ae | Kind::Vae | Kind::DeepAe | Kind::Psd)
     }
 }
 

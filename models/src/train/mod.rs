@@ -41,11 +41,13 @@
 mod dbm;
 mod dbn;
 mod deep_ae;
+mod psd;
 mod settings;
 
 pub use dbm::{DbmOutcome, DbmPlan, DbmPretrain, DbmResume, train_dbm};
 pub use dbn::{DbnOutcome, DbnPlan, DbnResume, train_dbn};
 pub use deep_ae::{DeepAeOutcome, DeepAePlan, DeepAeResume, train_deep_ae};
+pub use psd::train_psd;
 pub use settings::{Optimizer, Settings, SettingsOverrides, default_lr, default_weight_decay};
 
 use std::path::Path;

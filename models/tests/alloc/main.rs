@@ -1,6 +1,6 @@
-//! No allocation after warm-up: RBM (`rbm`) and autoencoder (`ae`) training
-//! steps and inference with a kept scratch. One test binary, whose global
-//! allocator counts each thread's allocations.
+//! No allocation after warm-up: RBM (`rbm`), autoencoder (`ae`) and PSD
+//! (`psd`) training steps and inference with a kept scratch. One test
+//! binary, whose global allocator counts each thread's allocations.
 
 use latent_testkit::alloc_count::CountingAllocator;
 
@@ -10,4 +10,5 @@ static GLOBAL: CountingAllocator = CountingAllocator;
 mod ae;
 mod dbm;
 mod hidden_pcd;
+mod psd;
 mod rbm;

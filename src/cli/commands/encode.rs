@@ -1,11 +1,13 @@
 //! `latent encode`: hidden probabilities `p(h|v)` (a DBN: the up-pass; a
 //! DBM: the mean-field posterior, of one layer or all), an autoencoder's
-//! code `h_L`, a VAE's posterior mean `μ(x)`.
+//! code `h_L`, a VAE's posterior mean `μ(x)`, a PSD model's fast codes
+//! `F(x)` (with `--exact` its FISTA codes `z*`).
 
 use std::path::PathBuf;
 
 use clap::Args;
-use latent_engine::Par;
+use latent_engine::{Matrix, Par};
+use latent_models::psd::PsdScratch;
 use serde_json::json;
 
 use super::{PrecisionFlag, load_with, model_data, say};
@@ -35,6 +37,10 @@ pub struct EncodeArgs {
     /// (first hidden layer first).
     #[arg(long)]
     pub all_layers: bool,
+    /// psd: the exact sparse codes z* = argmin_z E(x, z) by FISTA, instead
+    /// of the fast encoder's prediction F(x).
+    #[arg(long, conflicts_with_all = ["layer", "all_layers"])]
+    pub exact: bool,
 }
 
 /// Runs `latent encode`.
@@ -55,8 +61,22 @@ pub fn run(args: &EncodeArgs, g: &Global) -> Result<Report> {
             "it applies to dbm models (a dbn: --layer L)",
         ));
     }
+    if args.exact && m.model.as_psd().is_none() {
+        return Err(CliError::unsupported(
+            format!(
+                "--exact with the {} model {}",
+                m.kind.name(),
+                args.model.display()
+            ),
+            "it applies to psd models (the FISTA codes instead of the fast encoder's)",
+        ));
+    }
     let x = model_data(&m, &args.data)?;
-    let codes = if args.all_layers {
+    let codes = if let (true, Some(psd)) = (args.exact, m.model.as_psd()) {
+        let mut z = Matrix::zeros(x.rows(), psd.config().codes)?;
+        psd.exact_codes_into(x.view(), z.view_mut(), &mut PsdScratch::default(), Par::All)?;
+        z
+    } else if args.all_layers {
         m.model.encode_all_layers(&x, Par::All)?
     } else {
         let level = m

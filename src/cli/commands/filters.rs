@@ -1,5 +1,6 @@
 //! `latent filters`: the first layer's weight vectors (an RBM's, or an
-//! autoencoder's first encoder layer) as a grid of tiles.
+//! autoencoder's first encoder layer), or a PSD model's dictionary atoms,
+//! as a grid of tiles.
 
 use std::path::PathBuf;
 
@@ -37,9 +38,15 @@ pub fn run(args: &FiltersArgs, g: &Global) -> Result<Report> {
     png_out("--out", &args.out)?;
     check_paths(&[("model", &args.model)], &[("--out", &args.out)])?;
     let m = load(&args.model)?;
-    let w = m.model.first_weights();
-    let (th, tw) = image::tile_shape(w.rows(), args.tile.as_deref())?;
-    let tiles = image::filters_as_rows(w, args.max as usize)?;
+    let tiles = match m.model.as_psd() {
+        // The atoms are the dictionary's rows already.
+        Some(psd) => {
+            let d = psd.dictionary();
+            d.slice_rows(0, d.rows().min(args.max as usize))?
+        }
+        None => image::filters_as_rows(m.model.first_weights(), args.max as usize)?,
+    };
+    let (th, tw) = image::tile_shape(tiles.cols(), args.tile.as_deref())?;
     let mut grid = Grid::auto(tiles.rows(), th, tw, Shade::PerTile);
     if let Some(c) = args.cols {
         grid.cols = c as usize;

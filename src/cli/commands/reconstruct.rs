@@ -1,16 +1,18 @@
 //! `latent reconstruct`: deterministic reconstructions (mean-field for
-//! RBMs, `g(f(x))` for autoencoders, the decoder mean at `μ(x)` for a VAE),
-//! and a picture of data beside them.
+//! RBMs, `g(f(x))` for autoencoders, the decoder mean at `μ(x)` for a VAE,
+//! `F(x)D` for a PSD model, `z*D` from its FISTA codes with `--exact`), and
+//! a picture of data beside them.
 
 use std::path::PathBuf;
 
 use clap::Args;
-use latent_engine::Par;
+use latent_engine::{Matrix, Par};
 use latent_models::model::{Inference, row_squared_errors};
+use latent_models::psd::PsdScratch;
 use serde_json::json;
 
 use super::{PrecisionFlag, check_outputs, load_with, mean, model_data, say, shade_for};
-use crate::cli::error::Result;
+use crate::cli::error::{CliError, Result};
 use crate::cli::image::{self, Grid};
 use crate::cli::io::write_matrix;
 use crate::cli::progress::json_f64;
@@ -39,6 +41,10 @@ pub struct ReconstructArgs {
     /// Tile shape of the picture, HxW (default: square).
     #[arg(long)]
     pub tile: Option<String>,
+    /// psd: reconstruct from the exact sparse codes z* (FISTA), `z*D`,
+    /// instead of the fast encoder's `F(x)D`.
+    #[arg(long)]
+    pub exact: bool,
 }
 
 /// Runs `latent reconstruct`.
@@ -56,8 +62,30 @@ pub fn run(args: &ReconstructArgs, g: &Global) -> Result<Report> {
         )?),
         None => None,
     };
+    if args.exact && m.model.as_psd().is_none() {
+        return Err(CliError::unsupported(
+            format!(
+                "--exact with the {} model {}",
+                m.kind.name(),
+                args.model.display()
+            ),
+            "it applies to psd models (from the FISTA codes instead of the fast encoder's)",
+        ));
+    }
     let x = model_data(&m, &args.data)?;
-    let mut r = m.model.reconstructions(&x, Par::All)?;
+    let mut r = match (args.exact, m.model.as_psd()) {
+        (true, Some(psd)) => {
+            let mut r = Matrix::zeros(x.rows(), x.cols())?;
+            psd.exact_reconstruct_into(
+                x.view(),
+                r.view_mut(),
+                &mut PsdScratch::default(),
+                Par::All,
+            )?;
+            r
+        }
+        _ => m.model.reconstructions(&x, Par::All)?,
+    };
     let mut sq = vec![0.0f32; x.rows()];
     row_squared_errors(x.view(), r.view(), &mut sq)?;
     let mean = mean(&sq);

@@ -25,6 +25,9 @@ pub enum ScoreKind {
     Recon,
     /// Negative ELBO (VAE only), one latent sample per row.
     NegElbo,
+    /// The energy ½‖x − z*D‖² + λ‖z*‖₁ + α‖z* − F(x)‖² at the exact
+    /// (FISTA) codes (PSD only).
+    Energy,
 }
 
 impl ScoreKind {
@@ -34,6 +37,7 @@ impl ScoreKind {
             ScoreKind::FreeEnergy => Score::FreeEnergy,
             ScoreKind::Recon => Score::Reconstruction,
             ScoreKind::NegElbo => Score::NegElbo,
+            ScoreKind::Energy => Score::Energy,
         }
     }
 
@@ -43,6 +47,7 @@ impl ScoreKind {
             ScoreKind::FreeEnergy => "free energy is defined for an RBM",
             ScoreKind::NegElbo => "the ELBO is a VAE's",
             ScoreKind::Recon => "every model has one",
+            ScoreKind::Energy => "the energy is a psd model's",
         }
     }
 }
@@ -62,7 +67,7 @@ pub struct ScoreArgs {
     #[arg(long)]
     pub out: PathBuf,
     /// The score (default: free energy for an RBM, negative ELBO for a VAE,
-    /// reconstruction error otherwise).
+    /// the energy for a PSD model, reconstruction error otherwise).
     #[arg(long, value_enum)]
     pub metric: Option<ScoreKind>,
     /// Seed of the VAE's latent samples.

@@ -31,6 +31,10 @@ pub enum Kind {
     /// Deep Boltzmann machine (--layers V,H1,H2,…): trained jointly, a
     /// mean-field positive phase and persistent Gibbs chains.
     Dbm,
+    /// Predictive sparse decomposition (--codes K --lambda L --alpha A):
+    /// sparse codes by FISTA over a learned dictionary, and a fast encoder
+    /// (--encoder tanh|shrink) trained to predict them.
+    Psd,
 }
 
 impl Kind {
@@ -45,6 +49,7 @@ impl Kind {
             Kind::Vae => persist::Kind::Vae,
             Kind::DeepAe => persist::Kind::DeepAe,
             Kind::Dbm => persist::Kind::Dbm,
+            Kind::Psd => persist::Kind::Psd,
         }
     }
 
@@ -268,6 +273,37 @@ pub struct TrainArgs {
     /// Gaussian RBM: do not standardise the data per feature.
     #[arg(long)]
     pub no_standardize: bool,
+    /// psd: code units (dictionary atoms).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub codes: Option<u32>,
+    /// psd: the L1 weight λ of the sparse codes [default: 0.5].
+    #[arg(long, value_parser = positive_f32, allow_negative_numbers = true)]
+    pub lambda: Option<f32>,
+    /// psd: the weight α of the prediction term α‖z − F(x)‖² (0: plain
+    /// sparse coding) [default: 1].
+    #[arg(long, value_parser = non_negative_f32, allow_negative_numbers = true)]
+    pub alpha: Option<f32>,
+    /// psd: the fast encoder, tanh (g ⊙ tanh(xW + b)) or shrink (learned
+    /// shrinkage) [default: tanh].
+    #[arg(long, value_enum)]
+    pub encoder: Option<EncoderArg>,
+    /// psd: FISTA iterations at most per minibatch [default: 100].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub fista_iters: Option<u32>,
+    /// psd: FISTA stops once the codes change by at most this, relative
+    /// (0: always --fista-iters) [default: 0.0001].
+    #[arg(long, value_parser = non_negative_f32, allow_negative_numbers = true)]
+    pub fista_tol: Option<f32>,
+}
+
+/// The fast encoder of a PSD model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EncoderArg {
+    /// `g ⊙ tanh(xW + b)`, a learned gain per code unit.
+    Tanh,
+    /// `sign(a)·max(|a| − θ, 0)`, `a = xW + b`, a learned threshold per
+    /// code unit.
+    Shrink,
 }
 
 /// Refuses flags that do not apply to the kind being trained.
@@ -275,7 +311,7 @@ pub fn check_flags(args: &TrainArgs) -> Result<()> {
     use Kind::*;
     const RBMS: &[Kind] = &[Rbm, GaussianRbm, Dbn, DeepAe, Dbm];
     const AES: &[Kind] = &[Ae, Vae, DeepAe];
-    let rules: [(&str, bool, &[Kind]); 19] = [
+    let rules: [(&str, bool, &[Kind]); 25] = [
         (
             "--hidden",
             args.hidden.is_some(),
@@ -315,6 +351,12 @@ pub fn check_flags(args: &TrainArgs) -> Result<()> {
             &[DeepAe, Dbm],
         ),
         ("--pretrain-lr", args.pretrain_lr.is_some(), &[Dbm]),
+        ("--codes", args.codes.is_some(), &[Psd]),
+        ("--lambda", args.lambda.is_some(), &[Psd]),
+        ("--alpha", args.alpha.is_some(), &[Psd]),
+        ("--encoder", args.encoder.is_some(), &[Psd]),
+        ("--fista-iters", args.fista_iters.is_some(), &[Psd]),
+        ("--fista-tol", args.fista_tol.is_some(), &[Psd]),
     ];
     for (flag, given, kinds) in rules {
         if given && !kinds.contains(&args.model) {

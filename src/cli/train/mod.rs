@@ -16,6 +16,7 @@ mod dbm;
 mod dbn;
 mod deep_ae;
 mod memory;
+mod psd;
 mod rbm;
 mod vae;
 
@@ -43,6 +44,7 @@ pub fn run(args: &TrainArgs, g: &Global) -> Result<Report> {
         Kind::Vae => vae::train(args, g),
         Kind::DeepAe => deep_ae::train(args, g),
         Kind::Dbm => dbm::train(args, g),
+        Kind::Psd => psd::train(args, g),
     }
 }
 
