@@ -160,6 +160,12 @@ fn train_kind(
             let outcome = train_deep_ae(run, plan, io)?;
             AnyModel::DeepAe(Box::new(outcome.trainer.into_model()))
         }
+        Kind::Classifier => {
+            return Err(ModelError::Unsupported {
+                what: "training a classifier from Python",
+                why: "train it with latent train classifier".into(),
+            });
+        }
     })
 }
 

@@ -9,7 +9,7 @@
 //! | [`progress`] | the training observer: progress bar, plain lines, metrics file |
 //! | [`demo`] | `latent demo` |
 //! | [`train`] | `latent train`: flags, data, progress and report around the library's training; a file per kind |
-//! | [`commands`] | `info`, `encode`, `reconstruct`, `score`, `sample`, `eval`, `filters`, `export`, a file each, over the library's model interface |
+//! | [`commands`] | `info`, `encode`, `reconstruct`, `score`, `sample`, `eval`, `filters`, `export`, `predict`, a file each, over the library's model interface |
 
 pub mod commands;
 pub mod demo;
@@ -54,7 +54,7 @@ pub struct Global {
 pub enum Command {
     /// Train an RBM, a DBN and a denoising autoencoder on built-in data and draw pictures (no files needed).
     Demo(demo::DemoArgs),
-    /// Train rbm, gaussian-rbm, dbn, ae, vae or deep-ae on a data file (IDX, NPY, CSV) and write a model file.
+    /// Train rbm, gaussian-rbm, dbn, ae, vae, deep-ae, dbm or classifier on a data file (IDX, NPY, CSV) and write a model file.
     Train(Box<train::TrainArgs>),
     /// Show a model file's kind, shapes, hyper-parameters and training history.
     Info(commands::info::InfoArgs),
@@ -66,12 +66,14 @@ pub enum Command {
     Score(commands::score::ScoreArgs),
     /// Draw samples (Gibbs sampling, or a VAE's decoder); write them and/or a PNG grid.
     Sample(commands::sample::SampleArgs),
-    /// Reconstruction error; RBMs: pseudo-, exact or AIS log-likelihood; VAEs: ELBO and importance-weighted log-likelihood.
+    /// Reconstruction error; RBMs: pseudo-, exact or AIS log-likelihood; VAEs: ELBO and importance-weighted log-likelihood; classifiers (--labels): accuracy and confusion matrix.
     Eval(commands::eval::EvalArgs),
     /// Draw the first layer's weight vectors as a PNG grid of tiles.
     Filters(commands::filters::FiltersArgs),
     /// Write the weights as NPY files or one safetensors file.
     Export(commands::export::ExportArgs),
+    /// Write a classifier's class of every sample (and with --proba its class probabilities).
+    Predict(commands::predict::PredictArgs),
 }
 
 /// Writes one line to standard output. When the reader has gone (a broken
@@ -116,5 +118,6 @@ pub fn run(cli: &Cli) -> Result<Report> {
         Command::Eval(a) => commands::eval::run(a, g),
         Command::Filters(a) => commands::filters::run(a, g),
         Command::Export(a) => commands::export::run(a, g),
+        Command::Predict(a) => commands::predict::run(a, g),
     }
 }

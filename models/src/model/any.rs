@@ -11,7 +11,7 @@ use latent_kernels::gemm::{MatMut, MatRef};
 use super::ae::VaeInferenceScratch;
 use super::rbm::RbmInferenceScratch;
 use super::{DbnScratch, Inference, SampleRequest, Score};
-use crate::ae::{AeScratch, Autoencoder, Loss, Vae, VaeOutput};
+use crate::ae::{AeScratch, Autoencoder, Classifier, ClassifierScratch, Loss, Vae, VaeOutput};
 use crate::dbm::{Dbm, DbmScratch, Layers};
 use crate::dbn::Dbn;
 use crate::error::{ModelError, Result};
@@ -33,6 +33,10 @@ pub enum AnyModel {
     /// A deep autoencoder (pretrained layer-wise; fine-tuned, or the stack
     /// so far unrolled while still in pretraining).
     DeepAe(Box<Autoencoder>),
+    /// A classifier: hidden layers topped by a softmax (its features are
+    /// the top hidden layer's activations; it neither reconstructs, scores
+    /// nor samples).
+    Classifier(Box<Classifier>),
 }
 
 /// The workspace of an [`AnyModel`]: the scratch of the kind in use (it is
@@ -52,6 +56,8 @@ pub enum AnyScratch {
     Ae(AeScratch),
     /// A VAE's.
     Vae(VaeInferenceScratch),
+    /// A classifier's.
+    Classifier(ClassifierScratch),
 }
 
 /// `AnyScratch::$variant` of `s`, made fresh if `s` holds another kind.
@@ -92,6 +98,10 @@ macro_rules! dispatch {
                 let ($m, $s) = (model.as_ref(), scratch_of!($scratch, Vae));
                 $body
             }
+            AnyModel::Classifier(model) => {
+                let ($m, $s) = (model.as_ref(), scratch_of!($scratch, Classifier));
+                $body
+            }
         }
     };
 }
@@ -110,6 +120,7 @@ impl Inference for AnyModel {
             AnyModel::Dbm(m) => m.n_features(),
             AnyModel::Ae(m) | AnyModel::DeepAe(m) => m.n_features(),
             AnyModel::Vae(m) => m.n_features(),
+            AnyModel::Classifier(m) => m.n_features(),
         }
     }
 
@@ -140,6 +151,7 @@ impl Inference for AnyModel {
             AnyModel::Dbm(m) => m.supported_scores(),
             AnyModel::Ae(m) | AnyModel::DeepAe(m) => m.supported_scores(),
             AnyModel::Vae(m) => m.supported_scores(),
+            AnyModel::Classifier(m) => m.supported_scores(),
         }
     }
 
@@ -157,7 +169,10 @@ impl Inference for AnyModel {
     }
 
     fn can_sample(&self) -> bool {
-        !matches!(self, AnyModel::Ae(_) | AnyModel::DeepAe(_))
+        !matches!(
+            self,
+            AnyModel::Ae(_) | AnyModel::DeepAe(_) | AnyModel::Classifier(_)
+        )
     }
 
     fn sample_into(
@@ -180,6 +195,7 @@ impl AnyModel {
             AnyModel::Dbm(m) => m.precision(),
             AnyModel::Ae(m) | AnyModel::DeepAe(m) => m.precision(),
             AnyModel::Vae(m) => m.precision(),
+            AnyModel::Classifier(m) => m.precision(),
         }
     }
 
@@ -191,6 +207,7 @@ impl AnyModel {
             AnyModel::Dbm(m) => m.set_precision(precision),
             AnyModel::Ae(m) | AnyModel::DeepAe(m) => m.set_precision(precision),
             AnyModel::Vae(m) => m.set_precision(precision),
+            AnyModel::Classifier(m) => m.set_precision(precision),
         }
     }
 
@@ -207,6 +224,7 @@ impl AnyModel {
                 s.push(v.latent());
                 s
             }
+            AnyModel::Classifier(c) => c.sizes().to_vec(),
         }
     }
 
@@ -220,6 +238,7 @@ impl AnyModel {
             AnyModel::Dbm(d) => d.weight(1),
             AnyModel::Ae(a) | AnyModel::DeepAe(a) => a.params().value(0),
             AnyModel::Vae(v) => v.params().value(0),
+            AnyModel::Classifier(c) => c.params().value(0),
         }
     }
 
@@ -232,6 +251,7 @@ impl AnyModel {
             AnyModel::Dbm(d) => d.config().visible == VisibleUnits::Bernoulli,
             AnyModel::Ae(a) | AnyModel::DeepAe(a) => a.config().loss == Loss::CrossEntropy,
             AnyModel::Vae(v) => v.config().output == VaeOutput::Bernoulli,
+            AnyModel::Classifier(_) => false,
         }
     }
 
@@ -264,6 +284,9 @@ impl AnyModel {
             )),
             AnyModel::Ae(_) | AnyModel::DeepAe(_) if level != top => Err(format!(
                 "{top}, the code layer: an autoencoder's encode writes that layer only"
+            )),
+            AnyModel::Classifier(_) if level != top => Err(format!(
+                "{top}, the top hidden layer: a classifier's encode writes that layer only"
             )),
             _ => Ok(level),
         }
@@ -339,6 +362,14 @@ impl AnyModel {
     pub fn as_vae(&self) -> Option<&Vae> {
         match self {
             AnyModel::Vae(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// The classifier, when the model is one.
+    pub fn as_classifier(&self) -> Option<&Classifier> {
+        match self {
+            AnyModel::Classifier(c) => Some(c),
             _ => None,
         }
     }

@@ -12,6 +12,7 @@
 
 mod ae;
 mod any;
+mod classifier;
 mod dbn;
 mod evaluate;
 mod evaluate_dbm;
@@ -59,6 +60,7 @@ with_precision!(
     crate::dbm::Dbm,
     crate::ae::Autoencoder,
     crate::ae::Vae,
+    crate::ae::Classifier,
     AnyModel
 );
 

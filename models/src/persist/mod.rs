@@ -18,6 +18,7 @@
 //! | `vae` | the [`VaeConfig`](crate::ae::VaeConfig) spec (`sizes=784,256 activations=relu latent=20 output=bernoulli init_std=none`) | `W1, c1, …, Wmu, bmu, Wlv, blv, Wd…, b…` |
 //! | `dbm` | the [`DbmConfig`](crate::dbm::DbmConfig) line (`visible=bernoulli sizes=784,500,1000 mf_iters=10 mf_tol=0.0001 chains=batch cd_k=1 init_std=0.01`) ; a pretrained one then `pretrain: epochs=N lr=L cd_k=K` ([`DbmPretrain`](crate::train::DbmPretrain)) and its RBMs' history records tagged with their layer | `W1 … WL` (`n_{l−1} x n_l`), `b0 … bL` (`1 x n_l`); persistent `chains.l0 … chains.lL` (the chains' states) |
 //! | `deep-ae` | the deep `AeConfig` spec; `pretrain: ae\|rbm epochs=N phase=pretrain\|finetune`; `pretrain-layer: <spec of layer 0's AeConfig or the RBM configuration>` ([`DeepAeSpec`]) | `phase=finetune`: as `ae`; `phase=pretrain`: each pretraining layer's own tensors under `layer0.`, `layer1.`, … |
+//! | `classifier` | `sizes=784,500,500 classes=10 activations=sigmoid,sigmoid`; `pretrain: rbm\|ae\|none epochs=N lr=L phase=pretrain\|finetune`; `pretrain-layer: …`; `validation: none\|data\|fraction=F patience=P\|none`; `early-stop: best_epoch=E` when it stopped early ([`ClassifierSpec`]) | `phase=finetune`: `W1, c1, …, WL, cL, V` (`H_L x classes`), `d` (the best validated epoch's), persistent `last.W1, …` (the last epoch's, when validated); `phase=pretrain`: as `deep-ae` |
 //!
 //! Every file written by training also holds the optimiser state, the
 //! random streams, the persistent model state (PCD chains, …) and one
@@ -57,6 +58,7 @@
 //! # }
 //! ```
 
+pub mod classifier;
 pub mod deep_ae;
 pub mod load;
 pub mod preprocess;
@@ -67,6 +69,9 @@ use std::path::Path;
 
 use latent_engine::Checkpoint;
 
+pub use classifier::{
+    ClassifierPretrain, ClassifierSpec, ClassifierState, Validation, classifier_state,
+};
 pub use deep_ae::{DeepAeSpec, DeepAeState, LayerModel, Pretrain, deep_ae_state, target_epochs};
 pub use load::{dbn_layers, dbn_target, from_bytes, from_checkpoint, load, load_params, load_rbm};
 pub use preprocess::Preprocess;
@@ -96,11 +101,14 @@ pub enum Kind {
     DeepAe,
     /// A deep Boltzmann machine.
     Dbm,
+    /// A feed-forward classifier (hidden layers pretrained as a DBN or a
+    /// stacked autoencoder, or not), fine-tuned with labels.
+    Classifier,
 }
 
 impl Kind {
     /// Every kind.
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 8] = [
         Kind::Rbm,
         Kind::GaussianRbm,
         Kind::Dbn,
@@ -108,10 +116,11 @@ impl Kind {
         Kind::Vae,
         Kind::DeepAe,
         Kind::Dbm,
+        Kind::Classifier,
     ];
 
     /// The names of every kind, for messages.
-    pub const NAMES: &'static str = "rbm, gaussian-rbm, dbn, ae, vae, deep-ae, dbm";
+    pub const NAMES: &'static str = "rbm, gaussian-rbm, dbn, ae, vae, deep-ae, dbm, classifier";
 
     /// The name stored in model files (and taken by `latent train`).
     pub fn name(self) -> &'static str {
@@ -123,6 +132,7 @@ impl Kind {
             Kind::Vae => "vae",
             Kind::DeepAe => "deep-ae",
             Kind::Dbm => "dbm",
+            Kind::Classifier => "classifier",
         }
     }
 
