@@ -302,7 +302,7 @@ pub fn train(args: &TrainArgs, g: &Global) -> Result<Report> {
     });
     if session.verbose() {
         crate::cli::print_line(format!(
-            "trained classifier {} + softmax({}): {} hidden layer(s) pretrained ({}), {} epoch(s) in {seconds:.1} s, training accuracy {accuracy:.4}{}{}; wrote {}",
+            "trained classifier {} + softmax({}): {} hidden layer(s) pretrained ({}), {} epoch(s) in {seconds:.1} s, accuracy on --data {accuracy:.4}{}{}; wrote {}",
             dashed(&spec.sizes),
             spec.classes,
             spec.depth(),
