@@ -169,13 +169,7 @@ impl ClassifierSpec {
     /// file is in fine-tuning and, when fine-tuning stopped early, its best
     /// epoch.
     pub fn parse(text: &str, path: &Path) -> Result<(ClassifierSpec, bool, Option<usize>)> {
-        let bad = |what: &str, found: &str| {
-            ModelError::mismatch(
-                format!("{}: {what} of a classifier model file", path.display()),
-                "a line written by latent train classifier",
-                format!("{found:?}"),
-            )
-        };
+        let bad = bad_line(path);
         let first = text.lines().next().unwrap_or("");
         let get = |key| hyper_value(first, key).ok_or_else(|| bad("first line", first));
         let sizes = crate::ae::parse_sizes(get("sizes")?).map_err(|_| bad("first line", first))?;
@@ -188,45 +182,15 @@ impl ClassifierSpec {
         if activations.len() + 1 != sizes.len() || classes < 2 {
             return Err(bad("first line", first));
         }
-        let pre = hyper_line(text, "pretrain").ok_or_else(|| bad("pretrain line", ""))?;
-        let value = |key| hyper_value(pre, key).ok_or_else(|| bad("pretrain line", pre));
-        let what = "pretrain line";
-        let pretrain_epochs = parse_value(path, what, "epochs", value("epochs")?, "a count")?;
-        let pretrain_lr = parse_value(path, what, "lr", value("lr")?, "a number")?;
-        let finetune = match value("phase")? {
-            "finetune" => true,
-            "pretrain" => false,
-            _ => return Err(bad(what, pre)),
-        };
-        let layer =
-            || hyper_line(text, "pretrain-layer").ok_or_else(|| bad("pretrain-layer line", ""));
-        let pretrain = match pre.split_whitespace().next() {
-            Some("none") => ClassifierPretrain::None,
-            Some("rbm") if sizes.len() > 1 => ClassifierPretrain::Rbm(parse_rbm_config(
-                layer()?,
-                (VisibleUnits::Bernoulli, sizes[0], sizes[1]),
-                false,
-                path,
-                "pretrain-layer line",
-            )?),
-            Some("ae") if sizes.len() > 1 => ClassifierPretrain::Ae(
-                AeConfig::from_spec(layer()?)
-                    .map_err(|_| bad("pretrain-layer line", layer().unwrap_or("")))?,
-            ),
-            _ => return Err(bad(what, pre)),
-        };
+        let (pretrain, pretrain_epochs, pretrain_lr, finetune) =
+            parse_pretrain(text, &sizes, path)?;
         let (validation, patience) = parse_validation(text, path)?;
         let early = match hyper_line(text, "early-stop") {
             None => None,
             Some(l) => {
                 let e = hyper_value(l, "best_epoch").ok_or_else(|| bad("early-stop line", l))?;
-                Some(parse_value(
-                    path,
-                    "early-stop line",
-                    "best_epoch",
-                    e,
-                    "an epoch",
-                )?)
+                let what = "early-stop line";
+                Some(parse_value(path, what, "best_epoch", e, "an epoch")?)
             }
         };
         let spec = ClassifierSpec {
@@ -252,6 +216,57 @@ impl ClassifierSpec {
         };
         stack.classifier(self.classes, seed)
     }
+}
+
+/// The error of a line (`what`) of the classifier file at `path` that
+/// does not read (`found`).
+fn bad_line(path: &Path) -> impl Fn(&str, &str) -> ModelError + '_ {
+    move |what, found| {
+        ModelError::mismatch(
+            format!("{}: {what} of a classifier model file", path.display()),
+            "a line written by latent train classifier",
+            format!("{found:?}"),
+        )
+    }
+}
+
+/// The `pretrain:` and `pretrain-layer:` lines of a classifier of `sizes`:
+/// how, for how many epochs per layer and at which rate it is pretrained,
+/// and whether the file is in fine-tuning.
+fn parse_pretrain(
+    text: &str,
+    sizes: &[usize],
+    path: &Path,
+) -> Result<(ClassifierPretrain, usize, f32, bool)> {
+    let bad = bad_line(path);
+    let what = "pretrain line";
+    let pre = hyper_line(text, "pretrain").ok_or_else(|| bad(what, ""))?;
+    let value = |key| hyper_value(pre, key).ok_or_else(|| bad(what, pre));
+    let epochs = parse_value(path, what, "epochs", value("epochs")?, "a count")?;
+    let lr = parse_value(path, what, "lr", value("lr")?, "a number")?;
+    let finetune = match value("phase")? {
+        "finetune" => true,
+        "pretrain" => false,
+        _ => return Err(bad(what, pre)),
+    };
+    let layer_what = "pretrain-layer line";
+    let layer = || hyper_line(text, "pretrain-layer").ok_or_else(|| bad(layer_what, ""));
+    let pretrain = match pre.split_whitespace().next() {
+        Some("none") => ClassifierPretrain::None,
+        Some("rbm") if sizes.len() > 1 => ClassifierPretrain::Rbm(parse_rbm_config(
+            layer()?,
+            (VisibleUnits::Bernoulli, sizes[0], sizes[1]),
+            false,
+            path,
+            layer_what,
+        )?),
+        Some("ae") if sizes.len() > 1 => {
+            let line = layer()?;
+            ClassifierPretrain::Ae(AeConfig::from_spec(line).map_err(|_| bad(layer_what, line))?)
+        }
+        _ => return Err(bad(what, pre)),
+    };
+    Ok((pretrain, epochs, lr, finetune))
 }
 
 /// The `validation:` line.

@@ -89,39 +89,18 @@ pub fn train_classifier(
         history: Vec::new(),
         data: StageData::new((&train, None)),
     };
-    let mut epochs_run = 0;
-    let (start, best) = match plan.resume {
+    let (start, best, mut epochs_run) = match plan.resume {
         Some(ClassifierResume::FineTuning {
             current,
             best,
             history,
         }) => {
             pre.history = history;
-            ((*current.0, Some(current.1)), best)
+            ((*current.0, Some(current.1)), best, 0)
         }
         resume => {
-            let mut cont = None;
-            if let Some(ClassifierResume::Pretraining {
-                done,
-                current,
-                history,
-            }) = resume
-            {
-                pre.history = history;
-                for m in &done {
-                    pre.push(m.layer()?, layer_params(m), run)?;
-                }
-                cont = Some(current);
-            }
-            epochs_run += pretrain_all(run, &spec, &mut pre, cont)?;
-            let seed = run.settings.seed;
-            let clf = match spec.pretrain {
-                ClassifierPretrain::None => {
-                    Classifier::new(&spec.sizes, &spec.activations, spec.classes, seed)?
-                }
-                _ => spec.classifier_on(&pre.layers, seed)?,
-            };
-            ((clf, None), None)
+            let (clf, n) = pretrained(run, &spec, &mut pre, resume)?;
+            ((clf, None), None, n)
         }
     };
     let tuned = Tuned::new(
@@ -141,6 +120,39 @@ pub fn train_classifier(
         epochs_run,
         valid.map_or(0, Dataset::len),
     )
+}
+
+/// The classifier fine-tuning starts from: the hidden layers pretrained
+/// (those of a file resumed in pretraining, then the rest) under a fresh
+/// softmax, or a fresh classifier without pretraining; and the epochs run.
+fn pretrained(
+    run: &mut Run<'_>,
+    spec: &ClassifierSpec,
+    pre: &mut Pretrained<'_>,
+    resume: Option<ClassifierResume>,
+) -> Result<(Classifier, usize)> {
+    let mut cont = None;
+    if let Some(ClassifierResume::Pretraining {
+        done,
+        current,
+        history,
+    }) = resume
+    {
+        pre.history = history;
+        for m in &done {
+            pre.push(m.layer()?, layer_params(m), run)?;
+        }
+        cont = Some(current);
+    }
+    let epochs_run = pretrain_all(run, spec, pre, cont)?;
+    let seed = run.settings.seed;
+    let clf = match spec.pretrain {
+        ClassifierPretrain::None => {
+            Classifier::new(&spec.sizes, &spec.activations, spec.classes, seed)?
+        }
+        _ => spec.classifier_on(&pre.layers, seed)?,
+    };
+    Ok((clf, epochs_run))
 }
 
 /// Pretrains every layer not yet finished, `cont` the layer in training

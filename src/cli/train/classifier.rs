@@ -151,14 +151,9 @@ fn pretrain(
     })
 }
 
-/// The classifier setup the flags describe, on top of `base` when resuming.
-fn spec(
-    args: &TrainArgs,
-    data: &TrainData,
-    settings: &Settings,
-    base: Option<&ClassifierSpec>,
-) -> Result<ClassifierSpec> {
-    let v = data.train.x.cols();
+/// The layer sizes: `--layers`, else the resumed file's; as wide as the
+/// data.
+fn sizes(args: &TrainArgs, data: &TrainData, base: Option<&ClassifierSpec>) -> Result<Vec<usize>> {
     let sizes = match (&args.layers, base) {
         (Some(s), _) => parse_layers(s, 1)?,
         (None, Some(b)) => b.sizes.clone(),
@@ -170,6 +165,7 @@ fn spec(
             ));
         }
     };
+    let v = data.train.x.cols();
     if sizes[0] != v {
         return Err(CliError::mismatch(
             format!(
@@ -180,13 +176,15 @@ fn spec(
             sizes[0],
         ));
     }
-    let pretrain = pretrain(args, &sizes, data, base)?;
+    Ok(sizes)
+}
+
+/// The classes: `--classes`, else the resumed file's, else the largest
+/// label + 1 (at least 2); every label, training and validation, below.
+fn classes(args: &TrainArgs, data: &TrainData, base: Option<&ClassifierSpec>) -> Result<usize> {
+    let valid_path = args.validation_labels.as_deref().unwrap_or(Path::new(""));
     let inferred = labels_fit(&data.train, labels_path(args), None)?.max(match &data.valid {
-        Some(d) => labels_fit(
-            d,
-            args.validation_labels.as_deref().unwrap_or(Path::new("")),
-            None,
-        )?,
+        Some(d) => labels_fit(d, valid_path, None)?,
         None => 0,
     });
     let classes = match (args.classes, base) {
@@ -195,10 +193,21 @@ fn spec(
         (None, None) => inferred.max(2),
     };
     labels_fit(&data.train, labels_path(args), Some(classes))?;
-    if let (Some(d), Some(p)) = (&data.valid, &args.validation_labels) {
-        labels_fit(d, p, Some(classes))?;
+    if let Some(d) = &data.valid {
+        labels_fit(d, valid_path, Some(classes))?;
     }
-    let validation = match (args.validation_fraction, &data.valid, base) {
+    Ok(classes)
+}
+
+/// Fine-tuning's validation: `--validation-fraction`, or
+/// `--validation-data`, else the resumed file's (whose validation data
+/// must be given again), else none.
+fn validation(
+    args: &TrainArgs,
+    data: &TrainData,
+    base: Option<&ClassifierSpec>,
+) -> Result<Validation> {
+    Ok(match (args.validation_fraction, &data.valid, base) {
         (Some(f), _, _) => Validation::Fraction(f),
         (None, Some(_), _) => Validation::Data,
         (None, None, Some(b)) if b.validation != Validation::Data => b.validation,
@@ -210,22 +219,32 @@ fn spec(
             ));
         }
         (None, None, None) => Validation::None,
-    };
+    })
+}
+
+/// The classifier setup the flags describe, on top of `base` when resuming.
+fn spec(
+    args: &TrainArgs,
+    data: &TrainData,
+    settings: &Settings,
+    base: Option<&ClassifierSpec>,
+) -> Result<ClassifierSpec> {
+    let sizes = sizes(args, data, base)?;
+    let pretrain = pretrain(args, &sizes, data, base)?;
     let pretrain_lr = args
         .pretrain_lr
         .or(base.map(|b| b.pretrain_lr))
         .unwrap_or_else(|| default_pretrain_lr(&pretrain));
-    let depth = sizes.len() - 1;
     Ok(ClassifierSpec {
-        activations: vec![Activation::Sigmoid; depth],
+        activations: vec![Activation::Sigmoid; sizes.len() - 1],
+        classes: classes(args, data, base)?,
         sizes,
-        classes,
         pretrain,
         pretrain_epochs: (args.pretrain_epochs.map(|e| e as usize))
             .or(base.map(|b| b.pretrain_epochs))
             .unwrap_or(settings.epochs),
         pretrain_lr,
-        validation,
+        validation: validation(args, data, base)?,
         patience: (args.patience.map(|p| p as usize)).or(base.and_then(|b| b.patience)),
     })
 }
