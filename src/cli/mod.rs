@@ -58,7 +58,7 @@ pub enum Command {
     Train(Box<train::TrainArgs>),
     /// Show a model file's kind, shapes, hyper-parameters and training history.
     Info(commands::info::InfoArgs),
-    /// Write features of data: p(h|v), a DBN's up-pass, an autoencoder's code, a VAE's posterior mean.
+    /// Write features of data: p(h|v), a DBN's up-pass, an autoencoder's code, a VAE's posterior mean, a classifier's top hidden layer.
     Encode(commands::encode::EncodeArgs),
     /// Write reconstructions of data, and a PNG of data beside reconstructions.
     Reconstruct(commands::reconstruct::ReconstructArgs),
