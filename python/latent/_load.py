@@ -33,7 +33,12 @@ def load(path: Union[str, "os.PathLike[str]"]) -> Union[_rbm.BernoulliRBM, Laten
     model = _native.Model.load(path)
     if model.kind == "rbm":
         return _rbm.load(path)
-    cls = ESTIMATORS[model.kind]
+    cls = ESTIMATORS.get(model.kind)
+    if cls is None:
+        raise ValueError(
+            f"{path}: a {model.kind} model file has no estimator in latent's Python package "
+            "(use it with the latent command: latent predict, latent eval --labels)"
+        )
     est = cls()
     est.set_params(**est._settings_from_file(file_line(model.config, "train")))
     est._from_file(model)

@@ -166,6 +166,12 @@ fn train_kind(
             let (t, _) = train_psd(run, (psd, None), label, io)?;
             AnyModel::Psd(Box::new(t.into_model()))
         }
+        Kind::Classifier => {
+            return Err(ModelError::Unsupported {
+                what: "training a classifier from Python",
+                why: "train it with latent train classifier".into(),
+            });
+        }
     })
 }
 

@@ -9,7 +9,7 @@
 //! | [`progress`] | the training observer: progress bar, plain lines, metrics file |
 //! | [`demo`] | `latent demo` |
 //! | [`train`] | `latent train`: flags, data, progress and report around the library's training; a file per kind |
-//! | [`commands`] | `info`, `encode`, `reconstruct`, `score`, `sample`, `eval`, `filters`, `export`, a file each, over the library's model interface |
+//! | [`commands`] | `info`, `encode`, `reconstruct`, `score`, `sample`, `eval`, `filters`, `export`, `predict`, a file each, over the library's model interface |
 //! | [`plot`] | `latent plot codes`, `manifold`, `history`: pictures drawn with plotters |
 
 pub mod commands;
@@ -56,11 +56,11 @@ pub struct Global {
 pub enum Command {
     /// Train an RBM, a DBN and a denoising autoencoder on built-in data and draw pictures (no files needed).
     Demo(demo::DemoArgs),
-    /// Train rbm, gaussian-rbm, dbn, ae, vae or deep-ae on a data file (IDX, NPY, CSV) and write a model file.
+    /// Train rbm, gaussian-rbm, dbn, ae, vae, deep-ae, dbm or classifier on a data file (IDX, NPY, CSV) and write a model file.
     Train(Box<train::TrainArgs>),
     /// Show a model file's kind, shapes, hyper-parameters and training history.
     Info(commands::info::InfoArgs),
-    /// Write features of data: p(h|v), a DBN's up-pass, an autoencoder's code, a VAE's posterior mean.
+    /// Write features of data: p(h|v), a DBN's up-pass, an autoencoder's code, a VAE's posterior mean, a classifier's top hidden layer.
     Encode(commands::encode::EncodeArgs),
     /// Write reconstructions of data, and a PNG of data beside reconstructions.
     Reconstruct(commands::reconstruct::ReconstructArgs),
@@ -68,7 +68,7 @@ pub enum Command {
     Score(commands::score::ScoreArgs),
     /// Draw samples (Gibbs sampling, or a VAE's decoder); write them and/or a PNG grid.
     Sample(commands::sample::SampleArgs),
-    /// Reconstruction error; RBMs: pseudo-, exact or AIS log-likelihood; VAEs: ELBO and importance-weighted log-likelihood.
+    /// Reconstruction error; RBMs: pseudo-, exact or AIS log-likelihood; VAEs: ELBO and importance-weighted log-likelihood; classifiers (--labels): accuracy and confusion matrix.
     Eval(commands::eval::EvalArgs),
     /// Draw the first layer's weight vectors as a PNG grid of tiles.
     Filters(commands::filters::FiltersArgs),
@@ -76,6 +76,8 @@ pub enum Command {
     Export(commands::export::ExportArgs),
     /// Draw a model's codes (coloured by label), a VAE's latent manifold or the training curves as a PNG.
     Plot(plot::PlotArgs),
+    /// Write a classifier's class of every sample (and with --proba its class probabilities).
+    Predict(commands::predict::PredictArgs),
 }
 
 /// Writes one line to standard output. When the reader has gone (a broken
@@ -121,5 +123,6 @@ pub fn run(cli: &Cli) -> Result<Report> {
         Command::Filters(a) => commands::filters::run(a, g),
         Command::Export(a) => commands::export::run(a, g),
         Command::Plot(a) => plot::run(a, g),
+        Command::Predict(a) => commands::predict::run(a, g),
     }
 }

@@ -61,7 +61,8 @@ fn csv(n: usize, cols: usize, v: &str, last: &str) -> String {
 }
 
 /// The bad data files (16 features per sample unless named otherwise) and
-/// the models (`r` rbm, `v` vae, `a` ae, `d` dbn, `da` deep-ae, `m` dbm) and broken
+/// the models (`r` rbm, `v` vae, `a` ae, `d` dbn, `da` deep-ae, `m` dbm, `c`
+/// classifier, with the labels `y.npy`) and broken
 /// model files of the table, in `d`.
 fn write_files(d: &Path) {
     let p = in_dir(d);
@@ -152,6 +153,30 @@ fn write_files(d: &Path) {
     corrupt[n / 2] ^= 0xff;
     w("corrupt.latent", &corrupt);
     w("empty.latent", b"");
+    // Labels of a-ubyte (i % 3), five of them, and one out of range.
+    let i8s = |v: &[i64]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+    let y: Vec<i64> = (0..20).map(|i| i % 3).collect();
+    w("y.npy", &npy("<i8", "(20,)", &i8s(&y)));
+    w("y5.npy", &npy("<i8", "(5,)", &i8s(&y[..5])));
+    let mut bad = y.clone();
+    bad[0] = 7;
+    w("ybad.npy", &npy("<i8", "(20,)", &i8s(&bad)));
+    let (y, c) = (p("y.npy"), p("c.latent"));
+    ok(&[
+        "train",
+        "classifier",
+        "--data",
+        &data,
+        "--labels",
+        &y,
+        "--layers",
+        "16,4",
+        "--epochs",
+        "1",
+        "-q",
+        "--out",
+        &c,
+    ]);
 }
 
 /// The table: each row's arguments (`@name` is the scratch file `name`)
@@ -703,6 +728,138 @@ fn table() -> Vec<(&'static str, &'static str)> {
             "score @r.latent --data @a-ubyte --out @o.npy --metric energy",
             "--metric",
         ),
+        // Classifiers: train classifier, predict, eval --labels.
+        (
+            "train classifier --data @a-ubyte --layers 16,4 --out @o.latent",
+            "missing --labels",
+        ),
+        (
+            "train classifier --data @a-ubyte --labels @y.npy --out @o.latent",
+            "missing --layers",
+        ),
+        (
+            "train classifier --data @a-ubyte --labels @y.npy --layers 16,4 --classes 2 --out @o.latent",
+            "y.npy: label of sample 3: expected a class in 0..2",
+        ),
+        (
+            "train classifier --data @a-ubyte --labels @y5.npy --layers 16,4 --out @o.latent",
+            "expected 20, found 5",
+        ),
+        (
+            "train classifier --data @a-ubyte --labels @y.npy --layers 9,4 --out @o.latent",
+            "expected 16, found 9",
+        ),
+        (
+            "train classifier --data @a-ubyte --labels @y.npy --layers 16,4 --classes 1 --out @o.latent",
+            "--classes",
+        ),
+        (
+            "train classifier --data @a-ubyte --labels @y.npy --layers 16,4 --validation-fraction 1 --out @o.latent",
+            "--validation-fraction",
+        ),
+        (
+            "train classifier --data @a-ubyte --labels @y.npy --layers 16,4 --validation-fraction 0.2 --validation-data @a-ubyte --out @o.latent",
+            "--validation-fraction",
+        ),
+        (
+            "train classifier --data @a-ubyte --labels @y.npy --layers 16,4 --validation-data @a-ubyte --out @o.latent",
+            "missing --validation-labels",
+        ),
+        (
+            "train classifier --data @a-ubyte --labels @y.npy --layers 16,4 --validation-labels @y.npy --out @o.latent",
+            "missing --validation-data",
+        ),
+        (
+            "train classifier --data @a-ubyte --labels @y.npy --layers 16,4 --validation-data @a-ubyte --validation-labels @ybad.npy --classes 3 --out @o.latent",
+            "ybad.npy: label of sample 1",
+        ),
+        (
+            "train classifier --data @a-ubyte --labels @y.npy --layers 16,4 --patience 0 --out @o.latent",
+            "--patience",
+        ),
+        (
+            "train classifier --data @a-ubyte --labels @y.npy --layers 16 --pretrain rbm --out @o.latent",
+            "--pretrain",
+        ),
+        (
+            "train classifier --data @a-ubyte --labels @y.npy --layers 16,4 --pretrain ae --cd-k 2 --out @o.latent",
+            "--cd-k",
+        ),
+        (
+            "train classifier --data @a-ubyte --labels @y.npy --layers 16,4 --pretrain x --out @o.latent",
+            "--pretrain",
+        ),
+        (
+            "train classifier --data @a-ubyte --labels @y.npy --layers 16,4 --hidden 4 --out @o.latent",
+            "--hidden with train classifier",
+        ),
+        (
+            "train classifier --data @a-ubyte --labels @y.npy --resume @r.latent --out @o.latent",
+            "model kind for train classifier",
+        ),
+        (
+            "train classifier --data @a-ubyte --labels @y.npy --resume @c.latent --layers 16,5 --out @o.latent",
+            "configuration vs the flags",
+        ),
+        (
+            "train rbm --data @a-ubyte --hidden 4 --classes 3 --out @o.latent",
+            "--classes with train rbm",
+        ),
+        (
+            "train dbn --data @a-ubyte --layers 16,4 --patience 3 --out @o.latent",
+            "--patience with train dbn",
+        ),
+        (
+            "train deep-ae --data @a-ubyte --layers 16,4 --pretrain none --out @o.latent",
+            "--pretrain",
+        ),
+        (
+            "predict @r.latent --data @a-ubyte --out @o.npy",
+            "rbm model has no classes",
+        ),
+        (
+            "predict @c.latent --data @a-ubyte --out @o.txt",
+            ".npy or .csv",
+        ),
+        (
+            "predict @c.latent --data @nine-ubyte --out @o.npy",
+            "expected 16, found 9",
+        ),
+        ("predict @c.latent --data @a-ubyte", "--out"),
+        (
+            "eval @r.latent --data @a-ubyte --labels @y.npy",
+            "--labels with the rbm model",
+        ),
+        (
+            "eval @m.latent --data @a-ubyte --labels @y.npy",
+            "--labels with the dbm model",
+        ),
+        ("eval @c.latent --data @a-ubyte", "missing --labels"),
+        (
+            "eval @c.latent --data @a-ubyte --labels @ybad.npy",
+            "ybad.npy: label of sample 1: expected a class in 0..3",
+        ),
+        (
+            "eval @c.latent --data @a-ubyte --labels @y5.npy",
+            "expected 20, found 5",
+        ),
+        (
+            "eval @c.latent --data @a-ubyte --labels @y.npy --ais",
+            "--ais",
+        ),
+        (
+            "eval @c.latent --data @a-ubyte --labels @labels.npy",
+            "labels.npy",
+        ),
+        (
+            "reconstruct @c.latent --data @a-ubyte --out @o.npy",
+            "kind classifier",
+        ),
+        (
+            "score @c.latent --data @a-ubyte --out @o.npy",
+            "kind classifier",
+        ),
+        ("sample @c.latent --out @o.npy", "classifier"),
     ];
     // Bad data files of each format, to training and to every command
     // that reads data, with each kind of model.

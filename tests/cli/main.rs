@@ -2,12 +2,14 @@
 //! autoencoders' round trips (`ae`), resumption (`ae_resume`) and bad
 //! inputs (`ae_errors`), the training data path (`train_data`), the form of
 //! every error message over a table of bad invocations (`errors`), predictive
-//! sparse decomposition (`psd`), with the shared helpers in `common`. One
-//! test binary.
+//! sparse decomposition (`psd`), the classifier with predict and eval
+//! --labels (`classifier`), with the shared helpers in `common`. One test
+//! binary.
 
 mod ae;
 mod ae_errors;
 mod ae_resume;
+mod classifier;
 mod common;
 mod dbm;
 mod errors;

@@ -54,6 +54,7 @@ pub use codes::BinaryCodes;
 pub use dense::{AeConfig, AeScratch, AeStep, Autoencoder, Loss, Noise, Sparsity};
 pub use spec::{parse_activation, parse_activations, parse_sizes};
 pub use stacked::{
-    Classifier, LayerKind, PretrainConfig, PretrainedLayer, Stack, StackedPretrainer,
+    Classifier, ClassifierScratch, LayerKind, PretrainConfig, PretrainedLayer, Stack,
+    StackedPretrainer, argmax,
 };
 pub use vae::{Vae, VaeConfig, VaeOutput, VaeScratch, VaeStep};

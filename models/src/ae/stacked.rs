@@ -20,7 +20,7 @@
 
 mod classifier;
 
-pub use classifier::Classifier;
+pub use classifier::{Classifier, ClassifierScratch, argmax};
 
 use latent_engine::Matrix;
 use latent_engine::data::Dataset;

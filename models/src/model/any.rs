@@ -11,7 +11,7 @@ use latent_kernels::gemm::{MatMut, MatRef};
 use super::ae::VaeInferenceScratch;
 use super::rbm::RbmInferenceScratch;
 use super::{DbnScratch, Inference, SampleRequest, Score};
-use crate::ae::{AeScratch, Autoencoder, Loss, Vae, VaeOutput};
+use crate::ae::{AeScratch, Autoencoder, Classifier, ClassifierScratch, Loss, Vae, VaeOutput};
 use crate::dbm::{Dbm, DbmScratch, Layers};
 use crate::dbn::Dbn;
 use crate::error::{ModelError, Result};
@@ -38,6 +38,10 @@ pub enum AnyModel {
     /// codes `F(x)`; reconstructions `F(x)D`; scores: the energy at the
     /// exact codes).
     Psd(Box<Psd>),
+    /// A classifier: hidden layers topped by a softmax (its features are
+    /// the top hidden layer's activations; it neither reconstructs, scores
+    /// nor samples).
+    Classifier(Box<Classifier>),
 }
 
 /// The workspace of an [`AnyModel`]: the scratch of the kind in use (it is
@@ -59,6 +63,8 @@ pub enum AnyScratch {
     Vae(VaeInferenceScratch),
     /// A PSD model's.
     Psd(PsdScratch),
+    /// A classifier's.
+    Classifier(ClassifierScratch),
 }
 
 /// `AnyScratch::$variant` of `s`, made fresh if `s` holds another kind.
@@ -103,6 +109,10 @@ macro_rules! dispatch {
                 let ($m, $s) = (model.as_ref(), scratch_of!($scratch, Psd));
                 $body
             }
+            AnyModel::Classifier(model) => {
+                let ($m, $s) = (model.as_ref(), scratch_of!($scratch, Classifier));
+                $body
+            }
         }
     };
 }
@@ -122,6 +132,7 @@ impl Inference for AnyModel {
             AnyModel::Ae(m) | AnyModel::DeepAe(m) => m.n_features(),
             AnyModel::Vae(m) => m.n_features(),
             AnyModel::Psd(m) => m.n_features(),
+            AnyModel::Classifier(m) => m.n_features(),
         }
     }
 
@@ -153,6 +164,7 @@ impl Inference for AnyModel {
             AnyModel::Ae(m) | AnyModel::DeepAe(m) => m.supported_scores(),
             AnyModel::Vae(m) => m.supported_scores(),
             AnyModel::Psd(m) => m.supported_scores(),
+            AnyModel::Classifier(m) => m.supported_scores(),
         }
     }
 
@@ -172,7 +184,7 @@ impl Inference for AnyModel {
     fn can_sample(&self) -> bool {
         !matches!(
             self,
-            AnyModel::Ae(_) | AnyModel::DeepAe(_) | AnyModel::Psd(_)
+            AnyModel::Ae(_) | AnyModel::DeepAe(_) | AnyModel::Psd(_) | AnyModel::Classifier(_)
         )
     }
 
@@ -197,6 +209,7 @@ impl AnyModel {
             AnyModel::Ae(m) | AnyModel::DeepAe(m) => m.precision(),
             AnyModel::Vae(m) => m.precision(),
             AnyModel::Psd(m) => m.precision(),
+            AnyModel::Classifier(m) => m.precision(),
         }
     }
 
@@ -209,6 +222,7 @@ impl AnyModel {
             AnyModel::Ae(m) | AnyModel::DeepAe(m) => m.set_precision(precision),
             AnyModel::Vae(m) => m.set_precision(precision),
             AnyModel::Psd(m) => m.set_precision(precision),
+            AnyModel::Classifier(m) => m.set_precision(precision),
         }
     }
 
@@ -226,6 +240,7 @@ impl AnyModel {
                 s
             }
             AnyModel::Psd(p) => vec![p.config().n_visible, p.config().codes],
+            AnyModel::Classifier(c) => c.sizes().to_vec(),
         }
     }
 
@@ -241,6 +256,7 @@ impl AnyModel {
             AnyModel::Ae(a) | AnyModel::DeepAe(a) => a.params().value(0),
             AnyModel::Vae(v) => v.params().value(0),
             AnyModel::Psd(p) => p.params().value(crate::psd::W),
+            AnyModel::Classifier(c) => c.params().value(0),
         }
     }
 
@@ -254,6 +270,7 @@ impl AnyModel {
             AnyModel::Ae(a) | AnyModel::DeepAe(a) => a.config().loss == Loss::CrossEntropy,
             AnyModel::Vae(v) => v.config().output == VaeOutput::Bernoulli,
             AnyModel::Psd(_) => false,
+            AnyModel::Classifier(_) => false,
         }
     }
 
@@ -290,6 +307,9 @@ impl AnyModel {
             AnyModel::Psd(_) if level != top => {
                 Err(format!("{top}, the codes: a psd model has one code layer"))
             }
+            AnyModel::Classifier(_) if level != top => Err(format!(
+                "{top}, the top hidden layer: a classifier's encode writes that layer only"
+            )),
             _ => Ok(level),
         }
     }
@@ -372,6 +392,14 @@ impl AnyModel {
     pub fn as_psd(&self) -> Option<&Psd> {
         match self {
             AnyModel::Psd(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// The classifier, when the model is one.
+    pub fn as_classifier(&self) -> Option<&Classifier> {
+        match self {
+            AnyModel::Classifier(c) => Some(c),
             _ => None,
         }
     }

@@ -12,6 +12,7 @@
 
 mod ae;
 mod any;
+mod classifier;
 mod dbn;
 mod evaluate;
 mod evaluate_dbm;
@@ -60,7 +61,8 @@ with_precision!(
     crate::ae::Autoencoder,
     crate::ae::Vae,
     AnyModel,
-    crate::psd::Psd
+    crate::psd::Psd,
+    crate::ae::Classifier
 );
 
 /// Rows per block when an autoencoder or a VAE runs over many rows: their

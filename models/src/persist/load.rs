@@ -5,6 +5,7 @@ use std::path::Path;
 use latent_engine::train::Model as _;
 use latent_engine::{Checkpoint, Matrix, ParamSet};
 
+use super::classifier::{ClassifierState, classifier_state};
 use super::deep_ae::{DeepAeState, LayerModel, deep_ae_state, target_epochs};
 use super::preprocess::Preprocess;
 use super::staged::stage_records;
@@ -298,6 +299,7 @@ fn load_model(
             (AnyModel::Vae(Box::new(vae)), status)
         }
         Kind::DeepAe => load_deep_ae(ck, path)?,
+        Kind::Classifier => load_classifier(ck, path)?,
         Kind::Dbm => {
             let config = DbmConfig::from_text(first).map_err(config_err)?;
             let mut dbm = Dbm::new(config, 0)?;
@@ -385,6 +387,37 @@ fn load_deep_ae(ck: &Checkpoint, path: &Path) -> Result<(AnyModel, Option<String
                 AnyModel::DeepAe(Box::new(spec.unroll(&layers)?)),
                 Some(status),
             )
+        }
+    })
+}
+
+fn load_classifier(ck: &Checkpoint, path: &Path) -> Result<(AnyModel, Option<String>)> {
+    Ok(match classifier_state(ck, path)? {
+        (_, ClassifierState::FineTuning(clf, _), early) => {
+            let done = stage_records(&ck.history, None).len();
+            let status = match early {
+                Some(_) => None,
+                None => unfinished(ck, path, done, "fine-tuning, ".into()),
+            };
+            (AnyModel::Classifier(clf), status)
+        }
+        (spec, ClassifierState::Pretraining(models), _) => {
+            let top = models.len() - 1;
+            let done = stage_records(&ck.history, Some(top)).len();
+            let status = format!(
+                "unfinished: pretraining layer {} of {}, epoch {done} of {} (used as the {} layer(s) pretrained so far under an untrained softmax); continue with latent train classifier --resume {}",
+                top + 1,
+                spec.depth(),
+                spec.pretrain_epochs,
+                models.len(),
+                path.display()
+            );
+            let layers = models
+                .iter()
+                .map(LayerModel::layer)
+                .collect::<Result<Vec<_>>>()?;
+            let clf = spec.classifier_on(&layers, 0)?;
+            (AnyModel::Classifier(Box::new(clf)), Some(status))
         }
     })
 }

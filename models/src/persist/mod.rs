@@ -19,6 +19,7 @@
 //! | `dbm` | the [`DbmConfig`](crate::dbm::DbmConfig) line (`visible=bernoulli sizes=784,500,1000 mf_iters=10 mf_tol=0.0001 chains=batch cd_k=1 init_std=0.01`) ; a pretrained one then `pretrain: epochs=N lr=L cd_k=K` ([`DbmPretrain`](crate::train::DbmPretrain)) and its RBMs' history records tagged with their layer | `W1 … WL` (`n_{l−1} x n_l`), `b0 … bL` (`1 x n_l`); persistent `chains.l0 … chains.lL` (the chains' states) |
 //! | `deep-ae` | the deep `AeConfig` spec; `pretrain: ae\|rbm epochs=N phase=pretrain\|finetune`; `pretrain-layer: <spec of layer 0's AeConfig or the RBM configuration>` ([`DeepAeSpec`]) | `phase=finetune`: as `ae`; `phase=pretrain`: each pretraining layer's own tensors under `layer0.`, `layer1.`, … |
 //! | `psd` | the [`PsdConfig`](crate::psd::PsdConfig) line (`n_visible=784 codes=256 lambda=0.5 alpha=1 encoder=tanh fista_iters=100 fista_tol=0.0001`) | `D` (`K x V`, atoms of unit norm), `W` (`V x K`), `b` (`1 x K`), `g` (tanh) or `theta` (shrink) (`1 x K`) |
+//! | `classifier` | `sizes=784,500,500 classes=10 activations=sigmoid,sigmoid`; `pretrain: rbm\|ae\|none epochs=N lr=L phase=pretrain\|finetune`; `pretrain-layer: …`; `validation: none\|data\|fraction=F patience=P\|none`; `early-stop: best_epoch=E` when it stopped early ([`ClassifierSpec`]) | `phase=finetune`: `W1, c1, …, WL, cL, V` (`H_L x classes`), `d` (the best validated epoch's), persistent `last.W1, …` (the last epoch's, when validated); `phase=pretrain`: as `deep-ae` |
 //!
 //! Every file written by training also holds the optimiser state, the
 //! random streams, the persistent model state (PCD chains, …) and one
@@ -58,6 +59,7 @@
 //! # }
 //! ```
 
+pub mod classifier;
 pub mod deep_ae;
 pub mod load;
 pub mod preprocess;
@@ -68,6 +70,9 @@ use std::path::Path;
 
 use latent_engine::Checkpoint;
 
+pub use classifier::{
+    ClassifierPretrain, ClassifierSpec, ClassifierState, Validation, classifier_state,
+};
 pub use deep_ae::{DeepAeSpec, DeepAeState, LayerModel, Pretrain, deep_ae_state, target_epochs};
 pub use load::{dbn_layers, dbn_target, from_bytes, from_checkpoint, load, load_params, load_rbm};
 pub use preprocess::Preprocess;
@@ -99,11 +104,14 @@ pub enum Kind {
     Dbm,
     /// Predictive sparse decomposition (sparse coding with a fast encoder).
     Psd,
+    /// A feed-forward classifier (hidden layers pretrained as a DBN or a
+    /// stacked autoencoder, or not), fine-tuned with labels.
+    Classifier,
 }
 
 impl Kind {
     /// Every kind.
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 9] = [
         Kind::Rbm,
         Kind::GaussianRbm,
         Kind::Dbn,
@@ -112,10 +120,12 @@ impl Kind {
         Kind::DeepAe,
         Kind::Dbm,
         Kind::Psd,
+        Kind::Classifier,
     ];
 
     /// The names of every kind, for messages.
-    pub const NAMES: &'static str = "rbm, gaussian-rbm, dbn, ae, vae, deep-ae, dbm, psd";
+    pub const NAMES: &'static str =
+        "rbm, gaussian-rbm, dbn, ae, vae, deep-ae, dbm, psd, classifier";
 
     /// The name stored in model files (and taken by `latent train`).
     pub fn name(self) -> &'static str {
@@ -128,6 +138,7 @@ impl Kind {
             Kind::DeepAe => "deep-ae",
             Kind::Dbm => "dbm",
             Kind::Psd => "psd",
+            Kind::Classifier => "classifier",
         }
     }
 

@@ -7,7 +7,8 @@
 //! ([`train_model`]) or a model trained in stages: a DBN layer by layer
 //! ([`train_dbn`]), a deep autoencoder's layers pretrained then the
 //! unrolled stack fine-tuned ([`train_deep_ae`]), a DBM pretrained (or
-//! not) then trained jointly ([`train_dbm`]). The settings and their
+//! not) then trained jointly ([`train_dbm`]), a classifier pretrained (or
+//! not) then fine-tuned with labels ([`train_classifier`]). The settings and their
 //! defaults are [`Settings`]; what a person sees of the run goes through a
 //! [`RunObserver`].
 //!
@@ -38,12 +39,19 @@
 //! # }
 //! ```
 
+mod classifier;
+mod classifier_stages;
 mod dbm;
 mod dbn;
 mod deep_ae;
 mod psd;
 mod settings;
 
+pub use classifier::{
+    ClassifierOutcome, ClassifierPlan, ClassifierResume, check_labels, default_pretrain_lr,
+    held_out_rows, pretrain_settings, split_validation,
+};
+pub use classifier_stages::train_classifier;
 pub use dbm::{DbmOutcome, DbmPlan, DbmPretrain, DbmResume, train_dbm};
 pub use dbn::{DbnOutcome, DbnPlan, DbnResume, train_dbn};
 pub use deep_ae::{DeepAeOutcome, DeepAePlan, DeepAeResume, train_deep_ae};

@@ -3,7 +3,8 @@
 //! pseudo-log-likelihood and the exact (small models) or AIS
 //! log-likelihood; for a DBN with `--ais` the lower bound on its
 //! log-likelihood; for a VAE the ELBO and the importance-weighted bound;
-//! for a DBM see [`eval_dbm`](super::eval_dbm).
+//! for a DBM see [`eval_dbm`](super::eval_dbm); for a classifier with
+//! `--labels` see [`eval_labels`](super::eval_labels).
 
 use std::path::PathBuf;
 
@@ -59,11 +60,19 @@ pub struct EvalArgs {
     /// Seed of the stochastic estimates.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Classifier: the true classes of --data (IDX, NPY integers or a CSV
+    /// column): accuracy, per-class accuracy and the confusion matrix.
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
 }
 
 /// Runs `latent eval`.
 pub fn run(args: &EvalArgs, g: &Global) -> Result<Report> {
     let m = load_with(&args.model, &args.precision)?;
+    super::eval_labels::check(args, &m)?;
+    if let Some(labels) = &args.labels {
+        return super::eval_labels::run(args, g, &m, labels);
+    }
     if m.model.as_dbm().is_some() {
         return super::eval_dbm::run(args, g, &m);
     }

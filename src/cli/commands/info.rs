@@ -56,6 +56,13 @@ pub fn run(args: &InfoArgs, g: &Global) -> Result<Report> {
                 .join("-")
         ),
     );
+    let classes = m.model.as_classifier().map(|c| c.classes());
+    if let Some(k) = classes {
+        say(
+            g,
+            format!("classes:    {k} (a softmax on the top hidden layer)"),
+        );
+    }
     say(g, format!("precision:  {}", m.model.precision()));
     say(g, format!("parameters: {}", ck.params.num_elements()));
     for t in ck.params.tensors() {
@@ -107,6 +114,7 @@ pub fn run(args: &InfoArgs, g: &Global) -> Result<Report> {
         "variant": variant,
         "status": m.status,
         "sizes": sizes,
+        "classes": classes,
         "precision": m.model.precision().name(),
         "parameters": ck.params.num_elements(),
         "tensors": tensors,

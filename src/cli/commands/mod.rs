@@ -1,6 +1,6 @@
 //! The subcommands that use a trained model, one file each: `info`,
-//! `encode`, `reconstruct`, `score`, `sample`, `eval`, `filters` and
-//! `export`.
+//! `encode`, `reconstruct`, `score`, `sample`, `eval`, `filters`,
+//! `export` and `predict`.
 //!
 //! Each loads the model file through the library
 //! ([`latent_models::persist::load`]), reads the data (applying the
@@ -14,9 +14,11 @@
 pub mod encode;
 pub mod eval;
 pub mod eval_dbm;
+pub mod eval_labels;
 pub mod export;
 pub mod filters;
 pub mod info;
+pub mod predict;
 pub mod reconstruct;
 pub mod sample;
 pub mod score;

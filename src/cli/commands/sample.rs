@@ -62,7 +62,7 @@ pub fn run(args: &SampleArgs, g: &Global) -> Result<Report> {
         return Err(CliError::unsupported(
             format!("latent sample {}", args.model.display()),
             format!(
-                "{} models (autoencoders) have no prior over their codes to sample from; sample works with rbm, gaussian-rbm, dbn, dbm and vae models",
+                "{} models have no prior over their codes to sample from; sample works with rbm, gaussian-rbm, dbn, dbm and vae models",
                 m.kind.name()
             ),
         ));

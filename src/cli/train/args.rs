@@ -35,6 +35,10 @@ pub enum Kind {
     /// sparse codes by FISTA over a learned dictionary, and a fast encoder
     /// (--encoder tanh|shrink) trained to predict them.
     Psd,
+    /// Classifier (--labels, --layers V,H1,…): hidden layers pretrained as
+    /// a DBN (--pretrain rbm), a stacked autoencoder (ae) or not (none),
+    /// topped by a softmax and fine-tuned with the labels.
+    Classifier,
 }
 
 impl Kind {
@@ -50,6 +54,7 @@ impl Kind {
             Kind::DeepAe => persist::Kind::DeepAe,
             Kind::Dbm => persist::Kind::Dbm,
             Kind::Psd => persist::Kind::Psd,
+            Kind::Classifier => persist::Kind::Classifier,
         }
     }
 
@@ -100,6 +105,8 @@ pub enum PretrainArg {
     Ae,
     /// RBMs (with --cd-k, --persistent; sigmoid layers).
     Rbm,
+    /// No pretraining (classifier only).
+    None,
 }
 
 fn positive_f32(s: &str) -> std::result::Result<f32, String> {
@@ -139,8 +146,8 @@ pub struct TrainArgs {
     /// Training data: IDX (plain or .gz), NPY or CSV, one sample a row.
     #[arg(long)]
     pub data: PathBuf,
-    /// Labels (IDX, NPY or CSV), checked against the data; unsupervised
-    /// models do not use them.
+    /// Labels (IDX, NPY integers or a CSV column), checked against the
+    /// data: a classifier learns them; unsupervised models do not use them.
     #[arg(long)]
     pub labels: Option<PathBuf>,
     /// Hidden units (rbm, gaussian-rbm), the code size of a one-layer ae,
@@ -159,19 +166,19 @@ pub struct TrainArgs {
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub batch: Option<u32>,
     /// The optimiser [default: sgd for rbm, gaussian-rbm, dbn; adam for the
-    /// autoencoders; the resumed model's].
+    /// autoencoders and a classifier's fine-tuning; the resumed model's].
     #[arg(long, value_enum)]
     pub optimizer: Option<Optim>,
     /// Learning rate [default: 0.1 for rbm and dbn, 0.01 for dbm (0.001
     /// after --pretrain-epochs), 0.001 for gaussian-rbm; autoencoders 0.001
-    /// with adam, 0.01 with sgd].
+    /// with adam, 0.01 with sgd; classifier fine-tuning 0.001 with adam].
     #[arg(long, value_parser = positive_f32, allow_negative_numbers = true)]
     pub lr: Option<f32>,
     /// A constant momentum for sgd (default: 0.5 for 5 epochs, then 0.9).
     #[arg(long, value_parser = unit_open_f32, allow_negative_numbers = true)]
     pub momentum: Option<f32>,
     /// L2 weight decay on the weights [default: 1e-4 for RBMs and DBNs, 0
-    /// for autoencoders].
+    /// for autoencoders and classifiers].
     #[arg(long, value_parser = non_negative_f32, allow_negative_numbers = true)]
     pub weight_decay: Option<f32>,
     /// Gibbs steps per gradient estimate (CD-k / PCD-k), 1 to 1000
@@ -224,15 +231,18 @@ pub struct TrainArgs {
     /// vae: latent dimension [default: 20].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub latent: Option<u32>,
-    /// deep-ae: how each layer is pretrained [default: ae].
+    /// deep-ae: how each layer is pretrained [default: ae]. classifier:
+    /// rbm (a DBN), ae (a stacked autoencoder) or none [default: rbm].
     #[arg(long, value_enum)]
     pub pretrain: Option<PretrainArg>,
-    /// deep-ae: pretraining epochs per layer [default: --epochs]. dbm:
-    /// pretrain the stack greedily for this many epochs per RBM first
-    /// [default: no pretraining].
+    /// deep-ae, classifier: pretraining epochs per layer [default:
+    /// --epochs]. dbm: pretrain the stack greedily for this many epochs per
+    /// RBM first [default: no pretraining].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub pretrain_epochs: Option<u32>,
     /// dbm: the pretraining RBMs' learning rate [default: 0.05].
+    /// classifier: the pretraining's [default: 0.1 for rbm (sgd), 0.001 for
+    /// ae (adam)].
     #[arg(long, value_parser = positive_f32, allow_negative_numbers = true)]
     pub pretrain_lr: Option<f32>,
     /// Seed of the initial weights, shuffles, noise and samplers [default:
@@ -256,9 +266,10 @@ pub struct TrainArgs {
     /// a killed run loses at most N epochs (go on with --resume).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub checkpoint_every: Option<u32>,
-    /// Validation data: its reconstruction error (a vae: negative ELBO) is
-    /// reported every epoch.
-    #[arg(long)]
+    /// Validation data: its reconstruction error (a vae: negative ELBO; a
+    /// classifier: error rate, with --validation-labels) is reported every
+    /// epoch.
+    #[arg(long, visible_alias = "validation-data")]
     pub validate: Option<PathBuf>,
     /// Write one JSON line per epoch to this file.
     #[arg(long)]
@@ -294,6 +305,20 @@ pub struct TrainArgs {
     /// (0: always --fista-iters) [default: 0.0001].
     #[arg(long, value_parser = non_negative_f32, allow_negative_numbers = true)]
     pub fista_tol: Option<f32>,
+    /// classifier: classes of the softmax [default: the largest label + 1].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(2..))]
+    pub classes: Option<u32>,
+    /// classifier: hold this fraction of the training rows out (chosen by
+    /// the seed) to validate fine-tuning on; the best epoch is kept.
+    #[arg(long, value_name = "F", value_parser = open_unit_f32, allow_negative_numbers = true, conflicts_with = "validate")]
+    pub validation_fraction: Option<f32>,
+    /// classifier: the labels of --validation-data.
+    #[arg(long)]
+    pub validation_labels: Option<PathBuf>,
+    /// classifier: stop fine-tuning after P epochs without a lower
+    /// validation error [default: train every epoch].
+    #[arg(long, value_name = "P", value_parser = clap::value_parser!(u32).range(1..))]
+    pub patience: Option<u32>,
 }
 
 /// The fast encoder of a PSD model.
@@ -306,12 +331,19 @@ pub enum EncoderArg {
     Shrink,
 }
 
+fn open_unit_f32(s: &str) -> std::result::Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(v) if v > 0.0 && v < 1.0 => Ok(v),
+        _ => Err("expected a number in (0, 1)".into()),
+    }
+}
+
 /// Refuses flags that do not apply to the kind being trained.
 pub fn check_flags(args: &TrainArgs) -> Result<()> {
     use Kind::*;
-    const RBMS: &[Kind] = &[Rbm, GaussianRbm, Dbn, DeepAe, Dbm];
+    const RBMS: &[Kind] = &[Rbm, GaussianRbm, Dbn, DeepAe, Dbm, Classifier];
     const AES: &[Kind] = &[Ae, Vae, DeepAe];
-    let rules: [(&str, bool, &[Kind]); 25] = [
+    let rules: [(&str, bool, &[Kind]); 29] = [
         (
             "--hidden",
             args.hidden.is_some(),
@@ -320,13 +352,13 @@ pub fn check_flags(args: &TrainArgs) -> Result<()> {
         (
             "--layers",
             args.layers.is_some(),
-            &[Dbn, Ae, Vae, DeepAe, Dbm],
+            &[Dbn, Ae, Vae, DeepAe, Dbm, Classifier],
         ),
         ("--cd-k", args.cd_k.is_some(), RBMS),
         (
             "--persistent",
             args.persistent,
-            &[Rbm, GaussianRbm, Dbn, DeepAe],
+            &[Rbm, GaussianRbm, Dbn, DeepAe, Classifier],
         ),
         ("--chains", args.chains.is_some(), &[Dbm]),
         ("--mf-iters", args.mf_iters.is_some(), &[Dbm]),
@@ -344,19 +376,35 @@ pub fn check_flags(args: &TrainArgs) -> Result<()> {
         ("--noise", args.noise.is_some(), &[Ae, DeepAe]),
         ("--contractive", args.contractive.is_some(), &[Ae, DeepAe]),
         ("--latent", args.latent.is_some(), &[Vae]),
-        ("--pretrain", args.pretrain.is_some(), &[DeepAe]),
+        ("--pretrain", args.pretrain.is_some(), &[DeepAe, Classifier]),
         (
             "--pretrain-epochs",
             args.pretrain_epochs.is_some(),
-            &[DeepAe, Dbm],
+            &[DeepAe, Dbm, Classifier],
         ),
-        ("--pretrain-lr", args.pretrain_lr.is_some(), &[Dbm]),
         ("--codes", args.codes.is_some(), &[Psd]),
         ("--lambda", args.lambda.is_some(), &[Psd]),
         ("--alpha", args.alpha.is_some(), &[Psd]),
         ("--encoder", args.encoder.is_some(), &[Psd]),
         ("--fista-iters", args.fista_iters.is_some(), &[Psd]),
         ("--fista-tol", args.fista_tol.is_some(), &[Psd]),
+        (
+            "--pretrain-lr",
+            args.pretrain_lr.is_some(),
+            &[Dbm, Classifier],
+        ),
+        ("--classes", args.classes.is_some(), &[Classifier]),
+        (
+            "--validation-fraction",
+            args.validation_fraction.is_some(),
+            &[Classifier],
+        ),
+        (
+            "--validation-labels",
+            args.validation_labels.is_some(),
+            &[Classifier],
+        ),
+        ("--patience", args.patience.is_some(), &[Classifier]),
     ];
     for (flag, given, kinds) in rules {
         if given && !kinds.contains(&args.model) {

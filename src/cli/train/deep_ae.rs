@@ -51,6 +51,13 @@ fn deep_spec(
         (None, _) => PretrainArg::Ae,
     };
     let pretrain = match kind {
+        PretrainArg::None => {
+            return Err(CliError::arg(
+                "--pretrain",
+                "none",
+                "ae or rbm for a deep-ae (none is for a classifier)",
+            ));
+        }
         PretrainArg::Ae => {
             if let Some(flag) = [
                 ("--cd-k", args.cd_k.is_some()),

@@ -12,6 +12,7 @@ pub mod session;
 
 mod ae;
 mod ae_flags;
+mod classifier;
 mod dbm;
 mod dbn;
 mod deep_ae;
@@ -45,6 +46,7 @@ pub fn run(args: &TrainArgs, g: &Global) -> Result<Report> {
         Kind::DeepAe => deep_ae::train(args, g),
         Kind::Dbm => dbm::train(args, g),
         Kind::Psd => psd::train(args, g),
+        Kind::Classifier => classifier::train(args, g),
     }
 }
 
@@ -55,6 +57,7 @@ fn check_train_paths(args: &TrainArgs) -> Result<()> {
     let mut inputs = vec![("--data", args.data.as_path())];
     inputs.extend(args.labels.as_deref().map(|p| ("--labels", p)));
     inputs.extend(args.validate.as_deref().map(|p| ("--validate", p)));
+    inputs.extend((args.validation_labels.as_deref()).map(|p| ("--validation-labels", p)));
     let mut outputs = vec![("--out", args.out.as_path())];
     outputs.extend(args.metrics.as_deref().map(|p| ("--metrics", p)));
     check_paths(&inputs, &outputs)

@@ -14,11 +14,15 @@ use latent_kernels::reduce::col_sums;
 use crate::ae::operands::{PackedWeights, Use, Weights};
 use crate::ae::util::{
     bad, check_len, copy_rows, dense_forward, encoder_backward, init_weights, into_engine, matmul,
+    write_rows,
 };
 use crate::error::{ModelError, Result};
 
+/// The workspace of a classifier's forward pass (the caller's, for
+/// [`Classifier::probabilities_with`] and [`Classifier::features_with`]):
+/// it grows to the largest batch seen and is reused.
 #[derive(Debug, Default)]
-struct ClfWorkspace {
+pub struct ClassifierScratch {
     rows: usize,
     h: Vec<Vec<f32>>,
     dh: Vec<Vec<f32>>,
@@ -43,7 +47,7 @@ pub struct Classifier {
     enc_c: Vec<usize>,
     out_w: usize,
     out_b: usize,
-    ws: ClfWorkspace,
+    ws: ClassifierScratch,
     /// The precision of the matrix products.
     precision: Precision,
 }
@@ -101,7 +105,7 @@ impl Classifier {
             enc_c,
             out_w,
             out_b,
-            ws: ClfWorkspace::default(),
+            ws: ClassifierScratch::default(),
             precision: Precision::F32,
         })
     }
@@ -150,21 +154,32 @@ impl Classifier {
     }
 
     fn ensure(&mut self, rows: usize) {
-        if rows <= self.ws.rows && !self.ws.h.is_empty() {
-            return;
-        }
-        self.ws.rows = rows;
-        self.ws.h = self.sizes.iter().map(|&n| vec![0.0; rows * n]).collect();
-        self.ws.dh = self.sizes.iter().map(|&n| vec![0.0; rows * n]).collect();
-        self.ws.p = vec![0.0; rows * self.classes];
+        let mut ws = std::mem::take(&mut self.ws);
+        self.ensure_in(&mut ws, rows);
+        self.ws = ws;
     }
 
-    /// Forward pass of `ws.h[0]` with the weights of `w`: class
-    /// probabilities into `ws.p`.
-    fn forward(&self, ws: &mut ClfWorkspace, w: &Weights<'_>, rows: usize, par: Par) -> Result<()> {
-        let s = &self.sizes;
-        let l = s.len() - 1;
-        for i in 0..l {
+    /// Grows `ws` to hold `rows` rows of every layer (nothing once it has).
+    fn ensure_in(&self, ws: &mut ClassifierScratch, rows: usize) {
+        if rows <= ws.rows && ws.h.len() == self.sizes.len() && ws.p.len() >= rows * self.classes {
+            return;
+        }
+        ws.rows = rows;
+        ws.h = self.sizes.iter().map(|&n| vec![0.0; rows * n]).collect();
+        ws.dh = self.sizes.iter().map(|&n| vec![0.0; rows * n]).collect();
+        ws.p = vec![0.0; rows * self.classes];
+    }
+
+    /// The encoder layers' forward pass of `ws.h[0]` with the weights of
+    /// `w`: every hidden layer's activations into `ws.h`.
+    fn forward_hidden(
+        &self,
+        ws: &mut ClassifierScratch,
+        w: &Weights<'_>,
+        rows: usize,
+        par: Par,
+    ) -> Result<()> {
+        for i in 0..self.sizes.len() - 1 {
             let (lo, hi) = ws.h.split_at_mut(i + 1);
             dense_forward(
                 &lo[i],
@@ -176,6 +191,21 @@ impl Classifier {
                 par,
             )?;
         }
+        Ok(())
+    }
+
+    /// Forward pass of `ws.h[0]` with the weights of `w`: class
+    /// probabilities into `ws.p`.
+    fn forward(
+        &self,
+        ws: &mut ClassifierScratch,
+        w: &Weights<'_>,
+        rows: usize,
+        par: Par,
+    ) -> Result<()> {
+        self.forward_hidden(ws, w, rows, par)?;
+        let s = &self.sizes;
+        let l = s.len() - 1;
         let k = self.classes;
         product(
             1.0,
@@ -245,7 +275,7 @@ impl Classifier {
     /// weights of `w`, for a non-empty batch whose shapes are checked.
     fn step(
         &self,
-        ws: &mut ClfWorkspace,
+        ws: &mut ClassifierScratch,
         w: &Weights<'_>,
         (x, labels): (MatRef<'_>, &[u32]),
         grads: &mut ParamSet,
@@ -325,6 +355,76 @@ impl Classifier {
         forward
     }
 
+    /// Layer sizes `[V, H_1, …, H_L]` (the softmax's classes apart).
+    pub fn sizes(&self) -> &[usize] {
+        &self.sizes
+    }
+
+    /// The activation of each encoder layer.
+    pub fn activations(&self) -> &[Activation] {
+        &self.activations
+    }
+
+    /// Checks `x` (its columns) and `out` (its rows, and `cols` columns)
+    /// of a forward pass.
+    fn check_io(&self, what: &str, x: &MatRef<'_>, out: &MatMut<'_>, cols: usize) -> Result<()> {
+        check_len(
+            &format!("{what}: columns of the data"),
+            x.cols(),
+            self.sizes[0],
+        )?;
+        check_len(&format!("{what}: rows of out"), out.rows(), x.rows())?;
+        check_len(&format!("{what}: columns of out"), out.cols(), cols)
+    }
+
+    /// The class probabilities `p(y|x)` of the rows of `x` into `out`
+    /// (`rows x classes`), with the caller's scratch: no allocation once it
+    /// has held a batch this large.
+    pub fn probabilities_with(
+        &self,
+        x: MatRef<'_>,
+        out: MatMut<'_>,
+        scratch: &mut ClassifierScratch,
+        par: Par,
+    ) -> Result<()> {
+        self.check_io("Classifier::probabilities", &x, &out, self.classes)?;
+        let rows = x.rows();
+        if rows == 0 {
+            return Ok(());
+        }
+        self.ensure_in(scratch, rows);
+        copy_rows(&x, &mut scratch.h[0]);
+        let weights = Weights::new(&self.params, self.precision, None);
+        self.forward(scratch, &weights, rows, par)?;
+        write_rows(&scratch.p[..rows * self.classes], out);
+        Ok(())
+    }
+
+    /// The top hidden layer's activations `h_L` of the rows of `x` into
+    /// `out` (`rows x H_L`; with no hidden layer, the input itself), with
+    /// the caller's scratch.
+    pub fn features_with(
+        &self,
+        x: MatRef<'_>,
+        out: MatMut<'_>,
+        scratch: &mut ClassifierScratch,
+        par: Par,
+    ) -> Result<()> {
+        let top = *self.sizes.last().unwrap_or(&0);
+        self.check_io("Classifier::features", &x, &out, top)?;
+        let rows = x.rows();
+        if rows == 0 {
+            return Ok(());
+        }
+        self.ensure_in(scratch, rows);
+        copy_rows(&x, &mut scratch.h[0]);
+        let weights = Weights::new(&self.params, self.precision, None);
+        self.forward_hidden(scratch, &weights, rows, par)?;
+        let l = self.sizes.len() - 1;
+        write_rows(&scratch.h[l][..rows * top], out);
+        Ok(())
+    }
+
     /// The fraction of rows of `x` classified as `labels`, in batches of at
     /// most `batch` rows.
     pub fn accuracy(&mut self, x: &Matrix, labels: &[u32], batch: usize, par: Par) -> Result<f64> {
@@ -352,7 +452,8 @@ impl Classifier {
     }
 }
 
-fn argmax(row: &[f32]) -> usize {
+/// The index of the largest entry of `row` (the first of equals).
+pub fn argmax(row: &[f32]) -> usize {
     let mut best = 0;
     for (j, &v) in row.iter().enumerate() {
         if v > row[best] {

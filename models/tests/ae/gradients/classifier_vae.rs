@@ -153,20 +153,20 @@ proptest! {
     }
 }
 
-use latent_models::ae::stacked::Classifier;
+use latent_kernels::gemm::MatMut;
+use latent_models::ae::stacked::{Classifier, ClassifierScratch};
 
-/// The f64 mean cross-entropy of a classifier's softmax.
-fn clf_objective64(
+/// The f64 logits of a classifier (`rows x classes`).
+fn clf_logits64(
     sizes: &[usize],
     acts: &[Activation],
     classes: usize,
     ps: &ParamSet,
     params: &[Vec<f64>],
     x: &[f64],
-    labels: &[u32],
-) -> f64 {
+    rows: usize,
+) -> Vec<f64> {
     let get = |name: &str| &params[ps.index_of(name).unwrap()];
-    let rows = labels.len();
     let mut h = x.to_vec();
     for i in 0..sizes.len() - 1 {
         let n = i + 1;
@@ -183,7 +183,7 @@ fn clf_objective64(
         .1;
     }
     let top = *sizes.last().unwrap();
-    let logits = layer64(
+    layer64(
         &h,
         rows,
         get("V"),
@@ -193,7 +193,21 @@ fn clf_objective64(
         Activation::Identity,
         false,
     )
-    .1;
+    .1
+}
+
+/// The f64 mean cross-entropy of a classifier's softmax.
+fn clf_objective64(
+    sizes: &[usize],
+    acts: &[Activation],
+    classes: usize,
+    ps: &ParamSet,
+    params: &[Vec<f64>],
+    x: &[f64],
+    labels: &[u32],
+) -> f64 {
+    let rows = labels.len();
+    let logits = clf_logits64(sizes, acts, classes, ps, params, x, rows);
     let mut loss = 0.0;
     for (i, &y) in labels.iter().enumerate() {
         let row = &logits[i * classes..(i + 1) * classes];
@@ -238,6 +252,24 @@ proptest! {
             let a: Vec<f64> = grads.get(&t.name).unwrap().as_slice().iter().map(|&v| v as f64).collect();
             // Same f32-vs-f64 allowance as the dense checks.
             check_grad(&t.name, &a, n, 2e-3);
+        }
+        // The class probabilities `latent predict` writes: the softmax of
+        // the same logits.
+        let logits = clf_logits64(&sizes, &acts, classes, ps, &p64, &x64, rows);
+        let mut probs = vec![0.0f32; rows * classes];
+        clf.probabilities_with(
+            MatRef::row_major(&x, rows, v).unwrap(),
+            MatMut::row_major(&mut probs, rows, classes).unwrap(),
+            &mut ClassifierScratch::default(),
+            Par::Seq,
+        )
+        .unwrap();
+        for (row, p) in logits.chunks_exact(classes).zip(probs.chunks_exact(classes)) {
+            let m = row.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let z: f64 = row.iter().map(|v| (v - m).exp()).sum();
+            for (l, &q) in row.iter().zip(p) {
+                prop_assert!(((l - m).exp() / z - q as f64).abs() < 1e-5, "{p:?} vs {row:?}");
+            }
         }
     }
 }
