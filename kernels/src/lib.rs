@@ -15,6 +15,9 @@
 //! - [`penalty`]: L1, KL sparsity and the closed-form contractive penalty.
 //! - [`update`]: SGD with momentum over slices and fused into the write-out
 //!   of a weight-gradient product.
+//! - [`hamming`]: Hamming distances between bit-packed binary codes
+//!   (AVX-512 VPOPCNTDQ, AVX2 nibble-table and portable popcounts), and
+//!   k-nearest and Hamming-ball retrieval (semantic hashing).
 //! - [`dispatch`]: the one decision of instruction set and SGEMM tuning (the
 //!   CPU and the `LATENT_*` overrides), and a record of which kernels ran;
 //!   [`isa`]: run-time CPU feature detection;
@@ -40,6 +43,7 @@ pub mod bf16;
 pub mod dispatch;
 pub mod error;
 pub mod gemm;
+pub mod hamming;
 pub mod isa;
 pub mod par;
 #[cfg(feature = "peak")]
