@@ -268,6 +268,13 @@ pub struct TrainArgs {
     /// Gaussian RBM: do not standardise the data per feature.
     #[arg(long)]
     pub no_standardize: bool,
+    /// ae, deep-ae (its fine-tuning): Gaussian noise of standard deviation
+    /// STD added to the code layer's input in training, fixed per training
+    /// sample (drawn from --seed and the sample's row), so that a sigmoid
+    /// code saturates into a binary one (semantic hashing; Salakhutdinov &
+    /// Hinton used 4).
+    #[arg(long, value_name = "STD", value_parser = non_negative_f32, allow_negative_numbers = true)]
+    pub code_noise: Option<f32>,
 }
 
 /// Refuses flags that do not apply to the kind being trained.
@@ -275,7 +282,7 @@ pub fn check_flags(args: &TrainArgs) -> Result<()> {
     use Kind::*;
     const RBMS: &[Kind] = &[Rbm, GaussianRbm, Dbn, DeepAe, Dbm];
     const AES: &[Kind] = &[Ae, Vae, DeepAe];
-    let rules: [(&str, bool, &[Kind]); 19] = [
+    let rules: [(&str, bool, &[Kind]); 20] = [
         (
             "--hidden",
             args.hidden.is_some(),
@@ -315,6 +322,7 @@ pub fn check_flags(args: &TrainArgs) -> Result<()> {
             &[DeepAe, Dbm],
         ),
         ("--pretrain-lr", args.pretrain_lr.is_some(), &[Dbm]),
+        ("--code-noise", args.code_noise.is_some(), &[Ae, DeepAe]),
     ];
     for (flag, given, kinds) in rules {
         if given && !kinds.contains(&args.model) {
