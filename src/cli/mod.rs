@@ -9,7 +9,7 @@
 //! | [`progress`] | the training observer: progress bar, plain lines, metrics file |
 //! | [`demo`] | `latent demo` |
 //! | [`train`] | `latent train`: flags, data, progress and report around the library's training; a file per kind |
-//! | [`commands`] | `info`, `encode`, `reconstruct`, `score`, `sample`, `eval`, `filters`, `export`, a file each, over the library's model interface |
+//! | [`commands`] | `info`, `encode`, `reconstruct`, `score`, `sample`, `eval`, `filters`, `export`, `hash`, `search`, a file each, over the library's model interface |
 
 pub mod commands;
 pub mod demo;
@@ -72,6 +72,10 @@ pub enum Command {
     Filters(commands::filters::FiltersArgs),
     /// Write the weights as NPY files or one safetensors file.
     Export(commands::export::ExportArgs),
+    /// Write binary codes of data (a sigmoid code layer or hidden probabilities, thresholded) as packed bits (NPY uint8).
+    Hash(commands::hash::HashArgs),
+    /// Retrieve the k nearest codes or a Hamming ball of packed codes for each query; precision and recall against labels.
+    Search(commands::search::SearchArgs),
 }
 
 /// Writes one line to standard output. When the reader has gone (a broken
@@ -116,5 +120,7 @@ pub fn run(cli: &Cli) -> Result<Report> {
         Command::Eval(a) => commands::eval::run(a, g),
         Command::Filters(a) => commands::filters::run(a, g),
         Command::Export(a) => commands::export::run(a, g),
+        Command::Hash(a) => commands::hash::run(a, g),
+        Command::Search(a) => commands::search::run(a, g),
     }
 }

@@ -1,7 +1,8 @@
 //! End-to-end tests of the `latent` binary: the demo and RBMs (`rbm`), the
 //! autoencoders' round trips (`ae`), resumption (`ae_resume`) and bad
 //! inputs (`ae_errors`), the training data path (`train_data`), the form of
-//! every error message over a table of bad invocations (`errors`), with the
+//! every error message over a table of bad invocations (`errors`),
+//! semantic hashing (`hashing`: hash, search, --code-noise), with the
 //! shared helpers in `common`. One test binary.
 
 mod ae;
@@ -10,6 +11,7 @@ mod ae_resume;
 mod common;
 mod dbm;
 mod errors;
+mod hashing;
 mod limits;
 mod messages;
 mod outputs;

@@ -1,6 +1,7 @@
 //! The subcommands that use a trained model, one file each: `info`,
-//! `encode`, `reconstruct`, `score`, `sample`, `eval`, `filters` and
-//! `export`.
+//! `encode`, `reconstruct`, `score`, `sample`, `eval`, `filters`,
+//! `export`, `hash` and `search` (semantic hashing: packed binary codes and
+//! retrieval over them).
 //!
 //! Each loads the model file through the library
 //! ([`latent_models::persist::load`]), reads the data (applying the
@@ -16,10 +17,12 @@ pub mod eval;
 pub mod eval_dbm;
 pub mod export;
 pub mod filters;
+pub mod hash;
 pub mod info;
 pub mod reconstruct;
 pub mod sample;
 pub mod score;
+pub mod search;
 
 use std::path::Path;
 
