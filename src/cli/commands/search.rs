@@ -138,37 +138,7 @@ fn check_flags(args: &SearchArgs) -> Result<Ask> {
             ));
         }
     };
-    match (&args.queries, &args.model, &args.data) {
-        (Some(_), None, None) if args.threshold.is_none() => {}
-        (Some(_), _, _) => {
-            return Err(CliError::unsupported(
-                "--queries with --model, --data or --threshold",
-                "give packed codes (--queries) or a model and data to hash (--model M --data X)",
-            ));
-        }
-        (None, Some(_), Some(_)) => {}
-        (None, Some(_), None) => {
-            return Err(CliError::arg(
-                "--data",
-                "(missing)",
-                "the data to hash into queries with --model",
-            ));
-        }
-        (None, None, Some(_)) => {
-            return Err(CliError::arg(
-                "--model",
-                "(missing)",
-                "the model that hashes --data into queries",
-            ));
-        }
-        (None, None, None) => {
-            return Err(CliError::arg(
-                "--queries",
-                "(missing)",
-                "packed codes (--queries q.npy), or --model M --data X",
-            ));
-        }
-    }
+    check_query_source(args)?;
     if args.index_labels.is_some() != args.query_labels.is_some() {
         return Err(CliError::unsupported(
             if args.index_labels.is_some() {
@@ -179,6 +149,39 @@ fn check_flags(args: &SearchArgs) -> Result<Ask> {
             "precision needs the labels of both the index and the queries",
         ));
     }
+    check_files(args)?;
+    Ok(ask)
+}
+
+/// Exactly one source of queries: `--queries`, or `--model` with `--data`.
+fn check_query_source(args: &SearchArgs) -> Result<()> {
+    match (&args.queries, &args.model, &args.data) {
+        (Some(_), None, None) if args.threshold.is_none() => Ok(()),
+        (Some(_), _, _) => Err(CliError::unsupported(
+            "--queries with --model, --data or --threshold",
+            "give packed codes (--queries) or a model and data to hash (--model M --data X)",
+        )),
+        (None, Some(_), Some(_)) => Ok(()),
+        (None, Some(_), None) => Err(CliError::arg(
+            "--data",
+            "(missing)",
+            "the data to hash into queries with --model",
+        )),
+        (None, None, Some(_)) => Err(CliError::arg(
+            "--model",
+            "(missing)",
+            "the model that hashes --data into queries",
+        )),
+        (None, None, None) => Err(CliError::arg(
+            "--queries",
+            "(missing)",
+            "packed codes (--queries q.npy), or --model M --data X",
+        )),
+    }
+}
+
+/// The output's extension, and that no output is an input.
+fn check_files(args: &SearchArgs) -> Result<()> {
     if let Some(out) = &args.out
         && !out
             .extension()
@@ -203,8 +206,7 @@ fn check_flags(args: &SearchArgs) -> Result<Ask> {
     .collect();
     let outputs: Vec<(&'static str, &Path)> =
         args.out.iter().map(|o| ("--out", o.as_path())).collect();
-    check_paths(&inputs, &outputs)?;
-    Ok(ask)
+    check_paths(&inputs, &outputs)
 }
 
 /// The queries: packed codes, or the model's codes of the data.
@@ -345,42 +347,13 @@ fn report(
     let found: usize = results.iter().map(Vec::len).sum();
     let with_results = results.iter().filter(|r| !r.is_empty()).count();
     let mean_found = found as f64 / results.len().max(1) as f64;
-    if args.out.is_none() {
-        for (i, hits) in results.iter().enumerate() {
-            let list: Vec<String> = hits
-                .iter()
-                .map(|h| format!("{}:{}", h.index, h.distance))
-                .collect();
-            say(g, format!("query {i}: {}", list.join(" ")));
-        }
-    }
-    let (what, quality_text) = match (ask, &q) {
-        (Ask::Nearest(k), Some(q)) => (
-            format!("k={k}"),
-            format!(", precision@{k} {:.4}", q.precision.unwrap_or(0.0)),
-        ),
-        (Ask::Within(r), Some(q)) => (
-            format!("radius {r}"),
-            format!(
-                ", precision {} recall {}",
-                q.precision.map_or("n/a".into(), |p| format!("{p:.4}")),
-                q.recall.map_or("n/a".into(), |r| format!("{r:.4}"))
-            ),
-        ),
-        (Ask::Nearest(k), None) => (format!("k={k}"), String::new()),
-        (Ask::Within(r), None) => (format!("radius {r}"), String::new()),
-    };
-    say(
+    say_results(
+        args,
         g,
-        format!(
-            "searched {} queries against {} codes of {} bits ({what}): {mean_found:.2} results per query, {with_results} queries with results{quality_text}{}",
-            queries.len(),
-            index.len(),
-            index.bits(),
-            args.out
-                .as_ref()
-                .map_or(String::new(), |o| format!("; wrote {}", o.display())),
-        ),
+        (index, queries),
+        ask,
+        results,
+        (q.as_ref(), mean_found, with_results),
     );
     let mut j = json!({
         "command": "search",
@@ -416,4 +389,52 @@ fn report(
         );
     }
     Ok(Report::json(j))
+}
+
+/// The per-query lines (without `--out`) and the summary line.
+fn say_results(
+    args: &SearchArgs,
+    g: &Global,
+    (index, queries): (&BinaryCodes, &BinaryCodes),
+    ask: Ask,
+    results: &[Vec<Neighbor>],
+    (q, mean_found, with_results): (Option<&Quality>, f64, usize),
+) {
+    if args.out.is_none() {
+        for (i, hits) in results.iter().enumerate() {
+            let list: Vec<String> = hits
+                .iter()
+                .map(|h| format!("{}:{}", h.index, h.distance))
+                .collect();
+            say(g, format!("query {i}: {}", list.join(" ")));
+        }
+    }
+    let (what, quality_text) = match (ask, q) {
+        (Ask::Nearest(k), Some(q)) => (
+            format!("k={k}"),
+            format!(", precision@{k} {:.4}", q.precision.unwrap_or(0.0)),
+        ),
+        (Ask::Within(r), Some(q)) => (
+            format!("radius {r}"),
+            format!(
+                ", precision {} recall {}",
+                q.precision.map_or("n/a".into(), |p| format!("{p:.4}")),
+                q.recall.map_or("n/a".into(), |r| format!("{r:.4}"))
+            ),
+        ),
+        (Ask::Nearest(k), None) => (format!("k={k}"), String::new()),
+        (Ask::Within(r), None) => (format!("radius {r}"), String::new()),
+    };
+    say(
+        g,
+        format!(
+            "searched {} queries against {} codes of {} bits ({what}): {mean_found:.2} results per query, {with_results} queries with results{quality_text}{}",
+            queries.len(),
+            index.len(),
+            index.bits(),
+            args.out
+                .as_ref()
+                .map_or(String::new(), |o| format!("; wrote {}", o.display())),
+        ),
+    );
 }
