@@ -180,6 +180,13 @@ impl Dispatch {
         self.bf16
     }
 
+    /// The Hamming-distance kernel under this context's instruction set
+    /// (AVX-512 needs VPOPCNTDQ too; see
+    /// [`HammingIsa`](crate::hamming::HammingIsa)).
+    pub fn hamming_isa(&self) -> crate::hamming::HammingIsa {
+        crate::hamming::HammingIsa::best_under(self.isa)
+    }
+
     /// The SGEMM blocking override, if any.
     pub fn blocking(&self) -> Option<Blocking> {
         self.blocking
@@ -269,15 +276,20 @@ pub enum Family {
     /// The element-wise kernels: activations, samplers, reductions,
     /// penalties, updates.
     Elementwise,
+    /// The Hamming-distance kernels ([`crate::hamming`]; AVX-512
+    /// VPOPCNTDQ recorded as [`Isa::Avx512`], see
+    /// [`HammingIsa::base`](crate::hamming::HammingIsa::base)).
+    Hamming,
 }
 
 impl Family {
     /// Every family.
-    pub const ALL: [Family; 4] = [
+    pub const ALL: [Family; 5] = [
         Family::Gemm,
         Family::Pack,
         Family::Elementwise,
         Family::GemmBf16,
+        Family::Hamming,
     ];
 }
 

@@ -17,6 +17,9 @@
 //!   fused FISTA step of sparse coding.
 //! - [`update`]: SGD with momentum over slices and fused into the write-out
 //!   of a weight-gradient product.
+//! - [`hamming`]: Hamming distances between bit-packed binary codes
+//!   (AVX-512 VPOPCNTDQ, AVX2 nibble-table and portable popcounts), and
+//!   k-nearest and Hamming-ball retrieval (semantic hashing).
 //! - [`dispatch`]: the one decision of instruction set and SGEMM tuning (the
 //!   CPU and the `LATENT_*` overrides), and a record of which kernels ran;
 //!   [`isa`]: run-time CPU feature detection;
@@ -42,6 +45,7 @@ pub mod bf16;
 pub mod dispatch;
 pub mod error;
 pub mod gemm;
+pub mod hamming;
 pub mod isa;
 pub mod par;
 #[cfg(feature = "peak")]

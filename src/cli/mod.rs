@@ -9,7 +9,7 @@
 //! | [`progress`] | the training observer: progress bar, plain lines, metrics file |
 //! | [`demo`] | `latent demo` |
 //! | [`train`] | `latent train`: flags, data, progress and report around the library's training; a file per kind |
-//! | [`commands`] | `info`, `encode`, `reconstruct`, `score`, `sample`, `eval`, `filters`, `export`, `predict`, a file each, over the library's model interface |
+//! | [`commands`] | `info`, `encode`, `reconstruct`, `score`, `sample`, `eval`, `filters`, `export`, `predict`, `hash`, `search`, a file each, over the library's model interface |
 //! | [`plot`] | `latent plot codes`, `manifold`, `history`: pictures drawn with plotters |
 
 pub mod commands;
@@ -78,6 +78,10 @@ pub enum Command {
     Plot(plot::PlotArgs),
     /// Write a classifier's class of every sample (and with --proba its class probabilities).
     Predict(commands::predict::PredictArgs),
+    /// Write binary codes of data (a sigmoid code layer or hidden probabilities, thresholded) as packed bits (NPY uint8).
+    Hash(commands::hash::HashArgs),
+    /// Retrieve the k nearest codes or a Hamming ball of packed codes for each query; precision and recall against labels.
+    Search(commands::search::SearchArgs),
 }
 
 /// Writes one line to standard output. When the reader has gone (a broken
@@ -124,5 +128,7 @@ pub fn run(cli: &Cli) -> Result<Report> {
         Command::Export(a) => commands::export::run(a, g),
         Command::Plot(a) => plot::run(a, g),
         Command::Predict(a) => commands::predict::run(a, g),
+        Command::Hash(a) => commands::hash::run(a, g),
+        Command::Search(a) => commands::search::run(a, g),
     }
 }

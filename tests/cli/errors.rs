@@ -177,6 +177,12 @@ fn write_files(d: &Path) {
         "--out",
         &c,
     ]);
+    let bytes: Vec<u8> = (0..40u8).map(|b| b.wrapping_mul(37)).collect();
+    w("codes1.npy", &npy("|u1", "(20, 1)", &bytes[..20]));
+    w("codes2.npy", &npy("|u1", "(20, 2)", &bytes));
+    w("codes3.npy", &npy("|u1", "(5, 1)", &bytes[..5]));
+    w("nocodes.npy", &npy("|u1", "(0, 1)", &[]));
+    w("l5.npy", &npy("<i8", "(5,)", &1i64.to_le_bytes().repeat(5)));
 }
 
 /// The table: each row's arguments (`@name` is the scratch file `name`)
@@ -860,6 +866,71 @@ fn table() -> Vec<(&'static str, &'static str)> {
             "kind classifier",
         ),
         ("sample @c.latent --out @o.npy", "classifier"),
+        // Semantic hashing: train --code-noise, hash, search.
+        (
+            "train rbm --data @a-ubyte --out @o.latent --hidden 4 --code-noise 4",
+            "--code-noise with train rbm",
+        ),
+        (
+            "train ae --data @a-ubyte --out @o.latent --hidden 4 --code-noise x",
+            "--code-noise",
+        ),
+        (
+            "hash @v.latent --data @a-ubyte --out @o.npy",
+            "latent hash with the vae model",
+        ),
+        ("hash @r.latent --data @a-ubyte --out @o.txt", "--out"),
+        (
+            "hash @r.latent --data @a-ubyte --out @o.npy --threshold 2",
+            "--threshold",
+        ),
+        (
+            "search --index @codes1.npy --queries @codes2.npy --k 1",
+            "code width",
+        ),
+        (
+            "search --index @codes2.npy --model @r.latent --data @a-ubyte --k 1",
+            "code width",
+        ),
+        (
+            "search --index @nocodes.npy --queries @codes1.npy --k 1",
+            "nocodes.npy",
+        ),
+        ("search --index @ok.npy --queries @codes1.npy --k 1", "|u1"),
+        ("search --index @codes1.npy --queries @codes1.npy", "--k"),
+        (
+            "search --index @codes1.npy --queries @codes1.npy --k 0",
+            "--k",
+        ),
+        (
+            "search --index @codes1.npy --queries @codes1.npy --k 30",
+            "--k",
+        ),
+        (
+            "search --index @codes1.npy --queries @codes1.npy --k 1 --radius 2",
+            "--k with --radius",
+        ),
+        ("search --index @codes1.npy --k 1", "--queries"),
+        (
+            "search --index @codes1.npy --model @r.latent --k 1",
+            "--data",
+        ),
+        (
+            "search --index @codes1.npy --queries @codes1.npy --k 1 --index-labels @l5.npy",
+            "--index-labels without --query-labels",
+        ),
+        (
+            "search --index @codes1.npy --queries @codes3.npy --k 1 --index-labels @l5.npy --query-labels @l5.npy",
+            "one per code of the index",
+        ),
+        (
+            "search --index @codes1.npy --queries @codes3.npy --k 1 --exclude-self",
+            "--exclude-self",
+        ),
+        (
+            "search --index @codes1.npy --queries @codes1.npy --k 1 --out @o.npy",
+            "--out",
+        ),
     ];
     // Bad data files of each format, to training and to every command
     // that reads data, with each kind of model.

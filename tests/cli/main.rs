@@ -3,8 +3,8 @@
 //! inputs (`ae_errors`), the training data path (`train_data`), the form of
 //! every error message over a table of bad invocations (`errors`), predictive
 //! sparse decomposition (`psd`), the classifier with predict and eval
-//! --labels (`classifier`), with the shared helpers in `common`. One test
-//! binary.
+//! --labels (`classifier`), semantic hashing (`hashing`: hash, search,
+//! --code-noise), with the shared helpers in `common`. One test binary.
 
 mod ae;
 mod ae_errors;
@@ -13,6 +13,7 @@ mod classifier;
 mod common;
 mod dbm;
 mod errors;
+mod hashing;
 mod limits;
 mod messages;
 mod outputs;

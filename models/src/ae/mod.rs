@@ -51,7 +51,7 @@ pub(crate) mod operands;
 pub(crate) mod util;
 
 pub use codes::BinaryCodes;
-pub use dense::{AeConfig, AeScratch, AeStep, Autoencoder, Loss, Noise, Sparsity};
+pub use dense::{AeConfig, AeScratch, AeStep, Autoencoder, CodeNoise, Loss, Noise, Sparsity};
 pub use spec::{parse_activation, parse_activations, parse_sizes};
 pub use stacked::{
     Classifier, ClassifierScratch, LayerKind, PretrainConfig, PretrainedLayer, Stack,

@@ -9,11 +9,14 @@
 //! | [`Noise`] | `none`, `mask:NU`, `gaussian:STD`, `salt-pepper:NU` (values 0 and 1) or `salt-pepper:NU:LO:HI` |
 //! | [`Activation`] | `identity` (or `linear`), `sigmoid`, `relu`, `tanh`, `softplus` |
 //! | [`VaeOutput`] | `bernoulli`, `gaussian` |
+//! | [`CodeNoise`] | `none`, `STD:SEED` (e.g. `4:0`) |
 //!
 //! A whole configuration is a line of `key=value` words
 //! ([`AeConfig::to_spec`], [`VaeConfig::to_spec`]), e.g.
 //! `sizes=784,256,64 activations=sigmoid,sigmoid tied=false loss=cross-entropy
-//! sparsity=none noise=mask:0.3 contractive=none init_std=none`. Numbers are
+//! sparsity=none noise=mask:0.3 contractive=none init_std=none`, and
+//! ` code_noise=STD:SEED` at the end only when there is code noise (so
+//! the lines of models without it are what they always were). Numbers are
 //! written in Rust's shortest round-trip form, so parsing the text gives back
 //! exactly the configuration that was written. Parsing checks the syntax and
 //! each value's domain; errors are [`ModelError::InvalidConfig`] naming the
@@ -24,7 +27,7 @@ use std::str::FromStr;
 
 use latent_kernels::activation::Activation;
 
-use super::dense::{AeConfig, Loss, Noise, Sparsity};
+use super::dense::{AeConfig, CodeNoise, Loss, Noise, Sparsity};
 use super::vae::{VaeConfig, VaeOutput};
 use crate::error::{ModelError, Result};
 
@@ -261,7 +264,7 @@ fn words<'a>(
         .collect()
 }
 
-const AE_KEYS: [&str; 8] = [
+const AE_KEYS: [&str; 9] = [
     "sizes",
     "activations",
     "tied",
@@ -270,9 +273,31 @@ const AE_KEYS: [&str; 8] = [
     "noise",
     "contractive",
     "init_std",
+    "code_noise",
 ];
 
-const AE_EXPECTED: &str = "key=value with a key among sizes, activations, tied, loss, sparsity, noise, contractive, init_std";
+const AE_EXPECTED: &str = "key=value with a key among sizes, activations, tied, loss, sparsity, noise, contractive, init_std, code_noise";
+
+const CODE_NOISE_EXPECTED: &str = "none or STD:SEED (STD a finite number >= 0, SEED an integer)";
+
+/// `none` or `STD:SEED`.
+fn parse_code_noise(s: &str) -> Result<Option<CodeNoise>> {
+    if s.trim() == "none" {
+        return Ok(None);
+    }
+    let bad = || invalid("code_noise", s, CODE_NOISE_EXPECTED);
+    let (std, seed) = s.split_once(':').ok_or_else(bad)?;
+    let std = number(
+        std,
+        0.0,
+        f32::INFINITY,
+        "code_noise",
+        s,
+        CODE_NOISE_EXPECTED,
+    )?;
+    let seed = seed.trim().parse::<u64>().map_err(|_| bad())?;
+    Ok(Some(CodeNoise { std, seed }))
+}
 
 fn parse_bool(s: &str, what: &'static str) -> Result<bool> {
     match s {
@@ -286,8 +311,12 @@ impl AeConfig {
     /// The configuration as one line of `key=value` words (see the module
     /// documentation); [`from_spec`](Self::from_spec) reads it back.
     pub fn to_spec(&self) -> String {
+        let code_noise = match self.code_noise {
+            Some(n) => format!(" code_noise={}:{}", n.std, n.seed),
+            None => String::new(),
+        };
         format!(
-            "sizes={} activations={} tied={} loss={} sparsity={} noise={} contractive={} init_std={}",
+            "sizes={} activations={} tied={} loss={} sparsity={} noise={} contractive={} init_std={}{code_noise}",
             sizes_text(&self.sizes),
             activations_text(&self.activations),
             self.tied,
@@ -316,6 +345,7 @@ impl AeConfig {
                 "sparsity" => cfg.sparsity = v.parse()?,
                 "noise" => cfg.noise = v.parse()?,
                 "contractive" => cfg.contractive = optional_number(v, "contractive")?,
+                "code_noise" => cfg.code_noise = parse_code_noise(v)?,
                 _ => cfg.init_std = optional_number(v, "init_std")?,
             }
         }
@@ -456,6 +486,21 @@ mod tests {
             .with_sparsity(Sparsity::L1 { lambda: 1e-3 })
             .with_init_std(0.01);
         assert_eq!(AeConfig::from_spec(&ae.to_spec()).unwrap(), ae);
+        assert!(
+            !ae.to_spec().contains("code_noise"),
+            "no word without code noise"
+        );
+        let hashing = AeConfig::new(&[16, 8, 4], Activation::Sigmoid).with_code_noise(4.0, 42);
+        assert!(
+            hashing
+                .to_spec()
+                .ends_with(" init_std=none code_noise=4:42")
+        );
+        assert_eq!(AeConfig::from_spec(&hashing.to_spec()).unwrap(), hashing);
+        for bad in ["4", "x:1", "-1:2", "4:x", "4:-1"] {
+            let e = AeConfig::from_spec(&format!("sizes=4,2 code_noise={bad}")).unwrap_err();
+            assert!(e.to_string().contains("STD:SEED"), "{bad}: {e}");
+        }
         let c = AeConfig::new(&[16, 4], Activation::Sigmoid)
             .with_tied(true)
             .with_contractive(0.1)

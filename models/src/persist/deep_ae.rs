@@ -147,13 +147,16 @@ impl DeepAeSpec {
     }
 
     /// The stack of `layers` unrolled into a deep autoencoder with the
-    /// spec's loss (what a file still in pretraining is used as).
+    /// spec's loss and code noise (what a file still in pretraining is
+    /// used as).
     pub fn unroll(&self, layers: &[PretrainedLayer]) -> Result<Autoencoder> {
         let stack = Stack {
             sizes: self.config.sizes[..=layers.len()].to_vec(),
             layers: layers.to_vec(),
         };
-        stack.unroll(self.config.loss, 0)
+        let mut ae = stack.unroll(self.config.loss, 0)?;
+        ae.set_code_noise(self.config.code_noise)?;
+        Ok(ae)
     }
 }
 

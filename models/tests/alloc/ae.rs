@@ -1,6 +1,7 @@
 //! After warm-up, an autoencoder training step (gradient plus the
 //! optimiser's update) allocates nothing, on one thread, for every variant:
 //! deep, tied, sparse, denoising, contractive (first and deeper layers),
+//! with code noise,
 //! the VAE and the softmax classifier, in f32 and in bf16 (whose weights
 //! are repacked into the same storage every step). The inference `_with`
 //! forms allocate nothing once their scratch is warm (in either precision),
@@ -76,6 +77,9 @@ fn autoencoder_steps_allocate_nothing_after_warm_up() {
         AeConfig::new(&[30, 16, 8], Activation::Sigmoid)
             .with_contractive(0.1)
             .with_noise(Noise::Gaussian { std: 0.1 }),
+        AeConfig::new(&[30, 16, 8], Activation::Sigmoid)
+            .with_loss(Loss::CrossEntropy)
+            .with_code_noise(4.0, 3),
     ];
     for (cfg, precision) in configs.iter().flat_map(|c| Precision::ALL.map(|p| (c, p))) {
         let mut ae = Autoencoder::new(cfg.clone(), 1).unwrap();

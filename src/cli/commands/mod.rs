@@ -1,6 +1,7 @@
 //! The subcommands that use a trained model, one file each: `info`,
 //! `encode`, `reconstruct`, `score`, `sample`, `eval`, `filters`,
-//! `export` and `predict`.
+//! `export`, `predict`, `hash` and `search` (semantic hashing: packed binary
+//! codes and retrieval over them).
 //!
 //! Each loads the model file through the library
 //! ([`latent_models::persist::load`]), reads the data (applying the
@@ -17,11 +18,13 @@ pub mod eval_dbm;
 pub mod eval_labels;
 pub mod export;
 pub mod filters;
+pub mod hash;
 pub mod info;
 pub mod predict;
 pub mod reconstruct;
 pub mod sample;
 pub mod score;
+pub mod search;
 
 use std::path::Path;
 

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use latent_kernels::activation::Activation;
 use latent_models::ModelError;
-use latent_models::ae::{AeConfig, Loss, parse_activations};
+use latent_models::ae::{AeConfig, CodeNoise, Loss, parse_activations};
 
 use super::args::{Kind, LossArg, TrainArgs, parse_layers};
 use super::data::TrainData;
@@ -149,9 +149,23 @@ pub fn ae_config(
     c.sizes = sizes;
     c.activations = acts;
     c.loss = loss;
-    let c = regularise(args, c)?;
+    let mut c = regularise(args, c)?;
+    c.code_noise = code_noise(args, c.code_noise);
     c.validate()?;
     Ok(c)
+}
+
+/// `--code-noise`: its standard deviation, drawn from the resumed model's
+/// noise seed when it has one, else from `--seed` (the run's seed, 0 by
+/// default); `stored` when the flag is absent.
+pub fn code_noise(args: &TrainArgs, stored: Option<CodeNoise>) -> Option<CodeNoise> {
+    match args.code_noise {
+        Some(std) => Some(CodeNoise {
+            std,
+            seed: stored.map_or(args.seed.unwrap_or(0), |n| n.seed),
+        }),
+        None => stored,
+    }
 }
 
 pub fn resume_path(args: &TrainArgs) -> &Path {

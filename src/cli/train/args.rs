@@ -319,6 +319,13 @@ pub struct TrainArgs {
     /// validation error [default: train every epoch].
     #[arg(long, value_name = "P", value_parser = clap::value_parser!(u32).range(1..))]
     pub patience: Option<u32>,
+    /// ae, deep-ae (its fine-tuning): Gaussian noise of standard deviation
+    /// STD added to the code layer's input in training, fixed per training
+    /// sample (drawn from --seed and the sample's row), so that a sigmoid
+    /// code saturates into a binary one (semantic hashing; Salakhutdinov &
+    /// Hinton used 4).
+    #[arg(long, value_name = "STD", value_parser = non_negative_f32, allow_negative_numbers = true)]
+    pub code_noise: Option<f32>,
 }
 
 /// The fast encoder of a PSD model.
@@ -343,7 +350,7 @@ pub fn check_flags(args: &TrainArgs) -> Result<()> {
     use Kind::*;
     const RBMS: &[Kind] = &[Rbm, GaussianRbm, Dbn, DeepAe, Dbm, Classifier];
     const AES: &[Kind] = &[Ae, Vae, DeepAe];
-    let rules: [(&str, bool, &[Kind]); 29] = [
+    let rules: [(&str, bool, &[Kind]); 30] = [
         (
             "--hidden",
             args.hidden.is_some(),
@@ -405,6 +412,7 @@ pub fn check_flags(args: &TrainArgs) -> Result<()> {
             &[Classifier],
         ),
         ("--patience", args.patience.is_some(), &[Classifier]),
+        ("--code-noise", args.code_noise.is_some(), &[Ae, DeepAe]),
     ];
     for (flag, given, kinds) in rules {
         if given && !kinds.contains(&args.model) {

@@ -12,7 +12,7 @@ use latent_models::train::{DeepAePlan, DeepAeResume, train_deep_ae};
 use serde_json::json;
 
 use super::ae_flags::{
-    activations, choose_loss, flag_sizes, missing_sizes, regularise, resume_path,
+    activations, choose_loss, code_noise, flag_sizes, missing_sizes, regularise, resume_path,
 };
 use super::args::{
     Kind, PretrainArg, TrainArgs, check_resumed_config, dashed, rbm_config, settings,
@@ -40,10 +40,11 @@ fn deep_spec(
         base.map(|b| b.config.activations.as_slice()),
         Activation::Sigmoid,
     )?;
-    // Exactly the configuration `Stack::unroll` gives.
-    let config = AeConfig::new(&sizes, Activation::Identity)
+    // Exactly the configuration `DeepAeSpec::unroll` gives.
+    let mut config = AeConfig::new(&sizes, Activation::Identity)
         .with_activations(&acts)
         .with_loss(loss);
+    config.code_noise = code_noise(args, base.and_then(|b| b.config.code_noise));
     config.validate()?;
     let kind = match (args.pretrain, base.map(|b| &b.pretrain)) {
         (Some(k), _) => k,

@@ -21,7 +21,7 @@ use super::config::{AeStep, Loss, Sparsity};
 use super::forward::apply_noise;
 use super::workspace::Workspace;
 use crate::ae::operands::{PackedWeights, Use, Weights};
-use crate::ae::util::{Stored, copy_rows, dense_backward, two_mut};
+use crate::ae::util::{Stored, check_len, copy_rows, dense_backward, two_mut};
 use crate::error::Result;
 
 impl Autoencoder {
@@ -32,6 +32,39 @@ impl Autoencoder {
     pub fn loss_and_gradient(
         &mut self,
         x: MatRef<'_>,
+        grads: &mut ParamSet,
+        seed: u64,
+        par: Par,
+    ) -> Result<AeStep> {
+        self.train_step(x, None, grads, seed, par)
+    }
+
+    /// [`loss_and_gradient`](Self::loss_and_gradient) for rows `x` that
+    /// are the rows `data_rows` of a data set: with code noise
+    /// ([`CodeNoise`](super::CodeNoise)) each row gets its data-set row's
+    /// noise (the plain form gives row `r` of `x` the noise of row `r`).
+    pub fn loss_and_gradient_rows(
+        &mut self,
+        x: MatRef<'_>,
+        data_rows: &[u32],
+        grads: &mut ParamSet,
+        seed: u64,
+        par: Par,
+    ) -> Result<AeStep> {
+        if data_rows.len() != x.rows() {
+            check_len(
+                "Autoencoder::loss_and_gradient_rows: data rows (one per row of x)",
+                data_rows.len(),
+                x.rows(),
+            )?;
+        }
+        self.train_step(x, Some(data_rows), grads, seed, par)
+    }
+
+    fn train_step(
+        &mut self,
+        x: MatRef<'_>,
+        data_rows: Option<&[u32]>,
         grads: &mut ParamSet,
         seed: u64,
         par: Par,
@@ -49,7 +82,7 @@ impl Autoencoder {
         let mut packed = std::mem::take(&mut ws.packed);
         self.pack_weights(&mut packed);
         let weights = Weights::new(&self.params, self.precision, Some(&packed));
-        let step = self.step(&mut ws, &weights, x, grads, seed, par);
+        let step = self.step(&mut ws, &weights, (x, data_rows), grads, seed, par);
         ws.packed = packed;
         self.ws = ws;
         step
@@ -86,12 +119,13 @@ impl Autoencoder {
     }
 
     /// [`loss_and_gradient`](Self::loss_and_gradient) on `ws`, for a
-    /// non-empty batch whose shapes are checked, with the weights of `w`.
+    /// non-empty batch whose shapes are checked (and its data-set rows, for
+    /// code noise), with the weights of `w`.
     pub(super) fn step(
         &self,
         ws: &mut Workspace,
         w: &Weights<'_>,
-        x: MatRef<'_>,
+        (x, data_rows): (MatRef<'_>, Option<&[u32]>),
         grads: &mut ParamSet,
         seed: u64,
         par: Par,
@@ -110,7 +144,7 @@ impl Autoencoder {
             v,
             par,
         )?;
-        self.forward(&mut ws.fwd, rows, w, par)?;
+        self.forward_train(&mut ws.fwd, &mut ws.code_pre, (rows, data_rows), w, par)?;
         let mut step = AeStep {
             reconstruction: self.output_loss(ws, rows, inv_b)? / rows as f64,
             ..AeStep::default()

@@ -85,6 +85,21 @@ pub enum Noise {
     },
 }
 
+/// Deterministic Gaussian noise on the code layer's input during training
+/// (semantic hashing, MODELS.md 5): `N(0, std²)` is added to the code
+/// layer's pre-activation, the same noise for a training row every time it
+/// is seen (drawn from `seed` and the row's index in the data set), so that
+/// the objective stays a deterministic function of the parameters and a
+/// sigmoid code learns to saturate to 0 or 1. Inference adds nothing.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CodeNoise {
+    /// The standard deviation `s >= 0` (Salakhutdinov & Hinton: variance
+    /// 16, `s = 4`).
+    pub std: f32,
+    /// The seed the per-row noise is drawn from.
+    pub seed: u64,
+}
+
 /// The architecture and objective of an [`Autoencoder`](super::Autoencoder).
 #[derive(Debug, Clone, PartialEq)]
 pub struct AeConfig {
@@ -109,6 +124,9 @@ pub struct AeConfig {
     /// Standard deviation of the initial weights; `None` for Glorot
     /// (`sqrt(2/(fan_in+fan_out))`).
     pub init_std: Option<f32>,
+    /// Deterministic noise on the code layer's input in training (`None`:
+    /// none).
+    pub code_noise: Option<CodeNoise>,
 }
 
 impl AeConfig {
@@ -124,6 +142,7 @@ impl AeConfig {
             noise: Noise::None,
             contractive: None,
             init_std: None,
+            code_noise: None,
         }
     }
 
@@ -169,6 +188,13 @@ impl AeConfig {
         self
     }
 
+    /// The same with deterministic `N(0, std²)` noise on the code layer's
+    /// input in training, drawn from `seed` ([`CodeNoise`]).
+    pub fn with_code_noise(mut self, std: f32, seed: u64) -> Self {
+        self.code_noise = Some(CodeNoise { std, seed });
+        self
+    }
+
     /// The number of encoder layers `L`.
     pub fn depth(&self) -> usize {
         self.sizes.len().saturating_sub(1)
@@ -208,6 +234,11 @@ impl AeConfig {
             && !(s.is_finite() && s >= 0.0)
         {
             return bad("init_std", s.to_string(), "finite, >= 0");
+        }
+        if let Some(n) = self.code_noise
+            && !(n.std.is_finite() && n.std >= 0.0)
+        {
+            return bad("code_noise std", n.std.to_string(), "finite, >= 0");
         }
         Ok(())
     }

@@ -3,7 +3,7 @@
 //! input corruption of a denoising one.
 
 use latent_kernels::Par;
-use latent_kernels::activation::Activation;
+use latent_kernels::activation::{Activation, activate};
 use latent_kernels::random::{Streams, gaussian_noise, mask_noise, salt_pepper};
 
 use super::Autoencoder;
@@ -60,6 +60,49 @@ impl Autoencoder {
         self.forward_decoder(fwd, rows, w, par)
     }
 
+    /// The forward pass of a training step: [`forward`](Self::forward),
+    /// but with code noise ([`CodeNoise`](super::CodeNoise)) the code
+    /// layer's pre-activation goes to `code_pre` and row `r` of the code is
+    /// `act(code_pre_r + s·ε)`, `ε` the noise of data-set row
+    /// `data_rows[r]` (`r` itself without `data_rows`).
+    pub(super) fn forward_train(
+        &self,
+        fwd: &mut Levels,
+        code_pre: &mut [f32],
+        (rows, data_rows): (usize, Option<&[u32]>),
+        w: &Weights<'_>,
+        par: Par,
+    ) -> Result<()> {
+        let Some(noise) = self.config.code_noise else {
+            return self.forward(fwd, rows, w, par);
+        };
+        let l = self.config.depth();
+        let h = self.config.sizes[l];
+        self.forward_encoder_layers(&mut fwd.h, rows, l - 1, w, par)?;
+        let pre = &mut code_pre[..rows * h];
+        dense_forward(
+            &fwd.h[l - 1],
+            rows,
+            w.of(self.enc_w[l - 1], Use::AsStored),
+            self.params.value(self.enc_c[l - 1]).as_slice(),
+            Activation::Identity,
+            pre,
+            par,
+        )?;
+        let code = &mut fwd.h[l][..rows * h];
+        let streams = code_noise_streams(noise.seed);
+        for (r, (p, c)) in pre
+            .chunks_exact(h)
+            .zip(code.chunks_exact_mut(h))
+            .enumerate()
+        {
+            let row = data_rows.map_or(r as u64, |d| u64::from(d[r]));
+            gaussian_noise(streams.rows_from(row), p, c, noise.std, 1, h, Par::Seq)?;
+        }
+        activate(self.config.activations[l - 1], code, par);
+        self.forward_decoder(fwd, rows, w, par)
+    }
+
     /// Runs the decoder from `fwd.h[L]` down to `fwd.g[0]`.
     fn forward_decoder(
         &self,
@@ -94,6 +137,12 @@ impl Autoencoder {
         }
         Ok(())
     }
+}
+
+/// The streams of the code noise of `seed`: row `i` of them is the noise
+/// of data-set row `i`, whatever batch it is in.
+pub(super) fn code_noise_streams(seed: u64) -> Streams {
+    Streams::new(seed).at_step(0x434F_4445) // "CODE"
 }
 
 /// `out = C(x)` for the configured noise, from `streams`.

@@ -18,6 +18,11 @@
 //!   (sigmoid code layer; a batch-level term, not divided by `B`);
 //! - [`Noise`]: the encoder sees `x̃ ~ C(x̃|x)` (fresh noise each step) and
 //!   the loss compares with the clean `x`;
+//! - [`CodeNoise`]: `N(0, s²)` added to the code layer's pre-activation,
+//!   fixed per training row (the row's index in the data set picks it), so
+//!   that a sigmoid code saturates (semantic hashing); every gradient is
+//!   taken at the noisy code, so it is the exact gradient of the objective
+//!   with that noise held fixed;
 //! - contractive: `λ Σ_l ‖∂h_l/∂h_{l-1}‖_F²`, layer by layer for a deep
 //!   encoder, in closed form (`latent_kernels::penalty`); for `l ≥ 2` the
 //!   penalty's gradient also flows into the layers below.
@@ -42,7 +47,7 @@ mod model;
 mod tests;
 mod workspace;
 
-pub use config::{AeConfig, AeStep, Loss, Noise, Sparsity};
+pub use config::{AeConfig, AeStep, CodeNoise, Loss, Noise, Sparsity};
 pub use workspace::AeScratch;
 
 use latent_engine::{Matrix, ParamSet, Role};
@@ -129,6 +134,19 @@ impl Autoencoder {
     /// The configuration.
     pub fn config(&self) -> &AeConfig {
         &self.config
+    }
+
+    /// Sets (or removes) the code noise of training ([`CodeNoise`]), e.g.
+    /// on a stack unrolled for fine-tuning; errors on a bad standard
+    /// deviation.
+    pub fn set_code_noise(&mut self, noise: Option<CodeNoise>) -> Result<()> {
+        let mut config = self.config.clone();
+        config.code_noise = noise;
+        config.validate()?;
+        self.config = config;
+        // The training buffers are sized by the configuration.
+        self.ws = Workspace::default();
+        Ok(())
     }
 
     /// The input width `V`.
@@ -275,5 +293,30 @@ impl Autoencoder {
         check_len("corrupt: x (rows x V)", x.len(), rows * v)?;
         check_len("corrupt: out (rows x V)", out.len(), rows * v)?;
         apply_noise(self.config.noise, Streams::new(seed), x, out, rows, v, par)
+    }
+
+    /// The code noise ([`CodeNoise`]) that a training step adds to the code
+    /// layer's pre-activation for the data-set rows `data_rows`, into `out`
+    /// (`rows x H_L` row-major): exactly what
+    /// [`loss_and_gradient_rows`](Self::loss_and_gradient_rows) adds;
+    /// zeros without code noise.
+    pub fn code_noise(&self, data_rows: &[u32], out: &mut [f32]) -> Result<()> {
+        let h = self.code_size();
+        check_len(
+            "code_noise: out (rows x code size)",
+            out.len(),
+            data_rows.len() * h,
+        )?;
+        out.fill(0.0);
+        let Some(noise) = self.config.code_noise else {
+            return Ok(());
+        };
+        let zeros = vec![0.0; h];
+        let streams = forward::code_noise_streams(noise.seed);
+        for (&row, o) in data_rows.iter().zip(out.chunks_exact_mut(h)) {
+            let s = streams.rows_from(u64::from(row));
+            latent_kernels::random::gaussian_noise(s, &zeros, o, noise.std, 1, h, Par::Seq)?;
+        }
+        Ok(())
     }
 }

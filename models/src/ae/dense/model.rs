@@ -51,7 +51,7 @@ impl Model for Autoencoder {
     ) -> latent_engine::Result<StepOutput> {
         let seed = ctx.rng.next_u64();
         let step = self
-            .loss_and_gradient(batch.x, grads, seed, ctx.par)
+            .loss_and_gradient_rows(batch.x, batch.indices, grads, seed, ctx.par)
             .map_err(into_engine)?;
         let mut metrics = Metrics::new();
         metrics.push("reconstruction", step.reconstruction)?;

@@ -51,6 +51,8 @@ pub(super) struct Workspace {
     pub(super) nvec: Vec<f32>,
     /// `t_j = Σ_i s_ij²` of a deeper contractive layer.
     pub(super) tvec: Vec<f32>,
+    /// The code layer's pre-activation, `B x H_L` (code noise only).
+    pub(super) code_pre: Vec<f32>,
     /// The weights packed for a bf16 step.
     pub(super) packed: PackedWeights,
 }
@@ -71,6 +73,9 @@ impl Workspace {
         self.dg = s[..l].iter().map(|&n| vec![0.0; rows * n]).collect();
         self.dh = s.iter().map(|&n| vec![0.0; rows * n]).collect();
         self.rho_hat = vec![0.0; s[l]];
+        if cfg.code_noise.is_some() {
+            self.code_pre = vec![0.0; rows * s[l]];
+        }
         if cfg.contractive.is_some() {
             self.cwork = vec![0.0; contractive_workspace_len(rows, s[1])];
             let widest = s.iter().copied().max().unwrap_or(0);
