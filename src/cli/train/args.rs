@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 use latent_kernels::Precision;
 use latent_models::persist::{self, ModelFile};
-use latent_models::rbm::{RbmConfig, Sparsity, VisibleUnits};
+use latent_models::rbm::{HiddenUnits, RbmConfig, Sparsity, VisibleUnits};
 use latent_models::train::{Optimizer, Settings, SettingsOverrides};
 
 use crate::cli::error::{CliError, Result};
@@ -95,6 +95,25 @@ pub enum PretrainArg {
     Ae,
     /// RBMs (with --cd-k, --persistent; sigmoid layers).
     Rbm,
+}
+
+/// The hidden units of an RBM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum HiddenArg {
+    /// Binary (sigmoid) hidden units.
+    Bernoulli,
+    /// Linear, unit-variance Gaussian hidden units (Bernoulli visibles).
+    Linear,
+}
+
+impl HiddenArg {
+    /// The library's kind of hidden units.
+    pub fn units(self) -> HiddenUnits {
+        match self {
+            HiddenArg::Bernoulli => HiddenUnits::Bernoulli,
+            HiddenArg::Linear => HiddenUnits::Linear,
+        }
+    }
 }
 
 fn positive_f32(s: &str) -> std::result::Result<f32, String> {
@@ -268,6 +287,11 @@ pub struct TrainArgs {
     /// Gaussian RBM: do not standardise the data per feature.
     #[arg(long)]
     pub no_standardize: bool,
+    /// rbm: the hidden units, bernoulli or linear (unit-variance Gaussian,
+    /// as the code layer of Hinton & Salakhutdinov 2006) [default:
+    /// bernoulli, or the resumed model's].
+    #[arg(long, value_enum)]
+    pub hidden_units: Option<HiddenArg>,
 }
 
 /// Refuses flags that do not apply to the kind being trained.
@@ -275,7 +299,7 @@ pub fn check_flags(args: &TrainArgs) -> Result<()> {
     use Kind::*;
     const RBMS: &[Kind] = &[Rbm, GaussianRbm, Dbn, DeepAe, Dbm];
     const AES: &[Kind] = &[Ae, Vae, DeepAe];
-    let rules: [(&str, bool, &[Kind]); 19] = [
+    let rules: [(&str, bool, &[Kind]); 20] = [
         (
             "--hidden",
             args.hidden.is_some(),
@@ -315,6 +339,7 @@ pub fn check_flags(args: &TrainArgs) -> Result<()> {
             &[DeepAe, Dbm],
         ),
         ("--pretrain-lr", args.pretrain_lr.is_some(), &[Dbm]),
+        ("--hidden-units", args.hidden_units.is_some(), &[Rbm]),
     ];
     for (flag, given, kinds) in rules {
         if given && !kinds.contains(&args.model) {
@@ -365,6 +390,9 @@ pub fn rbm_config(args: &TrainArgs, base: RbmConfig) -> Result<RbmConfig> {
         c.cd_k = k as usize;
     }
     c.persistent |= args.persistent;
+    if let Some(h) = args.hidden_units {
+        c.hidden = h.units();
+    }
     c.learn_sigma |= args.learn_sigma && c.visible == VisibleUnits::Gaussian;
     if let Some(s) = &args.sparsity {
         let target = unit_open_f32(s)
