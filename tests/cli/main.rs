@@ -11,6 +11,7 @@ mod common;
 mod dbm;
 mod errors;
 mod limits;
+mod lin;
 mod messages;
 mod outputs;
 mod precision;

@@ -246,7 +246,10 @@ pub struct TrainArgs {
     /// [default: no pretraining].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub pretrain_epochs: Option<u32>,
-    /// dbm: the pretraining RBMs' learning rate [default: 0.05].
+    /// dbm: the pretraining RBMs' learning rate [default: 0.05]. deep-ae:
+    /// the pretraining layers' learning rate (with its own optimiser, see
+    /// --pretrain-optimizer) [default: --lr, or 0.1 with sgd and 0.001 with
+    /// adam when the optimisers differ].
     #[arg(long, value_parser = positive_f32, allow_negative_numbers = true)]
     pub pretrain_lr: Option<f32>,
     /// Seed of the initial weights, shuffles, noise and samplers [default:
@@ -292,6 +295,37 @@ pub struct TrainArgs {
     /// bernoulli, or the resumed model's].
     #[arg(long, value_enum)]
     pub hidden_units: Option<HiddenArg>,
+    /// deep-ae: the pretraining's own optimiser (the run's then only
+    /// fine-tunes) [default: the run's --optimizer, or the resumed model's].
+    #[arg(long, value_enum)]
+    pub pretrain_optimizer: Option<Optim>,
+    /// deep-ae: a constant momentum of sgd pretraining [default: 0.5 for 5
+    /// epochs, then 0.9].
+    #[arg(long, value_parser = unit_open_f32, allow_negative_numbers = true)]
+    pub pretrain_momentum: Option<f32>,
+    /// deep-ae: the pretraining's L2 weight decay [default: --weight-decay].
+    #[arg(long, value_parser = non_negative_f32, allow_negative_numbers = true)]
+    pub pretrain_weight_decay: Option<f32>,
+    /// deep-ae: the learning rate of the layer with a linear (identity)
+    /// activation, a linear code layer's RBM [default: --pretrain-lr].
+    #[arg(long, value_parser = positive_f32, allow_negative_numbers = true)]
+    pub pretrain_linear_lr: Option<f32>,
+    /// deep-ae: a published recipe's settings for the flags not given.
+    /// hinton2006 (Hinton & Salakhutdinov 2006): sigmoid layers and a linear
+    /// code layer, RBM pretraining (CD-1, initial weights N(0, 0.1²)) with
+    /// sgd at 0.1 (the code layer 0.001), momentum 0.5 then 0.9, weight
+    /// decay 0.0002, 50 epochs per layer, then 200 epochs of fine-tuning on
+    /// cross-entropy (with --optimizer; the paper used conjugate gradients).
+    #[arg(long, value_enum)]
+    pub recipe: Option<Recipe>,
+}
+
+/// A published recipe (`--recipe`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Recipe {
+    /// Hinton & Salakhutdinov (2006), "Reducing the dimensionality of data
+    /// with neural networks": the deep autoencoder's pretraining.
+    Hinton2006,
 }
 
 /// Refuses flags that do not apply to the kind being trained.
@@ -299,7 +333,7 @@ pub fn check_flags(args: &TrainArgs) -> Result<()> {
     use Kind::*;
     const RBMS: &[Kind] = &[Rbm, GaussianRbm, Dbn, DeepAe, Dbm];
     const AES: &[Kind] = &[Ae, Vae, DeepAe];
-    let rules: [(&str, bool, &[Kind]); 20] = [
+    let rules: [(&str, bool, &[Kind]); 25] = [
         (
             "--hidden",
             args.hidden.is_some(),
@@ -338,8 +372,29 @@ pub fn check_flags(args: &TrainArgs) -> Result<()> {
             args.pretrain_epochs.is_some(),
             &[DeepAe, Dbm],
         ),
-        ("--pretrain-lr", args.pretrain_lr.is_some(), &[Dbm]),
+        ("--pretrain-lr", args.pretrain_lr.is_some(), &[Dbm, DeepAe]),
         ("--hidden-units", args.hidden_units.is_some(), &[Rbm]),
+        (
+            "--pretrain-optimizer",
+            args.pretrain_optimizer.is_some(),
+            &[DeepAe],
+        ),
+        (
+            "--pretrain-momentum",
+            args.pretrain_momentum.is_some(),
+            &[DeepAe],
+        ),
+        (
+            "--pretrain-weight-decay",
+            args.pretrain_weight_decay.is_some(),
+            &[DeepAe],
+        ),
+        (
+            "--pretrain-linear-lr",
+            args.pretrain_linear_lr.is_some(),
+            &[DeepAe],
+        ),
+        ("--recipe", args.recipe.is_some(), &[DeepAe]),
     ];
     for (flag, given, kinds) in rules {
         if given && !kinds.contains(&args.model) {

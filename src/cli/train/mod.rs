@@ -16,6 +16,7 @@ mod dbm;
 mod dbn;
 mod deep_ae;
 mod memory;
+mod pretrain_opt;
 mod rbm;
 mod vae;
 
