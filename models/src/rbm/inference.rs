@@ -96,7 +96,7 @@ impl Rbm {
     /// Hidden probabilities `p(h = 1 | v) = σ(xW + 1cᵀ)` (`σ(2xW + 1cᵀ)`
     /// for a doubled bottom-up input, [`DoubledInput`](super::DoubledInput))
     /// of the rows of `x` into `out` (`rows x H`): the features of the
-    /// data. One fused GEMM
+    /// data (linear hiddens: their means `xW + 1cᵀ`). One fused GEMM
     /// (Gaussian visibles with learned σ: of `x/σ`, which allocates; see
     /// [`transform_with`](Self::transform_with)).
     pub fn transform(&self, x: MatRef<'_>, out: MatMut<'_>, par: Par) -> Result<()> {

@@ -369,3 +369,34 @@ fn the_config_line_names_linear_hiddens_only() {
         "{e}"
     );
 }
+
+#[test]
+fn pseudo_likelihood_matches_free_energy_differences() {
+    let (v, rows) = (6, 12);
+    let rbm = linear_rbm(v, 3, 0.7, 12);
+    let x: Vec<f32> = (0..rows * v)
+        .map(|i| ((i * 5) % 3 == 0) as u8 as f32)
+        .collect();
+    let flips: Vec<usize> = (0..rows).map(|r| (r * 7) % v).collect();
+    let mut pll = vec![0.0f32; rows];
+    rbm.with_eval_params(|p| {
+        eval::pseudo_log_likelihood_with_flips(p, &x, &flips, &mut pll, Par::Seq)
+    })
+    .unwrap();
+    for r in 0..rows {
+        let row = &x[r * v..(r + 1) * v];
+        let mut flipped = row.to_vec();
+        flipped[flips[r]] = 1.0 - flipped[flips[r]];
+        let both: Vec<f32> = row.iter().chain(&flipped).copied().collect();
+        let mut f = [0.0f64; 2];
+        rbm.with_eval_params(|p| eval::free_energy_f64(p, &both, &mut f, Par::Seq))
+            .unwrap();
+        // V · ln σ(F(ṽ) − F(v)).
+        let want = v as f64 * sigmoid64(f[1] - f[0]).ln();
+        assert!(
+            (pll[r] as f64 - want).abs() < 1e-5 * (1.0 + want.abs()),
+            "row {r}: {} vs {want}",
+            pll[r]
+        );
+    }
+}
