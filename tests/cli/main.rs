@@ -15,6 +15,7 @@ mod dbm;
 mod errors;
 mod hashing;
 mod limits;
+mod lin;
 mod messages;
 mod outputs;
 mod plot;

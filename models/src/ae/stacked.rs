@@ -245,15 +245,15 @@ impl PretrainedLayer {
         })
     }
 
-    /// The layer a trained RBM gives: encoder `σ(xW + c)`, decoder weights
-    /// `W` and the visible bias.
+    /// The layer a trained RBM gives: encoder `σ(xW + c)` (linear hiddens:
+    /// `xW + c`), decoder weights `W` and the visible bias.
     pub fn from_rbm(rbm: &Rbm, final_loss: Option<f64>) -> Self {
         PretrainedLayer {
             w: rbm.weights().clone(),
             wd: rbm.weights().clone(),
             c: rbm.hidden_bias().to_vec(),
             b: rbm.visible_bias().to_vec(),
-            activation: Activation::Sigmoid,
+            activation: rbm.config().hidden.activation(),
             final_loss,
         }
     }

@@ -28,7 +28,10 @@
 use latent_engine::Rng;
 use latent_kernels::{Accum, BiasAdd, MatMut, MatRef, NoEpilogue, Par, gemm};
 
-use super::{RbmParams, VisibleUnits, fill_rows_min, sigmoid_f32, softplus_f64, sum_softplus_f64};
+use super::{
+    HiddenUnits, RbmParams, VisibleUnits, fill_rows_min, sigmoid_f32, softplus_f64,
+    sum_softplus_f64,
+};
 use crate::error::{ModelError, Result};
 
 /// The stream id of AIS runs (mixed with the seed and the run index).
@@ -198,9 +201,10 @@ pub fn base_rate_visible_bias(params: &RbmParams<'_>, data: &[f32]) -> Result<Ve
 /// the base-rate model with visible biases `base_visible_bias` (see
 /// [`base_rate_visible_bias`]).
 ///
-/// Errors if the parameters are invalid, `base_visible_bias.len() != V` or
-/// holds a non-finite value, or the configuration is invalid (see
-/// [`AisConfig`]). The estimate is the same for any `par`.
+/// Errors if the parameters are invalid, the hiddens are linear,
+/// `base_visible_bias.len() != V` or holds a non-finite value, or the
+/// configuration is invalid (see [`AisConfig`]). The estimate is the same
+/// for any `par`.
 pub fn ais_log_z(
     params: &RbmParams<'_>,
     base_visible_bias: &[f32],
@@ -208,6 +212,12 @@ pub fn ais_log_z(
     par: Par,
 ) -> Result<AisEstimate> {
     params.validate()?;
+    if params.hidden == HiddenUnits::Linear {
+        return Err(ModelError::Unsupported {
+            what: "AIS for an RBM with linear hiddens",
+            why: "its base model (β = 0) would give the Gaussian hiddens infinite variance; use the exact ln Z (at most 25 visible units)".into(),
+        });
+    }
     config.validate()?;
     let (v, h) = (params.n_visible(), params.n_hidden());
     let log_z_a = base_log_z(

@@ -17,7 +17,9 @@ const BLOCK_BITS: usize = 12;
 
 /// `ln Σ_u exp(unit_biasᵀu + g(a))` over `u ∈ {0,1}^n`, with `a =
 /// other_init + Σ_k u_k unit_w[k]` and `g(a) = Σ_{l<G} (coef_l a_l +
-/// a_l²/2) + Σ_{l≥G} softplus(a_l)`, `G = coef.len()`, plus `constant`.
+/// a_l²/2) + Σ_{l≥G} softplus(a_l)`, `G = coef.len()`, plus `constant`
+/// (the first `G` summed units are Gaussian: Gaussian visibles, or linear
+/// hiddens).
 pub(crate) struct Enumeration {
     n: usize,
     m: usize,
@@ -92,6 +94,25 @@ impl Enumeration {
             other_init,
             coef,
             constant,
+        }
+    }
+
+    /// The enumeration of an RBM's `2^V` Bernoulli visible configurations
+    /// with its `H` linear (unit-variance Gaussian) hiddens integrated:
+    /// `ln Σ_v exp(bᵀv + Σ_j ½a_j²) + (H/2) ln 2π`, `a = c + vᵀW` (`w` is
+    /// `V x H` row-major).
+    pub(crate) fn linear_hidden(b: Vec<f64>, c: Vec<f64>, w: &[f32]) -> Enumeration {
+        let (n, m) = (b.len(), c.len());
+        let half_ln_2pi = 0.5 * (2.0 * std::f64::consts::PI).ln();
+        Enumeration {
+            n,
+            m,
+            unit_bias: b,
+            unit_w: w.iter().map(|&x| x as f64).collect(),
+            other_init: c,
+            // Every summed unit is Gaussian, with no linear term.
+            coef: vec![0.0; m],
+            constant: m as f64 * half_ln_2pi,
         }
     }
 

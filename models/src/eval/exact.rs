@@ -8,7 +8,10 @@
 //! - over `v` (Bernoulli): `ln Z = ln Σ_v e^{bᵀv} Π_j (1 + e^{c_j + (vᵀW)_j})`;
 //! - over `h` (Gaussian), integrating each `v_i` as a Gaussian:
 //!   `ln Z = Σ_i ln(√(2π) σ_i) + ln Σ_h e^{cᵀh + Σ_i (b_i a_i/σ_i + a_i²/2)}`
-//!   with `a = W h`.
+//!   with `a = W h`;
+//! - over `v` (Bernoulli) with linear hiddens, integrating each `h_j` as a
+//!   unit-variance Gaussian:
+//!   `ln Z = (H/2) ln 2π + ln Σ_v e^{bᵀv + Σ_j ½(c_j + (vᵀW)_j)²}`.
 //!
 //! The enumeration is [`super::enumeration`], shared with the DBM's.
 
@@ -16,7 +19,7 @@ use latent_kernels::Par;
 
 use super::enumeration::Enumeration;
 use super::free_energy::free_energy_row_f64;
-use super::{RbmParams, VisibleUnits, fill_rows};
+use super::{HiddenUnits, RbmParams, VisibleUnits, fill_rows};
 use crate::error::{ModelError, Result};
 
 /// The most units the enumerated side may have (`2^25` configurations).
@@ -51,6 +54,9 @@ fn too_many_units(side: &str, units: usize) -> ModelError {
 pub fn exact_log_z_over(params: &RbmParams<'_>, side: ExactSide, par: Par) -> Result<f64> {
     params.validate()?;
     let (v, h) = (params.n_visible(), params.n_hidden());
+    if params.hidden == HiddenUnits::Linear {
+        return linear_hidden_log_z(params, side, par);
+    }
     let (parity, sigma) = match (side, params.visible) {
         (ExactSide::Visible, VisibleUnits::Gaussian { .. }) => {
             return Err(ModelError::Unsupported {
@@ -73,13 +79,32 @@ pub fn exact_log_z_over(params: &RbmParams<'_>, side: ExactSide, par: Par) -> Re
     Ok(Enumeration::of_chain(&bias, &[params.w], parity, sigma).log_sum(par))
 }
 
+/// Exact `ln Z` of an RBM with linear hiddens (Bernoulli visibles): the sum
+/// over the visible configurations, the hiddens integrated.
+fn linear_hidden_log_z(params: &RbmParams<'_>, side: ExactSide, par: Par) -> Result<f64> {
+    let v = params.n_visible();
+    if side == ExactSide::Hidden {
+        return Err(ModelError::Unsupported {
+            what: "exact log Z over the hidden layer",
+            why: "linear hiddens are continuous: sum over the visible layer instead".into(),
+        });
+    }
+    if v > MAX_EXACT_UNITS {
+        return Err(too_many_units("visible", v));
+    }
+    let f = |x: &[f32]| x.iter().map(|&x| x as f64).collect::<Vec<f64>>();
+    let (b, c) = (f(params.visible_bias), f(params.hidden_bias));
+    Ok(Enumeration::linear_hidden(b, c, params.w).log_sum(par))
+}
+
 /// Exact `ln Z`, summing over the smaller layer (the hidden one on a tie,
-/// and always for Gaussian visibles).
+/// and always for Gaussian visibles; the visible one for linear hiddens).
 ///
 /// Errors if the parameters are invalid or that layer has more than
 /// [`MAX_EXACT_UNITS`] units. The result is bit-identical for any `par`.
 pub fn exact_log_z(params: &RbmParams<'_>, par: Par) -> Result<f64> {
     let side = match params.visible {
+        _ if params.hidden == HiddenUnits::Linear => ExactSide::Visible,
         VisibleUnits::Bernoulli if params.n_visible() < params.n_hidden() => ExactSide::Visible,
         _ => ExactSide::Hidden,
     };

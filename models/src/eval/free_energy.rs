@@ -4,8 +4,12 @@
 //!
 //! - Bernoulli: `F(v) = -bᵀv - Σ_j softplus(c_j + (vᵀW)_j)`.
 //! - Gaussian: `F(v) = Σ_i (v_i - b_i)²/(2σ_i²) - Σ_j softplus(c_j + Σ_i W_ij v_i/σ_i)`.
+//! - Bernoulli visibles, linear hiddens: `F(v) = -bᵀv - Σ_j ½(c_j + (vᵀW)_j)²
+//!   - (H/2) ln 2π` (the hiddens integrated as unit-variance Gaussians).
 
-use super::{RbmParams, VisibleUnits, check_out, fill_rows, softplus_f32, softplus_f64};
+use super::{
+    HiddenUnits, RbmParams, VisibleUnits, check_out, fill_rows, softplus_f32, softplus_f64,
+};
 use crate::error::Result;
 use latent_kernels::{BiasAdd, MatMut, MatRef, Par, gemm};
 
@@ -64,6 +68,31 @@ pub(super) fn visible_term_f32(params: &RbmParams<'_>, x: &[f32]) -> f32 {
     }
 }
 
+/// The hidden part of `-F(v)` for one sample from its pre-activations `a`,
+/// in `f32`: `Σ_j softplus(a_j)` (Bernoulli) or `Σ_j ½a_j² + (H/2) ln 2π`
+/// (linear).
+fn hidden_term_f32(hidden: HiddenUnits, a: &[f32]) -> f32 {
+    match hidden {
+        HiddenUnits::Bernoulli => a.iter().map(|&a| softplus_f32(a)).sum::<f32>(),
+        HiddenUnits::Linear => {
+            let half_ln_2pi = 0.5 * (2.0 * std::f32::consts::PI).ln();
+            a.iter().map(|&a| 0.5 * a * a + half_ln_2pi).sum::<f32>()
+        }
+    }
+}
+
+/// The hidden part of `-F(v)` for one sample from its pre-activations `a`,
+/// in `f64` (see [`hidden_term_f32`]).
+pub(super) fn hidden_term_f64(hidden: HiddenUnits, a: &[f64]) -> f64 {
+    match hidden {
+        HiddenUnits::Bernoulli => a.iter().map(|&a| softplus_f64(a)).sum(),
+        HiddenUnits::Linear => {
+            let half_ln_2pi = 0.5 * (2.0 * std::f64::consts::PI).ln();
+            a.iter().map(|&a| 0.5 * a * a + half_ln_2pi).sum()
+        }
+    }
+}
+
 /// `F(v)` of every row of `data` (`B x V`, row-major) into `out` (`B`), in
 /// `f32`: one SGEMM for `vᵀW` over the batch, then the stable softplus.
 ///
@@ -80,7 +109,7 @@ pub fn free_energy(params: &RbmParams<'_>, data: &[f32], out: &mut [f32], par: P
     let pre = hidden_pre_activation(params, data, rows, par)?;
     fill_rows(out, par, |r| {
         let (x, a) = (&data[r * v..(r + 1) * v], &pre[r * h..(r + 1) * h]);
-        visible_term_f32(params, x) - a.iter().map(|&a| softplus_f32(a)).sum::<f32>()
+        visible_term_f32(params, x) - hidden_term_f32(params.hidden, a)
     });
     Ok(())
 }
@@ -101,7 +130,7 @@ pub(super) fn free_energy_row_f64(params: &RbmParams<'_>, x: &[f32]) -> f64 {
             }
         }
     }
-    let hidden: f64 = pre.iter().map(|&a| softplus_f64(a)).sum();
+    let hidden = hidden_term_f64(params.hidden, &pre);
     let visible: f64 = match params.visible {
         VisibleUnits::Bernoulli => -x
             .iter()

@@ -53,6 +53,7 @@ use latent_kernels::Par;
 use rayon::prelude::*;
 
 use crate::error::{ModelError, Result};
+use crate::rbm::HiddenUnits;
 
 /// The kind of visible units, with what each kind needs.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -83,6 +84,10 @@ pub struct RbmParams<'a> {
     pub hidden_bias: &'a [f32],
     /// The visible units' kind.
     pub visible: VisibleUnits<'a>,
+    /// The hidden units' kind: Bernoulli, or linear (unit-variance
+    /// Gaussian, Bernoulli visibles only), whose `F(v) = −bᵀv − Σ_j ½(c_j +
+    /// (vᵀW)_j)² − (H/2) ln 2π`.
+    pub hidden: HiddenUnits,
 }
 
 impl<'a> RbmParams<'a> {
@@ -93,6 +98,16 @@ impl<'a> RbmParams<'a> {
             visible_bias,
             hidden_bias,
             visible: VisibleUnits::Bernoulli,
+            hidden: HiddenUnits::Bernoulli,
+        }
+    }
+
+    /// A Bernoulli-visible RBM with linear (unit-variance Gaussian) hidden
+    /// units ([`HiddenUnits::Linear`]).
+    pub fn linear_hidden(w: &'a [f32], visible_bias: &'a [f32], hidden_bias: &'a [f32]) -> Self {
+        RbmParams {
+            hidden: HiddenUnits::Linear,
+            ..Self::bernoulli(w, visible_bias, hidden_bias)
         }
     }
 
@@ -108,6 +123,7 @@ impl<'a> RbmParams<'a> {
             visible_bias,
             hidden_bias,
             visible: VisibleUnits::Gaussian { sigma },
+            hidden: HiddenUnits::Bernoulli,
         }
     }
 
@@ -121,8 +137,9 @@ impl<'a> RbmParams<'a> {
         self.hidden_bias.len()
     }
 
-    /// Checks the shapes (`V ≥ 1`, `H ≥ 1`, `|W| = V·H`, `|σ| = V`) and that
-    /// every `σ_i` is finite and positive.
+    /// Checks the shapes (`V ≥ 1`, `H ≥ 1`, `|W| = V·H`, `|σ| = V`), that
+    /// every `σ_i` is finite and positive, and that linear hiddens have
+    /// Bernoulli visibles.
     pub fn validate(&self) -> Result<()> {
         let (v, h) = (self.n_visible(), self.n_hidden());
         if v == 0 || h == 0 {
@@ -145,6 +162,12 @@ impl<'a> RbmParams<'a> {
             });
         }
         if let VisibleUnits::Gaussian { sigma } = self.visible {
+            if self.hidden == HiddenUnits::Linear {
+                return Err(ModelError::Unsupported {
+                    what: "an RBM with Gaussian visibles and linear hiddens",
+                    why: "its joint is a Gaussian that need not be normalisable; linear hiddens need Bernoulli visibles".into(),
+                });
+            }
             if sigma.len() != v {
                 return Err(ModelError::Shape {
                     what: "Gaussian RBM sigma (one per visible unit)".to_string(),

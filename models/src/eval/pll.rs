@@ -5,13 +5,14 @@
 //!
 //! `F(ṽ) - F(v)` is computed from the hidden pre-activations `a = c + vᵀW`
 //! (one SGEMM for the batch) without cancellation: with `d = 1 - 2v_i`,
-//! `F(ṽ) - F(v) = -d b_i - Σ_j (softplus(a_j + d W_ij) - softplus(a_j))`.
+//! `F(ṽ) - F(v) = -d b_i - Σ_j (softplus(a_j + d W_ij) - softplus(a_j))`
+//! (linear hiddens: `-d b_i - Σ_j (d W_ij a_j + ½W_ij²)`).
 
 use latent_engine::Rng;
 use latent_kernels::Par;
 
 use super::free_energy::hidden_pre_activation;
-use super::{RbmParams, VisibleUnits, check_out, fill_rows, softplus_f64};
+use super::{HiddenUnits, RbmParams, VisibleUnits, check_out, fill_rows, softplus_f64};
 use crate::error::{ModelError, Result};
 
 /// The stream id of the flipped-bit choice (mixed with the seed).
@@ -93,8 +94,12 @@ pub fn pseudo_log_likelihood_with_flips(
             .iter()
             .zip(w_i)
             .map(|(&a, &w)| {
-                let a = a as f64;
-                softplus_f64(a + d * w as f64) - softplus_f64(a)
+                let (a, w) = (a as f64, w as f64);
+                match params.hidden {
+                    HiddenUnits::Bernoulli => softplus_f64(a + d * w) - softplus_f64(a),
+                    // ½(a + dw)² − ½a² with d² = 1.
+                    HiddenUnits::Linear => d * w * a + 0.5 * w * w,
+                }
             })
             .sum();
         let delta = -d * params.visible_bias[i] as f64 - hidden; // F(ṽ) - F(v)

@@ -18,7 +18,7 @@ use crate::eval::{
     AisConfig, MAX_EXACT_UNITS, ais_log_z, average_log_likelihood, base_rate_visible_bias,
     exact_log_z, piecewise_linear_betas, pseudo_log_likelihood,
 };
-use crate::rbm::{Rbm, VisibleUnits};
+use crate::rbm::{HiddenUnits, Rbm, VisibleUnits};
 
 /// AIS settings for an RBM's `ln Z` (or a DBN's top RBM's).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,7 +163,11 @@ fn evaluate_rbm(
             Some(pll.iter().map(|&v| v as f64).sum::<f64>() / x.rows() as f64);
     }
     let (v, h) = (rbm.config().n_visible, rbm.config().n_hidden);
-    let small = if bernoulli { v.min(h) } else { h };
+    let small = match (bernoulli, rbm.config().hidden) {
+        (_, HiddenUnits::Linear) => v,
+        (true, _) => v.min(h),
+        (false, _) => h,
+    };
     if small <= MAX_EXACT_UNITS {
         e.exact = Some(rbm.with_eval_params(|p| -> Result<(f64, f64)> {
             let z = exact_log_z(p, par)?;

@@ -8,10 +8,11 @@ use latent_engine::Checkpoint;
 use latent_kernels::activation::Activation;
 
 use super::load::{load_params, load_rbm};
-use super::text::{hyper_line, hyper_value, parse_rbm_config, parse_value};
+use super::text::{bad_value, hyper_line, hyper_value, parse_rbm_config, parse_value};
 use crate::ae::{AeConfig, Autoencoder, Loss, PretrainedLayer, Stack};
 use crate::error::{ModelError, Result};
-use crate::rbm::{Rbm, RbmConfig, VisibleUnits};
+use crate::rbm::{HiddenUnits, Rbm, RbmConfig, VisibleUnits};
+use crate::train::{Optimizer, Settings};
 
 /// How the layers of a deep autoencoder are pretrained.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,8 +21,143 @@ pub enum Pretrain {
     /// `l` differs only in sizes, activation and loss (see
     /// [`DeepAeSpec::layer_ae`]).
     Ae(AeConfig),
-    /// Bernoulli RBMs with this configuration (sizes replaced per layer).
+    /// Bernoulli-visible RBMs with this configuration (sizes replaced per
+    /// layer; linear hiddens on a layer with the identity activation).
     Rbm(RbmConfig),
+}
+
+/// The optimiser of a deep autoencoder's layer-by-layer pretraining, set
+/// apart from the run's (which then only fine-tunes). Written as words of
+/// the file's `pretrain:` line (`optimizer=sgd lr=0.1 momentum=hinton
+/// weight_decay=0.0002 linear_lr=0.001`); a file without them pretrains
+/// with the run's settings, as before this option existed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PretrainOptimizer {
+    /// SGD or Adam.
+    pub optimizer: Optimizer,
+    /// The learning rate of every layer but the linear (identity) ones.
+    pub lr: f32,
+    /// A constant SGD momentum (`None`: Hinton's 0.5 for 5 epochs, then
+    /// 0.9); SGD only.
+    pub momentum: Option<f32>,
+    /// L2 weight decay on the weights.
+    pub weight_decay: f32,
+    /// The learning rate of the layers with the identity activation (a
+    /// linear code layer: an RBM with linear hiddens); `None`: `lr`.
+    pub linear_lr: Option<f32>,
+}
+
+impl PretrainOptimizer {
+    /// Hinton & Salakhutdinov (2006, `rbm.m`, `rbmhidlinear.m`): SGD at
+    /// 0.1 (0.001 for the linear code layer), momentum 0.5 for 5 epochs
+    /// then 0.9, weight decay 0.0002.
+    pub fn hinton2006() -> Self {
+        PretrainOptimizer {
+            optimizer: Optimizer::Sgd,
+            lr: 0.1,
+            momentum: None,
+            weight_decay: 0.0002,
+            linear_lr: Some(0.001),
+        }
+    }
+
+    /// Errors unless the rates are finite and positive, the weight decay
+    /// finite and non-negative, and a momentum (SGD only) in `[0, 1)`.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |what, value: String, expected| {
+            Err(ModelError::InvalidConfig {
+                what,
+                value,
+                expected,
+            })
+        };
+        for (what, lr) in [
+            ("pretrain lr", Some(self.lr)),
+            ("pretrain linear_lr", self.linear_lr),
+        ] {
+            if let Some(lr) = lr.filter(|lr| !(lr.is_finite() && *lr > 0.0)) {
+                return bad(what, lr.to_string(), "a finite number > 0");
+            }
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            let value = self.weight_decay.to_string();
+            return bad("pretrain weight_decay", value, "a finite number >= 0");
+        }
+        match (self.optimizer, self.momentum) {
+            (_, None) => Ok(()),
+            (Optimizer::Adam, Some(m)) => bad(
+                "pretrain momentum",
+                m.to_string(),
+                "none with adam (an sgd setting)",
+            ),
+            (Optimizer::Sgd, Some(m)) if !(0.0..1.0).contains(&m) => {
+                bad("pretrain momentum", m.to_string(), "a number in [0, 1)")
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The words of the `pretrain:` line, each with a leading space.
+    fn words(&self) -> String {
+        let momentum = match (self.optimizer, self.momentum) {
+            (Optimizer::Adam, _) => String::new(),
+            (Optimizer::Sgd, None) => " momentum=hinton".into(),
+            (Optimizer::Sgd, Some(m)) => format!(" momentum={m}"),
+        };
+        let linear = self
+            .linear_lr
+            .map_or(String::new(), |lr| format!(" linear_lr={lr}"));
+        format!(
+            " optimizer={} lr={}{momentum} weight_decay={}{linear}",
+            self.optimizer.name(),
+            self.lr,
+            self.weight_decay
+        )
+    }
+
+    /// Reads the words of [`words`](Self::words) (`key`, `value` pairs);
+    /// `None` when there are none.
+    fn parse(words: &[(&str, &str)], path: &Path) -> Result<Option<Self>> {
+        if words.is_empty() {
+            return Ok(None);
+        }
+        let what = "pretrain line";
+        let get = |key: &str| words.iter().find(|(k, _)| *k == key).map(|(_, v)| *v);
+        let missing = |key: &str| bad_value(path, what, key, "a value", "(missing)");
+        let name = get("optimizer").ok_or_else(|| missing("optimizer"))?;
+        let optimizer = Optimizer::from_name(name)
+            .ok_or_else(|| bad_value(path, what, "optimizer", "sgd or adam", name))?;
+        let number = |key: &str| -> Result<Option<f32>> {
+            get(key)
+                .map(|v| parse_value(path, what, key, v, "a number"))
+                .transpose()
+        };
+        let momentum = match get("momentum") {
+            None | Some("hinton") => None,
+            Some(v) => Some(parse_value(
+                path,
+                what,
+                "momentum",
+                v,
+                "hinton or a number",
+            )?),
+        };
+        let p = PretrainOptimizer {
+            optimizer,
+            lr: number("lr")?.ok_or_else(|| missing("lr"))?,
+            momentum,
+            weight_decay: number("weight_decay")?.ok_or_else(|| missing("weight_decay"))?,
+            linear_lr: number("linear_lr")?,
+        };
+        p.validate().map_err(|e| {
+            ModelError::mismatch(
+                format!("{}: the {what}", path.display()),
+                "a valid pretraining optimiser",
+                e,
+            )
+        })?;
+        Ok(Some(p))
+    }
 }
 
 /// A deep autoencoder's setup: the unrolled model and how it is pretrained.
@@ -33,6 +169,8 @@ pub struct DeepAeSpec {
     pub pretrain: Pretrain,
     /// Epochs of pretraining per layer.
     pub pretrain_epochs: usize,
+    /// The pretraining's own optimiser (`None`: the run's settings).
+    pub pretrain_optimizer: Option<PretrainOptimizer>,
 }
 
 impl DeepAeSpec {
@@ -60,14 +198,47 @@ impl DeepAeSpec {
         c
     }
 
-    /// The RBM that pretrains layer `l`.
+    /// The RBM that pretrains layer `l`: linear hiddens where the layer's
+    /// activation is the identity (a linear code layer), else `rc`'s.
     pub fn layer_rbm(&self, rc: &RbmConfig, l: usize) -> RbmConfig {
         let s = &self.config.sizes;
+        let hidden = match self.config.activations[l] {
+            Activation::Identity => HiddenUnits::Linear,
+            _ => rc.hidden,
+        };
         RbmConfig {
             n_visible: s[l],
             n_hidden: s[l + 1],
+            hidden,
             ..*rc
         }
+    }
+
+    /// The settings that pretrain layer `l`: the run's `run`, for the
+    /// spec's pretraining epochs, with the spec's pretraining optimiser when
+    /// it has one (at its linear rate on a layer with the identity
+    /// activation).
+    pub fn layer_settings(&self, run: &Settings, l: usize) -> Settings {
+        let mut s = Settings {
+            epochs: self.pretrain_epochs,
+            ..*run
+        };
+        if let Some(p) = self.pretrain_optimizer {
+            s.optimizer = p.optimizer;
+            s.lr = match p.linear_lr {
+                Some(lr) if self.is_linear_layer(l) => lr,
+                _ => p.lr,
+            };
+            s.momentum = p.momentum;
+            s.weight_decay = p.weight_decay;
+        }
+        s
+    }
+
+    /// Whether layer `l` is pretrained at the linear layers' rate
+    /// ([`PretrainOptimizer::linear_lr`]): its activation is the identity.
+    pub fn is_linear_layer(&self, l: usize) -> bool {
+        self.config.activations[l] == Activation::Identity
     }
 
     /// The file's lines for this setup (`finetune`: the fine-tuning phase,
@@ -78,8 +249,9 @@ impl DeepAeSpec {
             Pretrain::Rbm(rc) => ("rbm", rc.to_text()),
         };
         let phase = if finetune { "finetune" } else { "pretrain" };
+        let opt = self.pretrain_optimizer.map_or(String::new(), |p| p.words());
         format!(
-            "{}\npretrain: {kind} epochs={} phase={phase}\npretrain-layer: {layer}",
+            "{}\npretrain: {kind} epochs={} phase={phase}{opt}\npretrain-layer: {layer}",
             self.config.to_spec(),
             self.pretrain_epochs,
         )
@@ -103,16 +275,20 @@ impl DeepAeSpec {
             .ok_or_else(|| bad("pretrain-layer line", "none".into()))?;
         let mut words = pre.split_whitespace();
         let kind = words.next();
-        let (mut epochs, mut phase) = (None, None);
+        let (mut epochs, mut phase, mut opt_words) = (None, None, Vec::new());
         for w in words {
             match w.split_once('=') {
                 Some(("epochs", v)) => {
                     epochs = Some(parse_value(path, "pretrain line", "epochs", v, "a count")?)
                 }
                 Some(("phase", v)) => phase = Some(v),
+                Some(kv @ ("optimizer" | "lr" | "momentum" | "weight_decay" | "linear_lr", _)) => {
+                    opt_words.push(kv)
+                }
                 _ => return Err(bad("pretrain line", pre.to_string())),
             }
         }
+        let pretrain_optimizer = PretrainOptimizer::parse(&opt_words, path)?;
         let pretrain_epochs = epochs.ok_or_else(|| bad("pretrain line", pre.to_string()))?;
         let finetune = match phase {
             Some("finetune") => true,
@@ -141,6 +317,7 @@ impl DeepAeSpec {
                 config,
                 pretrain,
                 pretrain_epochs,
+                pretrain_optimizer,
             },
             finetune,
         ))
@@ -225,9 +402,10 @@ pub fn deep_ae_state(ck: &Checkpoint, path: &Path) -> Result<(DeepAeSpec, DeepAe
                 )?;
                 LayerModel::Ae(Box::new(ae))
             }
-            Pretrain::Rbm(_) => {
-                let line = hyper_line(&ck.hyperparameters, "pretrain-layer").unwrap_or("");
-                let layer = load_rbm(ck, &prefix, line, VisibleUnits::Bernoulli, false, path)?;
+            Pretrain::Rbm(rc) => {
+                // The template's line with this layer's hidden units.
+                let line = spec.layer_rbm(rc, l).to_text();
+                let layer = load_rbm(ck, &prefix, &line, VisibleUnits::Bernoulli, false, path)?;
                 LayerModel::Rbm(Box::new(layer))
             }
         });
@@ -250,4 +428,77 @@ pub fn target_epochs(ck: &Checkpoint) -> Option<usize> {
     hyper_value(hyper_line(&ck.hyperparameters, "train")?, "epochs")?
         .parse()
         .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(opt: Option<PretrainOptimizer>) -> DeepAeSpec {
+        let config = AeConfig::new(&[16, 8, 4], Activation::Identity)
+            .with_activations(&[Activation::Sigmoid, Activation::Identity]);
+        DeepAeSpec {
+            config,
+            pretrain: Pretrain::Rbm(RbmConfig::bernoulli(16, 8)),
+            pretrain_epochs: 3,
+            pretrain_optimizer: opt,
+        }
+    }
+
+    #[test]
+    fn the_pretraining_optimiser_round_trips_and_sets_each_layer() {
+        let path = Path::new("d.latent");
+        for opt in [
+            None,
+            Some(PretrainOptimizer::hinton2006()),
+            Some(PretrainOptimizer {
+                optimizer: Optimizer::Adam,
+                lr: 0.002,
+                momentum: None,
+                weight_decay: 0.0,
+                linear_lr: None,
+            }),
+            Some(PretrainOptimizer {
+                momentum: Some(0.7),
+                ..PretrainOptimizer::hinton2006()
+            }),
+        ] {
+            let s = spec(opt);
+            let (back, finetune) = DeepAeSpec::parse(&s.lines(true), path).unwrap();
+            assert_eq!((back, finetune), (s, true));
+        }
+        let s = spec(Some(PretrainOptimizer::hinton2006()));
+        // The code layer's RBM has linear hiddens and the linear rate.
+        let rc = RbmConfig::bernoulli(16, 8);
+        assert_eq!(s.layer_rbm(&rc, 0).hidden, HiddenUnits::Bernoulli);
+        assert_eq!(s.layer_rbm(&rc, 1).hidden, HiddenUnits::Linear);
+        let run = Settings::defaults(crate::persist::Kind::DeepAe);
+        let (l0, l1) = (s.layer_settings(&run, 0), s.layer_settings(&run, 1));
+        assert_eq!(
+            (l0.optimizer, l0.lr, l0.weight_decay),
+            (Optimizer::Sgd, 0.1, 0.0002)
+        );
+        assert_eq!((l1.lr, l1.momentum, l1.epochs), (0.001, None, 3));
+        // Without one, the run's settings (as before the option).
+        let plain = spec(None).layer_settings(&run, 1);
+        assert_eq!(plain, Settings { epochs: 3, ..run });
+    }
+
+    #[test]
+    fn a_bad_pretraining_optimiser_word_is_named() {
+        let s = spec(Some(PretrainOptimizer::hinton2006())).lines(false);
+        for (from, to, key) in [
+            ("optimizer=sgd", "optimizer=rmsprop", "optimizer"),
+            (" lr=0.1", " lr=x", "lr"),
+            (" lr=0.1", "", "lr"),
+            ("momentum=hinton", "momentum=1.5", "momentum"),
+            ("linear_lr=0.001", "linear_lr=-1", "linear_lr"),
+        ] {
+            let text = s.replace(from, to);
+            let e = DeepAeSpec::parse(&text, Path::new("d.latent"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(key), "{text}: {e}");
+        }
+    }
 }

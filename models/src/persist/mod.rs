@@ -73,7 +73,9 @@ use latent_engine::Checkpoint;
 pub use classifier::{
     ClassifierPretrain, ClassifierSpec, ClassifierState, Validation, classifier_state,
 };
-pub use deep_ae::{DeepAeSpec, DeepAeState, LayerModel, Pretrain, deep_ae_state, target_epochs};
+pub use deep_ae::{
+    DeepAeSpec, DeepAeState, LayerModel, Pretrain, PretrainOptimizer, deep_ae_state, target_epochs,
+};
 pub use load::{dbn_layers, dbn_target, from_bytes, from_checkpoint, load, load_params, load_rbm};
 pub use preprocess::Preprocess;
 pub use staged::{

@@ -7,7 +7,7 @@ use std::path::Path;
 use latent_kernels::Precision;
 
 use crate::error::{ModelError, Result};
-use crate::rbm::{RbmConfig, Sparsity, VisibleUnits};
+use crate::rbm::{HiddenUnits, RbmConfig, Sparsity, VisibleUnits};
 
 /// The precision a `train:` line's `precision=` stores: f32 when the line
 /// or the key is absent (every file written before there was a choice, and
@@ -154,6 +154,13 @@ pub fn parse_rbm_config(
                     )?),
                 }
             }
+            "hidden" => {
+                c.hidden = match value {
+                    "bernoulli" => HiddenUnits::Bernoulli,
+                    "linear" => HiddenUnits::Linear,
+                    _ => return Err(bad_value(path, what, key, "bernoulli or linear", value)),
+                }
+            }
             "cost" => cost = Some(parse_value::<f32>(path, what, key, value, "a number")?),
             "decay" => decay = Some(parse_value::<f32>(path, what, key, value, "a number")?),
             _ => {
@@ -161,7 +168,7 @@ pub fn parse_rbm_config(
                     path,
                     what,
                     "key",
-                    "one of visible, n_visible, n_hidden, cd_k, persistent, sample_visible, init_std, sparsity, cost, decay, learn_sigma",
+                    "one of visible, n_visible, n_hidden, cd_k, persistent, sample_visible, init_std, sparsity, cost, decay, learn_sigma, hidden",
                     key,
                 ));
             }

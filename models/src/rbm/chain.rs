@@ -8,8 +8,8 @@ use latent_kernels::gemm::{Accum, BiasAdd, MatMut, MatRef, product};
 use latent_kernels::random::{Scale, Streams, bernoulli, gaussian, sigmoid_bernoulli};
 use latent_kernels::reduce::sq_err;
 
-use super::VisibleUnits;
 use super::workspace::WeightOperands;
+use super::{HiddenUnits, VisibleUnits};
 use crate::ae::util::copy_row_range;
 use crate::error::Result;
 
@@ -36,6 +36,9 @@ pub(super) struct ChainCtx<'a> {
     pub(super) down_factor: f32,
     /// The visible units' kind (which sampler the chain uses).
     pub(super) visible: VisibleUnits,
+    /// The hidden units' kind: Bernoulli samples of `σ(VW + c)`, or linear
+    /// means `VW + c` sampled with unit-variance Gaussian noise.
+    pub(super) hidden: HiddenUnits,
     /// The activation of the visible means' epilogue.
     pub(super) visible_act: Activation,
     /// Gibbs steps.
@@ -276,8 +279,9 @@ impl<'c> BlockOps<'c> {
         }
     }
 
-    /// `P = σ(VW + c)` into `p` and `H ~ P` into `h`, drawing from
-    /// `streams`; returns the streams of the next draw.
+    /// `P = σ(VW + c)` into `p` and `H ~ P` into `h` (linear hiddens: `P =
+    /// VW + c` and `H = P + N(0, 1)` noise), drawing from `streams`;
+    /// returns the streams of the next draw.
     fn sample_hidden(
         &self,
         v: &[f32],
@@ -299,16 +303,22 @@ impl<'c> BlockOps<'c> {
             &self.up,
             self.par,
         )?;
-        sigmoid_bernoulli(streams, p, None, h, rows, h_n, self.par)?;
+        match self.ctx.hidden {
+            HiddenUnits::Bernoulli => sigmoid_bernoulli(streams, p, None, h, rows, h_n, self.par)?,
+            HiddenUnits::Linear => {
+                gaussian(streams, p, Scale::Scalar(1.0), h, rows, h_n, self.par)?
+            }
+        }
         Ok(streams.next_step())
     }
 
-    /// `P = σ(VW + c)` into `p`, not sampled (the chain's last step).
+    /// `P = σ(VW + c)` (linear hiddens: `VW + c`) into `p`, not sampled
+    /// (the chain's last step).
     fn hidden_probs(&self, v: &[f32], p: &mut [f32]) -> Result<()> {
         let (rows, v_n, h_n) = (self.rows, self.ctx.v_n, self.ctx.h_n);
         let vt = MatRef::row_major(v, rows, v_n)?;
         let pt = MatMut::row_major(p, rows, h_n)?;
-        let act = BiasActivation::new(self.ctx.c, Activation::Sigmoid);
+        let act = BiasActivation::new(self.ctx.c, self.ctx.hidden.activation());
         let alpha = self.ctx.up_factor;
         product(alpha, vt, self.ctx.w.up, Accum::Replace, pt, &act, self.par)?;
         Ok(())

@@ -1,4 +1,4 @@
-//! The RBM's hyper-parameters: the kind of visible units, the optional
+//! The RBM's hyper-parameters: the kinds of visible and hidden units, the optional
 //! sparsity target, and [`RbmConfig`] with its checks and its one-line text
 //! form (the `hyperparameters` of checkpoints and model files).
 
@@ -21,6 +21,40 @@ impl VisibleUnits {
         match self {
             VisibleUnits::Bernoulli => "bernoulli",
             VisibleUnits::Gaussian => "gaussian",
+        }
+    }
+}
+
+/// The kind of hidden units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HiddenUnits {
+    /// Binary hiddens: `p(h_j = 1 | v) = σ(c_j + (vᵀW)_j)` (the default).
+    #[default]
+    Bernoulli,
+    /// Linear (Gaussian, unit-variance) hiddens: `p(h_j | v) = N(c_j +
+    /// (vᵀW)_j, 1)`, the energy `E(v, h) = −bᵀv − cᵀh + ½‖h‖² − vᵀWh`
+    /// (Hinton & Salakhutdinov 2006, `rbmhidlinear.m`): the code layer of
+    /// their deep autoencoder. The features are the means; CD samples the
+    /// positive phase's hiddens as mean + N(0, 1) noise and uses the means
+    /// elsewhere. Bernoulli visibles only (with Gaussian visibles the joint
+    /// is a Gaussian that need not be normalisable).
+    Linear,
+}
+
+impl HiddenUnits {
+    /// `"bernoulli"` or `"linear"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            HiddenUnits::Bernoulli => "bernoulli",
+            HiddenUnits::Linear => "linear",
+        }
+    }
+
+    /// The activation of the hidden units' means: sigmoid or identity.
+    pub fn activation(self) -> latent_kernels::activation::Activation {
+        match self {
+            HiddenUnits::Bernoulli => latent_kernels::activation::Activation::Sigmoid,
+            HiddenUnits::Linear => latent_kernels::activation::Activation::Identity,
         }
     }
 }
@@ -133,6 +167,8 @@ pub struct RbmConfig {
     /// The modified RBMs of DBM pretraining: which input counts twice
     /// ([`DoubledInput::None`] for an ordinary RBM).
     pub doubled: DoubledInput,
+    /// The hidden units' kind ([`HiddenUnits::Bernoulli`] unless asked).
+    pub hidden: HiddenUnits,
 }
 
 impl RbmConfig {
@@ -150,6 +186,7 @@ impl RbmConfig {
             sparsity: None,
             learn_sigma: false,
             doubled: DoubledInput::None,
+            hidden: HiddenUnits::Bernoulli,
         }
     }
 
@@ -203,6 +240,7 @@ impl RbmConfig {
             );
         }
         self.validate_doubled()?;
+        self.validate_hidden()?;
         if let Some(s) = self.sparsity {
             if !(s.target > 0.0 && s.target < 1.0) {
                 return bad("sparsity target", s.target.to_string(), "a value in (0, 1)");
@@ -240,6 +278,44 @@ impl RbmConfig {
         Ok(())
     }
 
+    /// Linear hiddens need Bernoulli visibles (a Gaussian-Gaussian RBM's
+    /// joint need not be normalisable), no sparsity target (a mean
+    /// activation in (0, 1) means nothing for them) and an ordinary input.
+    fn validate_hidden(&self) -> Result<()> {
+        if self.hidden == HiddenUnits::Bernoulli {
+            return Ok(());
+        }
+        let bad = |what, value: &str, expected| {
+            Err(ModelError::InvalidConfig {
+                what,
+                value: value.to_string(),
+                expected,
+            })
+        };
+        if self.visible != VisibleUnits::Bernoulli {
+            return bad(
+                "hidden=linear (with Gaussian visibles)",
+                self.visible.name(),
+                "bernoulli visibles: with Gaussian visibles and linear hiddens the joint is a Gaussian that need not be normalisable (not supported)",
+            );
+        }
+        if self.sparsity.is_some() {
+            return bad(
+                "hidden=linear (with a sparsity target)",
+                "sparsity=target",
+                "no sparsity target: it is a mean activation in (0, 1) of binary hiddens",
+            );
+        }
+        if self.doubled != DoubledInput::None {
+            return bad(
+                "hidden=linear (with a doubled input)",
+                self.doubled.name(),
+                "an ordinary RBM (doubled=none): DBMs have binary hidden layers",
+            );
+        }
+        Ok(())
+    }
+
     /// The configuration as one line of `key=value` words, as model files
     /// store it (`visible=… n_visible=… n_hidden=… cd_k=… persistent=…
     /// sample_visible=… init_std=… sparsity=none|target=T cost=C decay=D
@@ -248,6 +324,8 @@ impl RbmConfig {
     /// The modified RBMs of DBM pretraining add ` doubled=bottom-up|top-down`
     /// (ordinary RBMs' lines are as before), a key that parser does not
     /// know: such a line is refused rather than read as an ordinary RBM's.
+    /// Linear hiddens add ` hidden=linear` (Bernoulli hiddens write no
+    /// `hidden=` word, so their lines are as before).
     pub fn to_text(&self) -> String {
         let sparsity = match self.sparsity {
             Some(s) => format!("target={} cost={} decay={}", s.target, s.cost, s.decay),
@@ -257,8 +335,12 @@ impl RbmConfig {
             DoubledInput::None => String::new(),
             d => format!(" doubled={}", d.name()),
         };
+        let hidden = match self.hidden {
+            HiddenUnits::Bernoulli => String::new(),
+            h => format!(" hidden={}", h.name()),
+        };
         format!(
-            "visible={} n_visible={} n_hidden={} cd_k={} persistent={} sample_visible={} init_std={} sparsity={} learn_sigma={}{doubled}",
+            "visible={} n_visible={} n_hidden={} cd_k={} persistent={} sample_visible={} init_std={} sparsity={} learn_sigma={}{doubled}{hidden}",
             self.visible.name(),
             self.n_visible,
             self.n_hidden,

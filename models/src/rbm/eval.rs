@@ -89,14 +89,16 @@ impl Rbm {
             self.hidden_bias(),
         );
         let sigma = self.sigma();
-        let params = match self.config.visible {
+        let mut params = match self.config.visible {
             VisibleUnits::Bernoulli => crate::eval::RbmParams::bernoulli(w, b, c),
             VisibleUnits::Gaussian => crate::eval::RbmParams::gaussian(w, b, c, &sigma),
         };
+        params.hidden = self.config.hidden;
         f(&params)
     }
 
-    /// Exact `ln Z`, summing over the smaller layer (at most 25 units).
+    /// Exact `ln Z`, summing over the smaller layer (at most 25 units; the
+    /// visible layer for linear hiddens, which are integrated).
     pub fn exact_log_z(&self, par: Par) -> Result<f64> {
         self.check_joint("Rbm::exact_log_z")?;
         self.with_eval_params(|p| crate::eval::exact_log_z(p, par))

@@ -22,7 +22,7 @@ use latent_kernels::activation::{Activation, BiasActivation};
 use latent_kernels::gemm::{Accum, MatMut, MatRef, product};
 use latent_kernels::random::{Streams, bernoulli};
 
-use super::{B_VIS, C_HID, DoubledInput, Rbm, VisibleUnits, W};
+use super::{B_VIS, C_HID, DoubledInput, HiddenUnits, Rbm, VisibleUnits, W};
 use crate::error::{ModelError, Result};
 
 /// The settings of [`HiddenPcd`].
@@ -252,12 +252,18 @@ impl HiddenPcd {
     }
 
     /// Errors unless `rbm` is an ordinary RBM with Bernoulli visibles (fixed
-    /// σ) and `x` and the chains fit it.
+    /// σ) and hiddens, and `x` and the chains fit it.
     fn check(&self, rbm: &Rbm, x: &MatRef<'_>) -> Result<()> {
         if rbm.config.visible != VisibleUnits::Bernoulli {
             return Err(ModelError::Unsupported {
                 what: "scikit-learn PCD (hidden chains)",
                 why: "it trains Bernoulli visibles; this RBM has Gaussian visibles".into(),
+            });
+        }
+        if rbm.config.hidden != HiddenUnits::Bernoulli {
+            return Err(ModelError::Unsupported {
+                what: "scikit-learn PCD (hidden chains)",
+                why: "its chains are binary hidden states; this RBM has linear hiddens".into(),
             });
         }
         if rbm.config.doubled != DoubledInput::None {

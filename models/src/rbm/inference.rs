@@ -15,7 +15,7 @@ use rayon::prelude::*;
 
 use super::epilogue::ScaleShift;
 use super::workspace::{RbmScratch, WeightOperands, grown};
-use super::{LOG_SIGMA, Rbm, VisibleUnits, check_len};
+use super::{HiddenUnits, LOG_SIGMA, Rbm, VisibleUnits, check_len};
 use crate::error::Result;
 
 impl Rbm {
@@ -96,7 +96,7 @@ impl Rbm {
     /// Hidden probabilities `p(h = 1 | v) = σ(xW + 1cᵀ)` (`σ(2xW + 1cᵀ)`
     /// for a doubled bottom-up input, [`DoubledInput`](super::DoubledInput))
     /// of the rows of `x` into `out` (`rows x H`): the features of the
-    /// data. One fused GEMM
+    /// data (linear hiddens: their means `xW + 1cᵀ`). One fused GEMM
     /// (Gaussian visibles with learned σ: of `x/σ`, which allocates; see
     /// [`transform_with`](Self::transform_with)).
     pub fn transform(&self, x: MatRef<'_>, out: MatMut<'_>, par: Par) -> Result<()> {
@@ -117,7 +117,7 @@ impl Rbm {
             x,
             self.weight_operands().up,
             out,
-            &BiasActivation::new(self.hidden_bias(), Activation::Sigmoid),
+            &BiasActivation::new(self.hidden_bias(), self.config.hidden.activation()),
             par,
             &mut scratch.scaled,
             &scratch.sigma,
@@ -219,7 +219,7 @@ impl Rbm {
             x,
             ops.up,
             MatMut::row_major(p, rows, h_n)?,
-            &BiasActivation::new(self.hidden_bias(), Activation::Sigmoid),
+            &BiasActivation::new(self.hidden_bias(), self.config.hidden.activation()),
             par,
             &mut scratch.scaled,
             &scratch.sigma,
@@ -229,7 +229,8 @@ impl Rbm {
     }
 
     /// Free energies `F(v)` of the rows of `x` into `out` (MODELS.md 2.1,
-    /// 2.2), in f32 with a stable softplus, the sums per row in f64; rows
+    /// 2.2; linear hiddens: `−bᵀv − Σ_j ½(c_j + (vW)_j)² − (H/2) ln 2π`),
+    /// in f32 with a stable softplus, the sums per row in f64; rows
     /// are split between threads. Refused for the modified RBMs of DBM
     /// pretraining, which have no free energy ([`DoubledInput`](super::DoubledInput)). Allocates a `rows x H` scratch; see
     /// [`free_energy_with`](Self::free_energy_with).
@@ -256,7 +257,7 @@ impl Rbm {
             x,
             self.weight_operands().up,
             MatMut::row_major(act, rows, h_n)?,
-            &BiasActivation::new(self.hidden_bias(), Activation::Softplus),
+            &BiasActivation::new(self.hidden_bias(), self.hidden_free_energy_act()),
             par,
             &mut scratch.scaled,
             &scratch.sigma,
@@ -281,10 +282,15 @@ impl Rbm {
         let b = self.visible_bias();
         let (data, rs, cs) = (x.as_slice(), x.row_stride(), x.col_stride());
         let visible_units = self.config.visible;
+        let hidden_units = self.config.hidden;
         // Row by row, in f64; rows are independent, so the split between
         // threads does not change a bit of the result.
         let energy = |i: usize| -> f32 {
-            let hidden: f64 = act[i * h_n..(i + 1) * h_n].iter().map(|&s| s as f64).sum();
+            let act_row = &act[i * h_n..(i + 1) * h_n];
+            let hidden: f64 = match hidden_units {
+                HiddenUnits::Bernoulli => act_row.iter().map(|&s| s as f64).sum(),
+                HiddenUnits::Linear => linear_hidden_term(act_row),
+            };
             let row = (0..v_n).map(|j| data[i * rs + j * cs] as f64);
             let visible: f64 = match visible_units {
                 VisibleUnits::Bernoulli => row.zip(b).map(|(v, &bj)| bj as f64 * v).sum(),
@@ -315,6 +321,15 @@ impl Rbm {
                     *f = energy(t * chunk + k);
                 }
             });
+    }
+
+    /// The epilogue of the hidden units' total inputs that the free energy
+    /// sums: their softplus (Bernoulli) or the inputs themselves (linear).
+    fn hidden_free_energy_act(&self) -> Activation {
+        match self.config.hidden {
+            HiddenUnits::Bernoulli => Activation::Softplus,
+            HiddenUnits::Linear => Activation::Identity,
+        }
     }
 
     /// Runs `steps` steps of block Gibbs sampling `v → h → v` in place on
@@ -385,7 +400,8 @@ impl Rbm {
 
     /// `p ← p(h|v)` and `h ~ Bernoulli(p)` for the rows of `v` (`p` and `h`
     /// are `rows x H`), drawing from `streams`; `w`, `scaled` and `sigma`
-    /// are as for [`up`](Self::up).
+    /// are as for [`up`](Self::up). Linear hiddens: `p ← c + vW` (the
+    /// means) and `h = p + N(0, 1)` noise.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn sample_hidden(
         &self,
@@ -402,7 +418,10 @@ impl Rbm {
         let pv = MatMut::row_major(p, rows, h_n)?;
         let bias = BiasAdd::new(self.hidden_bias());
         self.up(v, w, pv, &bias, par, scaled, sigma)?;
-        sigmoid_bernoulli(streams, p, None, h, rows, h_n, par)?;
+        match self.config.hidden {
+            HiddenUnits::Bernoulli => sigmoid_bernoulli(streams, p, None, h, rows, h_n, par)?,
+            HiddenUnits::Linear => gaussian(streams, p, Scale::Scalar(1.0), h, rows, h_n, par)?,
+        }
         Ok(())
     }
 
@@ -499,4 +518,17 @@ impl Rbm {
         }
         Ok(())
     }
+}
+
+/// The linear hiddens' part of `−F(v)` from their total inputs `a = c + vW`
+/// (one row): `Σ_j ½a_j² + (H/2) ln 2π`, the log of `∫ e^{−E(v, h)} dh` over
+/// the Gaussian hiddens less the visible term, in f64.
+pub(super) fn linear_hidden_term(a: &[f32]) -> f64 {
+    let half_ln_2pi = 0.5 * (2.0 * std::f64::consts::PI).ln();
+    a.iter()
+        .map(|&a| {
+            let a = a as f64;
+            0.5 * a * a + half_ln_2pi
+        })
+        .sum()
 }

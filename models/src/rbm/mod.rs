@@ -33,6 +33,13 @@
 //! (its GEMM's `α`): training and inference are the same code, and the
 //! likelihood evaluation refuses them (they have no joint distribution).
 //!
+//! Linear hiddens ([`HiddenUnits::Linear`], Hinton & Salakhutdinov 2006,
+//! `rbmhidlinear.m`) run the same steps with the identity in place of the
+//! sigmoid and Gaussian noise in place of the Bernoulli draw: `P = VW + 1cᵀ`
+//! (the features), `H = P + N(0, 1)` in the positive phase, the means in
+//! the negative one; their free energy and exact `ln Z` integrate the
+//! hiddens in closed form ([`crate::eval`]), and AIS refuses them.
+//!
 //! Gaussian visibles use unit variance (`σ_i = 1`, MODELS.md 2.2): standardise
 //! the data per feature first (`latent_engine::preprocess`).
 
@@ -53,7 +60,7 @@ mod doubled_tests;
 #[cfg(test)]
 mod tests;
 
-pub use config::{DoubledInput, RbmConfig, Sparsity, VisibleUnits};
+pub use config::{DoubledInput, HiddenUnits, RbmConfig, Sparsity, VisibleUnits};
 pub use hidden_pcd::{FIT_STREAM, FitPlan, HiddenPcd, HiddenPcdConfig};
 pub use profile::StepProfile;
 pub use workspace::RbmScratch;

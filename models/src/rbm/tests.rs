@@ -108,6 +108,7 @@ fn the_chain_gives_the_same_bits_however_the_rows_are_cut_into_blocks() {
             up_factor: 1.0,
             down_factor: 1.0,
             visible: VisibleUnits::Bernoulli,
+            hidden: super::HiddenUnits::Bernoulli,
             visible_act: Activation::Sigmoid,
             k,
             persistent,
@@ -183,4 +184,55 @@ fn a_step_profile_adds_up_and_an_idle_clock_reads_zero() {
     assert_eq!(total.steps, 2);
     assert_eq!(total.total(), Duration::from_micros(2 * 4321));
     assert_eq!(total.phases()[1], ("chain", Duration::from_micros(40)));
+}
+
+/// Linear hiddens are sampled as their means plus unit-variance Gaussian
+/// noise (`rbmhidlinear.m`: `poshidprobs + randn`): over many rows the
+/// samples' deviations from the means have mean 0 and variance 1 per unit,
+/// and the means are the features.
+#[test]
+fn linear_hidden_samples_are_the_means_plus_standard_normal_noise() {
+    let (v_n, h_n, rows) = (5, 3, 20_000);
+    let config = super::RbmConfig {
+        hidden: super::HiddenUnits::Linear,
+        ..super::RbmConfig::bernoulli(v_n, h_n)
+    };
+    let w: Vec<f32> = (0..v_n * h_n).map(|i| (i as f32 * 0.37).sin()).collect();
+    let rbm = super::Rbm::from_params(config, &w, &[0.0; 5], &[0.5, -1.0, 2.0]).unwrap();
+    let x: Vec<f32> = (0..rows * v_n)
+        .map(|i| ((i * 7) % 3 == 0) as u8 as f32)
+        .collect();
+    let xm = latent_kernels::gemm::MatRef::row_major(&x, rows, v_n).unwrap();
+    let (mut p, mut h) = (vec![0.0f32; rows * h_n], vec![0.0f32; rows * h_n]);
+    let ops = rbm.weight_operands();
+    let (mut scaled, sigma) = (Vec::new(), Vec::new());
+    let streams = Streams::new(42);
+    rbm.sample_hidden(
+        xm,
+        ops.up,
+        &mut p,
+        &mut h,
+        streams,
+        Par::Seq,
+        &mut scaled,
+        &sigma,
+    )
+    .unwrap();
+    let mut feats = Matrix::zeros(rows, h_n).unwrap();
+    rbm.transform(xm, feats.view_mut(), Par::Seq).unwrap();
+    assert_eq!(feats.as_slice(), &p[..], "the means are the features");
+    for j in 0..h_n {
+        let d: Vec<f64> = (0..rows)
+            .map(|r| (h[r * h_n + j] - p[r * h_n + j]) as f64)
+            .collect();
+        let mean = d.iter().sum::<f64>() / rows as f64;
+        let var = d.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (rows - 1) as f64;
+        // Five standard errors: 5/√n for the mean, 5·√(2/n) for the variance.
+        let n = rows as f64;
+        assert!(mean.abs() < 5.0 / n.sqrt(), "unit {j}: noise mean {mean}");
+        assert!(
+            (var - 1.0).abs() < 5.0 * (2.0 / n).sqrt(),
+            "unit {j}: noise variance {var}"
+        );
+    }
 }

@@ -119,6 +119,7 @@ impl Rbm {
             up_factor: config.doubled.up_factor(),
             down_factor: config.doubled.down_factor(),
             visible: config.visible,
+            hidden: config.hidden,
             visible_act: match config.visible {
                 VisibleUnits::Bernoulli => Activation::Sigmoid,
                 VisibleUnits::Gaussian => Activation::Identity,

@@ -7,7 +7,7 @@ use latent_engine::checkpoint::EpochRecord;
 use latent_engine::train::{FitSummary, Model, Trainer};
 use latent_engine::{Checkpoint, Dataset, Par, ParamSet};
 
-use super::{Run, Settings, StageData, join_history};
+use super::{Run, StageData, join_history};
 use crate::ae::{Autoencoder, PretrainedLayer, StackedPretrainer};
 use crate::error::Result;
 use crate::model::WithPrecision;
@@ -266,10 +266,7 @@ fn pretrain_layer<M: Model + WithPrecision + Send>(
         start.0.kind()
     );
     run.observer.stage(&label, Some(l));
-    let layer_settings = Settings {
-        epochs: spec.pretrain_epochs,
-        ..*run.settings
-    };
+    let layer_settings = spec.layer_settings(run.settings, l);
     let (file, lines) = (run.file(), spec.lines(false));
     let mut save = |t: &Trainer<M>| -> Result<()> {
         let params: Vec<&ParamSet> = pre.params.iter().collect();

@@ -414,6 +414,7 @@ mod tests {
                 pretrain: Pretrain::Rbm(RbmConfig::bernoulli(8, 4)),
                 config,
                 pretrain_epochs: 1,
+                pretrain_optimizer: None,
             };
             train_deep_ae(run, DeepAePlan { spec, resume: None }, (&d, None)).map(drop)
         });

@@ -27,7 +27,8 @@ impl Optimizer {
         }
     }
 
-    fn from_name(name: &str) -> Option<Optimizer> {
+    /// The optimiser of a name ([`name`](Self::name)'s inverse).
+    pub fn from_name(name: &str) -> Option<Optimizer> {
         match name {
             "sgd" => Some(Optimizer::Sgd),
             "adam" => Some(Optimizer::Adam),

@@ -10,5 +10,6 @@ mod dbn;
 mod determinism;
 mod eval;
 mod gradients;
+mod linear;
 mod reference;
 mod training;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 use latent_kernels::Precision;
 use latent_models::persist::{self, ModelFile};
-use latent_models::rbm::{RbmConfig, Sparsity, VisibleUnits};
+use latent_models::rbm::{HiddenUnits, RbmConfig, Sparsity, VisibleUnits};
 use latent_models::train::{Optimizer, Settings, SettingsOverrides};
 
 use crate::cli::error::{CliError, Result};
@@ -107,6 +107,25 @@ pub enum PretrainArg {
     Rbm,
     /// No pretraining (classifier only).
     None,
+}
+
+/// The hidden units of an RBM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum HiddenArg {
+    /// Binary (sigmoid) hidden units.
+    Bernoulli,
+    /// Linear, unit-variance Gaussian hidden units (Bernoulli visibles).
+    Linear,
+}
+
+impl HiddenArg {
+    /// The library's kind of hidden units.
+    pub fn units(self) -> HiddenUnits {
+        match self {
+            HiddenArg::Bernoulli => HiddenUnits::Bernoulli,
+            HiddenArg::Linear => HiddenUnits::Linear,
+        }
+    }
 }
 
 fn positive_f32(s: &str) -> std::result::Result<f32, String> {
@@ -242,7 +261,9 @@ pub struct TrainArgs {
     pub pretrain_epochs: Option<u32>,
     /// dbm: the pretraining RBMs' learning rate [default: 0.05].
     /// classifier: the pretraining's [default: 0.1 for rbm (sgd), 0.001 for
-    /// ae (adam)].
+    /// ae (adam)]. deep-ae: the pretraining layers' learning rate (with its
+    /// own optimiser, see --pretrain-optimizer) [default: --lr, or 0.1 with
+    /// sgd and 0.001 with adam when the optimisers differ].
     #[arg(long, value_parser = positive_f32, allow_negative_numbers = true)]
     pub pretrain_lr: Option<f32>,
     /// Seed of the initial weights, shuffles, noise and samplers [default:
@@ -326,6 +347,34 @@ pub struct TrainArgs {
     /// Hinton used 4).
     #[arg(long, value_name = "STD", value_parser = non_negative_f32, allow_negative_numbers = true)]
     pub code_noise: Option<f32>,
+    /// rbm: the hidden units, bernoulli or linear (unit-variance Gaussian,
+    /// as the code layer of Hinton & Salakhutdinov 2006) [default:
+    /// bernoulli, or the resumed model's].
+    #[arg(long, value_enum)]
+    pub hidden_units: Option<HiddenArg>,
+    /// deep-ae: the pretraining's own optimiser (the run's then only
+    /// fine-tunes) [default: the run's --optimizer, or the resumed model's].
+    #[arg(long, value_enum)]
+    pub pretrain_optimizer: Option<Optim>,
+    /// deep-ae: a constant momentum of sgd pretraining [default: 0.5 for 5
+    /// epochs, then 0.9].
+    #[arg(long, value_parser = unit_open_f32, allow_negative_numbers = true)]
+    pub pretrain_momentum: Option<f32>,
+    /// deep-ae: the pretraining's L2 weight decay [default: --weight-decay].
+    #[arg(long, value_parser = non_negative_f32, allow_negative_numbers = true)]
+    pub pretrain_weight_decay: Option<f32>,
+    /// deep-ae: the learning rate of the layer with a linear (identity)
+    /// activation, a linear code layer's RBM [default: --pretrain-lr].
+    #[arg(long, value_parser = positive_f32, allow_negative_numbers = true)]
+    pub pretrain_linear_lr: Option<f32>,
+    /// deep-ae: a published recipe's settings for the flags not given.
+    /// hinton2006 (Hinton & Salakhutdinov 2006): sigmoid layers and a linear
+    /// code layer, RBM pretraining (CD-1, initial weights N(0, 0.1²)) with
+    /// sgd at 0.1 (the code layer 0.001), momentum 0.5 then 0.9, weight
+    /// decay 0.0002, 50 epochs per layer, then 200 epochs of fine-tuning on
+    /// cross-entropy (with --optimizer; the paper used conjugate gradients).
+    #[arg(long, value_enum)]
+    pub recipe: Option<Recipe>,
 }
 
 /// The fast encoder of a PSD model.
@@ -345,12 +394,20 @@ fn open_unit_f32(s: &str) -> std::result::Result<f32, String> {
     }
 }
 
+/// A published recipe (`--recipe`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Recipe {
+    /// Hinton & Salakhutdinov (2006), "Reducing the dimensionality of data
+    /// with neural networks": the deep autoencoder's pretraining.
+    Hinton2006,
+}
+
 /// Refuses flags that do not apply to the kind being trained.
 pub fn check_flags(args: &TrainArgs) -> Result<()> {
     use Kind::*;
     const RBMS: &[Kind] = &[Rbm, GaussianRbm, Dbn, DeepAe, Dbm, Classifier];
     const AES: &[Kind] = &[Ae, Vae, DeepAe];
-    let rules: [(&str, bool, &[Kind]); 30] = [
+    let rules: [(&str, bool, &[Kind]); 36] = [
         (
             "--hidden",
             args.hidden.is_some(),
@@ -398,7 +455,7 @@ pub fn check_flags(args: &TrainArgs) -> Result<()> {
         (
             "--pretrain-lr",
             args.pretrain_lr.is_some(),
-            &[Dbm, Classifier],
+            &[Dbm, DeepAe, Classifier],
         ),
         ("--classes", args.classes.is_some(), &[Classifier]),
         (
@@ -413,6 +470,28 @@ pub fn check_flags(args: &TrainArgs) -> Result<()> {
         ),
         ("--patience", args.patience.is_some(), &[Classifier]),
         ("--code-noise", args.code_noise.is_some(), &[Ae, DeepAe]),
+        ("--hidden-units", args.hidden_units.is_some(), &[Rbm]),
+        (
+            "--pretrain-optimizer",
+            args.pretrain_optimizer.is_some(),
+            &[DeepAe],
+        ),
+        (
+            "--pretrain-momentum",
+            args.pretrain_momentum.is_some(),
+            &[DeepAe],
+        ),
+        (
+            "--pretrain-weight-decay",
+            args.pretrain_weight_decay.is_some(),
+            &[DeepAe],
+        ),
+        (
+            "--pretrain-linear-lr",
+            args.pretrain_linear_lr.is_some(),
+            &[DeepAe],
+        ),
+        ("--recipe", args.recipe.is_some(), &[DeepAe]),
     ];
     for (flag, given, kinds) in rules {
         if given && !kinds.contains(&args.model) {
@@ -463,6 +542,9 @@ pub fn rbm_config(args: &TrainArgs, base: RbmConfig) -> Result<RbmConfig> {
         c.cd_k = k as usize;
     }
     c.persistent |= args.persistent;
+    if let Some(h) = args.hidden_units {
+        c.hidden = h.units();
+    }
     c.learn_sigma |= args.learn_sigma && c.visible == VisibleUnits::Gaussian;
     if let Some(s) = &args.sparsity {
         let target = unit_open_f32(s)

@@ -1,6 +1,7 @@
 //! `latent train deep-ae`: the flags become the library's
 //! [`DeepAeSpec`]; [`train_deep_ae`] pretrains the layers (autoencoders or
-//! RBMs), unrolls the stack and fine-tunes it.
+//! RBMs, a linear code layer's RBM with linear hiddens), unrolls the stack
+//! and fine-tunes it.
 
 use latent_engine::Par;
 use latent_kernels::activation::Activation;
@@ -8,7 +9,7 @@ use latent_models::ModelError;
 use latent_models::ae::{AeConfig, Loss};
 use latent_models::persist::{self, DeepAeSpec, Pretrain};
 use latent_models::rbm::RbmConfig;
-use latent_models::train::{DeepAePlan, DeepAeResume, train_deep_ae};
+use latent_models::train::{DeepAePlan, DeepAeResume, Settings, train_deep_ae};
 use serde_json::json;
 
 use super::ae_flags::{
@@ -19,6 +20,10 @@ use super::args::{
 };
 use super::data::{TrainData, check_columns, load_resumed, read_data};
 use super::memory::{Net, check_run};
+use super::pretrain_opt::{
+    HINTON2006_EPOCHS, HINTON2006_INIT_STD, HINTON2006_PRETRAIN_EPOCHS, check_recipe, hinton2006,
+    pretrain_optimizer, recipe_activations,
+};
 use super::session::{Session, best_text, history_json};
 use crate::cli::error::{CliError, Result};
 use crate::cli::progress::json_f64;
@@ -30,7 +35,7 @@ fn deep_spec(
     args: &TrainArgs,
     sizes: Vec<usize>,
     loss: Loss,
-    epochs: usize,
+    settings: &Settings,
     base: Option<&DeepAeSpec>,
 ) -> Result<DeepAeSpec> {
     let depth = sizes.len() - 1;
@@ -40,6 +45,7 @@ fn deep_spec(
         base.map(|b| b.config.activations.as_slice()),
         Activation::Sigmoid,
     )?;
+    let acts = recipe_activations(args, acts);
     // Exactly the configuration `DeepAeSpec::unroll` gives.
     let mut config = AeConfig::new(&sizes, Activation::Identity)
         .with_activations(&acts)
@@ -49,6 +55,7 @@ fn deep_spec(
     let kind = match (args.pretrain, base.map(|b| &b.pretrain)) {
         (Some(k), _) => k,
         (None, Some(Pretrain::Rbm(_))) => PretrainArg::Rbm,
+        (None, _) if hinton2006(args) => PretrainArg::Rbm,
         (None, _) => PretrainArg::Ae,
     };
     let pretrain = match kind {
@@ -96,15 +103,26 @@ fn deep_spec(
                     "it applies to --pretrain ae",
                 ));
             }
-            if let Some(a) = acts.iter().find(|&&a| a != Activation::Sigmoid) {
+            // Sigmoid hiddens, or linear ones on the code layer.
+            let code_linear =
+                |l: usize, a: &Activation| *a == Activation::Identity && l + 1 == depth;
+            if let Some((_, a)) = acts
+                .iter()
+                .enumerate()
+                .find(|(l, a)| **a != Activation::Sigmoid && !code_linear(*l, a))
+            {
                 return Err(CliError::arg(
                     "--activation",
                     a.name(),
-                    "sigmoid on every layer with --pretrain rbm (an RBM's hidden units are sigmoid)",
+                    "sigmoid on every layer with --pretrain rbm (an RBM's hidden units are sigmoid), or identity on the code layer (linear hiddens)",
                 ));
             }
             let rc = match base.map(|b| &b.pretrain) {
                 Some(Pretrain::Rbm(rc)) => *rc,
+                _ if hinton2006(args) => RbmConfig {
+                    init_std: HINTON2006_INIT_STD,
+                    ..RbmConfig::bernoulli(sizes[0], sizes[1])
+                },
                 _ => RbmConfig::bernoulli(sizes[0], sizes[1]),
             };
             let mut rc = rbm_config(args, rc)?;
@@ -113,6 +131,8 @@ fn deep_spec(
             Pretrain::Rbm(rc)
         }
     };
+    let recipe_epochs = hinton2006(args).then_some(HINTON2006_PRETRAIN_EPOCHS);
+    let base_opt = base.and_then(|b| b.pretrain_optimizer);
     let spec = DeepAeSpec {
         config,
         pretrain,
@@ -120,7 +140,9 @@ fn deep_spec(
             .pretrain_epochs
             .map(|e| e as usize)
             .or(base.map(|b| b.pretrain_epochs))
-            .unwrap_or(epochs),
+            .or(recipe_epochs)
+            .unwrap_or(settings.epochs),
+        pretrain_optimizer: pretrain_optimizer(args, settings, kind, base_opt)?,
     };
     if let Pretrain::Ae(t) = &spec.pretrain {
         for l in 0..depth {
@@ -139,7 +161,7 @@ fn deep_spec(
 fn plan(
     args: &TrainArgs,
     data: &TrainData,
-    epochs: usize,
+    settings: &Settings,
     resumed: Option<&persist::ModelFile>,
 ) -> Result<DeepAePlan> {
     let sizes = flag_sizes(args, data, 2)?;
@@ -149,7 +171,7 @@ fn plan(
             check_columns(&args.data, &data.train.x, file.config.sizes[0])?;
             let loss = choose_loss(args, data, Some(file.config.loss))?;
             let sizes = sizes.unwrap_or_else(|| file.config.sizes.clone());
-            let flags = deep_spec(args, sizes, loss, epochs, Some(&file))?;
+            let flags = deep_spec(args, sizes, loss, settings, Some(&file))?;
             // Like --epochs, --pretrain-epochs may change on a resume.
             let same_length = DeepAeSpec {
                 pretrain_epochs: file.pretrain_epochs,
@@ -165,7 +187,7 @@ fn plan(
             let sizes = sizes.ok_or_else(|| missing_sizes(Kind::DeepAe))?;
             let loss = choose_loss(args, data, None)?;
             DeepAePlan {
-                spec: deep_spec(args, sizes, loss, epochs, None)?,
+                spec: deep_spec(args, sizes, loss, settings, None)?,
                 resume: None,
             }
         }
@@ -174,10 +196,14 @@ fn plan(
 
 /// `latent train deep-ae`.
 pub fn train(args: &TrainArgs, g: &Global) -> Result<Report> {
+    check_recipe(args)?;
     let resumed = load_resumed(args)?;
-    let settings = settings(args, resumed.as_ref())?;
+    let mut settings = settings(args, resumed.as_ref())?;
+    if hinton2006(args) && args.epochs.is_none() {
+        settings.epochs = HINTON2006_EPOCHS;
+    }
     let data = read_data(args, resumed.as_ref())?;
-    let plan = plan(args, &data, settings.epochs, resumed.as_ref())?;
+    let plan = plan(args, &data, &settings, resumed.as_ref())?;
     check_run(args, &settings, &data, Net::DeepAe(&plan.spec.config.sizes))?;
     if matches!(plan.spec.pretrain, Pretrain::Rbm(_)) && !data.in_unit() {
         return Err(CliError::mismatch(

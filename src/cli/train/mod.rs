@@ -17,6 +17,7 @@ mod dbm;
 mod dbn;
 mod deep_ae;
 mod memory;
+mod pretrain_opt;
 mod psd;
 mod rbm;
 mod vae;

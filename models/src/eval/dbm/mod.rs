@@ -151,6 +151,7 @@ impl<'a> DbmParams<'a> {
             visible_bias: self.biases.first().copied().unwrap_or(&[]),
             hidden_bias: self.biases.get(1).copied().unwrap_or(&[]),
             visible: self.visible,
+            hidden: crate::rbm::HiddenUnits::Bernoulli,
         }
     }
 
