@@ -56,7 +56,7 @@ pub struct Global {
 pub enum Command {
     /// Train an RBM, a DBN and a denoising autoencoder on built-in data and draw pictures (no files needed).
     Demo(demo::DemoArgs),
-    /// Train rbm, gaussian-rbm, dbn, ae, vae, deep-ae, dbm or classifier on a data file (IDX, NPY, CSV) and write a model file.
+    /// Train rbm, gaussian-rbm, dbn, ae, vae, deep-ae, dbm, psd or classifier on a data file (IDX, NPY, CSV) and write a model file.
     Train(Box<train::TrainArgs>),
     /// Show a model file's kind, shapes, hyper-parameters and training history.
     Info(commands::info::InfoArgs),
