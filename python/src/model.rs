@@ -52,6 +52,15 @@ impl NativeModel {
         par: Par,
         f: impl FnOnce(MatRef<'_>, Par) -> Result<R>,
     ) -> Result<R> {
+        if self.file.preprocess == Preprocess::None {
+            self.check_visible(v)?;
+            return f(MatRef::row_major(data, n, v)?, par);
+        }
+        f(self.input_matrix((data, n, v))?.view(), par)
+    }
+
+    /// An error unless the data has the model's `v` visible units.
+    fn check_visible(&self, v: usize) -> Result<()> {
         let expected = self.file.model.n_visible();
         if v != expected {
             return Err(ModelError::mismatch(
@@ -60,12 +69,17 @@ impl NativeModel {
                 v,
             ));
         }
-        if self.file.preprocess == Preprocess::None {
-            return f(MatRef::row_major(data, n, v)?, par);
-        }
+        Ok(())
+    }
+
+    /// A copy of the rows of `x`, preprocessed as `latent encode` does.
+    fn input_matrix(&self, (data, n, v): (&[f32], usize, usize)) -> Result<Matrix> {
+        self.check_visible(v)?;
         let mut x = Matrix::from_slice(n, v, data)?;
-        self.file.prepare(&mut x, Path::new("X"))?;
-        f(x.view(), par)
+        if self.file.preprocess != Preprocess::None {
+            self.file.prepare(&mut x, Path::new("X"))?;
+        }
+        Ok(x)
     }
 
     /// The score named `name` (`None`: the model's default, its first).
@@ -275,6 +289,30 @@ impl NativeModel {
                     .encode_into(x, out, &mut Default::default(), par)
             })
         })
+    }
+
+    /// A classifier's class probabilities `p(y|x)` of the rows of `x`
+    /// (`n x classes`, what `latent predict --proba` writes);
+    /// other kinds are an error.
+    #[pyo3(signature = (x, threads = None))]
+    fn predict_proba<'py>(
+        &self,
+        py: Python<'py>,
+        x: PyReadonlyArray2<'_, f32>,
+        threads: Option<usize>,
+    ) -> PyResult<Bound<'py, PyArray2<f32>>> {
+        let Some(clf) = self.file.model.as_classifier() else {
+            return Err(value_error(format!(
+                "predict_proba: a {} model has no classes (only a classifier model)",
+                self.file.kind.name()
+            )));
+        };
+        let input = rows_of(&x, "X")?;
+        let p = compute(py, threads, |par| {
+            let x = self.input_matrix(input)?;
+            self.file.model.class_probabilities(&x, par)
+        })?;
+        PyArray1::from_slice(py, p.as_slice()).reshape([input.1, clf.classes()])
     }
 
     /// Deterministic reconstructions of the rows of `x` (`n x V`), on the

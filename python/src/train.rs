@@ -21,10 +21,11 @@ use latent_models::train::{
     train_deep_ae, train_model, train_psd,
 };
 use latent_models::{ModelError, Result};
-use numpy::PyReadonlyArray2;
+use numpy::{PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+use crate::classifier::{self, ClassifierOptions};
 use crate::model::NativeModel;
 use crate::{compute, rows_of, value_error};
 
@@ -168,8 +169,9 @@ fn train_kind(
         }
         Kind::Classifier => {
             return Err(ModelError::Unsupported {
-                what: "training a classifier from Python",
-                why: "train it with latent train classifier".into(),
+                what: "training a classifier without its options",
+                why: "pass classifier= (the classes, pretraining and validation) and labels="
+                    .into(),
             });
         }
     })
@@ -193,11 +195,14 @@ struct PySettings {
 /// Gaussian RBM's standardised first with `standardize`): `sizes` are the
 /// layer sizes (visible first), `spec` the model's text form (an RBM's or
 /// DBN layer's configuration words, an `ae`/`vae` spec, a `deep-ae` file's
-/// three lines, a `dbm` file's configuration line), `settings` what
-/// `latent train` takes as flags. Returns the model file it would have
-/// written; the GIL is released meanwhile.
+/// three lines, a `dbm` file's configuration line; unused by a
+/// classifier), `settings` what `latent train` takes as flags. A
+/// classifier takes `labels` (the class index of every row, below
+/// `classifier["classes"]`) and `classifier`, its options (see
+/// [`ClassifierOptions`]). Returns the model file it would have written;
+/// the GIL is released meanwhile.
 #[pyfunction]
-#[pyo3(signature = (kind, x, sizes, spec, settings, sparsity = None, standardize = false, threads = None, progress = None))]
+#[pyo3(signature = (kind, x, sizes, spec, settings, sparsity = None, standardize = false, threads = None, progress = None, labels = None, classifier = None))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn train(
     py: Python<'_>,
@@ -210,11 +215,14 @@ pub(crate) fn train(
     standardize: bool,
     threads: Option<usize>,
     progress: Option<Py<PyAny>>,
+    labels: Option<PyReadonlyArray1<'_, u32>>,
+    classifier: Option<ClassifierOptions>,
 ) -> PyResult<NativeModel> {
     let kind = Kind::from_name(kind)
         .ok_or_else(|| value_error(format!("kind {kind:?}: one of {}", Kind::NAMES)))?;
     let settings = resolve(kind, settings)?;
     let (data, n, v) = rows_of(&x, "X")?;
+    let labels = labels_of(labels.as_ref(), n)?;
     let mut observer = PyObserver {
         progress,
         stage: kind.name().to_string(),
@@ -230,9 +238,12 @@ pub(crate) fn train(
         } else {
             Preprocess::None
         };
-        let data = Dataset::new(m, None)?;
+        let data = Dataset::new(m, labels)?;
         let mut run = Run::in_memory(&settings, &pre, obs);
-        let mut model = train_kind(&mut run, (kind, spec, &sizes, sparsity), &data)?;
+        let mut model = match (kind, &classifier) {
+            (Kind::Classifier, Some(o)) => classifier::train(&mut run, o, &sizes, &data)?,
+            _ => train_kind(&mut run, (kind, spec, &sizes, sparsity), &data)?,
+        };
         model.set_precision(settings.precision);
         let checkpoint = run.kept.take().ok_or_else(|| {
             ModelError::mismatch("the run's model file", "kept in memory", "none")
@@ -249,6 +260,23 @@ pub(crate) fn train(
         return Err(e);
     }
     Ok(NativeModel { file: trained? })
+}
+
+/// The labels of the `n` rows of `X` (a copy), one per row.
+fn labels_of(labels: Option<&PyReadonlyArray1<'_, u32>>, n: usize) -> PyResult<Option<Vec<u32>>> {
+    let Some(l) = labels else {
+        return Ok(None);
+    };
+    let l = l
+        .as_slice()
+        .map_err(|_| value_error("y: expected a contiguous uint32 array"))?;
+    if l.len() != n {
+        return Err(value_error(format!(
+            "y: labels vs samples of X: expected {n}, found {}",
+            l.len()
+        )));
+    }
+    Ok(Some(l.to_vec()))
 }
 
 /// [`Settings::resolve`] of the caller's settings (a dict of
