@@ -3,11 +3,12 @@
 scikit-learn estimators trained by latent's engine (multithreaded, the GIL
 released): ``BernoulliRBM`` (a drop-in for
 ``sklearn.neural_network.BernoulliRBM``), ``GaussianRBM``, ``DBN``, ``DBM``,
-``Autoencoder``, ``VAE`` and ``DeepAutoencoder``. ``latent.load`` reads the
+``Autoencoder``, ``VAE``, ``DeepAutoencoder`` and ``Classifier``. ``latent.load`` reads the
 model files the ``latent`` command writes, of any kind; every estimator's
 ``save`` writes them.
 """
 
+from latent._classifier import Classifier
 from latent._estimators import DBM, DBN, VAE, Autoencoder, DeepAutoencoder, GaussianRBM
 from latent._load import load
 from latent._native import __version__
@@ -21,6 +22,7 @@ __all__ = [
     "Autoencoder",
     "VAE",
     "DeepAutoencoder",
+    "Classifier",
     "load",
     "__version__",
 ]

@@ -7,6 +7,7 @@ import os
 from typing import Dict, Type, Union
 
 from latent import _native, _rbm
+from latent._classifier import Classifier
 from latent._base import LatentEstimator, file_line
 from latent._estimators import DBM, DBN, VAE, Autoencoder, DeepAutoencoder, GaussianRBM
 
@@ -17,6 +18,7 @@ ESTIMATORS: Dict[str, Type[LatentEstimator]] = {
     "vae": VAE,
     "deep-ae": DeepAutoencoder,
     "dbm": DBM,
+    "classifier": Classifier,
 }
 
 
@@ -24,7 +26,8 @@ def load(path: Union[str, "os.PathLike[str]"]) -> Union[_rbm.BernoulliRBM, Laten
     """A fitted estimator from a ``latent`` model file (written by ``latent
     train`` or an estimator's ``save``): ``BernoulliRBM`` for kind ``rbm``
     (a file without preprocessing), ``GaussianRBM``, ``DBN``, ``DBM``,
-    ``Autoencoder``, ``VAE``, ``DeepAutoencoder`` for the others, with the
+    ``Autoencoder``, ``VAE``, ``DeepAutoencoder``, ``Classifier`` for the others
+    (a classifier file's ``classes_`` are 0..K-1: files store no label values), with the
     constructor's parameters read from the file (its configuration and
     ``train:`` line) and the model as fitted. A file's preprocessing
     (``latent train``'s scaling or standardisation) is applied to every

@@ -117,13 +117,3 @@ def test_load_refuses_what_is_not_a_model(tmp_path):
     bad.write_bytes(b"LATENTCK but not really")
     with pytest.raises(ValueError, match="bad.latent"):
         latent.load(bad)
-
-
-def test_a_classifier_file_is_refused_naming_its_kind(tmp_path, data):
-    X, x_path = data
-    y = tmp_path / "y.npy"
-    np.save(y, (X[:, 0] > 0.5).astype(np.int64))
-    model = tmp_path / "clf.latent"
-    run("train", "classifier", "--data", x_path, "--labels", y, "--layers", "16,4", "--epochs", "1", "--out", model)
-    with pytest.raises(ValueError, match="a classifier model file has no estimator"):
-        latent.load(model)

@@ -2,7 +2,7 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from latent import DBM, DBN, VAE, Autoencoder, BernoulliRBM, DeepAutoencoder, GaussianRBM
+from latent import DBM, DBN, VAE, Autoencoder, BernoulliRBM, Classifier, DeepAutoencoder, GaussianRBM
 
 # Checks expected to fail, each with the reason: the two scikit-learn lists
 # for its own BernoulliRBM (sklearn/utils/_test_common/instance_generator.py),
@@ -27,6 +27,10 @@ ESTIMATORS = [
     DeepAutoencoder((8, 4), n_iter=3, batch_size=10, random_state=0),
     DBM((8, 4), n_iter=3, batch_size=10, random_state=0),
     DBM((8, 4, 3), mf_tol=0.0, chains=7, n_iter=3, batch_size=10, random_state=0),
+    # The checks' data is not in [0, 1]: autoencoder pretraining, or none.
+    Classifier((8,), pretrain="ae", n_iter=20, learning_rate=0.01, batch_size=10, random_state=0),
+    Classifier((8, 4), pretrain="none", n_iter=20, learning_rate=0.01, batch_size=10, random_state=0,
+               validation_fraction=0.2, patience=5),
 ]
 
 
