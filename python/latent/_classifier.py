@@ -75,7 +75,8 @@ class Classifier(ClassifierMixin, LatentEstimator):
     cd_k, persistent
         The pretraining RBMs' Gibbs steps and persistent chains.
     n_iter : int, default=10
-        Fine-tuning epochs.
+        Fine-tuning epochs (``n_iter_``: those run, fewer when
+        ``patience`` stopped it early).
     learning_rate : float or None, default=None
         Fine-tuning's learning rate (None: 0.001 with Adam, 0.1 with SGD).
     batch_size, optimizer, weight_decay, momentum, random_state, verbose, threads, precision
@@ -202,8 +203,17 @@ class Classifier(ClassifierMixin, LatentEstimator):
             progress=progress, labels=labels, classifier=options,
         )  # fmt: skip
         self.classes_ = classes
-        self.n_iter_ = int(self.n_iter)
+        self.n_iter_ = self._finetune_epochs()
         return self
+
+    def _finetune_epochs(self) -> int:
+        """The fine-tuning epochs in the model's history (after every
+        pretrained layer's): ``n_iter`` unless it stopped early."""
+        config = self.model_.config
+        pre = file_line(config, "pretrain").split()
+        epochs = int(train_words(" ".join(pre[1:])).get("epochs", 0))
+        pretraining = 0 if not pre or pre[0] == "none" else epochs * (len(self.model_.sizes) - 1)
+        return len(self.model_.history()) - pretraining
 
     # -- inference -----------------------------------------------------
 
@@ -273,6 +283,7 @@ class Classifier(ClassifierMixin, LatentEstimator):
             params.update(cd_k=int(layer.get("cd_k", 1)), persistent=layer.get("persistent") == "true")
         self.set_params(**params)
         self.classes_ = np.arange(int(first["classes"]))
+        self.n_iter_ = self._finetune_epochs()
 
     def _settings_from_file(self, train: str) -> Dict[str, Any]:
         out = super()._settings_from_file(train)

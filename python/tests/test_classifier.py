@@ -5,6 +5,7 @@ probabilities are a forward pass of its own weights; any label values
 survive a fit and a pickle."""
 
 import gzip
+import json
 import os
 import pickle
 import subprocess
@@ -35,6 +36,11 @@ def data(tmp_path_factory):
 
 def run(*args):
     return subprocess.run([cli(), "-q", *map(str, args)], check=True, capture_output=True, text=True)
+
+
+def train_json(*args):
+    """`latent train classifier` with its JSON report."""
+    return json.loads(run("--json", "train", "classifier", *args).stdout)
 
 
 # (pretrain, `latent train classifier` flags, the estimator with the same settings)
@@ -79,13 +85,14 @@ def forward(est, X):
 def test_fit_is_latent_train_classifier(tmp_path, data, pretrain, flags, params):
     X, y, x_path, y_path = data
     model = tmp_path / "cli.latent"
-    run("train", "classifier", "--data", x_path, "--labels", y_path, "--out", model, *flags)
+    report = train_json("--data", x_path, "--labels", y_path, "--out", model, *flags)
     # String labels: classes_ sorts them as the integers, the same model.
     fitted = latent.Classifier(**params).fit(X, NAMES[y])
     loaded = latent.load(model)
     assert type(loaded) is latent.Classifier
     assert loaded.get_params() == fitted.get_params()
     assert fitted.info()["config"] == loaded.info()["config"]
+    assert fitted.n_iter_ == loaded.n_iter_ == report["finetune_epochs_total"]
     assert set(fitted.params_) == set(loaded.params_)
     for name, value in loaded.params_.items():
         np.testing.assert_array_equal(fitted.params_[name], value, err_msg=f"{pretrain} {name}")
@@ -115,6 +122,18 @@ def test_probabilities_are_a_forward_pass_of_its_weights(data, pretrain, flags, 
     # transform: the top hidden layer (the input without hidden layers).
     top = est.transform(X)
     assert top.shape == (len(X), params["hidden_layer_sizes"][-1] if params["hidden_layer_sizes"] else 16)
+
+
+def test_early_stopping_keeps_the_best_epoch(tmp_path, data):
+    X, y, x_path, y_path = data
+    flags = ["--layers", "16,4", "--epochs", "8", "--validation-fraction", "0.2", "--patience", "1", "--seed", "2"]
+    report = train_json("--data", x_path, "--labels", y_path, "--out", tmp_path / "m.latent", *flags)
+    assert report["stopped_early"], report
+    est = latent.Classifier((4,), n_iter=8, validation_fraction=0.2, patience=1, random_state=2).fit(X, y)
+    assert est.n_iter_ == report["finetune_epochs_total"] < 8
+    loaded = latent.load(tmp_path / "m.latent")
+    for name, value in loaded.params_.items():
+        np.testing.assert_array_equal(est.params_[name], value, err_msg=name)
 
 
 def test_string_labels_round_trip_a_pickle_and_a_file(tmp_path, data):
