@@ -10,7 +10,7 @@ use crate::error::{EngineError, Result};
 use crate::optim::Optimizer;
 use crate::params::ParamSet;
 use crate::rng::{Rng, streams};
-use crate::train::{Model, Threads, TrainConfig};
+use crate::train::{GradientReducer, Metrics, Model, Threads, TrainConfig};
 
 const MODEL_RNG: &str = "model";
 
@@ -103,6 +103,10 @@ pub struct Trainer<M: Model> {
     pub(super) epoch: usize,
     pub(super) history: Vec<EpochRecord>,
     pub(super) pool: Option<rayon::ThreadPool>,
+    /// The ranks of a data-parallel run; `None` trains alone.
+    pub(super) reducer: Option<Box<dyn GradientReducer>>,
+    /// The metric names of the last reduced step with rows on this rank.
+    pub(super) metric_names: Metrics,
 }
 
 impl<M: Model> std::fmt::Debug for Trainer<M> {
@@ -141,6 +145,8 @@ impl<M: Model> Trainer<M> {
             epoch: 0,
             history: Vec::new(),
             pool,
+            reducer: None,
+            metric_names: Metrics::new(),
         })
     }
 
