@@ -58,11 +58,13 @@ impl Ranks {
         if let (Err(e), Some(m)) = (&result, &self.mpi)
             && m.ranks() > 1
         {
-            eprintln!(
-                "latent: error: {e} (rank {} of {}; stopping every rank)",
+            // One write, so that the ranks' lines do not interleave.
+            let line = format!(
+                "latent: error: {e} (rank {} of {}; stopping every rank)\n",
                 self.rank,
                 m.ranks()
             );
+            eprint!("{line}");
             m.abort(1);
         }
         result
