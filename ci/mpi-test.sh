@@ -6,7 +6,9 @@
 #   TOL relative (ci/compare-params.py; measured 6e-8);
 # - rbm (CD-1), vae: two 2-rank runs bit-identical; 2 ranks with 1 and 2
 #   threads per rank bit-identical; one rank bit-identical to a run alone;
-# - rank 0 alone writes the model file, checkpoints included;
+# - rank 0 alone writes the model file, checkpoints included; a run resumed
+#   on as many ranks ends bit-identical to one straight through, on
+#   another rank count it is refused;
 # - an error on the ranks: every rank exits non-zero, no hang.
 # Also lints the feature's code (the workspace's clippy runs without it).
 set -euo pipefail
@@ -57,7 +59,8 @@ same() { # same A B: bit-identical parameters
     cmp "$1.st/model.safetensors" "$2.st/model.safetensors"
     echo "ok: $1 and $2 bit-identical"
 }
-common=(--data data.csv --epochs 3 --batch 50 --seed 7)
+base=(--data data.csv --batch 50 --seed 7)
+common=("${base[@]}" --epochs 3)
 
 echo "== ae: N ranks against one process"
 "$L" -q --threads 1 train ae "${common[@]}" --hidden 16 --out ae1
@@ -85,6 +88,24 @@ done
 echo "== checkpoints from rank 0"
 mpi 2 --threads 1 train rbm "${common[@]}" --hidden 16 --checkpoint-every 1 --out ck --distributed
 same ck rbm-a
+
+echo "== resume on as many ranks: exact; on another count: refused"
+for kind in rbm vae; do
+    args=(train "$kind" "${base[@]}" --hidden 16 --distributed)
+    mpi 2 --threads 1 "${args[@]}" --epochs 2 --out "$kind-r"
+    mpi 2 --threads 1 "${args[@]}" --epochs 3 --resume "$kind-r" --out "$kind-r"
+    same "$kind-r" "$kind-a"
+done
+set +e
+mpi 3 train rbm "${base[@]}" --hidden 16 --epochs 4 --resume rbm-r --out r3 --distributed > err.txt 2>&1
+rc=$?
+set -e
+if [ "$rc" = 0 ] || [ "$rc" = 124 ] || ! grep -q "run on 2 rank(s)" err.txt; then
+    echo "expected a resume on 3 ranks of a 2-rank run to fail, got exit $rc:" >&2
+    cat err.txt >&2
+    exit 1
+fi
+echo "ok: a 2-rank run resumed on 3 ranks: exit $rc, $(grep -m1 'latent: error:' err.txt)"
 
 echo "== an error stops every rank"
 set +e

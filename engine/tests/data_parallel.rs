@@ -8,8 +8,8 @@ use latent_testkit::engine as common;
 
 use common::{LinReg, bits, data};
 use latent_engine::{
-    BatchProgress, Control, Dataset, LocalReducer, Observer, OptimizerConfig, Silent, Threads,
-    TrainConfig, Trainer,
+    BatchProgress, Checkpoint, Control, Dataset, LocalReducer, Observer, OptimizerConfig, Silent,
+    Threads, TrainConfig, Trainer,
 };
 
 /// What the comparison tolerates: |a - b| <= TOL * max(1, |b|) for every
@@ -56,12 +56,17 @@ fn train(
         let losses = t.history().iter().map(|h| h.train_loss).collect();
         (bits(&t.model().params), losses)
     };
-    let Some(ranks) = ranks else {
-        return vec![run(None)];
-    };
+    match ranks {
+        None => vec![run(None)],
+        Some(n) => on_ranks(n, |r| run(Some(r))),
+    }
+}
+
+/// `f` run by each of `n` ranks, each on its own thread.
+fn on_ranks<T: Send>(n: usize, f: impl Fn(LocalReducer) -> T + Sync) -> Vec<T> {
     std::thread::scope(|s| {
-        let handles: Vec<_> = (LocalReducer::group(ranks).unwrap().into_iter())
-            .map(|r| s.spawn(|| run(Some(r))))
+        let handles: Vec<_> = (LocalReducer::group(n).unwrap().into_iter())
+            .map(|r| s.spawn(|| f(r)))
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     })
@@ -162,7 +167,7 @@ fn errors_name_what_is_wrong() {
     t.set_reducer(Box::new(group.remove(0))).unwrap();
     let err = t.fit(&tiny, None, &mut Silent).unwrap_err().to_string();
     assert!(err.contains("2 rows, 3 ranks"), "{err}");
-    // A trainer that has trained already.
+    // A trainer that has trained alone, given 3 ranks.
     let mut t = Trainer::new(
         LinReg::new(3),
         TrainConfig {
@@ -176,6 +181,59 @@ fn errors_name_what_is_wrong() {
         .set_reducer(Box::new(group.remove(0)))
         .unwrap_err()
         .to_string();
-    assert!(err.contains("not supported yet"), "{err}");
+    assert!(err.contains("run on 1 rank(s)"), "{err}");
     assert_eq!(t.rank(), (0, 1));
+}
+
+#[test]
+fn a_run_resumed_on_as_many_ranks_continues_exactly() {
+    // 3 epochs straight against 2, rank 0's checkpoint, and 1 more on
+    // trainers restored from it; the model's randomness on, so every
+    // rank's stream must come back.
+    let ds = data(1003, 5);
+    let straight = train(Some(2), false, true, 1);
+    let trainer = |epochs: usize| {
+        let mut model = LinReg::new(3);
+        model.use_rng = true;
+        Trainer::new(
+            model,
+            TrainConfig {
+                epochs,
+                ..config(false, 1)
+            },
+        )
+        .unwrap()
+    };
+    let checkpoints: Vec<Checkpoint> = on_ranks(2, |r| {
+        let mut t = trainer(2);
+        t.set_reducer(Box::new(r)).unwrap();
+        t.fit(&ds, None, &mut Silent).unwrap();
+        t.checkpoint()
+    });
+    let ck = &checkpoints[0];
+    assert_eq!(ck.rngs.len(), 2, "rank 1's stream is saved too");
+    let resumed = on_ranks(2, |r| {
+        let mut t = trainer(3);
+        t.restore(ck).unwrap();
+        t.set_reducer(Box::new(r)).unwrap();
+        t.fit(&ds, None, &mut Silent).unwrap();
+        let losses = t.history().iter().map(|h| h.train_loss).collect::<Vec<_>>();
+        (bits(&t.model().params), losses)
+    });
+    assert_eq!(resumed, straight);
+    // Another rank count is refused; restoring after set_reducer too.
+    let mut group = LocalReducer::group(3).unwrap();
+    let mut t = trainer(3);
+    t.restore(ck).unwrap();
+    let err = t
+        .set_reducer(Box::new(group.remove(0)))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("3 rank(s)") && err.contains("2 rank(s)"),
+        "{err}"
+    );
+    let mut t = trainer(3);
+    t.set_reducer(Box::new(group.remove(0))).unwrap();
+    assert!(t.restore(ck).unwrap_err().to_string().contains("before"));
 }

@@ -39,11 +39,6 @@ fn what_is_not_distributed_yet_says_so() {
     }
     let e = train("rbm", &["--hidden", "4", "--persistent"]);
     assert!(e.contains("--persistent") && e.contains("PCD"), "{e}");
-    let e = train("ae", &["--hidden", "4", "--resume", out]);
-    assert!(
-        e.contains("--resume") && e.contains("not yet supported"),
-        "{e}"
-    );
     #[cfg(not(feature = "mpi"))]
     {
         let e = train("rbm", &["--hidden", "4"]);

@@ -440,6 +440,7 @@ impl<M: Model> Trainer<M> {
         observer: &mut (dyn Observer + Send),
     ) -> Result<Option<StopReason>> {
         let epoch = self.epoch;
+        self.gather_rank_rngs()?;
         let valid_metric = self.validate(run)?;
         let prev_best = self.best_valid();
         let n = sums.samples as f64;

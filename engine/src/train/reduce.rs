@@ -17,6 +17,7 @@ use latent_kernels::Par;
 use crate::error::{EngineError, Result};
 use crate::minibatch::Batch;
 use crate::rng::{Rng, streams};
+use crate::train::trainer::rank_rng_name;
 use crate::train::{Control, MAX_METRICS, Metrics, Model, StepContext, StepOutput, Trainer};
 
 /// Sums values across the ranks of a data-parallel run. Every rank calls
@@ -133,10 +134,13 @@ impl<M: Model> Trainer<M> {
     /// module documentation), with the fused update off (the update needs
     /// the summed gradient). Rank 0 keeps the model's random stream of a
     /// run alone; rank `r > 0` gets sub-stream `r` of it, so that the ranks'
-    /// sampling noise is independent.
+    /// sampling noise is independent. Every rank's stream is saved in
+    /// checkpoints (gathered at each epoch's end), so a trainer
+    /// [`restore`](Self::restore)d from one and then given a reducer of the
+    /// same rank count continues the run exactly.
     ///
-    /// Errors, changing nothing, when the trainer has trained already
-    /// (resuming a data-parallel run is not supported yet) or the model
+    /// Errors, changing nothing: a restored checkpoint not of a run on
+    /// this many ranks (one alone counts as one rank), or a model that
     /// keeps per-row state between steps (PCD chains).
     pub fn set_reducer(&mut self, reducer: Box<dyn GradientReducer>) -> Result<()> {
         let (rank, ranks) = (reducer.rank(), reducer.ranks());
@@ -147,13 +151,6 @@ impl<M: Model> Trainer<M> {
                 expected: "a rank below the rank count",
             });
         }
-        if self.epoch != 0 {
-            return Err(EngineError::InvalidArgument {
-                what: "Trainer::set_reducer: epochs done",
-                value: self.epoch.to_string(),
-                expected: "a fresh trainer (resuming a data-parallel run is not supported yet)",
-            });
-        }
         if !self.model.persistent_state().is_empty() {
             return Err(EngineError::InvalidArgument {
                 what: "Trainer::set_reducer: model",
@@ -161,10 +158,67 @@ impl<M: Model> Trainer<M> {
                 expected: "a model without persistent state (PCD chains are not distributed yet)",
             });
         }
-        if rank > 0 {
-            self.rng = Rng::substream(self.config.seed, streams::MODEL, rank as u64);
-        }
+        // Every rank's stream as it starts (what a checkpoint taken before
+        // the first epoch's end holds).
+        let rank_rngs: Vec<[u8; 32]> = if self.epoch == 0 {
+            let seed = self.config.seed;
+            let first = Rng::stream(seed, streams::MODEL).state();
+            std::iter::once(first)
+                .chain((1..ranks).map(|r| Rng::substream(seed, streams::MODEL, r as u64).state()))
+                .collect()
+        } else {
+            self.resumed_rank_rngs(ranks)?
+        };
+        self.rng = Rng::from_state(rank_rngs[rank]);
+        self.rank_rngs = rank_rngs;
         self.reducer = Some(reducer);
+        Ok(())
+    }
+
+    /// Every rank's stream from the restored checkpoint (rank 0's is the
+    /// model's, which [`restore`](Self::restore) put in place); an error
+    /// when the checkpoint's run had another rank count.
+    fn resumed_rank_rngs(&self, ranks: usize) -> Result<Vec<[u8; 32]>> {
+        let mut states = vec![self.rng.state()];
+        for r in 1..ranks {
+            let name = rank_rng_name(r);
+            match self.restored_rngs.iter().find(|(n, _)| *n == name) {
+                Some((_, s)) => states.push(*s),
+                None => break,
+            }
+        }
+        let saved = 1
+            + (self.restored_rngs.iter())
+                .filter(|(n, _)| n.contains('@'))
+                .count();
+        if states.len() != ranks || saved != ranks {
+            return Err(EngineError::Mismatch {
+                what: "ranks of the resumed run".into(),
+                expected: format!("a checkpoint of a run on {ranks} rank(s)"),
+                found: format!("one of a run on {saved} rank(s)"),
+            });
+        }
+        Ok(states)
+    }
+
+    /// Gathers every rank's model stream into `rank_rngs` (one sum of
+    /// 32-bit words as f64, exact: each rank adds its own slot to zeros).
+    pub(super) fn gather_rank_rngs(&mut self) -> Result<()> {
+        let Some(reducer) = self.reducer.as_mut() else {
+            return Ok(());
+        };
+        let rank = reducer.rank();
+        let mut words = vec![0.0f64; self.rank_rngs.len() * 8];
+        let state = self.rng.state();
+        for (w, c) in words[rank * 8..].iter_mut().zip(state.chunks_exact(4)) {
+            *w = f64::from(u32::from_le_bytes([c[0], c[1], c[2], c[3]]));
+        }
+        reducer.allreduce_sum_f64(&mut words)?;
+        for (s, w) in self.rank_rngs.iter_mut().zip(words.chunks_exact(8)) {
+            for (b, &v) in s.chunks_exact_mut(4).zip(w) {
+                b.copy_from_slice(&(v as u32).to_le_bytes());
+            }
+        }
         Ok(())
     }
 

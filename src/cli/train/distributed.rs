@@ -92,13 +92,6 @@ fn check_distributable(args: &TrainArgs) -> Result<()> {
             "CD-k (PCD chains are not yet distributed)",
         ));
     }
-    if let Some(p) = &args.resume {
-        return Err(CliError::arg(
-            "--distributed",
-            format!("--resume {}", p.display()),
-            "a fresh run (resuming a distributed run is not yet supported)",
-        ));
-    }
     Ok(())
 }
 
