@@ -61,7 +61,8 @@ fn main() -> ExitCode {
     }
     match cli::run(&parsed) {
         Ok(report) => {
-            if parsed.global.json {
+            // A null report: a rank but 0 of a distributed run.
+            if parsed.global.json && !report.json.is_null() {
                 cli::print_line(&report.json);
             }
             ExitCode::SUCCESS

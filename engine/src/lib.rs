@@ -45,6 +45,7 @@ pub use optim::{LrSchedule, Momentum, Optimizer, OptimizerConfig, OptimizerKind}
 pub use params::{ParamSet, Role, Tensor};
 pub use rng::Rng;
 pub use train::{
-    BatchProgress, Control, EarlyStopping, EpochProgress, FitSummary, Metrics, Model, Observer,
-    Silent, StepContext, StepOutput, StopReason, Threads, TrainConfig, Trainer,
+    BatchProgress, Control, EarlyStopping, EpochProgress, FitSummary, GradientReducer,
+    LocalReducer, Metrics, Model, Observer, Silent, StepContext, StepOutput, StopReason, Threads,
+    TrainConfig, Trainer,
 };

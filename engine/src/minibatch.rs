@@ -164,6 +164,37 @@ impl Minibatcher {
         labels: Option<&[u32]>,
         par: Par,
     ) -> Result<Batch<'a>> {
+        self.batch_share(index, data, labels, par, (0, 1))
+    }
+
+    /// Rows in batch `index` of an epoch (the last one may be partial);
+    /// 0 past the end.
+    pub fn batch_len(&self, index: usize) -> usize {
+        let start = index.saturating_mul(self.batch_size).min(self.n);
+        self.batch_size.min(self.n - start)
+    }
+
+    /// Rank `rank`'s share of batch `index` among `ranks` (data-parallel
+    /// training): of the batch's `len` rows, those from `rank * len / ranks`
+    /// up to `(rank + 1) * len / ranks`, so the shares of all ranks are the
+    /// batch, in order, and differ by at most one row (a share is empty
+    /// when the batch has fewer rows than there are ranks). `(0, 1)` is
+    /// [`batch_with`](Self::batch_with). Allocates nothing.
+    pub fn batch_share<'a>(
+        &'a mut self,
+        index: usize,
+        data: &Matrix,
+        labels: Option<&[u32]>,
+        par: Par,
+        (rank, ranks): (usize, usize),
+    ) -> Result<Batch<'a>> {
+        if rank >= ranks {
+            return Err(EngineError::InvalidArgument {
+                what: "Minibatcher::batch_share: rank",
+                value: format!("{rank} of {ranks}"),
+                expected: "a rank below the rank count",
+            });
+        }
         if data.rows() != self.n || data.cols() != self.features {
             return Err(EngineError::Shape {
                 what: "Minibatcher::batch: data",
@@ -188,8 +219,10 @@ impl Minibatcher {
             });
         }
         let start = index * self.batch_size;
-        let len = self.batch_size.min(self.n - start);
-        let idx = &self.order[start..start + len];
+        let whole = self.batch_size.min(self.n - start);
+        let (lo, hi) = (rank * whole / ranks, (rank + 1) * whole / ranks);
+        let len = hi - lo;
+        let idx = &self.order[start + lo..start + hi];
         let features = self.features;
         let rows = &mut self.x.as_mut_slice()[..len * features];
         let gather = |dst: &mut [f32], src: &[u32]| {
@@ -275,6 +308,40 @@ mod tests {
         assert_eq!(c.order(), &orders[1][..]);
         assert!(c.batch(2, &data, None).is_err());
         assert!(Minibatcher::new(10, 2, 0, 1, false, true).is_err());
+    }
+
+    #[test]
+    fn shares_of_ranks_are_the_batch_in_order() {
+        // 11 rows in batches of 4 (the last has 3) among 2 and 3 ranks: the
+        // shares, concatenated in rank order, are the batch; with 3 ranks a
+        // batch of 3 gives one row each, with 4 ranks one share is empty.
+        let data = Matrix::from_fn(11, 2, |i, j| (i * 2 + j) as f32).unwrap();
+        let labels: Vec<u32> = (0..11).collect();
+        let mut whole = Minibatcher::new(11, 2, 4, 5, false, true).unwrap();
+        let mut part = whole.clone();
+        whole.start_epoch(1);
+        part.start_epoch(1);
+        for ranks in [2, 3, 4] {
+            for b in 0..whole.num_batches() {
+                let want = whole.batch(b, &data, Some(&labels)).unwrap();
+                let (want_x, want_l) = (want.x.as_slice().to_vec(), want.labels.unwrap().to_vec());
+                assert_eq!(whole.batch_len(b), want_l.len());
+                let (mut x, mut l, mut sizes) = (Vec::new(), Vec::new(), Vec::new());
+                for r in 0..ranks {
+                    let share = part
+                        .batch_share(b, &data, Some(&labels), Par::Seq, (r, ranks))
+                        .unwrap();
+                    x.extend_from_slice(share.x.as_slice());
+                    l.extend_from_slice(share.labels.unwrap());
+                    sizes.push(share.len());
+                }
+                assert_eq!((x, l), (want_x, want_l), "batch {b}, {ranks} ranks");
+                let (min, max) = (sizes.iter().min().unwrap(), sizes.iter().max().unwrap());
+                assert!(max - min <= 1, "{sizes:?}");
+            }
+        }
+        assert_eq!(whole.batch_len(3), 0);
+        assert!(part.batch_share(0, &data, None, Par::Seq, (2, 2)).is_err());
     }
 
     #[test]

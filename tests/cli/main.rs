@@ -4,7 +4,8 @@
 //! every error message over a table of bad invocations (`errors`), predictive
 //! sparse decomposition (`psd`), the classifier with predict and eval
 //! --labels (`classifier`), semantic hashing (`hashing`: hash, search,
-//! --code-noise), with the shared helpers in `common`. One test binary.
+//! --code-noise), what `--distributed` refuses (`distributed`), with the
+//! shared helpers in `common`. One test binary.
 
 mod ae;
 mod ae_errors;
@@ -12,6 +13,7 @@ mod ae_resume;
 mod classifier;
 mod common;
 mod dbm;
+mod distributed;
 mod errors;
 mod hashing;
 mod limits;

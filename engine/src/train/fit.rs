@@ -61,7 +61,13 @@ impl EpochSums {
     }
 }
 
-fn diverged(epoch: usize, batch: usize, tensor: String, index: usize, value: f32) -> EngineError {
+pub(super) fn diverged(
+    epoch: usize,
+    batch: usize,
+    tensor: String,
+    index: usize,
+    value: f32,
+) -> EngineError {
     EngineError::Diverged {
         epoch,
         batch,
@@ -212,6 +218,14 @@ impl<M: Model> Trainer<M> {
             cfg.shuffle,
         )?;
         let batches = batcher.num_batches();
+        let ranks = self.rank().1;
+        if batcher.batch_len(0) < ranks {
+            return Err(EngineError::InvalidArgument {
+                what: "Trainer::fit: rows of the first batch for data-parallel ranks",
+                value: format!("{} rows, {ranks} ranks", batcher.batch_len(0)),
+                expected: "at least one row per rank",
+            });
+        }
         if batches == 0 {
             return Err(EngineError::InvalidArgument {
                 what: "Trainer::fit: batch size with drop_last",
@@ -290,12 +304,21 @@ impl<M: Model> Trainer<M> {
             // The gather of the next minibatch runs on the pool too: it
             // waits on memory (shuffled rows), and it wakes the pool's
             // threads before the step's first parallel region.
-            let batch = run.batcher.batch_with(b, run.x, run.labels, run.par)?;
-            let rows = batch.len();
             let lr = self.optimizer.lr(epoch);
-            let out = self.step(&batch, b, run.par)?;
-            sums.add(&out, rows)?;
-            if self.report_batch(run, &sums, &out, (b, lr), observer) == Control::Stop {
+            let out = match self.reducer.as_ref().map(|r| (r.rank(), r.ranks())) {
+                None => {
+                    let batch = run.batcher.batch_with(b, run.x, run.labels, run.par)?;
+                    self.step(&batch, b, run.par)?
+                }
+                Some(rank) => {
+                    let rows = run.batcher.batch_len(b);
+                    let share = (run.batcher).batch_share(b, run.x, run.labels, run.par, rank)?;
+                    self.step_reduced(&share, (b, rows), run.par)?
+                }
+            };
+            sums.add(&out, run.batcher.batch_len(b))?;
+            let control = self.report_batch(run, &sums, &out, (b, lr), observer);
+            if self.agree(control)? == Control::Stop {
                 return Ok(Some(StopReason::Observer));
             }
         }
@@ -348,7 +371,12 @@ impl<M: Model> Trainer<M> {
     /// so the last good parameters stay in the model otherwise. The error
     /// names the first non-finite gradient when there is one, else the
     /// first non-finite new parameter.
-    fn apply_update(&mut self, fused: Option<(usize, bool)>, b: usize, par: Par) -> Result<()> {
+    pub(super) fn apply_update(
+        &mut self,
+        fused: Option<(usize, bool)>,
+        b: usize,
+        par: Par,
+    ) -> Result<()> {
         let epoch = self.epoch;
         self.optimizer.set_par(par);
         let mut bad = self.optimizer.step_into_except(
@@ -412,6 +440,7 @@ impl<M: Model> Trainer<M> {
         observer: &mut (dyn Observer + Send),
     ) -> Result<Option<StopReason>> {
         let epoch = self.epoch;
+        self.gather_rank_rngs()?;
         let valid_metric = self.validate(run)?;
         let prev_best = self.best_valid();
         let n = sums.samples as f64;
@@ -427,7 +456,8 @@ impl<M: Model> Trainer<M> {
         });
         self.epoch += 1;
         let improved = self.keep_if_best(valid_metric, prev_best)?;
-        if self.report_epoch(run, improved, observer) == Control::Stop {
+        let control = self.report_epoch(run, improved, observer);
+        if self.agree(control)? == Control::Stop {
             return Ok(Some(StopReason::Observer));
         }
         self.early_stop(epoch, valid_metric)

@@ -48,6 +48,13 @@
 //! [`Model::gradient`] does not (models allocate their scratch on the first
 //! call and reuse it).
 //!
+//! # Data-parallel training
+//! A trainer given a [`GradientReducer`] ([`Trainer::set_reducer`]) is one
+//! rank of a synchronous data-parallel run: it trains on its share of every
+//! minibatch and the ranks' gradients are summed before the same update
+//! runs on each (`reduce.rs`; [`LocalReducer`] runs the ranks as threads).
+//! Without one, training is exactly as described above.
+//!
 //! # Files
 //! [`Model`] and what a step gives and gets are in `model.rs`; the
 //! configuration ([`TrainConfig`], [`Threads`], [`EarlyStopping`]) in
@@ -59,6 +66,7 @@ mod config;
 mod fit;
 mod model;
 mod observe;
+mod reduce;
 mod trainer;
 
 pub use config::{EarlyStopping, Threads, TrainConfig};
@@ -66,4 +74,5 @@ pub use model::{FusedUpdate, MAX_METRICS, Metrics, Model, StepContext, StepOutpu
 pub use observe::{
     BatchProgress, Control, EpochProgress, FitSummary, Observer, Silent, StopReason,
 };
+pub use reduce::{GradientReducer, LocalReducer};
 pub use trainer::Trainer;

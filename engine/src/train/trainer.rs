@@ -10,9 +10,14 @@ use crate::error::{EngineError, Result};
 use crate::optim::Optimizer;
 use crate::params::ParamSet;
 use crate::rng::{Rng, streams};
-use crate::train::{Model, Threads, TrainConfig};
+use crate::train::{GradientReducer, Metrics, Model, Threads, TrainConfig};
 
 const MODEL_RNG: &str = "model";
+
+/// The name of rank `rank`'s model stream in a checkpoint.
+pub(super) fn rank_rng_name(rank: usize) -> String {
+    format!("{MODEL_RNG}@rank{rank}")
+}
 
 /// Trains a model; owns the model, the optimiser and all buffers.
 ///
@@ -103,6 +108,16 @@ pub struct Trainer<M: Model> {
     pub(super) epoch: usize,
     pub(super) history: Vec<EpochRecord>,
     pub(super) pool: Option<rayon::ThreadPool>,
+    /// The ranks of a data-parallel run; `None` trains alone.
+    pub(super) reducer: Option<Box<dyn GradientReducer>>,
+    /// The metric names of the last reduced step with rows on this rank.
+    pub(super) metric_names: Metrics,
+    /// Every rank's model random stream at the last epoch's end (index:
+    /// rank), saved in checkpoints; empty alone.
+    pub(super) rank_rngs: Vec<[u8; 32]>,
+    /// The random streams of the checkpoint last restored (a data-parallel
+    /// run resumed takes its rank's from them).
+    pub(super) restored_rngs: Vec<(String, [u8; 32])>,
 }
 
 impl<M: Model> std::fmt::Debug for Trainer<M> {
@@ -141,6 +156,10 @@ impl<M: Model> Trainer<M> {
             epoch: 0,
             history: Vec::new(),
             pool,
+            reducer: None,
+            metric_names: Metrics::new(),
+            rank_rngs: Vec::new(),
+            restored_rngs: Vec::new(),
         })
     }
 
@@ -214,8 +233,20 @@ impl<M: Model> Trainer<M> {
                 tensors: self.optimizer.state().to_vec(),
             },
             persistent: self.model.persistent_state(),
-            rngs: vec![(MODEL_RNG.to_string(), self.rng.state())],
+            rngs: self.rng_states(),
             history: self.history.clone(),
+        }
+    }
+
+    /// The random streams a checkpoint holds: the model's; in a
+    /// data-parallel run, every rank's at the last epoch's end (rank 0's
+    /// as the model's, rank `r`'s as `model@rank<r>`).
+    fn rng_states(&self) -> Vec<(String, [u8; 32])> {
+        match self.rank_rngs.split_first() {
+            None => vec![(MODEL_RNG.to_string(), self.rng.state())],
+            Some((first, rest)) => std::iter::once((MODEL_RNG.to_string(), *first))
+                .chain((rest.iter().enumerate()).map(|(r, s)| (rank_rng_name(r + 1), *s)))
+                .collect(),
         }
     }
 
@@ -227,8 +258,16 @@ impl<M: Model> Trainer<M> {
     /// Restores the state saved in `ck`: parameters, optimiser state, RNG,
     /// persistent model state, epoch counter and history. The model kind,
     /// parameter layout and optimiser kind must match; nothing is changed
-    /// when they do not.
+    /// when they do not. A rank of a data-parallel run restores before
+    /// [`set_reducer`](Self::set_reducer) (an error after).
     pub fn restore(&mut self, ck: &Checkpoint) -> Result<()> {
+        if self.reducer.is_some() {
+            return Err(EngineError::InvalidArgument {
+                what: "Trainer::restore",
+                value: "a trainer given a reducer".into(),
+                expected: "restore before Trainer::set_reducer",
+            });
+        }
         if ck.model_kind != self.model.kind() {
             return Err(EngineError::Mismatch {
                 what: "checkpoint model kind".into(),
@@ -260,6 +299,7 @@ impl<M: Model> Trainer<M> {
         self.rng = Rng::from_state(rng);
         self.epoch = ck.epoch as usize;
         self.history = ck.history.clone();
+        self.restored_rngs = ck.rngs.clone();
         if let Some(best) = &mut self.best {
             best.copy_from(&ck.params)?;
         }

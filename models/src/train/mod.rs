@@ -61,7 +61,7 @@ pub use settings::{Optimizer, Settings, SettingsOverrides, default_lr, default_w
 use std::path::Path;
 
 use latent_engine::checkpoint::EpochRecord;
-use latent_engine::train::{FitSummary, Model, Observer, Trainer};
+use latent_engine::train::{FitSummary, GradientReducer, Model, Observer, Trainer};
 use latent_engine::{Checkpoint, Dataset};
 
 use crate::error::{ModelError, Result};
@@ -144,6 +144,10 @@ pub struct Run<'a> {
     /// (set when [`train_model`], [`train_dbn`], [`train_deep_ae`] or
     /// [`train_dbm`] returns); with `out`, `None`.
     pub kept: Option<Checkpoint>,
+    /// The ranks of a data-parallel run, given to the trainer of a
+    /// one-model run ([`train_model`]; see
+    /// [`Trainer::set_reducer`]); `None` trains alone.
+    pub reducer: Option<Box<dyn GradientReducer>>,
 }
 
 impl<'a> Run<'a> {
@@ -161,6 +165,7 @@ impl<'a> Run<'a> {
             preprocess,
             observer,
             kept: None,
+            reducer: None,
         }
     }
 
@@ -179,6 +184,7 @@ impl<'a> Run<'a> {
             preprocess,
             observer,
             kept: None,
+            reducer: None,
         }
     }
 
@@ -237,6 +243,9 @@ impl<'a> Run<'a> {
         let mut trainer = Trainer::new(model, s.train_config())?;
         if let Some(state) = &state {
             trainer.restore(state)?;
+        }
+        if let Some(reducer) = self.reducer.take() {
+            trainer.set_reducer(reducer)?;
         }
         self.intro(label, data.0.len(), trainer.epochs_done(), s);
         self.fit(trainer, s.epochs, data, save)

@@ -12,6 +12,7 @@ use serde_json::json;
 use super::ae_flags::{ae_config, choose_loss, flag_sizes, missing_sizes};
 use super::args::{Kind, TrainArgs, check_resumed_config, dashed, settings};
 use super::data::{check_columns, load_resumed, read_data};
+use super::distributed::Ranks;
 use super::memory::{Net, check_run};
 use super::session::Session;
 use crate::cli::error::{CliError, Result};
@@ -19,7 +20,7 @@ use crate::cli::progress::json_f64;
 use crate::cli::{Global, Report};
 
 /// `latent train ae`.
-pub fn train(args: &TrainArgs, g: &Global) -> Result<Report> {
+pub fn train(args: &TrainArgs, g: &Global, ranks: &Ranks) -> Result<Report> {
     let resumed = load_resumed(args)?;
     let settings = settings(args, resumed.as_ref())?;
     let data = read_data(args, resumed.as_ref())?;
@@ -55,7 +56,7 @@ pub fn train(args: &TrainArgs, g: &Global) -> Result<Report> {
     let sizes = ae.config().sizes.clone();
     let variant = ae.kind().to_string();
     let label = format!("ae {}", dashed(&sizes));
-    let mut session = Session::new(args, g, label.clone());
+    let mut session = Session::new(args, g, label.clone()).with_ranks(ranks);
     let intro = format!("{label} ({variant})");
     let mut run = session.run(&settings, &data.pre);
     let io = (&data.train, data.valid.as_ref());

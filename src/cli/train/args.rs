@@ -157,7 +157,7 @@ fn probability_f32(s: &str) -> std::result::Result<f32, String> {
 }
 
 /// Flags of `latent train`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct TrainArgs {
     /// The model.
     #[arg(value_enum)]
@@ -287,6 +287,13 @@ pub struct TrainArgs {
     /// a killed run loses at most N epochs (go on with --resume).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub checkpoint_every: Option<u32>,
+    /// Train as one rank of a synchronous data-parallel run under mpirun
+    /// (`mpirun -np N latent train rbm|gaussian-rbm|ae|vae ... --distributed`;
+    /// a latent built with `--features mpi`): each rank computes the
+    /// gradient of its share of every minibatch, the gradients are summed,
+    /// and rank 0 prints progress and writes the files.
+    #[arg(long)]
+    pub distributed: bool,
     /// Validation data: its reconstruction error (a vae: negative ELBO; a
     /// classifier: error rate, with --validation-labels) is reported every
     /// epoch.

@@ -16,6 +16,7 @@ mod classifier;
 mod dbm;
 mod dbn;
 mod deep_ae;
+mod distributed;
 mod memory;
 mod pretrain_opt;
 mod psd;
@@ -25,6 +26,7 @@ mod vae;
 pub use args::TrainArgs;
 
 use args::{Kind, check_flags};
+use distributed::Ranks;
 
 use latent_engine::fsutil::OutputLock;
 
@@ -32,18 +34,44 @@ use crate::cli::error::Result;
 use crate::cli::io::check_paths;
 use crate::cli::{Global, Report};
 
-/// Runs `latent train`: the one place that dispatches on the kind.
+/// Runs `latent train`: the one place that dispatches on the kind. With
+/// `--distributed`, as one rank of an MPI job: an error on any rank ends
+/// every rank.
 pub fn run(args: &TrainArgs, g: &Global) -> Result<Report> {
     check_flags(args)?;
+    let ranks = Ranks::join(args)?;
+    let result = if ranks.leads() {
+        run_rank(args, g, &ranks)
+    } else {
+        // Ranks but 0 print nothing and write no metrics file or report.
+        let args = TrainArgs {
+            metrics: None,
+            ..args.clone()
+        };
+        let g = Global {
+            quiet: true,
+            json: false,
+            ..g.clone()
+        };
+        run_rank(&args, &g, &ranks).map(|_| Report::json(serde_json::Value::Null))
+    };
+    ranks.finish(result)
+}
+
+/// [`run`] on this rank (alone: the whole run).
+fn run_rank(args: &TrainArgs, g: &Global, ranks: &Ranks) -> Result<Report> {
     check_train_paths(args)?;
     // Held until the run's last write: a second run on the same --out
-    // fails at once.
-    let _lock = OutputLock::acquire(&args.out)?;
+    // fails at once. Only the rank that writes takes it.
+    let _lock = match ranks.leads() {
+        true => Some(OutputLock::acquire(&args.out)?),
+        false => None,
+    };
     match args.model {
-        Kind::Rbm | Kind::GaussianRbm => rbm::train(args, g),
+        Kind::Rbm | Kind::GaussianRbm => rbm::train(args, g, ranks),
         Kind::Dbn => dbn::train(args, g),
-        Kind::Ae => ae::train(args, g),
-        Kind::Vae => vae::train(args, g),
+        Kind::Ae => ae::train(args, g, ranks),
+        Kind::Vae => vae::train(args, g, ranks),
         Kind::DeepAe => deep_ae::train(args, g),
         Kind::Dbm => dbm::train(args, g),
         Kind::Psd => psd::train(args, g),

@@ -9,6 +9,7 @@ use serde_json::json;
 
 use super::args::{Kind, TrainArgs, check_resumed_rbm, rbm_config, settings};
 use super::data::{check_columns, load_resumed, read_data};
+use super::distributed::Ranks;
 use super::memory::{Net, check_run};
 use super::session::Session;
 use crate::cli::error::{CliError, Result};
@@ -20,7 +21,7 @@ use crate::cli::{Global, Report};
 /// epoch's mean reconstruction error over its minibatches, as the training
 /// measured it (`MODELS.md` 2.4, before each minibatch's update): no extra
 /// pass over the data; `latent eval` gives the final model's.
-pub fn train(args: &TrainArgs, g: &Global) -> Result<Report> {
+pub fn train(args: &TrainArgs, g: &Global, ranks: &Ranks) -> Result<Report> {
     let kind = args.model.name();
     if args.layers.is_some() {
         return Err(CliError::arg(
@@ -63,7 +64,7 @@ pub fn train(args: &TrainArgs, g: &Global) -> Result<Report> {
     };
     let h = rbm.config().n_hidden;
     let label = format!("{kind} {v}-{h}");
-    let mut session = Session::new(args, g, label.clone());
+    let mut session = Session::new(args, g, label.clone()).with_ranks(ranks);
     let mut run = session.run(&settings, &data.pre);
     let io = (&data.train, data.valid.as_ref());
     let (trainer, summary) =

@@ -5,12 +5,13 @@
 use std::time::Instant;
 
 use latent_engine::checkpoint::EpochRecord;
-use latent_engine::train::{FitSummary, Model, Trainer};
+use latent_engine::train::{FitSummary, GradientReducer, Model, Trainer};
 use latent_models::persist::Preprocess;
 use latent_models::train::{Run, Settings};
 use serde_json::json;
 
 use super::args::TrainArgs;
+use super::distributed::Ranks;
 use crate::cli::progress::{Display, Progress, json_f64};
 use crate::cli::{Global, Report};
 
@@ -24,6 +25,10 @@ pub struct Session<'a> {
     pub obs: Progress,
     /// When the run started.
     pub started: Instant,
+    /// The ranks' reducer of a distributed run, for its one model.
+    reducer: Option<Box<dyn GradientReducer>>,
+    /// Whether this process writes the model file (alone, or rank 0).
+    writes: bool,
 }
 
 impl<'a> Session<'a> {
@@ -38,7 +43,17 @@ impl<'a> Session<'a> {
                 args.metrics.clone(),
             ),
             started: Instant::now(),
+            reducer: None,
+            writes: true,
         }
+    }
+
+    /// The session of one rank of `ranks` (alone: unchanged): its model
+    /// trains with the ranks' reducer, and only rank 0 writes the file.
+    pub fn with_ranks(mut self, ranks: &Ranks) -> Self {
+        self.reducer = ranks.reducer();
+        self.writes = ranks.leads();
+        self
     }
 
     /// Whether to print progress and summaries.
@@ -47,11 +62,18 @@ impl<'a> Session<'a> {
     }
 
     /// The library's run: writing `--out` (every `--checkpoint-every`
-    /// epochs too) with `settings` and the data's preprocessing `pre`.
+    /// epochs too) with `settings` and the data's preprocessing `pre`; on a
+    /// rank but 0 of a distributed run, writing nothing. The first run
+    /// takes the ranks' reducer.
     pub fn run<'s>(&'s mut self, settings: &'s Settings, pre: &'s Preprocess) -> Run<'s> {
         let args = self.args;
-        let mut run = Run::new(&args.out, settings, pre, &mut self.obs);
+        let mut run = if self.writes {
+            Run::new(&args.out, settings, pre, &mut self.obs)
+        } else {
+            Run::in_memory(settings, pre, &mut self.obs)
+        };
         run.checkpoint_every = args.checkpoint_every.map(|n| n as usize);
+        run.reducer = self.reducer.take();
         run
     }
 

@@ -12,6 +12,7 @@ use serde_json::json;
 use super::ae_flags::{activations, choose_loss, flag_sizes, missing_sizes};
 use super::args::{Kind, TrainArgs, check_resumed_config, dashed, settings};
 use super::data::{check_columns, load_resumed, read_data};
+use super::distributed::Ranks;
 use super::memory::{Net, check_run};
 use super::session::Session;
 use crate::cli::error::{CliError, Result};
@@ -50,7 +51,7 @@ fn vae_config(
 }
 
 /// `latent train vae`.
-pub fn train(args: &TrainArgs, g: &Global) -> Result<Report> {
+pub fn train(args: &TrainArgs, g: &Global, ranks: &Ranks) -> Result<Report> {
     let resumed = load_resumed(args)?;
     let settings = settings(args, resumed.as_ref())?;
     let data = read_data(args, resumed.as_ref())?;
@@ -95,7 +96,7 @@ pub fn train(args: &TrainArgs, g: &Global) -> Result<Report> {
     sizes.push(vae.latent());
     let output = vae.config().output;
     let label = format!("vae {}", dashed(&sizes));
-    let mut session = Session::new(args, g, label.clone());
+    let mut session = Session::new(args, g, label.clone()).with_ranks(ranks);
     let intro = format!("{label} ({output} output)");
     let mut run = session.run(&settings, &data.pre);
     let io = (&data.train, data.valid.as_ref());

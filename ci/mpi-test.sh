@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Distributed training under MPI (the `mpi` feature; issue 20): builds latent
+# with --features mpi (installing OpenMPI and libclang with apt-get when
+# mpirun is missing and this runs as root), then on a small seeded CSV:
+# - ae (deterministic): 2 and 3 ranks against one process, parameters within
+#   TOL relative (ci/compare-params.py; measured 6e-8);
+# - rbm (CD-1), vae: two 2-rank runs bit-identical; 2 ranks with 1 and 2
+#   threads per rank bit-identical; one rank bit-identical to a run alone;
+# - rank 0 alone writes the model file, checkpoints included; a run resumed
+#   on as many ranks ends bit-identical to one straight through, on
+#   another rank count it is refused;
+# - an error on the ranks: every rank exits non-zero, no hang.
+# Also lints the feature's code (the workspace's clippy runs without it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+TOL=1e-6
+if ! command -v mpirun > /dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get > /dev/null; then
+        echo "== apt-get install libopenmpi-dev openmpi-bin libclang-dev"
+        packages=(libopenmpi-dev openmpi-bin libclang-dev)
+        apt-get install -y -q "${packages[@]}" > /dev/null ||
+            { apt-get update -q > /dev/null && apt-get install -y -q "${packages[@]}" > /dev/null; }
+    else
+        echo "ci/mpi-test.sh: needs mpirun (apt-get install libopenmpi-dev openmpi-bin libclang-dev)" >&2
+        exit 1
+    fi
+fi
+# OpenMPI as root, in a container, with more ranks than cores.
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export OMPI_MCA_btl_vader_single_copy_mechanism=none
+echo "== cargo clippy --features mpi"
+cargo clippy -q -p latent --all-targets --features mpi -- -D warnings
+echo "== cargo build --features mpi"
+cargo build -q --profile ci --features mpi --bin latent
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cp "${CARGO_TARGET_DIR:-target}/ci/latent" "$work/latent"
+cd "$work"
+python3 - << 'PY'
+import random
+random.seed(20)
+with open("data.csv", "w") as f:
+    for _ in range(707):  # the last batch of 50 has 7 rows
+        f.write(",".join("%.3f" % random.random() for _ in range(64)) + "\n")
+PY
+L="$work/latent"
+mpi() { # mpi N ARGS...: latent under mpirun with N ranks, killed after 120 s
+    local n=$1
+    shift
+    timeout 120 mpirun -np "$n" --oversubscribe "$L" -q "$@"
+}
+params() { # params MODEL: its parameters as safetensors, at MODEL.st/
+    rm -rf "$1.st"
+    "$L" -q export --format safetensors --out "$1.st" "$1"
+}
+same() { # same A B: bit-identical parameters
+    params "$1"
+    params "$2"
+    cmp "$1.st/model.safetensors" "$2.st/model.safetensors"
+    echo "ok: $1 and $2 bit-identical"
+}
+base=(--data data.csv --batch 50 --seed 7)
+common=("${base[@]}" --epochs 3)
+
+echo "== ae: N ranks against one process"
+"$L" -q --threads 1 train ae "${common[@]}" --hidden 16 --out ae1
+params ae1
+for n in 2 3; do
+    mpi "$n" --threads 1 train ae "${common[@]}" --hidden 16 --out "ae$n" --distributed
+    params "ae$n"
+    printf "ae, %s ranks: " "$n"
+    python3 "$OLDPWD/ci/compare-params.py" "ae$n.st/model.safetensors" ae1.st/model.safetensors "$TOL"
+done
+
+echo "== rbm, vae: repeats, threads per rank, one rank"
+for kind in rbm vae; do
+    args=(train "$kind" "${common[@]}" --hidden 16 --distributed)
+    mpi 2 --threads 1 "${args[@]}" --out "$kind-a"
+    mpi 2 --threads 1 "${args[@]}" --out "$kind-b"
+    same "$kind-a" "$kind-b"
+    mpi 2 --threads 2 "${args[@]}" --out "$kind-t2"
+    same "$kind-a" "$kind-t2"
+    mpi 1 --threads 1 "${args[@]}" --out "$kind-one"
+    "$L" -q --threads 1 train "$kind" "${common[@]}" --hidden 16 --out "$kind-alone"
+    same "$kind-one" "$kind-alone"
+done
+
+echo "== checkpoints from rank 0"
+mpi 2 --threads 1 train rbm "${common[@]}" --hidden 16 --checkpoint-every 1 --out ck --distributed
+same ck rbm-a
+
+echo "== resume on as many ranks: exact; on another count: refused"
+for kind in rbm vae; do
+    args=(train "$kind" "${base[@]}" --hidden 16 --distributed)
+    mpi 2 --threads 1 "${args[@]}" --epochs 2 --out "$kind-r"
+    mpi 2 --threads 1 "${args[@]}" --epochs 3 --resume "$kind-r" --out "$kind-r"
+    same "$kind-r" "$kind-a"
+done
+set +e
+mpi 3 train rbm "${base[@]}" --hidden 16 --epochs 4 --resume rbm-r --out r3 --distributed > err.txt 2>&1
+rc=$?
+set -e
+if [ "$rc" = 0 ] || [ "$rc" = 124 ] || ! grep -q "run on 2 rank(s)" err.txt; then
+    echo "expected a resume on 3 ranks of a 2-rank run to fail, got exit $rc:" >&2
+    cat err.txt >&2
+    exit 1
+fi
+echo "ok: a 2-rank run resumed on 3 ranks: exit $rc, $(grep -m1 'latent: error:' err.txt)"
+
+echo "== an error stops every rank"
+set +e
+mpi 2 train rbm --data missing.csv --hidden 16 --out bad --distributed > err.txt 2>&1
+rc=$?
+set -e
+if [ "$rc" = 0 ] || [ "$rc" = 124 ] || ! grep -q "latent: error:.*missing.csv" err.txt; then
+    echo "expected every rank to fail with a message, got exit $rc:" >&2
+    cat err.txt >&2
+    exit 1
+fi
+echo "ok: exit $rc, $(grep -c 'latent: error:' err.txt) rank(s) said: $(grep -m1 'latent: error:' err.txt)"
+echo "== mpi tests passed"
