@@ -15,11 +15,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 TOL=1e-6
 if ! command -v mpirun > /dev/null; then
-    if [ "$(id -u)" = 0 ] && command -v apt-get > /dev/null; then
+    sudo=()
+    if [ "$(id -u)" != 0 ] && command -v sudo > /dev/null && sudo -n true 2> /dev/null; then
+        sudo=(sudo -n)
+    fi
+    if { [ "$(id -u)" = 0 ] || [ ${#sudo[@]} -gt 0 ]; } && command -v apt-get > /dev/null; then
         echo "== apt-get install libopenmpi-dev openmpi-bin libclang-dev"
         packages=(libopenmpi-dev openmpi-bin libclang-dev)
-        apt-get install -y -q "${packages[@]}" > /dev/null ||
-            { apt-get update -q > /dev/null && apt-get install -y -q "${packages[@]}" > /dev/null; }
+        export DEBIAN_FRONTEND=noninteractive
+        "${sudo[@]}" apt-get install -y -q "${packages[@]}" > /dev/null ||
+            { "${sudo[@]}" apt-get update -q > /dev/null && "${sudo[@]}" apt-get install -y -q "${packages[@]}" > /dev/null; }
     else
         echo "ci/mpi-test.sh: needs mpirun (apt-get install libopenmpi-dev openmpi-bin libclang-dev)" >&2
         exit 1
