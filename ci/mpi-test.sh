@@ -6,7 +6,8 @@
 #   TOL relative (ci/compare-params.py; measured 6e-8);
 # - rbm (CD-1), vae: two 2-rank runs bit-identical; 2 ranks with 1 and 2
 #   threads per rank bit-identical; one rank bit-identical to a run alone;
-# - rank 0 alone writes the model file, checkpoints included; a run resumed
+# - rank 0 alone writes the model file, checkpoints included, and reports
+#   its seconds in the sums (--json); a run resumed
 #   on as many ranks ends bit-identical to one straight through, on
 #   another rank count it is refused;
 # - an error on the ranks: every rank exits non-zero, no hang.
@@ -93,6 +94,10 @@ done
 echo "== checkpoints from rank 0"
 mpi 2 --threads 1 train rbm "${common[@]}" --hidden 16 --checkpoint-every 1 --out ck --distributed
 same ck rbm-a
+
+echo "== rank 0 reports its time in the sums"
+timeout 120 mpirun -np 2 --oversubscribe "$L" --json --threads 1 train rbm "${common[@]}" --hidden 16 --out js --distributed > js.json
+python3 -c 'import json, sys; s = json.load(open("js.json"))["seconds_in_sums"]; assert 0 <= s < 120, s; print(f"ok: seconds_in_sums {s:.4f}")'
 
 echo "== resume on as many ranks: exact; on another count: refused"
 for kind in rbm vae; do

@@ -15,6 +15,10 @@
 //! the rank count and message size, the same on every run of a job of that
 //! shape (with two ranks, `a + b` on both, bit for bit).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
 use latent_engine::train::GradientReducer;
 use latent_engine::{EngineError, Result};
 use mpi::Threading;
@@ -29,6 +33,8 @@ pub struct MpiRanks {
     _universe: Universe,
     rank: usize,
     ranks: usize,
+    /// Nanoseconds this process's reducers spent in their sums.
+    spent: Arc<AtomicU64>,
 }
 
 impl MpiRanks {
@@ -57,7 +63,14 @@ impl MpiRanks {
             _universe: universe,
             rank,
             ranks,
+            spent: Arc::default(),
         })
+    }
+
+    /// Seconds this process's reducers have spent in their sums so far
+    /// (waiting for the other ranks included: a slower rank shows up here).
+    pub fn seconds_in_sums(&self) -> f64 {
+        self.spent.load(Ordering::Relaxed) as f64 * 1e-9
     }
 
     /// This process's rank.
@@ -77,6 +90,7 @@ impl MpiRanks {
             ranks: self.ranks,
             scratch: Vec::new(),
             scratch64: Vec::new(),
+            spent: Arc::clone(&self.spent),
         }
     }
 
@@ -96,6 +110,15 @@ pub struct MpiReducer {
     ranks: usize,
     scratch: Vec<f32>,
     scratch64: Vec<f64>,
+    spent: Arc<AtomicU64>,
+}
+
+impl MpiReducer {
+    /// Adds the time since `started` to the sums' total.
+    fn count(&self, started: Instant) {
+        let ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.spent.fetch_add(ns, Ordering::Relaxed);
+    }
 }
 
 impl GradientReducer for MpiReducer {
@@ -108,18 +131,22 @@ impl GradientReducer for MpiReducer {
     }
 
     fn allreduce_sum(&mut self, values: &mut [f32]) -> Result<()> {
+        let started = Instant::now();
         self.scratch.clear();
         self.scratch.extend_from_slice(values);
         let world = SimpleCommunicator::world();
         world.all_reduce_into(&self.scratch[..], values, SystemOperation::sum());
+        self.count(started);
         Ok(())
     }
 
     fn allreduce_sum_f64(&mut self, values: &mut [f64]) -> Result<()> {
+        let started = Instant::now();
         self.scratch64.clear();
         self.scratch64.extend_from_slice(values);
         let world = SimpleCommunicator::world();
         world.all_reduce_into(&self.scratch64[..], values, SystemOperation::sum());
+        self.count(started);
         Ok(())
     }
 }

@@ -41,6 +41,16 @@ impl Ranks {
         self.rank == 0
     }
 
+    /// Seconds this rank has spent in the ranks' sums (waiting for the
+    /// other ranks included); `None` alone.
+    pub fn seconds_in_sums(&self) -> Option<f64> {
+        #[cfg(feature = "mpi")]
+        if let Some(m) = &self.mpi {
+            return Some(m.seconds_in_sums());
+        }
+        None
+    }
+
     /// The reducer a trainer of this rank gets; `None` alone.
     pub fn reducer(&self) -> Option<Box<dyn GradientReducer>> {
         #[cfg(feature = "mpi")]

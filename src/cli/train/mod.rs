@@ -41,7 +41,9 @@ pub fn run(args: &TrainArgs, g: &Global) -> Result<Report> {
     check_flags(args)?;
     let ranks = Ranks::join(args)?;
     let result = if ranks.leads() {
-        run_rank(args, g, &ranks)
+        let started = std::time::Instant::now();
+        let report = run_rank(args, g, &ranks);
+        report.map(|r| report_sums(r, &ranks, started.elapsed().as_secs_f64(), g))
     } else {
         // Ranks but 0 print nothing and write no metrics file or report.
         let args = TrainArgs {
@@ -56,6 +58,26 @@ pub fn run(args: &TrainArgs, g: &Global) -> Result<Report> {
         run_rank(&args, &g, &ranks).map(|_| Report::json(serde_json::Value::Null))
     };
     ranks.finish(result)
+}
+
+/// Rank 0's report of a distributed run with the time it spent in the
+/// ranks' sums: a line `rank 0: X s of Y s in the sums across ranks (Z %,
+/// waiting for the other ranks included)` and the JSON field
+/// `seconds_in_sums`. Alone: `report` as it is.
+fn report_sums(mut report: Report, ranks: &Ranks, seconds: f64, g: &Global) -> Report {
+    let Some(sums) = ranks.seconds_in_sums() else {
+        return report;
+    };
+    if !g.quiet && !g.json {
+        crate::cli::print_line(format!(
+            "rank 0: {sums:.2} s of {seconds:.2} s in the sums across ranks ({:.1} %, waiting for the other ranks included)",
+            100.0 * sums / seconds.max(f64::MIN_POSITIVE)
+        ));
+    }
+    if let Some(o) = report.json.as_object_mut() {
+        o.insert("seconds_in_sums".into(), serde_json::json!(sums));
+    }
+    report
 }
 
 /// [`run`] on this rank (alone: the whole run).
