@@ -3,46 +3,19 @@
 
 use latent_engine::checkpoint::EpochRecord;
 use latent_engine::train::{EarlyStopping, FitSummary, Model, StopReason, Trainer};
-use latent_engine::{Checkpoint, Dataset, Par, ParamSet, Tensor};
+use latent_engine::{Checkpoint, Dataset, Par, Tensor};
 
 use super::classifier::{
     ClassifierOutcome, ClassifierPlan, ClassifierResume, Tuned, check_labels, pretrain_settings,
     split_validation,
 };
-use super::{Run, StageData, join_history};
-use crate::ae::{Autoencoder, Classifier, PretrainedLayer, StackedPretrainer};
+use super::layer_stages::{Pretrained, Stage, layer_params, pretrain};
+use super::{Run, join_history};
+use crate::ae::{Classifier, StackedPretrainer};
 use crate::error::{ModelError, Result};
 use crate::model::WithPrecision;
 use crate::persist::classifier::LAST_PREFIX;
-use crate::persist::{
-    self, ClassifierPretrain, ClassifierSpec, Kind, LayerModel, Validation, tag_layer,
-};
-use crate::rbm::Rbm;
-
-/// The pretraining done so far.
-struct Pretrained<'d> {
-    layers: Vec<PretrainedLayer>,
-    params: Vec<ParamSet>,
-    history: Vec<EpochRecord>,
-    data: StageData<'d>,
-}
-
-impl Pretrained<'_> {
-    /// Adds a finished layer and moves the data up through it (in the
-    /// run's precision).
-    fn push(&mut self, layer: PretrainedLayer, params: ParamSet, run: &Run<'_>) -> Result<()> {
-        let precision = run.settings.precision;
-        self.data.up(|d: &Dataset| -> Result<Dataset> {
-            Ok(Dataset::new(
-                layer.encode_in(&d.x, precision, Par::All)?,
-                None,
-            )?)
-        })?;
-        self.layers.push(layer);
-        self.params.push(params);
-        Ok(())
-    }
-}
+use crate::persist::{ClassifierPretrain, ClassifierSpec, Kind, LayerModel, Validation};
 
 /// The training and validation data of fine-tuning: the run's, or the
 /// training rows split by the spec's fraction (from the run's seed).
@@ -83,12 +56,7 @@ pub fn train_classifier(
 ) -> Result<ClassifierOutcome> {
     let spec = plan.spec;
     let (train, valid) = fine_tuning_data(&spec, run.settings.seed, data)?;
-    let mut pre = Pretrained {
-        layers: Vec::new(),
-        params: Vec::new(),
-        history: Vec::new(),
-        data: StageData::new((&train, None)),
-    };
+    let mut pre = Pretrained::new((&train, None), run.settings.precision);
     let (start, best, mut epochs_run) = match plan.resume {
         Some(ClassifierResume::FineTuning {
             current,
@@ -140,7 +108,7 @@ fn pretrained(
     {
         pre.history = history;
         for m in &done {
-            pre.push(m.layer()?, layer_params(m), run)?;
+            pre.push(m.layer()?, layer_params(m))?;
         }
         cont = Some(current);
     }
@@ -175,28 +143,18 @@ fn pretrain_all(
                 None,
             ),
         };
-        let (layer, params, records, n) = match model {
-            LayerModel::Ae(a) => {
-                pretrain_layer(run, spec, pre, (*a, state), l, |m: &Autoencoder| {
-                    PretrainedLayer::from_autoencoder(m, None)
-                })?
-            }
-            LayerModel::Rbm(r) => pretrain_layer(run, spec, pre, (*r, state), l, |m: &Rbm| {
-                Ok(PretrainedLayer::from_rbm(m, None))
-            })?,
+        let stage = Stage {
+            kind: Kind::Classifier,
+            lines: spec.lines(false, None),
+            settings: pretrain_settings(spec, run.settings),
+            sizes: (spec.sizes[l], spec.sizes[l + 1]),
         };
+        let (layer, params, records, n) = pretrain(run, pre, (model, state), l, &stage)?;
         epochs_run += n;
         pre.history.extend(records);
-        pre.push(layer, params, run)?;
+        pre.push(layer, params)?;
     }
     Ok(epochs_run)
-}
-
-fn layer_params(m: &LayerModel) -> ParamSet {
-    match m {
-        LayerModel::Ae(a) => a.params().clone(),
-        LayerModel::Rbm(r) => r.params().clone(),
-    }
 }
 
 /// A new pretraining layer `l` on `input`, seeded with `seed + l`.
@@ -230,47 +188,6 @@ fn new_layer(spec: &ClassifierSpec, l: usize, seed: u64, input: &Dataset) -> Res
             ));
         }
     })
-}
-
-/// Pretrains one layer's model, writing the file in pretraining after every
-/// piece and (when files are written every few epochs) when it is done.
-fn pretrain_layer<M: Model + WithPrecision + Send>(
-    run: &mut Run<'_>,
-    spec: &ClassifierSpec,
-    pre: &Pretrained,
-    start: (M, Option<Checkpoint>),
-    l: usize,
-    finish: impl Fn(&M) -> Result<PretrainedLayer>,
-) -> Result<(PretrainedLayer, ParamSet, Vec<EpochRecord>, usize)> {
-    let s = &spec.sizes;
-    let label = format!(
-        "classifier pretraining layer {l} ({}-{}, {})",
-        s[l],
-        s[l + 1],
-        start.0.kind()
-    );
-    run.observer.stage(&label, Some(l));
-    let layer_settings = pretrain_settings(spec, run.settings);
-    let (file, lines) = (run.file(), spec.lines(false, None));
-    let mut save = |t: &Trainer<M>| -> Result<()> {
-        let params: Vec<&ParamSet> = pre.params.iter().collect();
-        let history = join_history(&pre.history, &tag_layer(t.history(), l));
-        let ck = persist::staged_checkpoint(&params, &t.checkpoint(), history)?;
-        file.write(ck, Kind::Classifier, &lines).map(drop)
-    };
-    let input = pre.data.get();
-    let (trainer, summary) = run.train(start, &label, input, &layer_settings, &mut save)?;
-    if run.checkpoint_every.is_some() {
-        save(&trainer)?;
-    }
-    let layer = finish(trainer.model())?;
-    let records = tag_layer(trainer.history(), l);
-    Ok((
-        layer,
-        trainer.model().params().clone(),
-        records,
-        summary.epochs_run,
-    ))
 }
 
 /// The model file of fine-tuning's trainer `t`: the pretraining records

@@ -5,18 +5,15 @@
 
 use latent_engine::checkpoint::EpochRecord;
 use latent_engine::train::{FitSummary, Model, Trainer};
-use latent_engine::{Checkpoint, Dataset, Par, ParamSet};
+use latent_engine::{Checkpoint, Dataset, Par};
 
-use super::{Run, StageData, join_history};
-use crate::ae::{Autoencoder, PretrainedLayer, StackedPretrainer};
+use super::layer_stages::{Pretrained, Stage, layer_params, pretrain};
+use super::{Run, Settings, join_history};
+use crate::ae::{Autoencoder, StackedPretrainer};
 use crate::error::Result;
-use crate::model::WithPrecision;
 use crate::persist::{
-    self, DeepAeSpec, DeepAeState, Kind, LayerModel, Pretrain, record_layer, resume_state,
-    stage_state, tag_layer,
+    DeepAeSpec, DeepAeState, Kind, LayerModel, Pretrain, record_layer, resume_state, stage_state,
 };
-use crate::rbm::Rbm;
-use latent_kernels::Precision;
 
 /// Where a resumed deep-ae file left off.
 #[derive(Debug)]
@@ -109,33 +106,6 @@ pub struct DeepAeOutcome {
     pub epochs_run: usize,
 }
 
-/// The pretraining done so far.
-struct Pretrained<'d> {
-    layers: Vec<PretrainedLayer>,
-    params: Vec<ParamSet>,
-    history: Vec<EpochRecord>,
-    data: StageData<'d>,
-    /// The precision of the run's products, the codes passed up included.
-    precision: Precision,
-}
-
-impl Pretrained<'_> {
-    /// Adds a finished layer and moves the data up through it.
-    fn push(&mut self, layer: PretrainedLayer, params: ParamSet) -> Result<()> {
-        let precision = self.precision;
-        let up = |d: &Dataset| -> Result<Dataset> {
-            Ok(Dataset::new(
-                layer.encode_in(&d.x, precision, Par::All)?,
-                None,
-            )?)
-        };
-        self.data.up(up)?;
-        self.layers.push(layer);
-        self.params.push(params);
-        Ok(())
-    }
-}
-
 /// Pretrains (what is left of) the stack, unrolls it and fine-tunes it on
 /// `data` (training, validation) in `run`.
 pub fn train_deep_ae(
@@ -144,13 +114,7 @@ pub fn train_deep_ae(
     data: (&Dataset, Option<&Dataset>),
 ) -> Result<DeepAeOutcome> {
     let spec = plan.spec;
-    let mut pre = Pretrained {
-        layers: Vec::new(),
-        params: Vec::new(),
-        history: Vec::new(),
-        data: StageData::new(data),
-        precision: run.settings.precision,
-    };
+    let mut pre = Pretrained::new(data, run.settings.precision);
     let mut epochs_run = 0;
     let start = match plan.resume {
         Some(DeepAeResume::FineTuning { current, history }) => {
@@ -179,7 +143,8 @@ pub fn train_deep_ae(
                         None,
                     ),
                 };
-                let (layer, params, records, n) = pretrain(run, &spec, &pre, (model, state), l)?;
+                let stage = layer_stage(&spec, run.settings, l);
+                let (layer, params, records, n) = pretrain(run, &pre, (model, state), l, &stage)?;
                 epochs_run += n;
                 pre.history.extend(records);
                 pre.push(layer, params)?;
@@ -196,13 +161,6 @@ pub fn train_deep_ae(
         history,
         epochs_run,
     })
-}
-
-fn layer_params(m: &LayerModel) -> ParamSet {
-    match m {
-        LayerModel::Ae(a) => a.params().clone(),
-        LayerModel::Rbm(r) => r.params().clone(),
-    }
 }
 
 /// A new pretraining layer `l` on `input`, seeded with `seed + l`.
@@ -229,64 +187,15 @@ fn new_layer(spec: &DeepAeSpec, l: usize, seed: u64, input: &Dataset) -> Result<
     })
 }
 
-/// Pretrains layer `l`: the layer, its parameters, its records (tagged)
-/// and the epochs run.
-fn pretrain(
-    run: &mut Run<'_>,
-    spec: &DeepAeSpec,
-    pre: &Pretrained,
-    (model, state): (LayerModel, Option<Checkpoint>),
-    l: usize,
-) -> Result<(PretrainedLayer, ParamSet, Vec<EpochRecord>, usize)> {
-    match model {
-        LayerModel::Ae(a) => pretrain_layer(run, spec, pre, (*a, state), l, |m: &Autoencoder| {
-            PretrainedLayer::from_autoencoder(m, None)
-        }),
-        LayerModel::Rbm(r) => pretrain_layer(run, spec, pre, (*r, state), l, |m: &Rbm| {
-            Ok(PretrainedLayer::from_rbm(m, None))
-        }),
-    }
-}
-
-/// Pretrains one layer's model, writing the file in pretraining after every
-/// piece and (when files are written every few epochs) when it is done.
-fn pretrain_layer<M: Model + WithPrecision + Send>(
-    run: &mut Run<'_>,
-    spec: &DeepAeSpec,
-    pre: &Pretrained,
-    start: (M, Option<Checkpoint>),
-    l: usize,
-    finish: impl Fn(&M) -> Result<PretrainedLayer>,
-) -> Result<(PretrainedLayer, ParamSet, Vec<EpochRecord>, usize)> {
+/// What layer `l`'s pretraining writes and trains with.
+fn layer_stage(spec: &DeepAeSpec, run: &Settings, l: usize) -> Stage {
     let s = &spec.config.sizes;
-    let label = format!(
-        "deep-ae pretraining layer {l} ({}-{}, {})",
-        s[l],
-        s[l + 1],
-        start.0.kind()
-    );
-    run.observer.stage(&label, Some(l));
-    let layer_settings = spec.layer_settings(run.settings, l);
-    let (file, lines) = (run.file(), spec.lines(false));
-    let mut save = |t: &Trainer<M>| -> Result<()> {
-        let params: Vec<&ParamSet> = pre.params.iter().collect();
-        let history = join_history(&pre.history, &tag_layer(t.history(), l));
-        let ck = persist::staged_checkpoint(&params, &t.checkpoint(), history)?;
-        file.write(ck, Kind::DeepAe, &lines).map(drop)
-    };
-    let input = pre.data.get();
-    let (trainer, summary) = run.train(start, &label, input, &layer_settings, &mut save)?;
-    if run.checkpoint_every.is_some() {
-        save(&trainer)?;
+    Stage {
+        kind: Kind::DeepAe,
+        lines: spec.lines(false),
+        settings: spec.layer_settings(run, l),
+        sizes: (s[l], s[l + 1]),
     }
-    let layer = finish(trainer.model())?;
-    let records = tag_layer(trainer.history(), l);
-    Ok((
-        layer,
-        trainer.model().params().clone(),
-        records,
-        summary.epochs_run,
-    ))
 }
 
 /// Fine-tunes the unrolled model, writing the file after every piece and at

@@ -44,6 +44,7 @@ mod classifier_stages;
 mod dbm;
 mod dbn;
 mod deep_ae;
+mod layer_stages;
 mod psd;
 mod settings;
 
