@@ -85,3 +85,52 @@ pub fn result_line(pairs: &[(String, String)]) -> String {
     let body: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
     format!("RESULT {}", body.join(" "))
 }
+
+/// The flags of a report program that takes `[--quick] [--threads N]`.
+#[derive(Debug, Clone, Copy)]
+pub struct QuickOpts {
+    /// Fewer, shorter samples (a check that the program runs).
+    pub quick: bool,
+    /// Threads for the parallel rows (default: one per core).
+    pub threads: usize,
+}
+
+impl QuickOpts {
+    /// The flags of the command line; anything else prints `usage:
+    /// <program> [--quick] [--threads N]` and exits with status 2.
+    pub fn from_args(program: &str) -> QuickOpts {
+        let usage = || -> ! {
+            eprintln!("usage: {program} [--quick] [--threads N]");
+            std::process::exit(2)
+        };
+        let mut o = QuickOpts {
+            quick: false,
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        let mut args = std::env::args().skip(1);
+        while let Some(a) = args.next() {
+            match a.as_str() {
+                "--quick" => o.quick = true,
+                "--threads" => {
+                    o.threads = args
+                        .next()
+                        .and_then(|v| v.parse().ok())
+                        .filter(|&n| n > 0)
+                        .unwrap_or_else(|| usage())
+                }
+                _ => usage(),
+            }
+        }
+        o
+    }
+}
+
+/// Seconds per call of `f` ([`time_per_call`]): 3 samples of 0.05 s when
+/// `quick`, else 7 of 0.25 s.
+pub fn time_sampled(quick: bool, f: impl FnMut()) -> f64 {
+    if quick {
+        time_per_call(3, 0.05, f)
+    } else {
+        time_per_call(7, 0.25, f)
+    }
+}

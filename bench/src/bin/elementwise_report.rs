@@ -18,54 +18,13 @@
 //!
 //! The last line is `RESULT key=value ...` with the headline figures.
 
-use latent_bench::{result_line, seeded_vec, time_per_call};
+use latent_bench::{QuickOpts, result_line, seeded_vec, time_sampled};
 use latent_kernels::activation::{Activation, activation_grad, bias_activation};
 use latent_kernels::gemm::{Accum, MatMut, MatRef, sgemm};
 use latent_kernels::random::{Streams, mask_noise, sigmoid_bernoulli, uniform};
 use latent_kernels::reduce::{bce_logits, col_means, col_sums, sq_err};
 use latent_kernels::{Isa, Par};
 use rayon::prelude::*;
-
-struct Opts {
-    quick: bool,
-    threads: usize,
-}
-
-fn parse_args() -> Opts {
-    let mut o = Opts {
-        quick: false,
-        threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--quick" => o.quick = true,
-            "--threads" => {
-                o.threads = args
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .filter(|&n| n > 0)
-                    .unwrap_or_else(|| usage())
-            }
-            _ => usage(),
-        }
-    }
-    o
-}
-
-fn usage() -> ! {
-    eprintln!("usage: elementwise-report [--quick] [--threads N]");
-    std::process::exit(2)
-}
-
-/// Seconds per call, with the sample settings of the run.
-fn time(quick: bool, f: impl FnMut()) -> f64 {
-    if quick {
-        time_per_call(3, 0.05, f)
-    } else {
-        time_per_call(7, 0.25, f)
-    }
-}
 
 /// Triad GB/s on `n`-element buffers with up to `tasks` rayon tasks.
 fn triad_gbs(quick: bool, n: usize, tasks: usize) -> f64 {
@@ -74,7 +33,7 @@ fn triad_gbs(quick: bool, n: usize, tasks: usize) -> f64 {
     let mut a = vec![0.0f32; n];
     let s = 0.5f32;
     let chunk = n.div_ceil(tasks.max(1));
-    let secs = time(quick, || {
+    let secs = time_sampled(quick, || {
         if tasks <= 1 {
             for ((a, &b), &c) in a.iter_mut().zip(&b).zip(&c) {
                 *a = b + s * c;
@@ -103,7 +62,7 @@ struct Row {
 }
 
 fn main() {
-    let opts = parse_args();
+    let opts = QuickOpts::from_args("elementwise-report");
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.threads)
         .build()
@@ -111,7 +70,7 @@ fn main() {
     pool.install(|| run(&opts));
 }
 
-fn run(opts: &Opts) {
+fn run(opts: &QuickOpts) {
     let quick = opts.quick;
     let nt = opts.threads;
     println!(
@@ -148,7 +107,7 @@ fn run(opts: &Opts) {
     let mut measure = |key, name, bytes_per_elem, f: &mut dyn FnMut(Par)| {
         let mut secs = [0.0; 2];
         for (k, &par) in pars.iter().enumerate() {
-            secs[k] = time(quick, || f(par));
+            secs[k] = time_sampled(quick, || f(par));
         }
         rows.push(Row {
             key,
@@ -243,7 +202,7 @@ fn run(opts: &Opts) {
     let ubias = &bias[..uh];
     println!("\nin cache ({ub}x{uh}), 1 thread, Gelem/s:");
     let mut cache = |key: &str, f: &mut dyn FnMut()| {
-        let g = un as f64 / time(quick, f) / 1e9;
+        let g = un as f64 / time_sampled(quick, f) / 1e9;
         println!("  {key:<20} {g:>7.2}");
         pairs.push((format!("{key}_gelem_per_s_cache_1t"), format!("{g:.2}")));
     };
@@ -353,7 +312,7 @@ fn run(opts: &Opts) {
             )
             .unwrap();
         };
-        let t_gemm = time(quick, || {
+        let t_gemm = time_sampled(quick, || {
             gemms(par, &mut p0, &h0, &mut v1, &mut p1, &mut dw)
         });
         let mut step = 0u64;
@@ -369,7 +328,7 @@ fn run(opts: &Opts) {
             col_means(&p1, b, h, &mut dc1, par).unwrap();
             std::hint::black_box(sq_err(&v1, &v0, b, v, None, None, 1.0).unwrap());
         };
-        let t_elem = time(quick, || elem(par));
+        let t_elem = time_sampled(quick, || elem(par));
         let share = t_elem / (t_elem + t_gemm);
         println!(
             "\nCD-1 step 784-500, batch 100, {label}: GEMMs {:.1} us, element-wise passes {:.1} us \

@@ -22,51 +22,10 @@
 //! Timings under load mean little: run it on an idle machine. The last
 //! line is `RESULT key=value ...`.
 
-use latent_bench::{result_line, time_per_call};
+use latent_bench::{QuickOpts, result_line, time_sampled};
 use latent_kernels::Par;
 use latent_kernels::hamming::{HammingIndex, HammingIsa, Neighbor, Searcher, distances_on};
 use rayon::prelude::*;
-
-struct Opts {
-    quick: bool,
-    threads: usize,
-}
-
-fn parse_args() -> Opts {
-    let mut o = Opts {
-        quick: false,
-        threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--quick" => o.quick = true,
-            "--threads" => {
-                o.threads = args
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .filter(|&n| n > 0)
-                    .unwrap_or_else(|| usage())
-            }
-            _ => usage(),
-        }
-    }
-    o
-}
-
-fn usage() -> ! {
-    eprintln!("usage: hamming-search [--quick] [--threads N]");
-    std::process::exit(2)
-}
-
-/// Seconds per call, with the sample settings of the run.
-fn time(quick: bool, f: impl FnMut()) -> f64 {
-    if quick {
-        time_per_call(3, 0.05, f)
-    } else {
-        time_per_call(7, 0.25, f)
-    }
-}
 
 /// SplitMix64 words.
 fn words(n: usize, seed: u64) -> Vec<u64> {
@@ -99,7 +58,7 @@ fn codes(n: usize, bits: usize, seed: u64) -> Vec<u64> {
 fn read_gbs(quick: bool, buf: &[u64], tasks: usize) -> f64 {
     let chunk = buf.len().div_ceil(tasks.max(1));
     let mut sink = 0u64;
-    let secs = time(quick, || {
+    let secs = time_sampled(quick, || {
         let s: u64 = if tasks <= 1 {
             buf.iter().fold(0u64, |a, &b| a.wrapping_add(b))
         } else {
@@ -121,7 +80,7 @@ fn naive(codes: &[u64], w: usize, query: &[u64], out: &mut [u32]) {
 }
 
 /// One code width's figures: `(key, microseconds per query, GB/s)`.
-fn run_width(o: &Opts, n: usize, bits: usize, out: &mut Vec<(String, f64, f64)>) {
+fn run_width(o: &QuickOpts, n: usize, bits: usize, out: &mut Vec<(String, f64, f64)>) {
     let w = bits.div_ceil(64);
     let flat = codes(n, bits, bits as u64);
     let index = HammingIndex::new(&flat, w).expect("index");
@@ -139,14 +98,14 @@ fn run_width(o: &Opts, n: usize, bits: usize, out: &mut Vec<(String, f64, f64)>)
         out.push((format!("{key}_b{bits}"), per * 1e6, bytes / per / 1e9));
     };
     for isa in HammingIsa::ALL.into_iter().filter(|i| i.is_available()) {
-        let secs = time(o.quick, || {
+        let secs = time_sampled(o.quick, || {
             for q in queries.chunks_exact(w) {
                 distances_on(isa, &index, q, &mut dist, Par::Seq).expect("distances");
             }
         });
         record(format!("scan_{}_t1", isa.name()), secs, out);
     }
-    let secs = time(o.quick, || {
+    let secs = time_sampled(o.quick, || {
         for q in queries.chunks_exact(w) {
             naive(&flat, w, q, &mut dist);
         }
@@ -156,7 +115,7 @@ fn run_width(o: &Opts, n: usize, bits: usize, out: &mut Vec<(String, f64, f64)>)
     let mut searcher = Searcher::new();
     let mut hits: Vec<Neighbor> = Vec::new();
     for (par, t) in [(Par::Seq, 1), (Par::All, o.threads)] {
-        let secs = time(o.quick, || {
+        let secs = time_sampled(o.quick, || {
             for q in queries.chunks_exact(w) {
                 searcher
                     .nearest(&index, q, 10, &mut hits, par)
@@ -164,7 +123,7 @@ fn run_width(o: &Opts, n: usize, bits: usize, out: &mut Vec<(String, f64, f64)>)
             }
         });
         record(format!("knn10_t{t}"), secs, out);
-        let secs = time(o.quick, || {
+        let secs = time_sampled(o.quick, || {
             for q in queries.chunks_exact(w) {
                 searcher
                     .within(&index, q, 2, &mut hits, par)
@@ -176,7 +135,7 @@ fn run_width(o: &Opts, n: usize, bits: usize, out: &mut Vec<(String, f64, f64)>)
 }
 
 fn main() {
-    let o = parse_args();
+    let o = QuickOpts::from_args("hamming-search");
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(o.threads)
         .build()
