@@ -6,16 +6,11 @@
 //! `e` sees exactly the batches an uninterrupted run would.
 
 use latent_kernels::{MatRef, Par};
-use rayon::prelude::*;
-use std::sync::Mutex;
 
+use crate::data::rows::RowSource;
 use crate::error::{EngineError, Result};
 use crate::matrix::Matrix;
 use crate::rng::{Rng, streams};
-
-/// Floats below which a share of a parallel gather is not worth a task
-/// (16 KB).
-const GATHER_MIN_FLOATS: usize = 4096;
 
 /// One minibatch: views into the batcher's buffers.
 #[derive(Debug, Clone, Copy)]
@@ -146,21 +141,23 @@ impl Minibatcher {
     pub fn batch<'a>(
         &'a mut self,
         index: usize,
-        data: &Matrix,
+        data: &dyn RowSource,
         labels: Option<&[u32]>,
     ) -> Result<Batch<'a>> {
         self.batch_with(index, data, labels, Par::Seq)
     }
 
     /// [`batch`](Self::batch), with the rows gathered by up to
-    /// `par.max_tasks()` threads of the current rayon pool. The rows of a
-    /// shuffled batch are scattered over the data set, so one thread
+    /// `par.max_tasks()` threads of the current rayon pool where the
+    /// source can use them ([`RowSource::gather`]: from memory, the rows
+    /// of a shuffled batch are scattered over the data set, so one thread
     /// mostly waits on memory: several threads fetch them several times as
-    /// fast. The batch is the same whatever `par`. Allocates nothing.
+    /// fast). The batch is the same whatever `par`. Allocates nothing (a
+    /// file source after its first gathers).
     pub fn batch_with<'a>(
         &'a mut self,
         index: usize,
-        data: &Matrix,
+        data: &dyn RowSource,
         labels: Option<&[u32]>,
         par: Par,
     ) -> Result<Batch<'a>> {
@@ -179,11 +176,13 @@ impl Minibatcher {
     /// up to `(rank + 1) * len / ranks`, so the shares of all ranks are the
     /// batch, in order, and differ by at most one row (a share is empty
     /// when the batch has fewer rows than there are ranks). `(0, 1)` is
-    /// [`batch_with`](Self::batch_with). Allocates nothing.
+    /// [`batch_with`](Self::batch_with). Only the share's rows are
+    /// gathered from `data` (from a file, only they are read). Allocates
+    /// nothing (a file source after its first gathers).
     pub fn batch_share<'a>(
         &'a mut self,
         index: usize,
-        data: &Matrix,
+        data: &dyn RowSource,
         labels: Option<&[u32]>,
         par: Par,
         (rank, ranks): (usize, usize),
@@ -223,40 +222,7 @@ impl Minibatcher {
         let (lo, hi) = (rank * whole / ranks, (rank + 1) * whole / ranks);
         let len = hi - lo;
         let idx = &self.order[start + lo..start + hi];
-        let features = self.features;
-        let rows = &mut self.x.as_mut_slice()[..len * features];
-        let gather = |dst: &mut [f32], src: &[u32]| {
-            for (row, &i) in dst.chunks_exact_mut(features).zip(src) {
-                row.copy_from_slice(data.row(i as usize));
-            }
-        };
-        // At most `par.max_tasks()` tasks, at least 16 KB of rows each.
-        let tasks = par
-            .max_tasks()
-            .min(len.saturating_mul(features) / GATHER_MIN_FLOATS)
-            .min(len)
-            .max(1);
-        if tasks > 1 {
-            // `tasks` tasks take 16 KB pieces in turn: a thread that wakes
-            // late (tens of microseconds on a virtual machine) finds fewer
-            // left instead of holding up the batch with a fixed share.
-            let piece = (GATHER_MIN_FLOATS / features).max(1);
-            let pieces = Mutex::new(rows.chunks_mut(piece * features).zip(idx.chunks(piece)));
-            (0..tasks).into_par_iter().for_each(|_| {
-                loop {
-                    // The lock is held only to take a piece. A panic in
-                    // another task poisons it; the pieces are still whole
-                    // (and the panic propagates from the region anyway).
-                    let next = pieces.lock().unwrap_or_else(|e| e.into_inner()).next();
-                    match next {
-                        Some((dst, src)) => gather(dst, src),
-                        None => break,
-                    }
-                }
-            });
-        } else {
-            gather(rows, idx);
-        }
+        data.gather(idx, &mut self.x.as_mut_slice()[..len * self.features], par)?;
         self.labels.clear();
         if let Some(l) = labels {
             self.labels.extend(idx.iter().map(|&i| l[i as usize]));

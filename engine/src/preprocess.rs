@@ -126,6 +126,32 @@ impl UnitMap {
     }
 }
 
+/// A preprocessing applied to rows as they are read (see
+/// [`FileRows`](crate::data::rows::FileRows)): the same values, bit for
+/// bit, as the transform of the whole matrix.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum RowMap {
+    /// The values as they are.
+    #[default]
+    Identity,
+    /// [`UnitMap::apply`]: [`scale_to_unit`], then [`binarise_threshold`]
+    /// when it has a threshold.
+    Unit(UnitMap),
+    /// [`Standardizer::transform`].
+    Standardize(Standardizer),
+}
+
+impl RowMap {
+    /// Maps whole rows (`rows`: one row after another) in place.
+    pub fn apply(&self, rows: &mut [f32]) {
+        match self {
+            RowMap::Identity => {}
+            RowMap::Unit(m) => m.apply(rows),
+            RowMap::Standardize(s) => s.transform_rows(rows),
+        }
+    }
+}
+
 /// Sets each value to 1 when it is strictly greater than `threshold`, else 0.
 pub fn binarise_threshold(x: &mut Matrix, threshold: f32) -> Result<()> {
     if threshold.is_nan() {
@@ -217,6 +243,65 @@ impl Standardizer {
             mean: mean.iter().map(|&m| m as f32).collect(),
             std,
         })
+    }
+
+    /// [`fit`](Self::fit) on data met in pieces, never held whole: `each`
+    /// hands every piece of the data (whole rows of `cols` values, in row
+    /// order) to the function it is given, and is called twice (once for
+    /// the means, once for the variances). The same sums in the same order
+    /// as `fit`: the same statistics, bit for bit.
+    pub fn fit_streamed(
+        cols: usize,
+        mut each: impl FnMut(&mut dyn FnMut(&[f32])) -> Result<()>,
+    ) -> Result<Self> {
+        let mut rows = 0usize;
+        let mut mean = vec![0f64; cols];
+        each(&mut |piece| {
+            for row in piece.chunks(cols.max(1)) {
+                rows += 1;
+                for (m, &v) in mean.iter_mut().zip(row) {
+                    *m += v as f64;
+                }
+            }
+        })?;
+        if rows == 0 || cols == 0 {
+            return Err(EngineError::InvalidArgument {
+                what: "Standardizer::fit_streamed: samples",
+                value: format!("{rows} rows of {cols} features"),
+                expected: "at least one sample of one feature",
+            });
+        }
+        let n = rows as f64;
+        mean.iter_mut().for_each(|m| *m /= n);
+        let mut var = vec![0f64; cols];
+        each(&mut |piece| {
+            for row in piece.chunks(cols) {
+                for ((s, &v), &m) in var.iter_mut().zip(row).zip(&mean) {
+                    *s += (v as f64 - m).powi(2);
+                }
+            }
+        })?;
+        let std = var
+            .iter()
+            .map(|s| {
+                let sd = (s / n).sqrt();
+                if sd < Self::MIN_STD { 1.0 } else { sd as f32 }
+            })
+            .collect();
+        Ok(Standardizer {
+            mean: mean.iter().map(|&m| m as f32).collect(),
+            std,
+        })
+    }
+
+    /// [`transform`](Self::transform) of whole rows in a slice (one row of
+    /// `mean.len()` values after another): the same values, bit for bit.
+    pub fn transform_rows(&self, rows: &mut [f32]) {
+        for row in rows.chunks_exact_mut(self.mean.len().max(1)) {
+            for ((v, &m), &s) in row.iter_mut().zip(&self.mean).zip(&self.std) {
+                *v = (*v - m) / s;
+            }
+        }
     }
 
     fn check(&self, x: &Matrix, what: &'static str) -> Result<()> {

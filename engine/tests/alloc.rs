@@ -87,3 +87,42 @@ fn the_counter_sees_allocations() {
     assert!(allocs() > before);
     drop(v);
 }
+
+#[test]
+fn a_step_from_rows_read_from_a_file_allocates_nothing_after_the_first() {
+    // The rows read from an NPY file as each batch needs them: the
+    // gather's buffers grow in the first step, then are reused.
+    use latent_engine::data::npy;
+    use latent_engine::data::rows::{FileRows, RowFormat, TrainRows};
+    let train = data(1000, 4);
+    let dir = common::temp_path("alloc-rows");
+    let path = dir.join("train.npy");
+    npy::write_matrix(&path, &train.x).unwrap();
+    let file = FileRows::open(&path, RowFormat::Npy).unwrap();
+    let config = TrainConfig {
+        epochs: 3,
+        batch_size: 128,
+        threads: Threads::Count(1),
+        ..TrainConfig::new(OptimizerConfig::sgd_hinton(0.01, 1e-4))
+    };
+    let mut trainer = Trainer::new(LinReg::new(1), config).unwrap();
+    let mut obs = Counter {
+        marks: Vec::with_capacity(1000),
+    };
+    let rows = TrainRows {
+        x: &file,
+        labels: None,
+    };
+    trainer.fit(rows, None, &mut obs).unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(obs.marks.len(), 24);
+    let mut checked = 0;
+    for w in obs.marks.windows(2) {
+        let ((e0, _, a0), (e1, b1, a1)) = (w[0], w[1]);
+        if e0 == e1 {
+            assert_eq!(a1 - a0, 0, "epoch {e1}, batch {b1} allocated");
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 21);
+}

@@ -75,39 +75,76 @@ fn shorten(s: &str) -> String {
 /// Reads a numeric CSV file.
 pub fn read(path: impl AsRef<Path>, opts: &CsvOptions) -> Result<CsvData> {
     let path = path.as_ref();
-    let p = || path.to_path_buf();
     let bytes = crate::fsutil::read_file(path)?;
     if bytes.is_empty() {
-        return Err(EngineError::Empty {
-            path: p(),
-            expected: "CSV data",
-        });
+        return Err(empty(path));
     }
-    let delim = opts.delimiter as char;
     let mut values: Vec<f32> = Vec::new();
     let mut labels: Vec<u32> = Vec::new();
-    let mut width: Option<usize> = None;
-    let mut columns = None;
-    let mut first = true;
-    let mut rows = 0usize;
+    let mut lines = Lines::new(path, opts);
     for (idx, raw) in bytes.split(|&b| b == b'\n').enumerate() {
-        let line_no = idx + 1;
-        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-        let line = std::str::from_utf8(raw).map_err(|e| EngineError::Parse {
-            path: p(),
-            location: Location::Line {
-                line: line_no,
-                field: 0,
-            },
-            found: format!("invalid UTF-8 at byte {} of the line", e.valid_up_to()),
-            expected: "UTF-8 text",
-        })?;
-        if line.trim().is_empty() {
-            continue;
+        lines.line(idx + 1, raw, &mut values, &mut labels)?;
+    }
+    let rows = lines.data_rows()?;
+    let cols = values.len() / rows;
+    let x = Matrix::from_slice(rows, cols, &values)?;
+    let labels = opts.label_column.map(|_| labels);
+    Ok(CsvData {
+        dataset: Dataset::new(x, labels)?,
+        columns: lines.columns,
+    })
+}
+
+/// The error for an empty file.
+pub(crate) fn empty(path: &Path) -> EngineError {
+    EngineError::Empty {
+        path: path.to_path_buf(),
+        expected: "CSV data",
+    }
+}
+
+/// The checks of [`read`], line by line: the header, the width of every
+/// row, every field a number (or a label), no NaN or infinity. Fed every
+/// line of a file in order, whole or streamed.
+pub(crate) struct Lines<'a> {
+    path: &'a Path,
+    opts: &'a CsvOptions,
+    width: Option<usize>,
+    first: bool,
+    rows: usize,
+    /// The header's names of the data columns, when there is a header.
+    pub columns: Option<Vec<String>>,
+}
+
+impl<'a> Lines<'a> {
+    pub(crate) fn new(path: &'a Path, opts: &'a CsvOptions) -> Self {
+        Lines {
+            path,
+            opts,
+            width: None,
+            first: true,
+            rows: 0,
+            columns: None,
         }
-        let fields: Vec<&str> = line.split(delim).map(str::trim).collect();
-        if first {
-            first = false;
+    }
+
+    /// Checks line `line_no` (1-based; `raw` without its `\n`): a data row
+    /// appends its values to `values` and its label to `labels` and gives
+    /// `true`; a blank line or the header gives `false`.
+    pub(crate) fn line(
+        &mut self,
+        line_no: usize,
+        raw: &[u8],
+        values: &mut Vec<f32>,
+        labels: &mut Vec<u32>,
+    ) -> Result<bool> {
+        let (path, opts) = (self.path, self.opts);
+        let line = utf8_line(path, line_no, raw)?;
+        if line.trim().is_empty() {
+            return Ok(false);
+        }
+        let fields: Vec<&str> = line.split(opts.delimiter as char).map(str::trim).collect();
+        if std::mem::take(&mut self.first) {
             let is_header = match opts.header {
                 Header::Present => true,
                 Header::Absent => false,
@@ -121,7 +158,7 @@ pub fn read(path: impl AsRef<Path>, opts: &CsvOptions) -> Result<CsvData> {
                 {
                     return Err(label_col_err(path, c, fields.len()));
                 }
-                columns = Some(
+                self.columns = Some(
                     fields
                         .iter()
                         .enumerate()
@@ -129,22 +166,22 @@ pub fn read(path: impl AsRef<Path>, opts: &CsvOptions) -> Result<CsvData> {
                         .map(|(_, f)| f.to_string())
                         .collect::<Vec<_>>(),
                 );
-                width = Some(fields.len());
-                continue;
+                self.width = Some(fields.len());
+                return Ok(false);
             }
         }
-        match width {
+        match self.width {
             None => {
                 if let Some(c) = opts.label_column
                     && c >= fields.len()
                 {
                     return Err(label_col_err(path, c, fields.len()));
                 }
-                width = Some(fields.len());
+                self.width = Some(fields.len());
             }
             Some(w) if w != fields.len() => {
                 return Err(EngineError::RaggedRow {
-                    path: p(),
+                    path: path.to_path_buf(),
                     line: line_no,
                     expected: w,
                     found: fields.len(),
@@ -158,46 +195,112 @@ pub fn read(path: impl AsRef<Path>, opts: &CsvOptions) -> Result<CsvData> {
                 field: j + 1,
             };
             if Some(j) == opts.label_column {
-                let l = f.parse::<u32>().map_err(|_| EngineError::Parse {
-                    path: p(),
-                    location,
-                    found: shorten(f),
-                    expected: "a non-negative integer label",
-                })?;
-                labels.push(l);
-                continue;
+                labels.push(parse_label(path, f, location)?);
+            } else {
+                values.push(parse_value(path, f, location)?);
             }
-            let v = f.parse::<f64>().map_err(|_| EngineError::Parse {
-                path: p(),
-                location,
-                found: shorten(f),
-                expected: "a number",
-            })?;
-            let x = v as f32;
-            if !x.is_finite() {
-                return Err(EngineError::NonFinite {
-                    path: p(),
-                    location,
-                    value: v,
-                });
-            }
-            values.push(x);
         }
-        rows += 1;
+        self.rows += 1;
+        Ok(true)
     }
-    if rows == 0 {
-        return Err(EngineError::Empty {
-            path: p(),
-            expected: "at least one data row",
+
+    /// The number of data rows seen; an error when there is none.
+    pub(crate) fn data_rows(&self) -> Result<usize> {
+        if self.rows == 0 {
+            return Err(EngineError::Empty {
+                path: self.path.to_path_buf(),
+                expected: "at least one data row",
+            });
+        }
+        Ok(self.rows)
+    }
+}
+
+/// `raw` as text (without a final `\r`); an error naming line `line_no`
+/// unless it is UTF-8.
+fn utf8_line<'r>(path: &Path, line_no: usize, raw: &'r [u8]) -> Result<&'r str> {
+    let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+    std::str::from_utf8(raw).map_err(|e| EngineError::Parse {
+        path: path.to_path_buf(),
+        location: Location::Line {
+            line: line_no,
+            field: 0,
+        },
+        found: format!("invalid UTF-8 at byte {} of the line", e.valid_up_to()),
+        expected: "UTF-8 text",
+    })
+}
+
+/// A label field.
+fn parse_label(path: &Path, f: &str, location: Location) -> Result<u32> {
+    f.parse::<u32>().map_err(|_| EngineError::Parse {
+        path: path.to_path_buf(),
+        location,
+        found: shorten(f),
+        expected: "a non-negative integer label",
+    })
+}
+
+/// A data field: a finite number, as `f32`.
+fn parse_value(path: &Path, f: &str, location: Location) -> Result<f32> {
+    let v = f.parse::<f64>().map_err(|_| EngineError::Parse {
+        path: path.to_path_buf(),
+        location,
+        found: shorten(f),
+        expected: "a number",
+    })?;
+    let x = v as f32;
+    if !x.is_finite() {
+        return Err(EngineError::NonFinite {
+            path: path.to_path_buf(),
+            location,
+            value: v,
         });
     }
-    let cols = values.len() / rows;
-    let x = Matrix::from_slice(rows, cols, &values)?;
-    let labels = opts.label_column.map(|_| labels);
-    Ok(CsvData {
-        dataset: Dataset::new(x, labels)?,
-        columns,
-    })
+    Ok(x)
+}
+
+/// Parses the data row `raw` (one line, without its `\n`, checked before
+/// by [`Lines`]) into `out`, one value per data column, with [`read`]'s
+/// conversions; allocates nothing. An error (the file changed since it
+/// was checked) names the line by its byte `offset` in the file.
+pub(crate) fn parse_row(
+    path: &Path,
+    opts: &CsvOptions,
+    (offset, raw): (u64, &[u8]),
+    out: &mut [f32],
+) -> Result<()> {
+    let at = Location::Offset(offset);
+    let line = utf8_line(path, 0, raw).map_err(|_| EngineError::Parse {
+        path: path.to_path_buf(),
+        location: at,
+        found: "invalid UTF-8".into(),
+        expected: "the UTF-8 data row checked when the file was opened",
+    })?;
+    let (mut fields, mut k) = (0, 0);
+    for (j, f) in line
+        .split(opts.delimiter as char)
+        .map(str::trim)
+        .enumerate()
+    {
+        fields += 1;
+        if Some(j) == opts.label_column {
+            continue;
+        }
+        let Some(o) = out.get_mut(k) else { break };
+        *o = parse_value(path, f, at)?;
+        k += 1;
+    }
+    let want = out.len() + usize::from(opts.label_column.is_some());
+    if fields != want || k != out.len() {
+        return Err(EngineError::Parse {
+            path: path.to_path_buf(),
+            location: at,
+            found: "a row of another width".into(),
+            expected: "the data row checked when the file was opened",
+        });
+    }
+    Ok(())
 }
 
 fn label_col_err(path: &Path, c: usize, n: usize) -> EngineError {

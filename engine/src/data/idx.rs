@@ -6,6 +6,7 @@
 //! the number of dimensions `d`, then `d` u32 sizes, then the elements in
 //! row-major order. The file must hold exactly the declared elements.
 
+use std::fs::File;
 use std::path::Path;
 
 use crate::data::Dataset;
@@ -14,7 +15,7 @@ use crate::fsutil::read_maybe_gzip;
 use crate::matrix::Matrix;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Dtype {
+pub(crate) enum Dtype {
     U8,
     I8,
     I16,
@@ -92,6 +93,23 @@ fn hex(bytes: &[u8]) -> String {
 
 fn parse(path: &Path) -> Result<IdxArray> {
     let bytes = read_maybe_gzip(path, "an IDX file")?;
+    let (dims, dtype, data_offset) = parse_header(path, &bytes, bytes.len())?;
+    Ok(IdxArray {
+        dims,
+        dtype,
+        data_offset,
+        bytes,
+    })
+}
+
+/// The longest IDX header: the magic number and 255 dimension sizes.
+pub(crate) const MAX_HEADER: usize = 4 + 4 * 255;
+
+/// Parses the header at the start of `bytes` (the file's first bytes: all
+/// of them, or at least [`MAX_HEADER`]) of a file of `file_len` bytes and
+/// checks that the file holds exactly the declared elements: the
+/// dimensions, the element type and where the data starts.
+fn parse_header(path: &Path, bytes: &[u8], file_len: usize) -> Result<(Vec<usize>, Dtype, usize)> {
     let p = || path.to_path_buf();
     if bytes.len() < 4 {
         return Err(EngineError::Truncated {
@@ -147,18 +165,81 @@ fn parse(path: &Path) -> Result<IdxArray> {
         })?;
     super::check_payload(
         path,
-        bytes.len(),
+        file_len,
         data_offset,
         data_len,
         "at least one element (a dimension size is 0)",
         || format!("{data_len} bytes of data for dimensions {dims:?}"),
     )?;
-    Ok(IdxArray {
-        dims,
+    Ok((dims, dtype, data_offset))
+}
+
+/// An uncompressed IDX matrix opened for reading rows at random (see
+/// [`FileRows`](crate::data::rows::FileRows)): the header checked as
+/// [`read_matrix`] checks it, the data not read.
+pub(crate) struct MatrixLayout {
+    pub file: File,
+    pub rows: usize,
+    pub cols: usize,
+    pub data_offset: u64,
+    pub dtype: Dtype,
+}
+
+/// Opens the uncompressed IDX file at `head` (its first bytes, at least
+/// [`MAX_HEADER`] or all) for reading rows: the checks and errors of
+/// [`read_matrix`] on the header and the file's size.
+pub(crate) fn open_matrix(
+    path: &Path,
+    file: File,
+    head: &[u8],
+    file_len: usize,
+) -> Result<MatrixLayout> {
+    let (dims, dtype, data_offset) = parse_header(path, head, file_len)?;
+    let rows = dims[0];
+    Ok(MatrixLayout {
+        file,
+        rows,
+        cols: dims.iter().product::<usize>() / rows,
+        data_offset: data_offset as u64,
         dtype,
-        data_offset,
-        bytes,
     })
+}
+
+impl Dtype {
+    /// Bytes per element.
+    pub(crate) fn bytes(self) -> usize {
+        self.size()
+    }
+
+    /// Converts the elements in `src` into `dst` as [`read_matrix`] does,
+    /// checking floats for NaN and infinity; `offset` is where `src`
+    /// starts in `path`, for the error.
+    pub(crate) fn decode_checked(
+        self,
+        path: &Path,
+        offset: u64,
+        src: &[u8],
+        dst: &mut [f32],
+    ) -> Result<()> {
+        if self == Dtype::U8 {
+            dst.iter_mut().zip(src).for_each(|(d, &b)| *d = b as f32);
+            return Ok(());
+        }
+        let size = self.size();
+        for (i, (d, b)) in dst.iter_mut().zip(src.chunks_exact(size)).enumerate() {
+            let v = self.decode(b);
+            let f = v as f32;
+            if self.is_float() && !f.is_finite() {
+                return Err(EngineError::NonFinite {
+                    path: path.to_path_buf(),
+                    location: Location::Offset(offset + (i * size) as u64),
+                    value: v,
+                });
+            }
+            *d = f;
+        }
+        Ok(())
+    }
 }
 
 /// Reads an IDX file as a matrix: the first dimension is the rows, the

@@ -1,5 +1,7 @@
 //! Data in and out: readers for IDX (MNIST), NPY and CSV, writers for NPY
-//! and CSV, the [`Dataset`] they produce, and the MNIST helpers.
+//! and CSV, the [`Dataset`] they produce, the MNIST helpers, and
+//! [`rows`]: rows fetched by index, from memory or read from a file when
+//! they are needed.
 //!
 //! Every reader checks its input completely (magic numbers, declared vs
 //! actual sizes, element types, ragged rows, NaN/Inf, empty files) and
@@ -11,6 +13,7 @@ pub mod csv;
 pub mod idx;
 pub mod mnist;
 pub mod npy;
+pub mod rows;
 
 use crate::error::{EngineError, Result};
 use crate::matrix::Matrix;

@@ -26,7 +26,7 @@ enum Kind {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Dtype {
+pub(crate) struct Dtype {
     kind: Kind,
     size: usize,
     big_endian: bool,
@@ -510,19 +510,65 @@ impl<'p> MatrixReader<'p> {
         self.file
             .read_exact(src)
             .map_err(|e| EngineError::io(self.path, "read", e))?;
-        self.a.dtype.decode_f32(src, dst);
-        if self.a.dtype.kind == Kind::Float
-            && let Some(i) = first_non_finite(dst)
-        {
-            return Err(EngineError::NonFinite {
-                path: self.path.to_path_buf(),
-                location: Location::Offset((self.offset + i * s) as u64),
-                value: self.a.dtype.decode(&src[i * s..]),
-            });
-        }
+        (self.a.dtype).decode_checked(self.path, self.offset as u64, src, dst)?;
         self.offset += src.len();
         Ok(())
     }
+}
+
+/// A data matrix in an NPY file opened for reading rows at random (see
+/// [`FileRows`](crate::data::rows::FileRows)): the header checked as
+/// [`read_matrix`] checks it, the data not read.
+pub(crate) struct MatrixLayout {
+    pub file: File,
+    pub rows: usize,
+    pub cols: usize,
+    pub data_offset: u64,
+    pub dtype: Dtype,
+}
+
+impl Dtype {
+    /// Bytes per element.
+    pub(crate) fn size(self) -> usize {
+        self.size
+    }
+
+    /// Converts the elements in `src` into `dst` as [`read_matrix`] does,
+    /// checking for NaN and infinity; `offset` is where `src` starts in
+    /// `path`, for the error.
+    pub(crate) fn decode_checked(
+        self,
+        path: &Path,
+        offset: u64,
+        src: &[u8],
+        dst: &mut [f32],
+    ) -> Result<()> {
+        self.decode_f32(src, dst);
+        if self.kind == Kind::Float
+            && let Some(i) = first_non_finite(dst)
+        {
+            return Err(EngineError::NonFinite {
+                path: path.to_path_buf(),
+                location: Location::Offset(offset + (i * self.size) as u64),
+                value: self.decode(&src[i * self.size..]),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Opens the data matrix at `path` for reading rows at random: the checks
+/// and errors of [`read_matrix`] on the header and the file's size.
+pub(crate) fn open_matrix(path: &Path) -> Result<MatrixLayout> {
+    let r = MatrixReader::open(path)?;
+    let (rows, cols) = r.shape();
+    Ok(MatrixLayout {
+        rows,
+        cols,
+        data_offset: r.a.data_offset as u64,
+        dtype: r.a.dtype,
+        file: r.file,
+    })
 }
 
 /// Reads an NPY array of `f4`, `f8` or `u1` as a matrix, checking for NaN

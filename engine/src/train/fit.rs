@@ -12,8 +12,8 @@ use latent_kernels::Par;
 
 use crate::checkpoint::EpochRecord;
 use crate::data::Dataset;
+use crate::data::rows::{RowSource, TrainRows};
 use crate::error::{EngineError, Result};
-use crate::matrix::Matrix;
 use crate::minibatch::{Batch, Minibatcher};
 use crate::optim::Optimizer;
 use crate::params::ParamSet;
@@ -22,10 +22,11 @@ use crate::train::{
     StepContext, StepOutput, StopReason, Trainer,
 };
 
-/// What one call of `fit` keeps across its epochs: the data, the batcher
-/// (its buffers allocated once) and where the call started.
+/// What one call of `fit` keeps across its epochs: the data (the training
+/// rows from their source, in memory or a file), the batcher (its buffers
+/// allocated once) and where the call started.
 struct FitRun<'d> {
-    x: &'d Matrix,
+    x: &'d dyn RowSource,
     labels: Option<&'d [u32]>,
     valid: Option<&'d Dataset>,
     batcher: Minibatcher,
@@ -103,17 +104,19 @@ fn offer_fused<'a>(
 impl<M: Model> Trainer<M> {
     /// Trains on `train` until [`TrainConfig::epochs`](crate::TrainConfig::epochs)
     /// epochs are done (or an early stop, or the observer asks to stop),
-    /// validating on `valid` after each epoch when given.
-    pub fn fit(
+    /// validating on `valid` after each epoch when given. `train` is a
+    /// [`Dataset`] or any [`TrainRows`]: rows read from a file as they are
+    /// needed train the same as the matrix of those rows.
+    pub fn fit<'d>(
         &mut self,
-        train: &Dataset,
-        valid: Option<&Dataset>,
+        train: impl Into<TrainRows<'d>>,
+        valid: Option<&'d Dataset>,
         observer: &mut (dyn Observer + Send),
     ) -> Result<FitSummary>
     where
         M: Send,
     {
-        let mut run = self.prepare(train, valid)?;
+        let mut run = self.prepare(train.into(), valid)?;
         let until = self.config.epochs;
         let stop = self.in_pool(|t| t.run_epochs(&mut run, observer, until))?;
         Ok(self.summary(&run, stop.unwrap_or(StopReason::Completed)))
@@ -143,10 +146,10 @@ impl<M: Model> Trainer<M> {
     /// count towards the whole run's target.
     ///
     /// `every == Some(0)` is an error.
-    pub fn fit_checkpointed<E: From<EngineError>>(
+    pub fn fit_checkpointed<'d, E: From<EngineError>>(
         &mut self,
-        train: &Dataset,
-        valid: Option<&Dataset>,
+        train: impl Into<TrainRows<'d>>,
+        valid: Option<&'d Dataset>,
         observer: &mut (dyn Observer + Send),
         every: Option<usize>,
         mut save: impl FnMut(&Trainer<M>) -> std::result::Result<(), E>,
@@ -162,7 +165,7 @@ impl<M: Model> Trainer<M> {
             }
             .into());
         }
-        let mut run = self.prepare(train, valid)?;
+        let mut run = self.prepare(train.into(), valid)?;
         let target = self.config.epochs;
         loop {
             let until = every.map_or(target, |n| self.epoch.saturating_add(n).min(target));
@@ -197,11 +200,11 @@ impl<M: Model> Trainer<M> {
     /// the best parameters (early stopping that restores them).
     fn prepare<'d>(
         &mut self,
-        train: &'d Dataset,
+        train: TrainRows<'d>,
         valid: Option<&'d Dataset>,
     ) -> Result<FitRun<'d>> {
         let cfg = self.config;
-        let x = &train.x;
+        let x = train.x;
         if x.rows() == 0 {
             return Err(EngineError::InvalidArgument {
                 what: "Trainer::fit: training data",
@@ -242,7 +245,7 @@ impl<M: Model> Trainer<M> {
         }
         Ok(FitRun {
             x,
-            labels: train.labels.as_deref(),
+            labels: train.labels,
             valid,
             batcher,
             batches,

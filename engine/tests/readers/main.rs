@@ -10,6 +10,7 @@ use latent_engine::data::{idx, mnist, npy};
 use latent_engine::{EngineError, Matrix};
 
 mod bad_inputs;
+mod rows;
 
 fn temp_dir(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("latent-engine-{tag}-{}", std::process::id()));

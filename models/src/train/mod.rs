@@ -62,6 +62,7 @@ pub use settings::{Optimizer, Settings, SettingsOverrides, default_lr, default_w
 use std::path::Path;
 
 use latent_engine::checkpoint::EpochRecord;
+use latent_engine::data::rows::TrainRows;
 use latent_engine::train::{FitSummary, GradientReducer, Model, Observer, Trainer};
 use latent_engine::{Checkpoint, Dataset};
 
@@ -231,12 +232,13 @@ impl<'a> Run<'a> {
     /// Trains `model` (restored from `state` when resuming) in `s`'s
     /// precision up to `s.epochs` epochs on `data` (training, validation): the intro line
     /// (`label`), then [`fit`](Self::fit) with `save` after every piece but
-    /// the last (the caller saves the end).
-    pub fn train<M: Model + WithPrecision + Send>(
+    /// the last (the caller saves the end). The training data is a
+    /// [`Dataset`] or [`TrainRows`] (e.g. rows read from a file as needed).
+    pub fn train<'d, M: Model + WithPrecision + Send>(
         &mut self,
         (mut model, state): (M, Option<Checkpoint>),
         label: &str,
-        data: (&Dataset, Option<&Dataset>),
+        data: (impl Into<TrainRows<'d>>, Option<&'d Dataset>),
         s: &Settings,
         save: &mut dyn FnMut(&Trainer<M>) -> Result<()>,
     ) -> Result<(Trainer<M>, FitSummary)> {
@@ -248,6 +250,7 @@ impl<'a> Run<'a> {
         if let Some(reducer) = self.reducer.take() {
             trainer.set_reducer(reducer)?;
         }
+        let data = (data.0.into(), data.1);
         self.intro(label, data.0.len(), trainer.epochs_done(), s);
         self.fit(trainer, s.epochs, data, save)
     }
@@ -256,11 +259,11 @@ impl<'a> Run<'a> {
     /// `checkpoint_every` epochs (not at the end: the caller saves that), as
     /// the engine's [`Trainer::fit_checkpointed`] does. Returns the trainer
     /// and what the whole call did.
-    pub fn fit<M: Model + Send>(
+    pub fn fit<'d, M: Model + Send>(
         &mut self,
         mut trainer: Trainer<M>,
         epochs: usize,
-        data: (&Dataset, Option<&Dataset>),
+        data: (impl Into<TrainRows<'d>>, Option<&'d Dataset>),
         save: &mut dyn FnMut(&Trainer<M>) -> Result<()>,
     ) -> Result<(Trainer<M>, FitSummary)> {
         self.observer.begin_fit(epochs);
@@ -279,11 +282,11 @@ impl<'a> Run<'a> {
 /// [`Model::hyperparameters`], see [`persist`](crate::persist); the
 /// settings and preprocessing) every `checkpoint_every` epochs and at the
 /// end.
-pub fn train_model<M: Model + WithPrecision + Send>(
+pub fn train_model<'d, M: Model + WithPrecision + Send>(
     run: &mut Run<'_>,
     start: (M, Option<Checkpoint>),
     (label, kind): (&str, Kind),
-    data: (&Dataset, Option<&Dataset>),
+    data: (impl Into<TrainRows<'d>>, Option<&'d Dataset>),
 ) -> Result<(Trainer<M>, FitSummary)> {
     let settings = *run.settings;
     let file = run.file();
