@@ -10,7 +10,10 @@
 #   its seconds in the sums (--json); a run resumed
 #   on as many ranks ends bit-identical to one straight through, on
 #   another rank count it is refused;
-# - an error on the ranks: every rank exits non-zero, no hang.
+# - an error on the ranks: every rank exits non-zero, no hang;
+# - rows read on demand (the default): each rank's peak RSS under half a
+#   128 MB file, the model that of --load-data bit for bit (and of one
+#   process within TOL).
 # Also lints the feature's code (the workspace's clippy runs without it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -128,4 +131,47 @@ if [ "$rc" = 0 ] || [ "$rc" = 124 ] || ! grep -q "latent: error:.*missing.csv" e
     exit 1
 fi
 echo "ok: exit $rc, $(grep -c 'latent: error:' err.txt) rank(s) said: $(grep -m1 'latent: error:' err.txt)"
+echo "== rows read on demand: each rank holds its share, not the file"
+# 40960 rows x 784 f4 (128 MB; 2048 distinct rows in [0, 1], repeated). By
+# default a distributed rank reads the rows of its share of each batch
+# from the file: its peak RSS stays under half the file's size, where
+# --load-data holds it all; the model is the --load-data run's bit for
+# bit, and one process's within TOL.
+python3 - << 'PY'
+import random, struct
+random.seed(21)
+rows, cols, distinct = 40960, 784, 2048
+lut = [struct.pack("<f", i / 255) for i in range(256)]
+block = b"".join(lut[b] for b in random.randbytes(distinct * cols))
+h = "{'descr': '<f4', 'fortran_order': False, 'shape': (%d, %d), }" % (rows, cols)
+h += " " * (63 - (10 + len(h)) % 64) + "\n"
+with open("big.npy", "wb") as f:
+    f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(h)) + h.encode())
+    for _ in range(rows // distinct):
+        f.write(block)
+PY
+size=$(stat -c %s big.npy)
+big=(train ae --data big.npy --hidden 16 --batch 128 --epochs 1 --seed 3)
+for mode in rows load; do
+    flag=()
+    [ "$mode" = load ] && flag=(--load-data)
+    timeout 120 mpirun -np 2 --oversubscribe "$L" --json --threads 1 "${big[@]}" \
+        --out "big-$mode" --distributed "${flag[@]}" > "big-$mode.json"
+done
+"$L" -q --threads 1 "${big[@]}" --out big-one
+python3 - "$size" << 'PY'
+import json, sys
+size = int(sys.argv[1])
+rows = json.load(open("big-rows.json"))["peak_rss_bytes_per_rank"]
+load = json.load(open("big-load.json"))["peak_rss_bytes_per_rank"]
+mb = lambda v: ", ".join("%.1f MB" % (b / 1e6) for b in v)
+assert len(rows) == 2 and all(0 < r < size / 2 for r in rows), (rows, size)
+assert all(r > size for r in load), (load, size)
+print("ok: peak RSS per rank %s reading rows, %s with --load-data (the file: %.1f MB)"
+      % (mb(rows), mb(load), size / 1e6))
+PY
+same big-rows big-load
+params big-one
+printf "ae on rows read on demand, 2 ranks vs one process: "
+python3 "$OLDPWD/ci/compare-params.py" big-rows.st/model.safetensors big-one.st/model.safetensors "$TOL"
 echo "== mpi tests passed"

@@ -12,6 +12,7 @@ mod ae_errors;
 mod ae_resume;
 mod classifier;
 mod common;
+mod data_rows;
 mod dbm;
 mod distributed;
 mod errors;

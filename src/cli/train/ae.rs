@@ -49,7 +49,7 @@ pub fn train(args: &TrainArgs, g: &Global, ranks: &Ranks) -> Result<Report> {
             check_run(args, &settings, &data, Net::Ae(&sizes))?;
             let loss = choose_loss(args, &data, None)?;
             let mut ae = Autoencoder::new(ae_config(args, sizes, loss, None)?, settings.seed)?;
-            ae.init_output_bias_from_data(&data.train.x, Par::All)?;
+            ae.init_output_bias_from_data(&*data.means_data()?, Par::All)?;
             (ae, None)
         }
     };
@@ -59,14 +59,13 @@ pub fn train(args: &TrainArgs, g: &Global, ranks: &Ranks) -> Result<Report> {
     let mut session = Session::new(args, g, label.clone()).with_ranks(ranks);
     let intro = format!("{label} ({variant})");
     let mut run = session.run(&settings, &data.pre);
-    let io = (&data.train, data.valid.as_ref());
-    let (mut trainer, summary) =
-        train_model(&mut run, (ae, state), (&intro, persist::Kind::Ae), io)?;
+    let io = (data.train_rows(), data.valid.as_ref());
+    let (trainer, summary) = train_model(&mut run, (ae, state), (&intro, persist::Kind::Ae), io)?;
     let seconds = session.seconds();
     let loss = trainer.model().config().loss;
-    let recon = trainer
-        .model_mut()
-        .mean_reconstruction_error(&data.train.x, 500, Par::All)?;
+    let model = trainer.model();
+    let recon =
+        data.mean_over_rows(|x| Ok(model.mean_reconstruction_error(x, 500, Par::All)?))?;
     let result = format!(
         "reconstruction error {recon:.4} ({} per sample)",
         loss.name()

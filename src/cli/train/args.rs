@@ -165,6 +165,12 @@ pub struct TrainArgs {
     /// Training data: IDX (plain or .gz), NPY or CSV, one sample a row.
     #[arg(long)]
     pub data: PathBuf,
+    /// With --distributed: read the whole training file into memory on
+    /// every rank, instead of each rank reading only the rows of its share
+    /// of each minibatch from the file when it needs them (the default;
+    /// the same model either way).
+    #[arg(long)]
+    pub load_data: bool,
     /// Labels (IDX, NPY integers or a CSV column), checked against the
     /// data: a classifier learns them; unsupervised models do not use them.
     #[arg(long)]

@@ -1,10 +1,13 @@
 //! The training data of a run: read, checked, preprocessed (the default
 //! preprocessing for the kind, or the resumed model's), and the resumed
-//! model file.
+//! model file. A distributed run reads its training rows from the file
+//! when it needs them (see [`on_demand`]) unless `--load-data`.
 
+use std::borrow::Cow;
 use std::path::Path;
 
 use latent_engine::data::npy;
+use latent_engine::data::rows::TrainRows;
 use latent_engine::preprocess::{Standardizer, UnitMap};
 use latent_engine::{Dataset, Matrix};
 use latent_models::persist::{self, ModelFile, Preprocess};
@@ -13,11 +16,17 @@ use super::args::{Kind, LossArg, TrainArgs};
 use crate::cli::error::{CliError, Result};
 use crate::cli::io::{DataFormat, detect_format, read_matrix};
 
+pub mod on_demand;
+
 /// The training data of a run, preprocessed.
 #[derive(Debug)]
 pub struct TrainData {
-    /// Training samples (and labels when given).
+    /// Training samples (and labels when given) in memory; with
+    /// [`on_demand`](Self::on_demand), none (the columns, no rows).
     pub train: Dataset,
+    /// The training rows read from the file as they are needed (and the
+    /// labels, in memory), when they are not in `train`.
+    pub on_demand: Option<on_demand::OnDemand>,
     /// Validation samples.
     pub valid: Option<Dataset>,
     /// What was done to the data (stored in the model file).
@@ -31,25 +40,68 @@ impl TrainData {
     pub fn in_unit(&self) -> bool {
         self.range.0 >= 0.0 && self.range.1 <= 1.0
     }
+
+    /// Training samples.
+    pub fn rows(&self) -> usize {
+        match &self.on_demand {
+            Some(d) => latent_engine::data::rows::RowSource::rows(&d.x),
+            None => self.train.x.rows(),
+        }
+    }
+
+    /// The training rows (and labels) for a fit.
+    pub fn train_rows(&self) -> TrainRows<'_> {
+        match &self.on_demand {
+            Some(d) => TrainRows {
+                x: &d.x,
+                labels: d.labels.as_deref(),
+            },
+            None => (&self.train).into(),
+        }
+    }
+
+    /// Data whose column means are the training data's, bit for bit, for
+    /// a bias initialised from the data's means: the data in memory, or one
+    /// row of its means read from the file (the column means of one row
+    /// are that row).
+    pub fn means_data(&self) -> Result<Cow<'_, Matrix>> {
+        match &self.on_demand {
+            Some(d) => Ok(Cow::Owned(d.means()?)),
+            None => Ok(Cow::Borrowed(&self.train.x)),
+        }
+    }
+
+    /// `f`'s mean per row over the training data: `f` of the matrix in
+    /// memory, or of the file's rows a piece at a time (the mean of the
+    /// pieces' means weighted by their rows: the same up to `f64`
+    /// rounding when `f` is a mean of batches that the pieces keep whole).
+    pub fn mean_over_rows(&self, f: impl FnMut(&Matrix) -> Result<f64>) -> Result<f64> {
+        match &self.on_demand {
+            Some(d) => d.mean_over_rows(f),
+            None => {
+                let mut f = f;
+                f(&self.train.x)
+            }
+        }
+    }
 }
 
 /// The default preprocessing: Gaussian RBMs standardise; otherwise `[0, 1]`
 /// data is used as it is and `[0, 255]` data (IDX bytes) divided by 255;
 /// other data is an error that suggests `--scale` for binary-visible models
-/// and used as it is by autoencoders (unless `--loss bce`). `x` is the data
-/// (only a Gaussian RBM needs it: the standardiser's statistics), `(lo, hi)`
-/// its range.
-fn choose_preprocess(
+/// and used as it is by autoencoders (unless `--loss bce`). `(lo, hi)` is
+/// the data's range; `standardizer` fits the data's statistics (only a
+/// Gaussian RBM calls it).
+pub(super) fn choose_preprocess(
     args: &TrainArgs,
     (lo, hi): (f32, f32),
-    x: Option<&Matrix>,
+    standardizer: impl FnOnce() -> Result<Standardizer>,
 ) -> Result<Preprocess> {
     if args.model == Kind::GaussianRbm {
         if args.no_standardize {
             return Ok(Preprocess::None);
         }
-        let x = x.ok_or_else(|| CliError::mismatch("standardising", "the data", "none"))?;
-        return Ok(Preprocess::Standardize(Standardizer::fit(x)?));
+        return Ok(Preprocess::Standardize(standardizer()?));
     }
     let range = if args.scale {
         if hi <= lo {
@@ -105,7 +157,7 @@ fn choose_preprocess(
 
 /// The element-wise map of `pre` when it has one that takes data of range
 /// `range` (none: the data is used as it is).
-fn unit_map(pre: &Preprocess, range: (f32, f32)) -> Option<Option<UnitMap>> {
+pub(super) fn unit_map(pre: &Preprocess, range: (f32, f32)) -> Option<Option<UnitMap>> {
     let map = match *pre {
         Preprocess::None => return Some(None),
         Preprocess::Scale { lo, hi } => UnitMap::new(lo, hi, None),
@@ -133,7 +185,9 @@ fn read_preprocessed(
         let range = npy::value_range(path)?;
         let pre = match pre {
             Some(p) => p.clone(),
-            None => choose_preprocess(args, range, None)?,
+            None => choose_preprocess(args, range, || {
+                Err(CliError::mismatch("standardising", "the data", "none"))
+            })?,
         };
         if let Some(map) = unit_map(&pre, range) {
             let x = match map {
@@ -148,7 +202,7 @@ fn read_preprocessed(
     let mut x = read_matrix(path)?;
     let pre = match pre {
         Some(p) => p.clone(),
-        None => choose_preprocess(args, x.value_range(), Some(&x))?,
+        None => choose_preprocess(args, x.value_range(), || Ok(Standardizer::fit(&x)?))?,
     };
     check_samples(path, &x)?;
     pre.apply(&mut x, path)?;
@@ -157,7 +211,7 @@ fn read_preprocessed(
 }
 
 /// An error unless `x` has a sample.
-fn check_samples(path: &Path, x: &Matrix) -> Result<()> {
+pub(super) fn check_samples(path: &Path, x: &Matrix) -> Result<()> {
     if x.rows() == 0 {
         return Err(CliError::mismatch(
             format!("{}: samples", path.display()),
@@ -172,21 +226,28 @@ fn check_samples(path: &Path, x: &Matrix) -> Result<()> {
 /// `labels` (checked against them).
 fn load_data(path: &Path, x: Matrix, labels: Option<&Path>) -> Result<Dataset> {
     check_samples(path, &x)?;
-    let labels = match labels {
-        Some(p) => {
-            let l = crate::cli::io::read_labels(p)?;
-            if l.len() != x.rows() {
-                return Err(CliError::mismatch(
-                    format!("{}: labels vs samples in {}", p.display(), path.display()),
-                    x.rows(),
-                    l.len(),
-                ));
-            }
-            Some(l)
-        }
-        None => None,
-    };
+    let labels = read_labels(path, x.rows(), labels)?;
     Ok(Dataset::new(x, labels)?)
+}
+
+/// The labels at `labels`, checked against the `rows` samples at `path`.
+pub(super) fn read_labels(
+    path: &Path,
+    rows: usize,
+    labels: Option<&Path>,
+) -> Result<Option<Vec<u32>>> {
+    let Some(p) = labels else {
+        return Ok(None);
+    };
+    let l = crate::cli::io::read_labels(p)?;
+    if l.len() != rows {
+        return Err(CliError::mismatch(
+            format!("{}: labels vs samples in {}", p.display(), path.display()),
+            rows,
+            l.len(),
+        ));
+    }
+    Ok(Some(l))
 }
 
 /// Reads and preprocesses the training (and validation) data: with the
@@ -194,8 +255,17 @@ fn load_data(path: &Path, x: Matrix, labels: Option<&Path>) -> Result<Dataset> {
 /// the kind.
 pub fn read_data(args: &TrainArgs, resumed: Option<&ModelFile>) -> Result<TrainData> {
     let resumed = resumed.map(|m| &m.preprocess);
-    let (x, pre, range) = read_preprocessed(args, &args.data, resumed)?;
-    let train = load_data(&args.data, x, args.labels.as_deref())?;
+    let (train, on_demand, pre, range) = match on_demand::open(args, resumed)? {
+        Some((d, pre, range)) => {
+            let none = Dataset::new(Matrix::zeros(0, d.cols())?, None)?;
+            (none, Some(d), pre, range)
+        }
+        None => {
+            let (x, pre, range) = read_preprocessed(args, &args.data, resumed)?;
+            let train = load_data(&args.data, x, args.labels.as_deref())?;
+            (train, None, pre, range)
+        }
+    };
     let valid = match &args.validate {
         Some(p) => {
             let (x, ..) = read_preprocessed(args, p, Some(&pre))?;
@@ -207,6 +277,7 @@ pub fn read_data(args: &TrainArgs, resumed: Option<&ModelFile>) -> Result<TrainD
     };
     Ok(TrainData {
         train,
+        on_demand,
         valid,
         pre,
         range,

@@ -171,7 +171,7 @@ pub fn check_run(args: &TrainArgs, settings: &Settings, data: &TrainData, net: N
     if let (Net::Vae(..), Some(l)) = (net, args.latent) {
         flag.push_str(&format!(" --latent {l}"));
     }
-    let rows = data.train.x.rows() + data.valid.as_ref().map_or(0, |v| v.x.rows());
+    let rows = data.rows() + data.valid.as_ref().map_or(0, |v| v.x.rows());
     check_fits(args.model.name(), net, &flag, settings, rows)
 }
 

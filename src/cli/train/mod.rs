@@ -21,6 +21,7 @@ mod memory;
 mod pretrain_opt;
 mod psd;
 mod rbm;
+mod rss;
 mod vae;
 
 pub use args::TrainArgs;
@@ -43,7 +44,10 @@ pub fn run(args: &TrainArgs, g: &Global) -> Result<Report> {
     let result = if ranks.leads() {
         let started = std::time::Instant::now();
         let report = run_rank(args, g, &ranks);
-        report.map(|r| report_sums(r, &ranks, started.elapsed().as_secs_f64(), g))
+        let report = report.map(|r| report_sums(r, &ranks, started.elapsed().as_secs_f64(), g));
+        // After the sums' seconds are read: this last sum waits for the
+        // slowest rank's end.
+        rss::add_peak_rss(report, &ranks)
     } else {
         // Ranks but 0 print nothing and write no metrics file or report.
         let args = TrainArgs {
@@ -55,7 +59,8 @@ pub fn run(args: &TrainArgs, g: &Global) -> Result<Report> {
             json: false,
             ..g.clone()
         };
-        run_rank(&args, &g, &ranks).map(|_| Report::json(serde_json::Value::Null))
+        let report = run_rank(&args, &g, &ranks).map(|_| Report::json(serde_json::Value::Null));
+        rss::add_peak_rss(report, &ranks)
     };
     ranks.finish(result)
 }

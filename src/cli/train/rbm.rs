@@ -59,14 +59,14 @@ pub fn train(args: &TrainArgs, g: &Global, ranks: &Ranks) -> Result<Report> {
             if let Some(h) = args.hidden {
                 check_run(args, &settings, &data, Net::Rbms(&[v, h as usize]))?;
             }
-            (new_rbm(args, v, settings.seed, &data.train.x)?, None)
+            (new_rbm(args, v, settings.seed, &*data.means_data()?)?, None)
         }
     };
     let h = rbm.config().n_hidden;
     let label = format!("{kind} {v}-{h}");
     let mut session = Session::new(args, g, label.clone()).with_ranks(ranks);
     let mut run = session.run(&settings, &data.pre);
-    let io = (&data.train, data.valid.as_ref());
+    let io = (data.train_rows(), data.valid.as_ref());
     let (trainer, summary) =
         train_model(&mut run, (rbm, state), (&label, args.model.file_kind()), io)?;
     let seconds = session.seconds();
@@ -88,7 +88,8 @@ pub fn train(args: &TrainArgs, g: &Global, ranks: &Ranks) -> Result<Report> {
 }
 
 /// A new RBM of `v` visible units and `--hidden` hidden units, configured by
-/// the flags, its visible biases from the data `x`.
+/// the flags, its visible biases from the column means of `x` (the data,
+/// or one row of its means).
 fn new_rbm(args: &TrainArgs, v: usize, seed: u64, x: &latent_engine::Matrix) -> Result<Rbm> {
     let h = args.hidden.ok_or_else(|| {
         CliError::arg(

@@ -99,13 +99,11 @@ pub fn train(args: &TrainArgs, g: &Global, ranks: &Ranks) -> Result<Report> {
     let mut session = Session::new(args, g, label.clone()).with_ranks(ranks);
     let intro = format!("{label} ({output} output)");
     let mut run = session.run(&settings, &data.pre);
-    let io = (&data.train, data.valid.as_ref());
-    let (mut trainer, summary) =
-        train_model(&mut run, (vae, state), (&intro, persist::Kind::Vae), io)?;
+    let io = (data.train_rows(), data.valid.as_ref());
+    let (trainer, summary) = train_model(&mut run, (vae, state), (&intro, persist::Kind::Vae), io)?;
     let seconds = session.seconds();
-    let elbo = trainer
-        .model_mut()
-        .elbo(&data.train.x, 500, settings.seed, Par::All)?;
+    let model = trainer.model();
+    let elbo = data.mean_over_rows(|x| Ok(model.elbo(x, 500, settings.seed, Par::All)?))?;
     Ok(session.model_report(
         (&label, &format!("ELBO {elbo:.4} per sample")),
         seconds,
