@@ -533,6 +533,26 @@ impl Dtype {
         self.size
     }
 
+    /// Whether the elements are `f32` in the machine's byte order (read
+    /// as they are, with no conversion).
+    pub(crate) fn is_native_f32(self) -> bool {
+        self.kind == Kind::Float && self.size == 4 && self.big_endian == cfg!(target_endian = "big")
+    }
+
+    /// [`decode_checked`](Self::decode_checked)'s check of values read as
+    /// they are ([`is_native_f32`](Self::is_native_f32)): the same error
+    /// for the first NaN or infinity, `offset` being where `values` start.
+    pub(crate) fn check_finite(self, path: &Path, offset: u64, values: &[f32]) -> Result<()> {
+        match first_non_finite(values) {
+            Some(i) => Err(EngineError::NonFinite {
+                path: path.to_path_buf(),
+                location: Location::Offset(offset + (i * self.size) as u64),
+                value: values[i] as f64,
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// Converts the elements in `src` into `dst` as [`read_matrix`] does,
     /// checking for NaN and infinity; `offset` is where `src` starts in
     /// `path`, for the error.

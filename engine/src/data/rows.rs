@@ -358,11 +358,25 @@ impl FileRows {
         bytes: &mut Vec<u8>,
     ) -> Result<()> {
         let (offset, len) = self.span(first, at.len());
-        bytes.resize(len as usize, 0);
+        let cols = self.cols;
+        if let (Layout::Npy { dtype, .. }, [pos]) = (&self.layout, at)
+            && dtype.is_native_f32()
+        {
+            // One row of the machine's own `f32`: read straight into place.
+            let dst = &mut out[*pos as usize * cols..][..cols];
+            self.file
+                .read_exact_at(bytemuck::cast_slice_mut(dst), offset)
+                .map_err(|e| EngineError::io(&self.path, "read", e))?;
+            return dtype.check_finite(&self.path, offset, dst);
+        }
+        // Grown, never shrunk: no zeroing of the bytes about to be read.
+        if bytes.len() < len as usize {
+            bytes.resize(len as usize, 0);
+        }
+        let bytes = &mut bytes[..len as usize];
         self.file
             .read_exact_at(bytes, offset)
             .map_err(|e| EngineError::io(&self.path, "read", e))?;
-        let cols = self.cols;
         for (j, &pos) in at.iter().enumerate() {
             let dst = &mut out[pos as usize * cols..][..cols];
             let (row_offset, row_len) = self.span(first + j, 1);
