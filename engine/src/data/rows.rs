@@ -492,6 +492,7 @@ fn scan(
     mut f: impl FnMut(&[f32]) -> Result<()>,
 ) -> Result<()> {
     let per = (SCAN_VALUES / cols.max(1))
+        .max(1)
         .next_multiple_of(64)
         .min(rows.max(1));
     let mut idx = Vec::with_capacity(per);

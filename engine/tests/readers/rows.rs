@@ -314,14 +314,15 @@ fn preprocessed_rows_are_the_preprocessed_matrix_rows() {
 fn streamed_statistics_are_the_whole_matrix_statistics() {
     // Column means (64-row blocks, as the kernel sums them) and a
     // standardiser's statistics from pieces: the same bits as from the
-    // whole matrix, with the kernel's threads or not.
+    // whole matrix, with the kernel's threads or not; rows wider than a
+    // scan's piece too.
     let dir = temp_dir("rows-stats");
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(3)
         .build()
         .unwrap();
     let mut rng = Rng::new(9);
-    for (rows, cols) in [(1, 5), (64, 3), (1000, 37), (4100, 300)] {
+    for (rows, cols) in [(1, 5), (64, 3), (1000, 37), (4100, 300), (3, 262_145)] {
         let m = Matrix::from_fn(rows, cols, |_, _| rng.normal() as f32 * 3.0 + 1.0).unwrap();
         let path = dir.join("m.npy");
         npy::write_matrix(&path, &m).unwrap();
