@@ -288,7 +288,7 @@ pub struct TrainArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub checkpoint_every: Option<u32>,
     /// Train as one rank of a synchronous data-parallel run under mpirun
-    /// (`mpirun -np N latent train rbm|gaussian-rbm|ae|vae ... --distributed`;
+    /// (`mpirun -np N latent train <kind> ... --distributed`;
     /// a latent built with `--features mpi`): each rank computes the
     /// gradient of its share of every minibatch, the gradients are summed,
     /// and rank 0 prints progress and writes the files.

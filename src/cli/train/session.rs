@@ -25,7 +25,7 @@ pub struct Session<'a> {
     pub obs: Progress,
     /// When the run started.
     pub started: Instant,
-    /// The ranks' reducer of a distributed run, for its one model.
+    /// The ranks' reducer of a distributed run, for the run's stages.
     reducer: Option<Box<dyn GradientReducer>>,
     /// Whether this process writes the model file (alone, or rank 0).
     writes: bool,
@@ -63,8 +63,8 @@ impl<'a> Session<'a> {
 
     /// The library's run: writing `--out` (every `--checkpoint-every`
     /// epochs too) with `settings` and the data's preprocessing `pre`; on a
-    /// rank but 0 of a distributed run, writing nothing. The first run
-    /// takes the ranks' reducer.
+    /// rank but 0 of a distributed run, writing nothing. The run (every
+    /// stage of it) trains with the ranks' reducer.
     pub fn run<'s>(&'s mut self, settings: &'s Settings, pre: &'s Preprocess) -> Run<'s> {
         let args = self.args;
         let mut run = if self.writes {
