@@ -49,7 +49,7 @@ impl<M: Model> Trainer<M> {
         {
             None => Ok(()),
             Some(t) => Err(EngineError::InvalidArgument {
-                what: "Trainer::set_reducer: persistent state of the model",
+                what: "data-parallel training: persistent state of the model",
                 value: format!("{} of model {}", t.name, self.model.kind()),
                 expected: "persistent state kept row by row for the batch's rows (PCD chains, \
                            one per batch row), which the ranks split; this state is not",
@@ -62,7 +62,7 @@ impl<M: Model> Trainer<M> {
     /// first batch's rows `B` and the last's; an error when the state is
     /// not `B` rows, or when a rank's share of the last batch would have
     /// more rows than its share of a full batch (its chains would not
-    /// suffice; 3 ranks or more only).
+    /// suffice; 5 ranks or more only).
     pub(super) fn split_persistent_state(&mut self, batcher: &Minibatcher, par: Par) -> Result<()> {
         if !std::mem::take(&mut self.split_pending) {
             return Ok(());
