@@ -45,6 +45,11 @@ fn what_cannot_be_distributed_says_so() {
             &["--layers", "64,8,4", "--chains", "10"][..],
             "--chains",
         ),
+        (
+            "ae",
+            &["--hidden", "4", "--sparsity", "kl:0.05"][..],
+            "kl:0.05",
+        ),
     ] {
         let e = train(kind, extra);
         assert!(e.contains("--distributed") && e.contains(flag), "{e}");

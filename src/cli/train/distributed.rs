@@ -85,8 +85,9 @@ impl Ranks {
 /// split: an error that says so. Every kind trains distributed (each stage
 /// of a staged one, PCD chains on the rank that owns them); not an RBM's
 /// sparsity target, whose moving average of the hidden units' means is the
-/// whole batch's, nor a fixed number of DBM chains, which is not a share of
-/// the batch's rows.
+/// whole batch's (nor an autoencoder's KL sparsity, for the same reason),
+/// nor a fixed number of DBM chains, which is not a share of the batch's
+/// rows.
 fn check_distributable(args: &TrainArgs) -> Result<()> {
     let rbms = [Kind::Rbm, Kind::GaussianRbm, Kind::Dbn];
     if args.sparsity.is_some() && rbms.contains(&args.model) {
@@ -95,6 +96,18 @@ fn check_distributable(args: &TrainArgs) -> Result<()> {
             "--sparsity",
             "an RBM without --sparsity (its moving average of the hidden means is the whole \
              batch's, which the ranks do not share)",
+        ));
+    }
+    let aes = [Kind::Ae, Kind::DeepAe];
+    if let Some(s) = &args.sparsity
+        && s.starts_with("kl")
+        && aes.contains(&args.model)
+    {
+        return Err(CliError::arg(
+            "--distributed",
+            format!("--sparsity {s}"),
+            "an autoencoder without KL sparsity (its mean activation is the whole batch's, \
+             which the ranks do not share; l1 sparsity is per row and distributes)",
         ));
     }
     if args.model == Kind::Dbm && args.chains.is_some() {
