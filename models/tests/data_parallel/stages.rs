@@ -9,7 +9,9 @@
 //! bits on every rank, repeat and thread count, and on one rank those of a
 //! run alone.
 
-use latent_engine::train::{GradientReducer, LocalReducer};
+use std::path::{Path, PathBuf};
+
+use latent_engine::train::{Control, EpochProgress, GradientReducer, LocalReducer, Observer};
 use latent_engine::{Checkpoint, Dataset};
 use latent_kernels::Activation;
 use latent_models::ae::AeConfig;
@@ -20,8 +22,9 @@ use latent_models::persist::{
 use latent_models::psd::{Psd, PsdConfig};
 use latent_models::rbm::RbmConfig;
 use latent_models::train::{
-    ClassifierPlan, DbmPlan, DbmPretrain, DbnPlan, DeepAePlan, Run, Settings, SettingsOverrides,
-    Silent, train_classifier, train_dbm, train_dbn, train_deep_ae, train_psd,
+    ClassifierPlan, DbmPlan, DbmPretrain, DbnPlan, DbnResume, DeepAePlan, Run, RunObserver,
+    Settings, SettingsOverrides, Silent, train_classifier, train_dbm, train_dbn, train_deep_ae,
+    train_psd,
 };
 
 use crate::{data, on_ranks};
@@ -155,15 +158,7 @@ fn psd(run: &mut Run<'_>, d: &Dataset) -> latent_models::Result<()> {
 }
 
 fn dbn_pcd(run: &mut Run<'_>, d: &Dataset) -> latent_models::Result<()> {
-    let plan = DbnPlan {
-        sizes: vec![30, 12, 8],
-        layer: RbmConfig {
-            persistent: true,
-            ..RbmConfig::bernoulli(1, 1)
-        },
-        resume: None,
-    };
-    train_dbn(run, plan, (d, None)).map(drop)
+    train_dbn(run, dbn_plan(), (d, None)).map(drop)
 }
 
 fn dbm_pretrained(run: &mut Run<'_>, d: &Dataset) -> latent_models::Result<()> {
@@ -244,4 +239,99 @@ fn sampling_stages_give_the_same_bits_on_every_rank_repeat_and_thread_count() {
             "{what}: rank 1 samples its own stream"
         );
     }
+}
+
+/// Rank 0's observer: copies the model file to `to` (when given) as layer
+/// 1's second epoch ends, before it is written again (the file then holds
+/// layer 1 after one epoch, layer 0 done).
+struct CopyMidway {
+    layer: Option<usize>,
+    from: PathBuf,
+    to: Option<PathBuf>,
+}
+
+impl Observer for CopyMidway {
+    fn on_epoch(&mut self, p: &EpochProgress<'_>) -> Control {
+        if let Some(to) = &self.to
+            && self.layer == Some(1)
+            && p.record.epoch == 1
+        {
+            std::fs::copy(&self.from, to).unwrap();
+        }
+        Control::Continue
+    }
+}
+
+impl RunObserver for CopyMidway {
+    fn stage(&mut self, _: &str, layer: Option<usize>) {
+        self.layer = layer;
+    }
+}
+
+/// A DBN with PCD on 2 ranks (files every epoch), `resume`d from a file
+/// when given; rank 0 writes `out` (copying it midway to `mid` when
+/// given). Rank 0's file as written.
+fn dbn_on_2(out: &Path, mid: Option<&Path>, resume: Option<&Path>) -> Vec<f32> {
+    let (ds, s) = (data(), settings(Kind::Dbn));
+    on_ranks(Some(2), 1, |reducer: Option<LocalReducer>| {
+        let r = reducer.expect("a rank");
+        let rank = r.rank();
+        let none = Preprocess::None;
+        let mut copy = CopyMidway {
+            layer: None,
+            from: out.to_path_buf(),
+            to: mid.map(Path::to_path_buf),
+        };
+        let mut silent = Silent;
+        let mut run = match rank {
+            0 => Run::new(out, &s, &none, &mut copy),
+            _ => Run::in_memory(&s, &none, &mut silent),
+        };
+        run.checkpoint_every = Some(1);
+        run.reducer = Some(Box::new(r));
+        let resume = resume.map(|p| {
+            let ck = Checkpoint::load(p).unwrap();
+            DbnResume::from_checkpoint(&ck, p).unwrap()
+        });
+        let plan = DbnPlan {
+            resume,
+            ..dbn_plan()
+        };
+        train_dbn(&mut run, plan, (&ds, None)).unwrap();
+        kept(&Checkpoint::load(out).unwrap()).values
+    })
+    .remove(0)
+}
+
+/// A DBN with PCD, its weights started large enough (σ 0.5) that its
+/// chains do not all agree after a step whatever their states (with small
+/// weights every chain's hidden probabilities are near σ(c), and chains
+/// drawing the same random numbers coalesce at once).
+fn dbn_plan() -> DbnPlan {
+    DbnPlan {
+        sizes: vec![30, 12, 8],
+        layer: RbmConfig {
+            persistent: true,
+            init_std: 0.5,
+            ..RbmConfig::bernoulli(1, 1)
+        },
+        resume: None,
+    }
+}
+
+#[test]
+fn a_dbn_resumed_on_as_many_ranks_continues_its_layer_and_chains_exactly() {
+    let dir = std::env::temp_dir().join(format!("latent-dp-dbn-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (out, mid, again) = (dir.join("a"), dir.join("mid"), dir.join("b"));
+    let straight = dbn_on_2(&out, Some(&mid), None);
+    let midway = Checkpoint::load(&mid).unwrap();
+    assert_eq!(
+        midway.epoch, 4,
+        "layer 0 done (3 epochs), layer 1 after one"
+    );
+    assert!(!midway.persistent.is_empty(), "its chains");
+    let resumed = dbn_on_2(&again, None, Some(&mid));
+    assert!(resumed == straight, "resumed from midway");
+    std::fs::remove_dir_all(&dir).unwrap();
 }
