@@ -48,8 +48,9 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// The session of one rank of `ranks` (alone: unchanged): its model
-    /// trains with the ranks' reducer, and only rank 0 writes the file.
+    /// The session of one rank of `ranks` (alone: unchanged): its models
+    /// (every stage of a staged kind) train with the ranks' reducer, and
+    /// only rank 0 writes the file.
     pub fn with_ranks(mut self, ranks: &Ranks) -> Self {
         self.reducer = ranks.reducer();
         self.writes = ranks.leads();
