@@ -183,4 +183,59 @@ for run in "gaussian-rbm" "rbm --scale"; do
     mpi 2 --threads 1 "${args[@]}" --out "$name-load" --load-data
     same "$name-rows" "$name-load"
 done
+
+# Every kind on ranks (PCD chains on the rank that owns them, the staged
+# kinds stage by stage): the sampling kinds bit-identical on repeats (and
+# threads per rank, one rank = alone, resume for the chains); the
+# deterministic ones within their tolerance of one process.
+echo "== rbm --persistent, dbm: chains per rank"
+for kind in rbm dbm; do
+    case $kind in
+        rbm) shape=(--hidden 16 --persistent) ;;
+        dbm) shape=(--layers 64,16,8) ;;
+    esac
+    args=(train "$kind" "${base[@]}" "${shape[@]}" --distributed)
+    mpi 2 --threads 1 "${args[@]}" --epochs 3 --out "$kind-p-a"
+    mpi 2 --threads 2 "${args[@]}" --epochs 3 --out "$kind-p-t2"
+    same "$kind-p-a" "$kind-p-t2"
+    mpi 1 --threads 1 "${args[@]}" --epochs 3 --out "$kind-p-one"
+    "$L" -q --threads 1 train "$kind" "${base[@]}" "${shape[@]}" --epochs 3 --out "$kind-p-alone"
+    same "$kind-p-one" "$kind-p-alone"
+    mpi 2 --threads 1 "${args[@]}" --epochs 2 --out "$kind-p-r"
+    mpi 2 --threads 1 "${args[@]}" --epochs 3 --resume "$kind-p-r" --out "$kind-p-r"
+    same "$kind-p-r" "$kind-p-a"
+done
+
+echo "== dbn, dbm, deep-ae, classifier with sampling stages: repeats"
+python3 -c '
+rows = [list(map(float, l.split(","))) for l in open("data.csv")]
+open("labels.csv", "w").writelines("%d\n" % (int(sum(r[:8]) * 3) % 3) for r in rows)'
+clf=(classifier --labels labels.csv --layers 64,16)
+for spec in "dbn --layers 64,16,8 --persistent" "dbm --layers 64,16,8 --pretrain-epochs 1" \
+    "deep-ae --layers 64,16,8 --pretrain rbm --pretrain-epochs 1" \
+    "${clf[*]} --pretrain rbm --pretrain-epochs 1 --persistent"; do
+    read -r -a args <<< "$spec"
+    name=${args[0]}-s
+    mpi 2 --threads 1 train "${args[@]}" "${common[@]}" --out "$name-a" --distributed
+    mpi 2 --threads 1 train "${args[@]}" "${common[@]}" --out "$name-b" --distributed
+    same "$name-a" "$name-b"
+done
+
+echo "== deep-ae (ae), classifier (ae, none), psd: 2 ranks against one process"
+for spec in "deep-ae --layers 64,16,8 --pretrain ae --pretrain-epochs 1" \
+    "${clf[*]} --pretrain ae --pretrain-epochs 1 --validation-fraction 0.2 --patience 1" \
+    "${clf[*]} --pretrain none" "psd --codes 16"; do
+    read -r -a args <<< "$spec"
+    name=${args[0]}-${args[-1]}
+    tol=$TOL
+    # FISTA's stopping test turns rounding into iteration counts (measured
+    # 9.1e-7; models/tests/data_parallel/stages.rs: PSD_TOL).
+    [ "${args[0]}" = psd ] && tol=1e-5
+    "$L" -q --threads 1 train "${args[@]}" "${common[@]}" --out "$name-1"
+    mpi 2 --threads 1 train "${args[@]}" "${common[@]}" --out "$name-2" --distributed
+    params "$name-1"
+    params "$name-2"
+    printf "%s, 2 ranks: " "${args[0]}"
+    python3 "$OLDPWD/ci/compare-params.py" "$name-2.st/model.safetensors" "$name-1.st/model.safetensors" "$tol"
+done
 echo "== mpi tests passed"

@@ -3,7 +3,8 @@
 //! gradient has no randomness) trains on 2 and 3 ranks the model it trains
 //! alone, up to float rounding; an RBM (CD-1, whose weight update a run
 //! alone fuses into its gradient product) gives the same bits on every
-//! rank and every repeat, and on one rank those of a run alone.
+//! rank and every repeat, and on one rank those of a run alone. The kinds
+//! with persistent chains and the staged kinds are in `data_parallel/`.
 
 use latent_engine::train::{LocalReducer, Model, Silent, Threads, TrainConfig, Trainer};
 use latent_engine::{Dataset, Matrix, OptimizerConfig, ParamSet};
@@ -11,6 +12,11 @@ use latent_kernels::Activation;
 use latent_models::ae::{AeConfig, Autoencoder};
 use latent_models::rbm::{Rbm, RbmConfig};
 use latent_testkit::TestRng;
+
+mod data_parallel {
+    pub mod pcd;
+    pub mod stages;
+}
 
 /// Worst |a - b| / max(1, |b|) tolerated between N ranks and one process
 /// after 3 epochs of 15 steps; measured 6.0e-8 here with 2 and 3 ranks
@@ -65,6 +71,30 @@ fn train<M: Model + Send>(
     std::thread::scope(|s| {
         let handles: Vec<_> = (LocalReducer::group(ranks).unwrap().into_iter())
             .map(|r| s.spawn(|| run(Some(r))))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
+/// `f` on each of `ranks` ranks (threads of this process, each in a pool
+/// of `threads` threads) with its reducer, in rank order; alone (`None`):
+/// once, in such a pool, without one.
+fn on_ranks<T: Send>(
+    ranks: Option<usize>,
+    threads: usize,
+    f: impl Fn(Option<LocalReducer>) -> T + Sync,
+) -> Vec<T> {
+    let in_pool = |r: Option<LocalReducer>| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads);
+        pool.build().unwrap().install(|| f(r))
+    };
+    let Some(ranks) = ranks else {
+        return vec![in_pool(None)];
+    };
+    let in_pool = &in_pool;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (LocalReducer::group(ranks).unwrap().into_iter())
+            .map(|r| s.spawn(move || in_pool(Some(r))))
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     })

@@ -236,6 +236,7 @@ impl<M: Model> Trainer<M> {
                 expected: "at least one full batch",
             });
         }
+        self.split_persistent_state(&batcher, self.par())?;
         self.history.reserve(cfg.epochs.saturating_sub(self.epoch));
         if cfg.early_stopping.is_some_and(|e| e.restore_best)
             && valid.is_some()

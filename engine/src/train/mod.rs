@@ -52,7 +52,9 @@
 //! A trainer given a [`GradientReducer`] ([`Trainer::set_reducer`]) is one
 //! rank of a synchronous data-parallel run: it trains on its share of every
 //! minibatch and the ranks' gradients are summed before the same update
-//! runs on each (`reduce.rs`; [`LocalReducer`] runs the ranks as threads).
+//! runs on each (`reduce.rs`; [`LocalReducer`] runs the ranks as threads);
+//! persistent state kept by row (PCD chains) is split among the ranks
+//! and gathered for checkpoints (`rank_state.rs`).
 //! Without one, training is exactly as described above.
 //!
 //! # Files
@@ -66,6 +68,7 @@ mod config;
 mod fit;
 mod model;
 mod observe;
+mod rank_state;
 mod reduce;
 mod trainer;
 

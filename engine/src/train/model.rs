@@ -197,6 +197,28 @@ pub trait Model {
         Vec::new()
     }
 
+    /// Whether the persistent state tensor `name` is kept row by row, its
+    /// row `i` going on with row `i` of every minibatch (PCD chains, one
+    /// per batch row): a rank of a data-parallel run keeps the rows of its
+    /// share of the batch ([`Trainer::set_reducer`](crate::Trainer::set_reducer)).
+    /// The default, `false`, is state the ranks cannot split, which a
+    /// data-parallel run refuses.
+    fn persistent_by_row(&self, name: &str) -> bool {
+        let _ = name;
+        false
+    }
+
+    /// Starts the persistent state for minibatches of `rows` rows (the
+    /// first and largest batch) as the first [`gradient`](Model::gradient)
+    /// drawing from `rng` would (the trainer's stream before that step;
+    /// `rng` itself does not move), when it has not started yet: a
+    /// data-parallel run starts the whole state on every rank, then each
+    /// rank keeps its rows. The default does nothing.
+    fn start_persistent_state(&mut self, rows: usize, rng: &Rng, par: Par) -> Result<()> {
+        let _ = (rows, rng, par);
+        Ok(())
+    }
+
     /// Restores [`persistent_state`](Model::persistent_state).
     fn load_persistent_state(&mut self, state: &[Tensor]) -> Result<()> {
         if state.is_empty() {

@@ -134,14 +134,17 @@ impl<M: Model> Trainer<M> {
     /// module documentation), with the fused update off (the update needs
     /// the summed gradient). Rank 0 keeps the model's random stream of a
     /// run alone; rank `r > 0` gets sub-stream `r` of it, so that the ranks'
-    /// sampling noise is independent. Every rank's stream is saved in
-    /// checkpoints (gathered at each epoch's end), so a trainer
-    /// [`restore`](Self::restore)d from one and then given a reducer of the
-    /// same rank count continues the run exactly.
+    /// sampling noise is independent. Persistent state kept by row (PCD
+    /// chains) is split among the ranks when the first fit starts, each
+    /// rank keeping the rows of its share (`rank_state.rs`). Every rank's
+    /// stream and rows are saved in checkpoints (gathered at each epoch's
+    /// end), so a trainer [`restore`](Self::restore)d from one and then
+    /// given a reducer of the same rank count continues the run exactly.
     ///
     /// Errors, changing nothing: a restored checkpoint not of a run on
-    /// this many ranks (one alone counts as one rank), or a model that
-    /// keeps per-row state between steps (PCD chains).
+    /// this many ranks (one alone counts as one rank), a model with
+    /// persistent state not kept by row ([`Model::persistent_by_row`]), or
+    /// a trainer that had a reducer already.
     pub fn set_reducer(&mut self, reducer: Box<dyn GradientReducer>) -> Result<()> {
         let (rank, ranks) = (reducer.rank(), reducer.ranks());
         if rank >= ranks {
@@ -151,13 +154,14 @@ impl<M: Model> Trainer<M> {
                 expected: "a rank below the rank count",
             });
         }
-        if !self.model.persistent_state().is_empty() {
+        if !self.rank_rngs.is_empty() {
             return Err(EngineError::InvalidArgument {
-                what: "Trainer::set_reducer: model",
-                value: self.model.kind().to_string(),
-                expected: "a model without persistent state (PCD chains are not distributed yet)",
+                what: "Trainer::set_reducer",
+                value: "a trainer that was a rank already".into(),
+                expected: "one reducer per trainer",
             });
         }
+        self.check_state_by_row(&self.model.persistent_state())?;
         // Every rank's stream as it starts (what a checkpoint taken before
         // the first epoch's end holds).
         let rank_rngs: Vec<[u8; 32]> = if self.epoch == 0 {
@@ -172,6 +176,7 @@ impl<M: Model> Trainer<M> {
         self.rng = Rng::from_state(rank_rngs[rank]);
         self.rank_rngs = rank_rngs;
         self.reducer = Some(reducer);
+        self.split_pending = true;
         Ok(())
     }
 
@@ -202,7 +207,8 @@ impl<M: Model> Trainer<M> {
     }
 
     /// Gathers every rank's model stream into `rank_rngs` (one sum of
-    /// 32-bit words as f64, exact: each rank adds its own slot to zeros).
+    /// 32-bit words as f64, exact: each rank adds its own slot to zeros),
+    /// and every rank's rows of the persistent state.
     pub(super) fn gather_rank_rngs(&mut self) -> Result<()> {
         let Some(reducer) = self.reducer.as_mut() else {
             return Ok(());
@@ -219,7 +225,7 @@ impl<M: Model> Trainer<M> {
                 b.copy_from_slice(&(v as u32).to_le_bytes());
             }
         }
-        Ok(())
+        self.gather_persistent_state()
     }
 
     /// The rank and rank count: `(0, 1)` for a trainer alone.

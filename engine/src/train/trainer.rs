@@ -8,7 +8,7 @@ use latent_kernels::Par;
 use crate::checkpoint::{Checkpoint, EpochRecord, OptimizerState};
 use crate::error::{EngineError, Result};
 use crate::optim::Optimizer;
-use crate::params::ParamSet;
+use crate::params::{ParamSet, Tensor};
 use crate::rng::{Rng, streams};
 use crate::train::{GradientReducer, Metrics, Model, Threads, TrainConfig};
 
@@ -118,6 +118,13 @@ pub struct Trainer<M: Model> {
     /// The random streams of the checkpoint last restored (a data-parallel
     /// run resumed takes its rank's from them).
     pub(super) restored_rngs: Vec<(String, [u8; 32])>,
+    /// A data-parallel run's persistent state split by rows: every rank's
+    /// rows gathered in rank order at the last epoch's end (what a run
+    /// alone holds, and what checkpoints save); empty otherwise.
+    pub(super) rank_state: Vec<Tensor>,
+    /// Whether the persistent state is still to be split among the ranks
+    /// (from [`set_reducer`](Self::set_reducer) to the first fit).
+    pub(super) split_pending: bool,
 }
 
 impl<M: Model> std::fmt::Debug for Trainer<M> {
@@ -160,6 +167,8 @@ impl<M: Model> Trainer<M> {
             metric_names: Metrics::new(),
             rank_rngs: Vec::new(),
             restored_rngs: Vec::new(),
+            rank_state: Vec::new(),
+            split_pending: false,
         })
     }
 
@@ -232,9 +241,20 @@ impl<M: Model> Trainer<M> {
                 step: self.optimizer.steps(),
                 tensors: self.optimizer.state().to_vec(),
             },
-            persistent: self.model.persistent_state(),
+            persistent: self.persistent_state(),
             rngs: self.rng_states(),
             history: self.history.clone(),
+        }
+    }
+
+    /// The persistent state a checkpoint holds: the model's; in a
+    /// data-parallel run whose state is split by rows, every rank's rows as
+    /// gathered at the last epoch's end (the matrix of a run alone).
+    fn persistent_state(&self) -> Vec<Tensor> {
+        if self.rank_state.is_empty() {
+            self.model.persistent_state()
+        } else {
+            self.rank_state.clone()
         }
     }
 

@@ -3,7 +3,7 @@
 //! the chains as persistent state of checkpoints.
 
 use latent_engine::train::{Model, StepContext, StepOutput};
-use latent_engine::{Batch, EngineError, Matrix, ParamSet, Tensor};
+use latent_engine::{Batch, EngineError, Matrix, ParamSet, Rng, Tensor};
 use latent_kernels::Par;
 use latent_kernels::gemm::{Accum, MatMut, MatRef, NoEpilogue, product};
 use latent_kernels::random::Streams;
@@ -277,6 +277,28 @@ impl Model for Dbm {
                 })
             })
             .collect()
+    }
+
+    /// The chains when there is one per batch row (no fixed count: a
+    /// fixed number of chains is not a share of the batch).
+    fn persistent_by_row(&self, name: &str) -> bool {
+        self.config.chains.is_none() && name.starts_with("chains.l")
+    }
+
+    /// The chains the first step would start (one per batch row, or the
+    /// fixed count, from the step's seed, `rng`'s next draw).
+    fn start_persistent_state(
+        &mut self,
+        rows: usize,
+        rng: &Rng,
+        par: Par,
+    ) -> latent_engine::Result<()> {
+        if self.chains.rows > 0 {
+            return Ok(());
+        }
+        let seed = rng.clone().next_u64();
+        let count = self.config.chains.unwrap_or(rows);
+        self.ensure_chains(count, seed, par).map_err(into_engine)
     }
 
     fn load_persistent_state(&mut self, state: &[Tensor]) -> latent_engine::Result<()> {

@@ -2,7 +2,7 @@
 //! and the persistent state (PCD chains, sparsity averages) of checkpoints.
 
 use latent_engine::train::{Model, StepContext, StepOutput};
-use latent_engine::{Batch, Matrix, ParamSet, Role, Tensor};
+use latent_engine::{Batch, Matrix, ParamSet, Rng, Role, Tensor};
 use latent_kernels::Par;
 
 use super::{Rbm, VisibleUnits, W};
@@ -81,6 +81,27 @@ impl Model for Rbm {
             });
         }
         state
+    }
+
+    /// The PCD chains, one per batch row; not the sparsity averages (the
+    /// whole batch's means, which the ranks cannot split).
+    fn persistent_by_row(&self, name: &str) -> bool {
+        name == "pcd_chains"
+    }
+
+    /// PCD: the chains the first step would start (`rows` of them, from
+    /// the step's seed, `rng`'s next draw).
+    fn start_persistent_state(
+        &mut self,
+        rows: usize,
+        rng: &Rng,
+        par: Par,
+    ) -> latent_engine::Result<()> {
+        if !self.config.persistent || self.chains.is_some() {
+            return Ok(());
+        }
+        let seed = rng.clone().next_u64();
+        self.ensure_chains(rows, seed, par).map_err(into_engine)
     }
 
     fn load_persistent_state(&mut self, state: &[Tensor]) -> latent_engine::Result<()> {

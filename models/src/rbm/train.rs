@@ -198,7 +198,7 @@ impl Rbm {
 
     /// PCD: makes sure there are at least `rows` chains, started at random
     /// states the first time.
-    fn ensure_chains(&mut self, rows: usize, seed: u64, par: Par) -> Result<()> {
+    pub(super) fn ensure_chains(&mut self, rows: usize, seed: u64, par: Par) -> Result<()> {
         if self.chains.as_ref().is_some_and(|c| c.rows() >= rows) {
             return Ok(());
         }

@@ -146,9 +146,11 @@ pub struct Run<'a> {
     /// (set when [`train_model`], [`train_dbn`], [`train_deep_ae`] or
     /// [`train_dbm`] returns); with `out`, `None`.
     pub kept: Option<Checkpoint>,
-    /// The ranks of a data-parallel run, given to the trainer of a
-    /// one-model run ([`train_model`]; see
-    /// [`Trainer::set_reducer`]); `None` trains alone.
+    /// The ranks of a data-parallel run, given to the trainer of each
+    /// stage while it fits ([`Run::fit`]; see [`Trainer::set_reducer`]);
+    /// `None` trains alone. Every rank trains every stage on the whole
+    /// data's share it gets, and computes what a stage passes to the next
+    /// (a layer's codes of the data) on all the rows, as a run alone does.
     pub reducer: Option<Box<dyn GradientReducer>>,
 }
 
@@ -247,9 +249,6 @@ impl<'a> Run<'a> {
         if let Some(state) = &state {
             trainer.restore(state)?;
         }
-        if let Some(reducer) = self.reducer.take() {
-            trainer.set_reducer(reducer)?;
-        }
         let data = (data.0.into(), data.1);
         self.intro(label, data.0.len(), trainer.epochs_done(), s);
         self.fit(trainer, s.epochs, data, save)
@@ -258,7 +257,9 @@ impl<'a> Run<'a> {
     /// Trains until `epochs` epochs are done with `save` every
     /// `checkpoint_every` epochs (not at the end: the caller saves that), as
     /// the engine's [`Trainer::fit_checkpointed`] does. Returns the trainer
-    /// and what the whole call did.
+    /// and what the whole call did. In a data-parallel run the trainer
+    /// (restored first, when resuming) trains with the run's reducer, which
+    /// comes back to the run when the fit ends, for the next stage.
     pub fn fit<'d, M: Model + Send>(
         &mut self,
         mut trainer: Trainer<M>,
@@ -266,10 +267,14 @@ impl<'a> Run<'a> {
         data: (impl Into<TrainRows<'d>>, Option<&'d Dataset>),
         save: &mut dyn FnMut(&Trainer<M>) -> Result<()>,
     ) -> Result<(Trainer<M>, FitSummary)> {
+        if let Some(reducer) = self.reducer.take() {
+            trainer.set_reducer(reducer)?;
+        }
         self.observer.begin_fit(epochs);
         trainer.set_epochs(epochs);
         let every = self.checkpoint_every;
         let fitted = trainer.fit_checkpointed(data.0, data.1, &mut *self.observer, every, save);
+        self.reducer = trainer.take_reducer();
         let observed = self.observer.end_fit().map_err(ModelError::Observer);
         self.observer.fit_done();
         let summary = observed.and(fitted)?;

@@ -167,8 +167,9 @@ pub struct TrainArgs {
     pub data: PathBuf,
     /// With --distributed: read the whole training file into memory on
     /// every rank, instead of each rank reading only the rows of its share
-    /// of each minibatch from the file when it needs them (the default;
-    /// the same model either way).
+    /// of each minibatch from the file when it needs them (the default for
+    /// rbm, gaussian-rbm, ae and vae; the same model either way; the other
+    /// kinds always read the whole file).
     #[arg(long)]
     pub load_data: bool,
     /// Labels (IDX, NPY integers or a CSV column), checked against the
@@ -294,7 +295,7 @@ pub struct TrainArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub checkpoint_every: Option<u32>,
     /// Train as one rank of a synchronous data-parallel run under mpirun
-    /// (`mpirun -np N latent train rbm|gaussian-rbm|ae|vae ... --distributed`;
+    /// (`mpirun -np N latent train <kind> ... --distributed`;
     /// a latent built with `--features mpi`): each rank computes the
     /// gradient of its share of every minibatch, the gradients are summed,
     /// and rank 0 prints progress and writes the files.

@@ -22,6 +22,7 @@ use super::args::{
     PretrainArg, TrainArgs, check_resumed_config, dashed, parse_layers, rbm_config, settings,
 };
 use super::data::{TrainData, check_columns, load_resumed, read_data};
+use super::distributed::Ranks;
 use super::memory::{Net, check_run};
 use super::session::{Session, best_text, history_json};
 use crate::cli::error::{CliError, Result};
@@ -288,7 +289,7 @@ fn plan(
 }
 
 /// `latent train classifier`.
-pub fn train(args: &TrainArgs, g: &Global) -> Result<Report> {
+pub fn train(args: &TrainArgs, g: &Global, ranks: &Ranks) -> Result<Report> {
     if args.labels.is_none() {
         return Err(CliError::arg(
             "--labels",
@@ -303,7 +304,7 @@ pub fn train(args: &TrainArgs, g: &Global) -> Result<Report> {
     let plan = plan(args, &data, &settings, resumed.as_ref())?;
     check_run(args, &settings, &data, Net::DeepAe(&plan.spec.sizes))?;
     let spec = plan.spec.clone();
-    let mut session = Session::new(args, g, "classifier");
+    let mut session = Session::new(args, g, "classifier").with_ranks(ranks);
     let mut run = session.run(&settings, &data.pre);
     let mut outcome = train_classifier(&mut run, plan, (&data.train, data.valid.as_ref()))?;
     let seconds = session.seconds();

@@ -12,6 +12,7 @@ use serde_json::json;
 
 use super::args::{TrainArgs, check_resumed_config, dashed, parse_layers, settings};
 use super::data::{check_columns, load_resumed, read_data};
+use super::distributed::Ranks;
 use super::memory::{Net, check_run};
 use super::session::Session;
 use crate::cli::error::{CliError, Result};
@@ -21,7 +22,7 @@ use crate::cli::{Global, Report};
 /// Trains a DBM (or continues one). The closing line gives the last
 /// epoch's mean reconstruction error `Σ_i (v_i − E[v_i | μ¹])²` over its
 /// minibatches, as the training measured it.
-pub fn train(args: &TrainArgs, g: &Global) -> Result<Report> {
+pub fn train(args: &TrainArgs, g: &Global, ranks: &Ranks) -> Result<Report> {
     if let Some(h) = args.hidden {
         return Err(CliError::arg("--hidden", h, "--layers V,H1,H2,… for a dbm"));
     }
@@ -58,7 +59,7 @@ pub fn train(args: &TrainArgs, g: &Global) -> Result<Report> {
     check_run(args, &settings, &data, Net::Dbm(&sizes))?;
     let pretrain = plan.resume.as_ref().map_or(plan.pretrain, |r| r.pretrain);
     let label = format!("dbm {}", dashed(&sizes));
-    let mut session = Session::new(args, g, label.clone());
+    let mut session = Session::new(args, g, label.clone()).with_ranks(ranks);
     let mut run = session.run(&settings, &data.pre);
     let outcome = train_dbm(&mut run, plan, (&data.train, data.valid.as_ref()))?;
     let seconds = session.seconds();

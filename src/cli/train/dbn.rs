@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::args::{TrainArgs, check_resumed_rbm, dashed, parse_layers, rbm_config, settings};
 use super::data::{check_columns, load_resumed, read_data};
+use super::distributed::Ranks;
 use super::memory::{Net, check_run};
 use super::session::{Session, history_json};
 use crate::cli::error::{CliError, Result};
@@ -15,7 +16,7 @@ use crate::cli::{Global, Report};
 
 /// Trains a DBN (or continues one: its top layer up to `--epochs`, then
 /// the layers still missing).
-pub fn train(args: &TrainArgs, g: &Global) -> Result<Report> {
+pub fn train(args: &TrainArgs, g: &Global, ranks: &Ranks) -> Result<Report> {
     let resumed = load_resumed(args)?;
     let settings = settings(args, resumed.as_ref())?;
     let flag_sizes = match &args.layers {
@@ -77,7 +78,7 @@ pub fn train(args: &TrainArgs, g: &Global) -> Result<Report> {
     check_columns(&args.data, &data.train.x, plan.sizes[0])?;
     check_run(args, &settings, &data, Net::Rbms(&plan.sizes))?;
     let sizes = plan.sizes.clone();
-    let mut session = Session::new(args, g, "dbn");
+    let mut session = Session::new(args, g, "dbn").with_ranks(ranks);
     let mut run = session.run(&settings, &data.pre);
     let outcome = train_dbn(&mut run, plan, (&data.train, data.valid.as_ref()))?;
     let seconds = session.seconds();

@@ -19,6 +19,7 @@ use super::args::{
     Kind, PretrainArg, TrainArgs, check_resumed_config, dashed, rbm_config, settings,
 };
 use super::data::{TrainData, check_columns, load_resumed, read_data};
+use super::distributed::Ranks;
 use super::memory::{Net, check_run};
 use super::pretrain_opt::{
     HINTON2006_EPOCHS, HINTON2006_INIT_STD, HINTON2006_PRETRAIN_EPOCHS, check_recipe, hinton2006,
@@ -195,7 +196,7 @@ fn plan(
 }
 
 /// `latent train deep-ae`.
-pub fn train(args: &TrainArgs, g: &Global) -> Result<Report> {
+pub fn train(args: &TrainArgs, g: &Global, ranks: &Ranks) -> Result<Report> {
     check_recipe(args)?;
     let resumed = load_resumed(args)?;
     let mut settings = settings(args, resumed.as_ref())?;
@@ -216,7 +217,7 @@ pub fn train(args: &TrainArgs, g: &Global) -> Result<Report> {
         ));
     }
     let spec = plan.spec.clone();
-    let mut session = Session::new(args, g, "deep-ae");
+    let mut session = Session::new(args, g, "deep-ae").with_ranks(ranks);
     let mut run = session.run(&settings, &data.pre);
     let mut outcome = train_deep_ae(&mut run, plan, (&data.train, data.valid.as_ref()))?;
     let seconds = session.seconds();

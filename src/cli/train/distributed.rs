@@ -81,25 +81,41 @@ impl Ranks {
     }
 }
 
-/// The kinds whose training is one plain loop with no per-row state kept
-/// between steps: the ones distributed so far.
-const DISTRIBUTED: &[Kind] = &[Kind::Rbm, Kind::GaussianRbm, Kind::Ae, Kind::Vae];
-
-/// `--distributed` with a kind or flag not distributed yet: an error that
-/// says so.
+/// `--distributed` with a flag whose training state the ranks cannot
+/// split: an error that says so. Every kind trains distributed (each stage
+/// of a staged one, PCD chains on the rank that owns them); not an RBM's
+/// sparsity target, whose moving average of the hidden units' means is the
+/// whole batch's (nor an autoencoder's KL sparsity, for the same reason),
+/// nor a fixed number of DBM chains, which is not a share of the batch's
+/// rows.
 fn check_distributable(args: &TrainArgs) -> Result<()> {
-    if !DISTRIBUTED.contains(&args.model) {
+    let rbms = [Kind::Rbm, Kind::GaussianRbm, Kind::Dbn];
+    if args.sparsity.is_some() && rbms.contains(&args.model) {
         return Err(CliError::arg(
             "--distributed",
-            args.model.name(),
-            "rbm, gaussian-rbm, ae or vae (this kind is not yet distributed)",
+            "--sparsity",
+            "an RBM without --sparsity (its moving average of the hidden means is the whole \
+             batch's, which the ranks do not share)",
         ));
     }
-    if args.persistent {
+    let aes = [Kind::Ae, Kind::DeepAe];
+    if let Some(s) = &args.sparsity
+        && s.starts_with("kl")
+        && aes.contains(&args.model)
+    {
         return Err(CliError::arg(
             "--distributed",
-            "--persistent",
-            "CD-k (PCD chains are not yet distributed)",
+            format!("--sparsity {s}"),
+            "an autoencoder without KL sparsity (its mean activation is the whole batch's, \
+             which the ranks do not share; l1 sparsity is per row and distributes)",
+        ));
+    }
+    if args.model == Kind::Dbm && args.chains.is_some() {
+        return Err(CliError::arg(
+            "--distributed",
+            "--chains",
+            "one chain per batch row, the default (each rank keeps its rows' chains; a fixed \
+             number of chains is not split among the ranks)",
         ));
     }
     Ok(())

@@ -96,13 +96,13 @@ fn run_rank(args: &TrainArgs, g: &Global, ranks: &Ranks) -> Result<Report> {
     };
     match args.model {
         Kind::Rbm | Kind::GaussianRbm => rbm::train(args, g, ranks),
-        Kind::Dbn => dbn::train(args, g),
+        Kind::Dbn => dbn::train(args, g, ranks),
         Kind::Ae => ae::train(args, g, ranks),
         Kind::Vae => vae::train(args, g, ranks),
-        Kind::DeepAe => deep_ae::train(args, g),
-        Kind::Dbm => dbm::train(args, g),
-        Kind::Psd => psd::train(args, g),
-        Kind::Classifier => classifier::train(args, g),
+        Kind::DeepAe => deep_ae::train(args, g, ranks),
+        Kind::Dbm => dbm::train(args, g, ranks),
+        Kind::Psd => psd::train(args, g, ranks),
+        Kind::Classifier => classifier::train(args, g, ranks),
     }
 }
 

@@ -11,6 +11,7 @@ use serde_json::json;
 
 use super::args::{EncoderArg, TrainArgs, check_resumed_config, settings};
 use super::data::{check_columns, load_resumed, read_data};
+use super::distributed::Ranks;
 use super::memory::{Net, check_run};
 use super::session::Session;
 use crate::cli::error::{CliError, Result};
@@ -49,7 +50,7 @@ fn psd_config(args: &TrainArgs, visible: usize, base: Option<&PsdConfig>) -> Res
 }
 
 /// `latent train psd`.
-pub fn train(args: &TrainArgs, g: &Global) -> Result<Report> {
+pub fn train(args: &TrainArgs, g: &Global, ranks: &Ranks) -> Result<Report> {
     let resumed = load_resumed(args)?;
     let settings = settings(args, resumed.as_ref())?;
     let data = read_data(args, resumed.as_ref())?;
@@ -73,7 +74,7 @@ pub fn train(args: &TrainArgs, g: &Global) -> Result<Report> {
     let c = *psd.config();
     check_run(args, &settings, &data, Net::Ae(&[c.n_visible, c.codes]))?;
     let label = format!("psd {}-{}", c.n_visible, c.codes);
-    let mut session = Session::new(args, g, label.clone());
+    let mut session = Session::new(args, g, label.clone()).with_ranks(ranks);
     let intro = format!(
         "{label} (lambda {}, alpha {}, {} encoder, FISTA {} iterations, tol {})",
         c.lambda, c.alpha, c.encoder, c.fista_iters, c.fista_tol

@@ -25,7 +25,7 @@ pub struct Session<'a> {
     pub obs: Progress,
     /// When the run started.
     pub started: Instant,
-    /// The ranks' reducer of a distributed run, for its one model.
+    /// The ranks' reducer of a distributed run, for the run's stages.
     reducer: Option<Box<dyn GradientReducer>>,
     /// Whether this process writes the model file (alone, or rank 0).
     writes: bool,
@@ -48,8 +48,9 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// The session of one rank of `ranks` (alone: unchanged): its model
-    /// trains with the ranks' reducer, and only rank 0 writes the file.
+    /// The session of one rank of `ranks` (alone: unchanged): its models
+    /// (every stage of a staged kind) train with the ranks' reducer, and
+    /// only rank 0 writes the file.
     pub fn with_ranks(mut self, ranks: &Ranks) -> Self {
         self.reducer = ranks.reducer();
         self.writes = ranks.leads();
@@ -63,8 +64,8 @@ impl<'a> Session<'a> {
 
     /// The library's run: writing `--out` (every `--checkpoint-every`
     /// epochs too) with `settings` and the data's preprocessing `pre`; on a
-    /// rank but 0 of a distributed run, writing nothing. The first run
-    /// takes the ranks' reducer.
+    /// rank but 0 of a distributed run, writing nothing. The run (every
+    /// stage of it) trains with the ranks' reducer.
     pub fn run<'s>(&'s mut self, settings: &'s Settings, pre: &'s Preprocess) -> Run<'s> {
         let args = self.args;
         let mut run = if self.writes {

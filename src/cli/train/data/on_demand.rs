@@ -6,7 +6,8 @@
 //! for the preprocessing (and a Gaussian RBM's standardiser, in a second
 //! pass); the rows are preprocessed as they are read, the same bits as the
 //! matrix preprocessed whole. Labels (4 bytes a row) and validation data
-//! stay in memory. A gzip-compressed IDX file is read whole.
+//! stay in memory. A gzip-compressed IDX file is read whole, and so is the
+//! data of the kinds that need every row at once (see [`reads_rows`]).
 
 use latent_engine::Matrix;
 use latent_engine::data::csv::CsvOptions;
@@ -83,7 +84,7 @@ pub fn open(args: &TrainArgs, resumed: Option<&Preprocess>) -> Result<Option<Ope
         ));
     }
     let path = args.data.as_path();
-    if !args.distributed || args.load_data {
+    if !args.distributed || args.load_data || !reads_rows(args.model) {
         return Ok(None);
     }
     let format = match detect_format(path)? {
@@ -119,6 +120,15 @@ pub fn open(args: &TrainArgs, resumed: Option<&Preprocess>) -> Result<Option<Ope
     let labels = read_labels(path, file.rows(), args.labels.as_deref())?;
     let x = file.with_map(map)?;
     Ok(Some((OnDemand { x, labels }, pre, range)))
+}
+
+/// Whether a distributed run of `kind` reads its rows on demand: the kinds
+/// trained in one fit on the rows as they are (RBMs, autoencoders, VAE).
+/// The others read the file whole: a staged kind (dbn, deep-ae, dbm,
+/// classifier) computes every row's codes for its next stage, and psd's
+/// closing energy and the classifier's accuracy pass over all rows.
+fn reads_rows(kind: Kind) -> bool {
+    matches!(kind, Kind::Rbm | Kind::GaussianRbm | Kind::Ae | Kind::Vae)
 }
 
 /// The smallest and largest value of every column (`by_column`) or of the
