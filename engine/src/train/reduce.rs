@@ -20,9 +20,49 @@ use crate::rng::{Rng, streams};
 use crate::train::trainer::rank_rng_name;
 use crate::train::{Control, MAX_METRICS, Metrics, Model, StepContext, StepOutput, Trainer};
 
+/// What a sum across ranks is of, for the error when it cannot finish:
+/// `what` of `tensor` (e.g. "the gradient of W") at a training step,
+/// counted from 1 when shown.
+#[derive(Debug, Clone, Copy)]
+pub struct SumOf<'a> {
+    /// What is summed, e.g. `"the gradient"`.
+    pub what: &'static str,
+    /// The tensor, when it is one's.
+    pub tensor: Option<&'a str>,
+    /// The 0-based epoch and batch of the step it belongs to.
+    pub step: Option<(usize, usize)>,
+}
+
+impl SumOf<'_> {
+    /// A sum described only as "values" (the plain trait methods').
+    pub const VALUES: SumOf<'static> = SumOf {
+        what: "values",
+        tensor: None,
+        step: None,
+    };
+}
+
+impl std::fmt::Display for SumOf<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.what)?;
+        if let Some(t) = self.tensor {
+            write!(f, " of {t}")?;
+        }
+        match self.step {
+            Some((e, b)) => write!(f, " (epoch {}, batch {})", e + 1, b + 1),
+            None => Ok(()),
+        }
+    }
+}
+
 /// Sums values across the ranks of a data-parallel run. Every rank calls
 /// the same sums in the same order with the same lengths; each call returns
 /// the element-wise sum over all ranks, the same bits on every rank.
+///
+/// The order of the additions is fixed, the ring order: the values are cut
+/// into `ranks` segments ([`ring_segment`]), and segment `k` is summed
+/// starting at rank `k`: `((x[k] + x[k+1]) + x[k+2]) + … + x[k-1]` (ranks
+/// modulo the rank count), each partial sum rounded to the element type.
 pub trait GradientReducer: Send {
     /// This process's rank, `0..ranks()`.
     fn rank(&self) -> usize;
@@ -30,12 +70,30 @@ pub trait GradientReducer: Send {
     /// The number of ranks.
     fn ranks(&self) -> usize;
 
-    /// Replaces `values` by their element-wise sum over the ranks.
-    fn allreduce_sum(&mut self, values: &mut [f32]) -> Result<()>;
+    /// Replaces `values` by the element-wise sum over the ranks of each
+    /// rank's `values` times its `weight` (each product rounded to f32
+    /// before it is added). `of` names the sum in errors.
+    fn sum_weighted(&mut self, values: &mut [f32], weight: f32, of: SumOf<'_>) -> Result<()>;
 
-    /// [`allreduce_sum`](Self::allreduce_sum) for the step's loss and
-    /// metric sums (and the ranks' vote to stop).
-    fn allreduce_sum_f64(&mut self, values: &mut [f64]) -> Result<()>;
+    /// The f64 sum of the step's loss and metric sums (and the ranks'
+    /// vote to stop, and their random streams); `of` names it in errors.
+    fn sum_f64(&mut self, values: &mut [f64], of: SumOf<'_>) -> Result<()>;
+
+    /// Replaces `values` by their element-wise sum over the ranks.
+    fn allreduce_sum(&mut self, values: &mut [f32]) -> Result<()> {
+        self.sum_weighted(values, 1.0, SumOf::VALUES)
+    }
+
+    /// [`allreduce_sum`](Self::allreduce_sum) of f64 values.
+    fn allreduce_sum_f64(&mut self, values: &mut [f64]) -> Result<()> {
+        self.sum_f64(values, SumOf::VALUES)
+    }
+}
+
+/// Segment `k` of `len` values cut into `ranks` segments, the unit of the
+/// ring order ([`GradientReducer`]): `k·len/ranks .. (k+1)·len/ranks`.
+pub fn ring_segment(len: usize, ranks: usize, k: usize) -> std::ops::Range<usize> {
+    k * len / ranks..(k + 1) * len / ranks
 }
 
 /// What the ranks of a [`LocalReducer`] group share: each rank's values
@@ -47,10 +105,10 @@ struct Shared {
 }
 
 /// One rank of a group of ranks in one process, each run by its own
-/// thread: a sum waits for every rank, then adds the ranks' values in rank
-/// order (from 0), so the result is the same on every rank and every run.
-/// Every rank of a group must make the same calls, or the others wait
-/// forever.
+/// thread: a sum waits for every rank, then adds the ranks' values in the
+/// ring order (see [`GradientReducer`]), so the result is the same on
+/// every rank and every run, and the same bits as an MPI run's. Every rank
+/// of a group must make the same calls, or the others wait forever.
 #[derive(Debug, Clone)]
 pub struct LocalReducer {
     rank: usize,
@@ -82,10 +140,15 @@ impl LocalReducer {
     }
 
     /// Puts this rank's values in its slot (as f64, exact for f32), waits
-    /// for every rank, then replaces each value by `zero` plus the ranks'
-    /// values added by `add` in rank order. Allocates only when a slot
-    /// grows.
-    fn reduce<T: Copy + Into<f64>>(&self, values: &mut [T], zero: T, add: fn(T, f64) -> T) {
+    /// for every rank, then replaces each value of segment `k` by rank
+    /// `k`'s value plus the next ranks' (modulo the count) added by `add`
+    /// in turn. Allocates only when a slot grows.
+    fn reduce<T: Copy + Into<f64>>(
+        &self,
+        values: &mut [T],
+        from: fn(f64) -> T,
+        add: fn(T, T) -> T,
+    ) {
         let lock = || self.shared.slots.lock().unwrap_or_else(|e| e.into_inner());
         {
             let mut slots = lock();
@@ -95,9 +158,15 @@ impl LocalReducer {
         }
         self.shared.barrier.wait();
         {
-            let slots = lock();
-            for (i, v) in values.iter_mut().enumerate() {
-                *v = slots.iter().fold(zero, |total, slot| add(total, slot[i]));
+            let (slots, n, len) = (lock(), self.ranks, values.len());
+            for k in 0..n {
+                for i in ring_segment(len, n, k) {
+                    let mut total = from(slots[k][i]);
+                    for j in 1..n {
+                        total = add(total, from(slots[(k + j) % n][i]));
+                    }
+                    values[i] = total;
+                }
             }
         }
         // Nobody refills a slot before every rank has read them all.
@@ -114,15 +183,18 @@ impl GradientReducer for LocalReducer {
         self.ranks
     }
 
-    /// The f32 sum in rank order (each partial sum rounded to f32, as an
-    /// MPI library's f32 sum is).
-    fn allreduce_sum(&mut self, values: &mut [f32]) -> Result<()> {
-        self.reduce(values, 0.0, |total, v| total + v as f32);
+    /// The f32 sum in ring order (each partial sum rounded to f32, as an
+    /// MPI rank adds what it receives to its own values).
+    fn sum_weighted(&mut self, values: &mut [f32], weight: f32, _: SumOf<'_>) -> Result<()> {
+        if weight != 1.0 {
+            values.iter_mut().for_each(|v| *v *= weight);
+        }
+        self.reduce(values, |v| v as f32, |a, b| a + b);
         Ok(())
     }
 
-    fn allreduce_sum_f64(&mut self, values: &mut [f64]) -> Result<()> {
-        self.reduce(values, 0.0, |total, v| total + v);
+    fn sum_f64(&mut self, values: &mut [f64], _: SumOf<'_>) -> Result<()> {
+        self.reduce(values, |v| v, |a, b| a + b);
         Ok(())
     }
 }
@@ -256,14 +328,17 @@ impl<M: Model> Trainer<M> {
         }
         let reducer = self.reducer.as_mut().expect("a reduced step has a reducer");
         let weight = share.len() as f32 / rows as f32;
+        let step = Some((epoch, b));
         for t in self.grads.tensors_mut() {
-            let g = t.value.as_mut_slice();
-            if weight != 1.0 {
-                g.iter_mut().for_each(|v| *v *= weight);
-            }
-            reducer.allreduce_sum(g)?;
+            let of = SumOf {
+                what: "the gradient",
+                tensor: Some(&t.name),
+                step,
+            };
+            reducer.sum_weighted(t.value.as_mut_slice(), weight, of)?;
         }
-        let out = reduce_output(reducer.as_mut(), &out, share.len(), &mut self.metric_names)?;
+        let names = &mut self.metric_names;
+        let out = reduce_output(reducer.as_mut(), &out, (share.len(), step), names)?;
         if !out.loss.is_finite() {
             return Err(super::fit::diverged(
                 epoch,
@@ -284,7 +359,12 @@ impl<M: Model> Trainer<M> {
             return Ok(control);
         };
         let mut stop = [f64::from(u8::from(control == Control::Stop))];
-        reducer.allreduce_sum_f64(&mut stop)?;
+        let of = SumOf {
+            what: "the ranks' vote to stop",
+            tensor: None,
+            step: None,
+        };
+        reducer.sum_f64(&mut stop, of)?;
         Ok(if stop[0] > 0.0 {
             Control::Stop
         } else {
@@ -300,7 +380,7 @@ impl<M: Model> Trainer<M> {
 fn reduce_output(
     reducer: &mut dyn GradientReducer,
     out: &StepOutput,
-    rows: usize,
+    (rows, step): (usize, Option<(usize, usize)>),
     names: &mut Metrics,
 ) -> Result<StepOutput> {
     let n = rows as f64;
@@ -314,7 +394,12 @@ fn reduce_output(
     for (s, &(_, v)) in sums[2..].iter_mut().zip(out.metrics.as_slice()) {
         *s = v * n;
     }
-    reducer.allreduce_sum_f64(&mut sums[..2 + count])?;
+    let of = SumOf {
+        what: "the loss and metrics",
+        tensor: None,
+        step,
+    };
+    reducer.sum_f64(&mut sums[..2 + count], of)?;
     let total = sums[1];
     let mut metrics = Metrics::new();
     for (&(name, _), &s) in names.as_slice().iter().zip(&sums[2..]) {
@@ -331,17 +416,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_rank_gets_the_sum_in_rank_order() {
-        // 1e8 + 1 - 1e8 in f32: rank order gives 0 (1e8 + 1 rounds to
-        // 1e8), on every rank.
+    fn every_rank_gets_the_sum_in_ring_order() {
+        // 1e8, 1 and -1e8 in f32, segment k summed from rank k: segment 0
+        // (1e8 + 1) - 1e8 = 0 (1e8 + 1 rounds to 1e8), segment 1
+        // (1 - 1e8) + 1e8 = 0, segment 2 (elements 2 and 3) (-1e8 + 1e8) + 1
+        // = 1 (rank order would give 0); on every
+        // rank. Rank 1's values weighted by 2 before they are added, and a
+        // negative zero kept where every rank has one.
         let group = LocalReducer::group(3).unwrap();
         let results: Vec<(Vec<f32>, Vec<f64>)> = std::thread::scope(|s| {
             let handles: Vec<_> = group
                 .into_iter()
                 .map(|mut r| {
                     s.spawn(move || {
-                        let mut v = [[1e8f32, 1.0], [1.0, 2.0], [-1e8, 3.0]][r.rank()];
-                        r.allreduce_sum(&mut v).unwrap();
+                        let x = [1e8f32, 0.5, -1e8][r.rank()];
+                        let weight = if r.rank() == 1 { 2.0 } else { 1.0 };
+                        let mut v = [x, x, x, -0.0];
+                        let of = SumOf::VALUES;
+                        r.sum_weighted(&mut v, weight, of).unwrap();
                         let mut w = [r.rank() as f64 + 0.5];
                         r.allreduce_sum_f64(&mut w).unwrap();
                         (v.to_vec(), w.to_vec())
@@ -351,9 +443,23 @@ mod tests {
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         });
         for (v, w) in results {
-            assert_eq!(v, [0.0, 6.0]);
+            let bits: Vec<u32> = v.iter().map(|x| x.to_bits()).collect();
+            assert_eq!(bits, [0.0f32, 0.0, 1.0, -0.0].map(f32::to_bits), "{v:?}");
             assert_eq!(w, [4.5]);
         }
         assert!(LocalReducer::group(0).is_err());
+    }
+
+    #[test]
+    fn ring_segments_cover_the_values_in_order() {
+        let cuts: Vec<_> = (0..3).map(|k| ring_segment(10, 3, k)).collect();
+        assert_eq!(cuts, [0..3, 3..6, 6..10]);
+        assert_eq!(ring_segment(2, 3, 0), 0..0);
+        let of = SumOf {
+            what: "the gradient",
+            tensor: Some("W"),
+            step: Some((0, 4)),
+        };
+        assert_eq!(of.to_string(), "the gradient of W (epoch 1, batch 5)");
     }
 }
