@@ -1,8 +1,8 @@
 //! Under `mpirun -np N` (a build with `--features mpi`): the MPI ranks'
 //! ring sums ([`latent::mpi::MpiReducer`]) against N ranks as threads of
 //! this process ([`LocalReducer`]) on the same values, bit for bit, f32
-//! (weighted, as a gradient) and f64, for lengths from 0 to more than the
-//! ranks. Values of magnitudes 1e-4 to 1e4, so that another order of the
+//! (weighted, as a gradient), f64, and packed (f32 values carried as f64,
+//! then f64), for lengths from 0 to more than the ranks. Values of magnitudes 1e-4 to 1e4, so that another order of the
 //! additions gives other bits (checked: the sums in plain rank order
 //! differ). Prints one `ok:` line per rank; exits 1 on a difference.
 //!
@@ -30,11 +30,21 @@ fn weight(rank: usize, ranks: usize) -> f32 {
     (rank + 1) as f32 / (ranks * (ranks + 1) / 2) as f32
 }
 
-/// The f32 and f64 sums of every rank's values, ranks as threads (rank
-/// 0's result; each rank's is checked to be the same).
-fn local_sums(ranks: usize, len: usize) -> (Vec<f32>, Vec<f64>) {
+/// Rank `rank`'s packed values: its f32 values as f64, weighted, then the
+/// f64 ones; and where the f64 ones start.
+fn packed(rank: usize, ranks: usize, len: usize) -> (Vec<f64>, usize) {
+    let v = values(rank, len);
+    let w = weight(rank, ranks);
+    let mut p: Vec<f64> = v.iter().map(|&x| f64::from(x * w)).collect();
+    p.extend(v.iter().map(|&x| f64::from(x) * 1e-3));
+    (p, len)
+}
+
+/// The f32, f64 and packed sums of every rank's values, ranks as threads
+/// (rank 0's result; each rank's is checked to be the same).
+fn local_sums(ranks: usize, len: usize) -> (Vec<f32>, Vec<f64>, Vec<f64>) {
     let group = LocalReducer::group(ranks).expect("ranks > 0");
-    let all: Vec<(Vec<f32>, Vec<f64>)> = std::thread::scope(|s| {
+    let all: Vec<(Vec<f32>, Vec<f64>, Vec<f64>)> = std::thread::scope(|s| {
         let handles: Vec<_> = (group.into_iter())
             .map(|mut r| {
                 s.spawn(move || {
@@ -44,7 +54,9 @@ fn local_sums(ranks: usize, len: usize) -> (Vec<f32>, Vec<f64>) {
                     r.sum_weighted(&mut v, weight(k, ranks), SumOf::VALUES)
                         .unwrap();
                     r.sum_f64(&mut w, SumOf::VALUES).unwrap();
-                    (v, w)
+                    let (mut p, f32_len) = packed(k, ranks, len);
+                    r.sum_packed(&mut p, f32_len, SumOf::VALUES).unwrap();
+                    (v, w, p)
                 })
             })
             .collect();
@@ -71,8 +83,18 @@ fn main() {
             .sum_weighted(&mut v, weight(rank, ranks), SumOf::VALUES)
             .unwrap();
         reducer.sum_f64(&mut w, SumOf::VALUES).unwrap();
-        let (lv, lw) = local_sums(ranks, len);
-        if bits(&v) != bits(&lv) || w.iter().zip(&lw).any(|(a, b)| a.to_bits() != b.to_bits()) {
+        let (mut p, f32_len) = packed(rank, ranks, len);
+        reducer.sum_packed(&mut p, f32_len, SumOf::VALUES).unwrap();
+        let (lv, lw, lp) = local_sums(ranks, len);
+        let differ =
+            |a: &[f64], b: &[f64]| a.iter().zip(b).any(|(x, y)| x.to_bits() != y.to_bits());
+        // The packed f32 values are the f32 sums' bits.
+        let unpacked: Vec<f32> = p[..len].iter().map(|&x| x as f32).collect();
+        if bits(&v) != bits(&lv)
+            || differ(&w, &lw)
+            || differ(&p, &lp)
+            || (ranks == 2 && bits(&unpacked) != bits(&v))
+        {
             eprintln!(
                 "rank {rank} of {ranks}: the ring sums of {len} values differ from LocalReducer's"
             );

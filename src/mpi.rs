@@ -39,7 +39,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use latent_engine::train::{GradientReducer, SumOf, ring_segment};
+use latent_engine::train::{GradientReducer, SumOf, add_as_f32, ring_segment};
 use latent_engine::{EngineError, Result};
 use mpi::Threading;
 use mpi::datatype::Equivalence;
@@ -141,6 +141,7 @@ impl MpiRanks {
             ranks: self.ranks,
             recv32: Vec::new(),
             recv64: Vec::new(),
+            pack: Vec::new(),
             spent: Arc::clone(&self.spent),
             stop: Arc::clone(&self.stop),
             timeout: self.timeout,
@@ -177,6 +178,7 @@ pub struct MpiReducer {
     ranks: usize,
     recv32: Vec<f32>,
     recv64: Vec<f64>,
+    pack: Vec<f64>,
     spent: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
     timeout: Duration,
@@ -193,16 +195,24 @@ impl GradientReducer for MpiReducer {
 
     fn sum_weighted(&mut self, values: &mut [f32], weight: f32, of: SumOf<'_>) -> Result<()> {
         let wait = self.waiter(of);
-        let result = ring_sum(&wait, values, weight, &mut self.recv32);
+        let result = ring_sum(&wait, values, (weight, 0), &mut self.recv32);
         count(&self.spent, wait.started);
         result
     }
 
     fn sum_f64(&mut self, values: &mut [f64], of: SumOf<'_>) -> Result<()> {
+        self.sum_packed(values, 0, of)
+    }
+
+    fn sum_packed(&mut self, values: &mut [f64], f32_len: usize, of: SumOf<'_>) -> Result<()> {
         let wait = self.waiter(of);
-        let result = ring_sum(&wait, values, 1.0, &mut self.recv64);
+        let result = ring_sum(&wait, values, (1.0, f32_len), &mut self.recv64);
         count(&self.spent, wait.started);
         result
+    }
+
+    fn pack_buffer(&mut self) -> &mut Vec<f64> {
+        &mut self.pack
     }
 }
 
@@ -226,19 +236,28 @@ fn count(spent: &AtomicU64, started: Instant) {
     spent.fetch_add(ns, Ordering::Relaxed);
 }
 
-/// A value the ring adds: f32 (gradients) or f64 (loss and metric sums).
+/// A value the ring adds: f32 (gradients) or f64 (loss and metric sums,
+/// and f32 values carried as f64).
 trait Summand:
     Equivalence + Copy + Default + PartialEq + Add<Output = Self> + Mul<Output = Self>
 {
     const ONE: Self;
+    /// `a + b` for f32 values carried as this type.
+    fn add_as_f32(a: Self, b: Self) -> Self;
 }
 
 impl Summand for f32 {
     const ONE: f32 = 1.0;
+    fn add_as_f32(a: f32, b: f32) -> f32 {
+        a + b
+    }
 }
 
 impl Summand for f64 {
     const ONE: f64 = 1.0;
+    fn add_as_f32(a: f64, b: f64) -> f64 {
+        add_as_f32(a, b)
+    }
 }
 
 /// One sum's bounds: what it is, this rank, when it started, its deadline
@@ -277,11 +296,12 @@ impl Waiter<'_> {
 }
 
 /// Replaces `values` by the ring sum over the ranks of each rank's values
-/// times `weight`; `recv` holds a received segment.
+/// times `weight`, the first `f32_len` of them f32 values (each partial
+/// sum rounded to f32); `recv` holds a received segment.
 fn ring_sum<T: Summand>(
     wait: &Waiter<'_>,
     values: &mut [T],
-    weight: T,
+    (weight, f32_len): (T, usize),
     recv: &mut Vec<T>,
 ) -> Result<()> {
     let (rank, n, len) = (wait.rank, wait.ranks, values.len());
@@ -299,12 +319,24 @@ fn ring_sum<T: Summand>(
         let (out, into) = (seg(rank + n - s), seg(rank + 2 * n - s - 1));
         let got = &mut recv[..into.len()];
         exchange(wait, &values[out], got)?;
-        let mine = &mut values[into];
+        let as_f32 = f32_len.clamp(into.start, into.end) - into.start;
+        let (mine, got) = (&mut values[into], &*got);
+        let (mine32, mine64) = mine.split_at_mut(as_f32);
+        let (got32, got64) = got.split_at(as_f32);
         if weight == T::ONE {
-            mine.iter_mut().zip(&*got).for_each(|(v, &p)| *v = p + *v);
+            mine32
+                .iter_mut()
+                .zip(got32)
+                .for_each(|(v, &p)| *v = T::add_as_f32(p, *v));
+            mine64.iter_mut().zip(got64).for_each(|(v, &p)| *v = p + *v);
         } else {
-            mine.iter_mut()
-                .zip(&*got)
+            mine32
+                .iter_mut()
+                .zip(got32)
+                .for_each(|(v, &p)| *v = T::add_as_f32(p, *v * weight));
+            mine64
+                .iter_mut()
+                .zip(got64)
                 .for_each(|(v, &p)| *v = p + *v * weight);
         }
     }
@@ -354,13 +386,15 @@ fn exchange<T: Equivalence>(wait: &Waiter<'_>, send: &[T], into: &mut [T]) -> Re
     })
 }
 
-/// Lets the other ranks run between polls: the core at first, then (past
-/// a millisecond of waiting) 20 µs at a time.
+/// Lets the other ranks run between polls: the core, then (past 100 ms of
+/// waiting, a slow rank: a checkpoint being written) 100 µs at a time.
+/// Never sooner: a large message moves in fragments, each on a poll of
+/// both ranks, so a sleeping rank would slow the transfer itself.
 fn pause(started: Instant) {
-    if started.elapsed() < Duration::from_millis(1) {
+    if started.elapsed() < Duration::from_millis(100) {
         std::thread::yield_now();
     } else {
-        std::thread::sleep(Duration::from_micros(20));
+        std::thread::sleep(Duration::from_micros(100));
     }
 }
 

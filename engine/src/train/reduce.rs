@@ -16,6 +16,7 @@ use latent_kernels::Par;
 
 use crate::error::{EngineError, Result};
 use crate::minibatch::Batch;
+use crate::params::ParamSet;
 use crate::rng::{Rng, streams};
 use crate::train::trainer::rank_rng_name;
 use crate::train::{Control, MAX_METRICS, Metrics, Model, StepContext, StepOutput, Trainer};
@@ -79,6 +80,72 @@ pub trait GradientReducer: Send {
     /// vote to stop, and their random streams); `of` names it in errors.
     fn sum_f64(&mut self, values: &mut [f64], of: SumOf<'_>) -> Result<()>;
 
+    /// One sum of f32 values carried as f64 (`values[..f32_len]`, each
+    /// partial sum rounded to f32: the same bits as an f32 sum) followed by
+    /// f64 values: the step's small gradient tensors and its loss and
+    /// metric sums in one message ([`sum_step`](Self::sum_step)).
+    fn sum_packed(&mut self, values: &mut [f64], f32_len: usize, of: SumOf<'_>) -> Result<()>;
+
+    /// The buffer [`sum_step`](Self::sum_step) packs into (kept between
+    /// steps, so that it allocates only on the first).
+    fn pack_buffer(&mut self) -> &mut Vec<f64>;
+
+    /// A step's sums: every gradient tensor of `grads` times `weight`,
+    /// and the f64 `sums` (loss and metrics). Tensors of at least
+    /// [`PACK_BELOW`] values are summed in place one by one, in order; the
+    /// smaller ones (biases) travel with `sums` in one
+    /// [`sum_packed`](Self::sum_packed) after them, so that a step makes
+    /// few messages. Each value's bits are those of the tensor's own f32
+    /// sum, in the ring order of the packed vector.
+    fn sum_step(
+        &mut self,
+        grads: &mut ParamSet,
+        weight: f32,
+        sums: &mut [f64],
+        step: (usize, usize),
+    ) -> Result<()> {
+        let small = |t: &&mut crate::params::Tensor| t.value.len() < PACK_BELOW;
+        for t in grads.tensors_mut().iter_mut().filter(|t| !small(t)) {
+            let tensor = Some(t.name.as_str());
+            let what = "the gradient";
+            let of = SumOf {
+                what,
+                tensor,
+                step: Some(step),
+            };
+            self.sum_weighted(t.value.as_mut_slice(), weight, of)?;
+        }
+        let mut packed = std::mem::take(self.pack_buffer());
+        packed.clear();
+        for t in grads.tensors_mut().iter_mut().filter(small) {
+            let g = t.value.as_slice();
+            packed.extend(
+                g.iter()
+                    .map(|&v| f64::from(if weight == 1.0 { v } else { v * weight })),
+            );
+        }
+        let f32_len = packed.len();
+        packed.extend_from_slice(sums);
+        let what = "the small gradients, loss and metrics";
+        let of = SumOf {
+            what,
+            tensor: None,
+            step: Some(step),
+        };
+        let result = self.sum_packed(&mut packed, f32_len, of);
+        let mut from = packed.iter();
+        for t in grads.tensors_mut().iter_mut().filter(small) {
+            t.value
+                .as_mut_slice()
+                .iter_mut()
+                .zip(&mut from)
+                .for_each(|(v, &p)| *v = p as f32);
+        }
+        sums.iter_mut().zip(from).for_each(|(v, &p)| *v = p);
+        *self.pack_buffer() = packed;
+        result
+    }
+
     /// Replaces `values` by their element-wise sum over the ranks.
     fn allreduce_sum(&mut self, values: &mut [f32]) -> Result<()> {
         self.sum_weighted(values, 1.0, SumOf::VALUES)
@@ -88,6 +155,17 @@ pub trait GradientReducer: Send {
     fn allreduce_sum_f64(&mut self, values: &mut [f64]) -> Result<()> {
         self.sum_f64(values, SumOf::VALUES)
     }
+}
+
+/// Gradient tensors with fewer values than this travel packed with the
+/// step's loss and metric sums ([`GradientReducer::sum_step`]): biases, not
+/// weight matrices of any size worth a message of their own.
+pub const PACK_BELOW: usize = 1 << 16;
+
+/// `a + b` for f32 values carried as f64: the f32 sum (the f64 sum rounded
+/// once more to f32 is the correctly rounded f32 sum: 53 ≥ 2·24 + 2 bits).
+pub fn add_as_f32(a: f64, b: f64) -> f64 {
+    f64::from((a + b) as f32)
 }
 
 /// Segment `k` of `len` values cut into `ranks` segments, the unit of the
@@ -114,6 +192,7 @@ pub struct LocalReducer {
     rank: usize,
     ranks: usize,
     shared: Arc<Shared>,
+    pack: Vec<f64>,
 }
 
 impl LocalReducer {
@@ -135,19 +214,20 @@ impl LocalReducer {
                 rank,
                 ranks,
                 shared: Arc::clone(&shared),
+                pack: Vec::new(),
             })
             .collect())
     }
 
     /// Puts this rank's values in its slot (as f64, exact for f32), waits
-    /// for every rank, then replaces each value of segment `k` by rank
-    /// `k`'s value plus the next ranks' (modulo the count) added by `add`
-    /// in turn. Allocates only when a slot grows.
+    /// for every rank, then replaces each value `i` of segment `k` by rank
+    /// `k`'s value plus the next ranks' (modulo the count) added in turn by
+    /// `add(i, total, value)`. Allocates only when a slot grows.
     fn reduce<T: Copy + Into<f64>>(
         &self,
         values: &mut [T],
         from: fn(f64) -> T,
-        add: fn(T, T) -> T,
+        add: impl Fn(usize, T, T) -> T,
     ) {
         let lock = || self.shared.slots.lock().unwrap_or_else(|e| e.into_inner());
         {
@@ -163,7 +243,7 @@ impl LocalReducer {
                 for i in ring_segment(len, n, k) {
                     let mut total = from(slots[k][i]);
                     for j in 1..n {
-                        total = add(total, from(slots[(k + j) % n][i]));
+                        total = add(i, total, from(slots[(k + j) % n][i]));
                     }
                     values[i] = total;
                 }
@@ -189,13 +269,23 @@ impl GradientReducer for LocalReducer {
         if weight != 1.0 {
             values.iter_mut().for_each(|v| *v *= weight);
         }
-        self.reduce(values, |v| v as f32, |a, b| a + b);
+        self.reduce(values, |v| v as f32, |_, a, b| a + b);
         Ok(())
     }
 
     fn sum_f64(&mut self, values: &mut [f64], _: SumOf<'_>) -> Result<()> {
-        self.reduce(values, |v| v, |a, b| a + b);
+        self.reduce(values, |v| v, |_, a, b| a + b);
         Ok(())
+    }
+
+    fn sum_packed(&mut self, values: &mut [f64], f32_len: usize, _: SumOf<'_>) -> Result<()> {
+        let add = |i, a, b| if i < f32_len { add_as_f32(a, b) } else { a + b };
+        self.reduce(values, |v| v, add);
+        Ok(())
+    }
+
+    fn pack_buffer(&mut self) -> &mut Vec<f64> {
+        &mut self.pack
     }
 }
 
@@ -328,17 +418,10 @@ impl<M: Model> Trainer<M> {
         }
         let reducer = self.reducer.as_mut().expect("a reduced step has a reducer");
         let weight = share.len() as f32 / rows as f32;
-        let step = Some((epoch, b));
-        for t in self.grads.tensors_mut() {
-            let of = SumOf {
-                what: "the gradient",
-                tensor: Some(&t.name),
-                step,
-            };
-            reducer.sum_weighted(t.value.as_mut_slice(), weight, of)?;
-        }
-        let names = &mut self.metric_names;
-        let out = reduce_output(reducer.as_mut(), &out, (share.len(), step), names)?;
+        let (mut sums, count) = local_sums(&out, share.len(), &mut self.metric_names);
+        let sums = &mut sums[..2 + count];
+        reducer.sum_step(&mut self.grads, weight, sums, (epoch, b))?;
+        let out = whole_batch(sums, &self.metric_names)?;
         if !out.loss.is_finite() {
             return Err(super::fit::diverged(
                 epoch,
@@ -373,16 +456,16 @@ impl<M: Model> Trainer<M> {
     }
 }
 
-/// The whole batch's [`StepOutput`] from each rank's (over its `rows`
-/// rows): the sums of loss and metrics times rows over the rows. A rank
-/// with no rows (a last batch with fewer rows than ranks) reports its
-/// metrics under the names of its last non-empty step, `names`.
-fn reduce_output(
-    reducer: &mut dyn GradientReducer,
+/// This rank's sums for the whole batch's [`StepOutput`] (over its `rows`
+/// rows): loss times rows, rows, each metric times rows; and the metrics'
+/// count. A rank with no rows (a last batch with fewer rows than ranks)
+/// reports its metrics under the names of its last non-empty step,
+/// `names`.
+fn local_sums(
     out: &StepOutput,
-    (rows, step): (usize, Option<(usize, usize)>),
+    rows: usize,
     names: &mut Metrics,
-) -> Result<StepOutput> {
+) -> ([f64; 2 + MAX_METRICS], usize) {
     let n = rows as f64;
     let mut sums = [0.0f64; 2 + MAX_METRICS];
     sums[0] = out.loss * n;
@@ -390,16 +473,15 @@ fn reduce_output(
     if rows > 0 {
         *names = out.metrics;
     }
-    let count = names.as_slice().len();
     for (s, &(_, v)) in sums[2..].iter_mut().zip(out.metrics.as_slice()) {
         *s = v * n;
     }
-    let of = SumOf {
-        what: "the loss and metrics",
-        tensor: None,
-        step,
-    };
-    reducer.sum_f64(&mut sums[..2 + count], of)?;
+    (sums, names.as_slice().len())
+}
+
+/// The whole batch's [`StepOutput`] from the ranks' summed
+/// [`local_sums`]: the sums of loss and metrics times rows over the rows.
+fn whole_batch(sums: &[f64], names: &Metrics) -> Result<StepOutput> {
     let total = sums[1];
     let mut metrics = Metrics::new();
     for (&(name, _), &s) in names.as_slice().iter().zip(&sums[2..]) {
@@ -414,6 +496,8 @@ fn reduce_output(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::matrix::Matrix;
+    use crate::params::Role;
 
     #[test]
     fn every_rank_gets_the_sum_in_ring_order() {
@@ -448,6 +532,53 @@ mod tests {
             assert_eq!(w, [4.5]);
         }
         assert!(LocalReducer::group(0).is_err());
+    }
+
+    #[test]
+    fn a_step_packs_the_small_tensors_with_the_sums() {
+        // Two ranks: W (large) summed alone, b packed with the f64 sums;
+        // both the f32 sum's bits (1 + 2^-24 rounds to 1), the f64 sums
+        // exact. add_as_f32 rounds to f32 (1 + 0.75 ulp -> 1 + 1 ulp).
+        let mut p = ParamSet::new();
+        p.push("W", Role::Weight, Matrix::zeros(256, 256).unwrap())
+            .unwrap();
+        p.push("b", Role::Bias, Matrix::zeros(1, 3).unwrap())
+            .unwrap();
+        let group = LocalReducer::group(2).unwrap();
+        let results: Vec<(ParamSet, Vec<f64>)> = std::thread::scope(|s| {
+            let handles: Vec<_> = group
+                .into_iter()
+                .map(|mut r| {
+                    let mut g = p.clone();
+                    s.spawn(move || {
+                        let x = [1.0f32, f32::EPSILON / 2.0][r.rank()];
+                        for t in g.tensors_mut() {
+                            t.value.as_mut_slice().fill(x);
+                        }
+                        let mut sums = [r.rank() as f64 + 0.25, 1e-20];
+                        r.sum_step(&mut g, 1.0, &mut sums, (0, 0)).unwrap();
+                        (g, sums.to_vec())
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let one_plus = 1.0f32 + f32::EPSILON / 2.0;
+        for (g, sums) in results {
+            assert_eq!(g.value(0).as_slice()[0].to_bits(), one_plus.to_bits());
+            assert!(
+                g.value(1)
+                    .as_slice()
+                    .iter()
+                    .all(|v| v.to_bits() == one_plus.to_bits())
+            );
+            assert_eq!(sums, [1.5, 2e-20]);
+        }
+        const { assert!(256 * 256 >= PACK_BELOW && 3 < PACK_BELOW) };
+        assert_eq!(
+            add_as_f32(1.0, f64::from(f32::EPSILON) * 0.75),
+            1.0 + f64::from(f32::EPSILON)
+        );
     }
 
     #[test]
