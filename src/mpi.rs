@@ -366,6 +366,7 @@ fn exchange<T: Equivalence>(wait: &Waiter<'_>, send: &[T], into: &mut [T]) -> Re
     let (rank, n) = (wait.rank, wait.ranks);
     let (left, right) = ((rank + n - 1) % n, (rank + 1) % n);
     let world = SimpleCommunicator::world();
+    let posted = Instant::now();
     mpi::request::scope(|scope| {
         let from = world.process_at_rank(left as i32);
         let to = world.process_at_rank(right as i32);
@@ -381,17 +382,22 @@ fn exchange<T: Equivalence>(wait: &Waiter<'_>, send: &[T], into: &mut [T]) -> Re
             if let Some(e) = wait.failed(peer) {
                 return give_up(wait, e, [receiving, sending]);
             }
-            pause(wait.started);
+            pause(posted);
         }
     })
 }
 
-/// Lets the other ranks run between polls: the core, then (past 100 ms of
-/// waiting, a slow rank: a checkpoint being written) 100 µs at a time.
-/// Never sooner: a large message moves in fragments, each on a poll of
-/// both ranks, so a sleeping rank would slow the transfer itself.
+/// Between polls: nothing for the first 10 ms of an exchange (as MPI's own
+/// blocking wait spins: a large message moves in fragments, each on a
+/// poll of both ranks, and a rank that yields its core on a busy machine
+/// gets it back milliseconds later, per fragment), then the core to other
+/// processes until 100 ms (a slow rank), then 100 µs sleeps (a checkpoint
+/// being written, a rank that hangs).
 fn pause(started: Instant) {
-    if started.elapsed() < Duration::from_millis(100) {
+    let waited = started.elapsed();
+    if waited < Duration::from_millis(10) {
+        std::hint::spin_loop();
+    } else if waited < Duration::from_millis(100) {
         std::thread::yield_now();
     } else {
         std::thread::sleep(Duration::from_micros(100));
