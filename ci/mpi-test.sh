@@ -14,6 +14,11 @@
 # - rows read on demand (the default): each rank's peak RSS under half a
 #   128 MB file, the model that of --load-data bit for bit (and of one
 #   process within TOL).
+# - 3 ranks: the ring sums of MPI ranks bit-identical to ranks as threads
+#   (LocalReducer), 3-rank runs bit-identical;
+# - a rank killed (kill -9) after the first checkpoint: the job exits
+#   non-zero, rank 0 says why, the checkpoint reads back, --resume is exact;
+#   a rank stopped (SIGSTOP): rank 0 gives up at --collective-timeout.
 # Also lints the feature's code (the workspace's clippy runs without it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -238,4 +243,100 @@ for spec in "deep-ae --layers 64,16,8 --pretrain ae --pretrain-epochs 1" \
     printf "%s, 2 ranks: " "${args[0]}"
     python3 "$OLDPWD/ci/compare-params.py" "$name-2.st/model.safetensors" "$name-1.st/model.safetensors" "$tol"
 done
+
+echo "== 3 ranks: the ring's fixed order of additions"
+ring_check=$(cd "$OLDPWD" && cargo build -q --profile ci --features mpi --example ring_sum_check &&
+    realpath "${CARGO_TARGET_DIR:-target}/ci/examples/ring_sum_check")
+timeout 120 mpirun -np 3 --oversubscribe "$ring_check" # MPI ranks = ranks as threads, bit for bit
+for kind in rbm ae; do
+    mpi 3 --threads 1 train "$kind" "${common[@]}" --hidden 16 --out "$kind-3a" --distributed
+    mpi 3 --threads 1 train "$kind" "${common[@]}" --hidden 16 --out "$kind-3b" --distributed
+    same "$kind-3a" "$kind-3b"
+done
+
+echo "== a rank killed: every rank stops with a message, the checkpoint is intact, --resume is exact"
+python3 - << 'PY'
+import random
+random.seed(21)
+with open("big.csv", "w") as f:
+    for _ in range(3000):
+        f.write(",".join("%.3f" % random.random() for _ in range(64)) + "\n")
+PY
+kill_args=(--threads 1 train rbm --data big.csv --batch 50 --seed 7 --hidden 128 --distributed)
+# OpenMPI 4.1's mpirun sends SIGTERM to the ranks left when one dies
+# odls_base_sigkill_timeout seconds later (measured: 1 s by default), and
+# SIGKILL as long again after that: 3 s here, so that the survivor, whose
+# wait in a sum ends on the SIGTERM, has time to say so on a loaded machine.
+OMPI_MCA_odls_base_sigkill_timeout=3 timeout 60 mpirun -np 2 --oversubscribe "$L" \
+    "${kill_args[@]}" --epochs 1000 --checkpoint-every 1 --out kt > kt.out 2> kt.err &
+job=$!
+for _ in $(seq 600); do # the first checkpoint, within 30 s
+    [ -e kt ] && break
+    sleep 0.05
+done
+victim=
+for p in $(pgrep -P "$(pgrep -P "$job")"); do # timeout > mpirun > the ranks
+    if tr '\0' '\n' < "/proc/$p/environ" | grep -qx OMPI_COMM_WORLD_RANK=1; then victim=$p; fi
+done
+if [ ! -e kt ] || [ -z "$victim" ]; then
+    echo "no checkpoint or no rank 1 to kill:" >&2
+    cat kt.err >&2
+    exit 1
+fi
+kill -9 "$victim"
+killed=$SECONDS
+set +e
+wait "$job"
+rc=$?
+set -e
+line=$(grep -m1 'latent: error: .*(rank 0 of 2; stopping every rank)' kt.err || true)
+if [ "$rc" = 0 ] || [ "$rc" = 124 ] || [ $((SECONDS - killed)) -gt 30 ] || [ -z "$line" ]; then
+    echo "expected every rank to stop non-zero within 30 s, rank 0 with a message; got exit $rc after $((SECONDS - killed)) s:" >&2
+    cat kt.err >&2
+    exit 1
+fi
+echo "ok: rank 1 killed: exit $rc after $((SECONDS - killed)) s; $line"
+"$L" -q info kt # reads the whole file and verifies its checksum
+done_epochs=$("$L" --json info kt | python3 -c 'import json, sys; print(json.load(sys.stdin)["epochs"])')
+target=$((done_epochs + 2))
+mpi 2 "${kill_args[@]}" --epochs "$target" --resume kt --out kt
+mpi 2 "${kill_args[@]}" --epochs "$target" --out kt-straight
+same kt kt-straight
+echo "ok: the checkpoint of epoch $done_epochs resumed to epoch $target on 2 ranks"
+
+echo "== a rank that hangs: the others stop at --collective-timeout with a message"
+rank_pid() { # rank_pid JOB R: the pid of rank R of the mpirun under timeout's JOB
+    local p
+    for p in $(pgrep -P "$(pgrep -P "$1")"); do
+        if tr '\0' '\n' < "/proc/$p/environ" | grep -qx "OMPI_COMM_WORLD_RANK=$2"; then echo "$p"; fi
+    done
+}
+timeout 60 mpirun -np 2 --oversubscribe "$L" "${kill_args[@]}" --epochs 1000 \
+    --checkpoint-every 1 --out kh --collective-timeout 2 > kh.out 2> kh.err &
+job=$!
+for _ in $(seq 600); do
+    [ -e kh ] && break
+    sleep 0.05
+done
+victim=$(rank_pid "$job" 1)
+[ -n "$victim" ] && kill -STOP "$victim"
+stopped=$SECONDS
+set +e
+wait "$job"
+rc=$?
+set -e
+line=$(grep -m1 'latent: error: .*2 s of --collective-timeout.*(rank 0 of 2; stopping every rank)' kh.err || true)
+alive() { # alive PID: running (not gone, not a zombie)
+    kill -0 "$1" 2> /dev/null && ! ps -o stat= -p "$1" | grep -q Z
+}
+for _ in $(seq 100); do # the stopped rank ends too, within 10 s
+    [ -n "$victim" ] && alive "$victim" || break
+    sleep 0.1
+done
+if [ -z "$victim" ] || [ "$rc" = 0 ] || [ "$rc" = 124 ] || [ -z "$line" ] || alive "$victim"; then
+    echo "expected rank 0 to give up on a stopped rank 1 after 2 s and the job to end; got exit $rc:" >&2
+    cat kh.err >&2
+    exit 1
+fi
+echo "ok: rank 1 stopped: exit $rc after $((SECONDS - stopped)) s; $line"
 echo "== mpi tests passed"

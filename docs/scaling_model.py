@@ -3,13 +3,17 @@
 
 Writes the tables of docs/scaling.md from a few measured inputs (see there):
 per-step compute from the measured single-core epoch time, scaled to a node of
-16 cores; a ring allreduce of every parameter (f32) per step costing
-2(N-1)/N * bytes / bandwidth + 2(N-1) * latency; no overlap of the two (as
-latent does today). Pure Python; run `python3 docs/scaling_model.py`.
+16 cores; latent's ring sums per step (the weight matrix; the biases packed
+with the loss and metrics; the vote to stop: 3 for an RBM) moving every
+parameter (f32) once, costing 2(N-1)/N * bytes / bandwidth + 3 * 2(N-1) *
+latency; no overlap of the two (as latent does today). Pure Python; run `python3 docs/scaling_model.py`.
 """
 
 CORES = 16
 LATENCY_S = 20e-6  # one message over TCP/Ethernet, a round figure
+# Ring sums per CD-1 step of an RBM (W; b and c packed with the loss and
+# metrics; the vote to stop), each 2(N-1) messages in turn.
+SUMS_PER_STEP = 3
 NETS = {"25 Gbit/s": 25e9 / 8, "100 Gbit/s": 100e9 / 8}
 ROWS = 1_000_000  # an epoch of a million rows
 NODES = [1, 2, 4, 8, 16, 32, 64]
@@ -27,7 +31,8 @@ SIZES = {
 def allreduce_s(nodes, nbytes, bandwidth):
     if nodes == 1:
         return 0.0
-    return 2 * (nodes - 1) / nodes * nbytes / bandwidth + 2 * (nodes - 1) * LATENCY_S
+    latency = SUMS_PER_STEP * 2 * (nodes - 1) * LATENCY_S
+    return 2 * (nodes - 1) / nodes * nbytes / bandwidth + latency
 
 
 def step(nodes, rows_per_node, v, h, batch, core_step_s, bandwidth):

@@ -266,6 +266,20 @@ pub enum EngineError {
         /// The memory available to the process, when known.
         available: Option<u64>,
     },
+    /// A sum across the ranks of a data-parallel run that did not finish:
+    /// its wait ran past the deadline, or a termination signal arrived
+    /// while it waited (a rank died or hung; mpirun stops the job).
+    Collective {
+        /// What was being summed, and at which step.
+        what: String,
+        /// The rank it was waiting for.
+        peer: usize,
+        /// Seconds the sum had waited.
+        waited: f64,
+        /// Why it stopped waiting, e.g. `"no answer within the 300 s of
+        /// --collective-timeout"` or `"interrupted by a termination signal"`.
+        cause: String,
+    },
 }
 
 impl EngineError {
@@ -509,6 +523,15 @@ impl fmt::Display for EngineError {
             } => write!(
                 f,
                 "{what}: needs {bytes} bytes of memory, more than can be allocated"
+            ),
+            Collective {
+                what,
+                peer,
+                waited,
+                cause,
+            } => write!(
+                f,
+                "the sum across ranks of {what} did not finish: {cause} (waited {waited:.1} s for rank {peer})"
             ),
         }
     }

@@ -63,3 +63,28 @@ fn what_cannot_be_distributed_says_so() {
         );
     }
 }
+
+#[test]
+fn a_collective_timeout_needs_distributed() {
+    let d = scratch("collective-timeout");
+    let p = in_dir(&d);
+    write_idx(&d.join("a-ubyte"), 60, 8);
+    let (data, out) = (p("a-ubyte"), p("out.latent"));
+    let e = fails(&[
+        "train",
+        "rbm",
+        "--data",
+        &data,
+        "--hidden",
+        "4",
+        "--out",
+        &out,
+        "--collective-timeout",
+        "5",
+    ]);
+    assert!(
+        e.contains("--collective-timeout") && e.contains("--distributed"),
+        "{e}"
+    );
+    assert!(!d.join("out.latent").exists());
+}

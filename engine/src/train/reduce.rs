@@ -16,13 +16,54 @@ use latent_kernels::Par;
 
 use crate::error::{EngineError, Result};
 use crate::minibatch::Batch;
+use crate::params::ParamSet;
 use crate::rng::{Rng, streams};
 use crate::train::trainer::rank_rng_name;
 use crate::train::{Control, MAX_METRICS, Metrics, Model, StepContext, StepOutput, Trainer};
 
+/// What a sum across ranks is of, for the error when it cannot finish:
+/// `what` of `tensor` (e.g. "the gradient of W") at a training step,
+/// counted from 1 when shown.
+#[derive(Debug, Clone, Copy)]
+pub struct SumOf<'a> {
+    /// What is summed, e.g. `"the gradient"`.
+    pub what: &'static str,
+    /// The tensor, when it is one's.
+    pub tensor: Option<&'a str>,
+    /// The 0-based epoch and batch of the step it belongs to.
+    pub step: Option<(usize, usize)>,
+}
+
+impl SumOf<'_> {
+    /// A sum described only as "values" (the plain trait methods').
+    pub const VALUES: SumOf<'static> = SumOf {
+        what: "values",
+        tensor: None,
+        step: None,
+    };
+}
+
+impl std::fmt::Display for SumOf<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.what)?;
+        if let Some(t) = self.tensor {
+            write!(f, " of {t}")?;
+        }
+        match self.step {
+            Some((e, b)) => write!(f, " (epoch {}, batch {})", e + 1, b + 1),
+            None => Ok(()),
+        }
+    }
+}
+
 /// Sums values across the ranks of a data-parallel run. Every rank calls
 /// the same sums in the same order with the same lengths; each call returns
 /// the element-wise sum over all ranks, the same bits on every rank.
+///
+/// The order of the additions is fixed, the ring order: the values are cut
+/// into `ranks` segments ([`ring_segment`]), and segment `k` is summed
+/// starting at rank `k`: `((x[k] + x[k+1]) + x[k+2]) + … + x[k-1]` (ranks
+/// modulo the rank count), each partial sum rounded to the element type.
 pub trait GradientReducer: Send {
     /// This process's rank, `0..ranks()`.
     fn rank(&self) -> usize;
@@ -30,12 +71,107 @@ pub trait GradientReducer: Send {
     /// The number of ranks.
     fn ranks(&self) -> usize;
 
-    /// Replaces `values` by their element-wise sum over the ranks.
-    fn allreduce_sum(&mut self, values: &mut [f32]) -> Result<()>;
+    /// Replaces `values` by the element-wise sum over the ranks of each
+    /// rank's `values` times its `weight` (each product rounded to f32
+    /// before it is added). `of` names the sum in errors.
+    fn sum_weighted(&mut self, values: &mut [f32], weight: f32, of: SumOf<'_>) -> Result<()>;
 
-    /// [`allreduce_sum`](Self::allreduce_sum) for the step's loss and
-    /// metric sums (and the ranks' vote to stop).
-    fn allreduce_sum_f64(&mut self, values: &mut [f64]) -> Result<()>;
+    /// The f64 sum of the step's loss and metric sums (and the ranks'
+    /// vote to stop, and their random streams); `of` names it in errors.
+    fn sum_f64(&mut self, values: &mut [f64], of: SumOf<'_>) -> Result<()>;
+
+    /// One sum of f32 values carried as f64 (`values[..f32_len]`, each
+    /// partial sum rounded to f32: the same bits as an f32 sum) followed by
+    /// f64 values: the step's small gradient tensors and its loss and
+    /// metric sums in one message ([`sum_step`](Self::sum_step)).
+    fn sum_packed(&mut self, values: &mut [f64], f32_len: usize, of: SumOf<'_>) -> Result<()>;
+
+    /// The buffer [`sum_step`](Self::sum_step) packs into (kept between
+    /// steps, so that it allocates only on the first).
+    fn pack_buffer(&mut self) -> &mut Vec<f64>;
+
+    /// A step's sums: every gradient tensor of `grads` times `weight`,
+    /// and the f64 `sums` (loss and metrics). Tensors of at least
+    /// [`PACK_BELOW`] values are summed in place one by one, in order; the
+    /// smaller ones (biases) travel with `sums` in one
+    /// [`sum_packed`](Self::sum_packed) after them, so that a step makes
+    /// few messages. Each value's bits are those of the tensor's own f32
+    /// sum, in the ring order of the packed vector.
+    fn sum_step(
+        &mut self,
+        grads: &mut ParamSet,
+        weight: f32,
+        sums: &mut [f64],
+        step: (usize, usize),
+    ) -> Result<()> {
+        let small = |t: &&mut crate::params::Tensor| t.value.len() < PACK_BELOW;
+        for t in grads.tensors_mut().iter_mut().filter(|t| !small(t)) {
+            let tensor = Some(t.name.as_str());
+            let what = "the gradient";
+            let of = SumOf {
+                what,
+                tensor,
+                step: Some(step),
+            };
+            self.sum_weighted(t.value.as_mut_slice(), weight, of)?;
+        }
+        let mut packed = std::mem::take(self.pack_buffer());
+        packed.clear();
+        for t in grads.tensors_mut().iter_mut().filter(small) {
+            let g = t.value.as_slice();
+            packed.extend(
+                g.iter()
+                    .map(|&v| f64::from(if weight == 1.0 { v } else { v * weight })),
+            );
+        }
+        let f32_len = packed.len();
+        packed.extend_from_slice(sums);
+        let what = "the small gradients, loss and metrics";
+        let of = SumOf {
+            what,
+            tensor: None,
+            step: Some(step),
+        };
+        let result = self.sum_packed(&mut packed, f32_len, of);
+        let mut from = packed.iter();
+        for t in grads.tensors_mut().iter_mut().filter(small) {
+            t.value
+                .as_mut_slice()
+                .iter_mut()
+                .zip(&mut from)
+                .for_each(|(v, &p)| *v = p as f32);
+        }
+        sums.iter_mut().zip(from).for_each(|(v, &p)| *v = p);
+        *self.pack_buffer() = packed;
+        result
+    }
+
+    /// Replaces `values` by their element-wise sum over the ranks.
+    fn allreduce_sum(&mut self, values: &mut [f32]) -> Result<()> {
+        self.sum_weighted(values, 1.0, SumOf::VALUES)
+    }
+
+    /// [`allreduce_sum`](Self::allreduce_sum) of f64 values.
+    fn allreduce_sum_f64(&mut self, values: &mut [f64]) -> Result<()> {
+        self.sum_f64(values, SumOf::VALUES)
+    }
+}
+
+/// Gradient tensors with fewer values than this travel packed with the
+/// step's loss and metric sums ([`GradientReducer::sum_step`]): biases, not
+/// weight matrices of any size worth a message of their own.
+pub const PACK_BELOW: usize = 1 << 16;
+
+/// `a + b` for f32 values carried as f64: the f32 sum (the f64 sum rounded
+/// once more to f32 is the correctly rounded f32 sum: 53 ≥ 2·24 + 2 bits).
+pub fn add_as_f32(a: f64, b: f64) -> f64 {
+    f64::from((a + b) as f32)
+}
+
+/// Segment `k` of `len` values cut into `ranks` segments, the unit of the
+/// ring order ([`GradientReducer`]): `k·len/ranks .. (k+1)·len/ranks`.
+pub fn ring_segment(len: usize, ranks: usize, k: usize) -> std::ops::Range<usize> {
+    k * len / ranks..(k + 1) * len / ranks
 }
 
 /// What the ranks of a [`LocalReducer`] group share: each rank's values
@@ -47,15 +183,16 @@ struct Shared {
 }
 
 /// One rank of a group of ranks in one process, each run by its own
-/// thread: a sum waits for every rank, then adds the ranks' values in rank
-/// order (from 0), so the result is the same on every rank and every run.
-/// Every rank of a group must make the same calls, or the others wait
-/// forever.
+/// thread: a sum waits for every rank, then adds the ranks' values in the
+/// ring order (see [`GradientReducer`]), so the result is the same on
+/// every rank and every run, and the same bits as an MPI run's. Every rank
+/// of a group must make the same calls, or the others wait forever.
 #[derive(Debug, Clone)]
 pub struct LocalReducer {
     rank: usize,
     ranks: usize,
     shared: Arc<Shared>,
+    pack: Vec<f64>,
 }
 
 impl LocalReducer {
@@ -77,15 +214,21 @@ impl LocalReducer {
                 rank,
                 ranks,
                 shared: Arc::clone(&shared),
+                pack: Vec::new(),
             })
             .collect())
     }
 
     /// Puts this rank's values in its slot (as f64, exact for f32), waits
-    /// for every rank, then replaces each value by `zero` plus the ranks'
-    /// values added by `add` in rank order. Allocates only when a slot
-    /// grows.
-    fn reduce<T: Copy + Into<f64>>(&self, values: &mut [T], zero: T, add: fn(T, f64) -> T) {
+    /// for every rank, then replaces each value `i` of segment `k` by rank
+    /// `k`'s value plus the next ranks' (modulo the count) added in turn by
+    /// `add(i, total, value)`. Allocates only when a slot grows.
+    fn reduce<T: Copy + Into<f64>>(
+        &self,
+        values: &mut [T],
+        from: fn(f64) -> T,
+        add: impl Fn(usize, T, T) -> T,
+    ) {
         let lock = || self.shared.slots.lock().unwrap_or_else(|e| e.into_inner());
         {
             let mut slots = lock();
@@ -95,9 +238,15 @@ impl LocalReducer {
         }
         self.shared.barrier.wait();
         {
-            let slots = lock();
-            for (i, v) in values.iter_mut().enumerate() {
-                *v = slots.iter().fold(zero, |total, slot| add(total, slot[i]));
+            let (slots, n, len) = (lock(), self.ranks, values.len());
+            for k in 0..n {
+                for i in ring_segment(len, n, k) {
+                    let mut total = from(slots[k][i]);
+                    for j in 1..n {
+                        total = add(i, total, from(slots[(k + j) % n][i]));
+                    }
+                    values[i] = total;
+                }
             }
         }
         // Nobody refills a slot before every rank has read them all.
@@ -114,16 +263,29 @@ impl GradientReducer for LocalReducer {
         self.ranks
     }
 
-    /// The f32 sum in rank order (each partial sum rounded to f32, as an
-    /// MPI library's f32 sum is).
-    fn allreduce_sum(&mut self, values: &mut [f32]) -> Result<()> {
-        self.reduce(values, 0.0, |total, v| total + v as f32);
+    /// The f32 sum in ring order (each partial sum rounded to f32, as an
+    /// MPI rank adds what it receives to its own values).
+    fn sum_weighted(&mut self, values: &mut [f32], weight: f32, _: SumOf<'_>) -> Result<()> {
+        if weight != 1.0 {
+            values.iter_mut().for_each(|v| *v *= weight);
+        }
+        self.reduce(values, |v| v as f32, |_, a, b| a + b);
         Ok(())
     }
 
-    fn allreduce_sum_f64(&mut self, values: &mut [f64]) -> Result<()> {
-        self.reduce(values, 0.0, |total, v| total + v);
+    fn sum_f64(&mut self, values: &mut [f64], _: SumOf<'_>) -> Result<()> {
+        self.reduce(values, |v| v, |_, a, b| a + b);
         Ok(())
+    }
+
+    fn sum_packed(&mut self, values: &mut [f64], f32_len: usize, _: SumOf<'_>) -> Result<()> {
+        let add = |i, a, b| if i < f32_len { add_as_f32(a, b) } else { a + b };
+        self.reduce(values, |v| v, add);
+        Ok(())
+    }
+
+    fn pack_buffer(&mut self) -> &mut Vec<f64> {
+        &mut self.pack
     }
 }
 
@@ -262,14 +424,10 @@ impl<M: Model> Trainer<M> {
         }
         let reducer = self.reducer.as_mut().expect("a reduced step has a reducer");
         let weight = share.len() as f32 / rows as f32;
-        for t in self.grads.tensors_mut() {
-            let g = t.value.as_mut_slice();
-            if weight != 1.0 {
-                g.iter_mut().for_each(|v| *v *= weight);
-            }
-            reducer.allreduce_sum(g)?;
-        }
-        let out = reduce_output(reducer.as_mut(), &out, share.len(), &mut self.metric_names)?;
+        let (mut sums, count) = local_sums(&out, share.len(), &mut self.metric_names);
+        let sums = &mut sums[..2 + count];
+        reducer.sum_step(&mut self.grads, weight, sums, (epoch, b))?;
+        let out = whole_batch(sums, &self.metric_names)?;
         if !out.loss.is_finite() {
             return Err(super::fit::diverged(
                 epoch,
@@ -290,7 +448,12 @@ impl<M: Model> Trainer<M> {
             return Ok(control);
         };
         let mut stop = [f64::from(u8::from(control == Control::Stop))];
-        reducer.allreduce_sum_f64(&mut stop)?;
+        let of = SumOf {
+            what: "the ranks' vote to stop",
+            tensor: None,
+            step: None,
+        };
+        reducer.sum_f64(&mut stop, of)?;
         Ok(if stop[0] > 0.0 {
             Control::Stop
         } else {
@@ -299,16 +462,16 @@ impl<M: Model> Trainer<M> {
     }
 }
 
-/// The whole batch's [`StepOutput`] from each rank's (over its `rows`
-/// rows): the sums of loss and metrics times rows over the rows. A rank
-/// with no rows (a last batch with fewer rows than ranks) reports its
-/// metrics under the names of its last non-empty step, `names`.
-fn reduce_output(
-    reducer: &mut dyn GradientReducer,
+/// This rank's sums for the whole batch's [`StepOutput`] (over its `rows`
+/// rows): loss times rows, rows, each metric times rows; and the metrics'
+/// count. A rank with no rows (a last batch with fewer rows than ranks)
+/// reports its metrics under the names of its last non-empty step,
+/// `names`.
+fn local_sums(
     out: &StepOutput,
     rows: usize,
     names: &mut Metrics,
-) -> Result<StepOutput> {
+) -> ([f64; 2 + MAX_METRICS], usize) {
     let n = rows as f64;
     let mut sums = [0.0f64; 2 + MAX_METRICS];
     sums[0] = out.loss * n;
@@ -316,11 +479,15 @@ fn reduce_output(
     if rows > 0 {
         *names = out.metrics;
     }
-    let count = names.as_slice().len();
     for (s, &(_, v)) in sums[2..].iter_mut().zip(out.metrics.as_slice()) {
         *s = v * n;
     }
-    reducer.allreduce_sum_f64(&mut sums[..2 + count])?;
+    (sums, names.as_slice().len())
+}
+
+/// The whole batch's [`StepOutput`] from the ranks' summed
+/// [`local_sums`]: the sums of loss and metrics times rows over the rows.
+fn whole_batch(sums: &[f64], names: &Metrics) -> Result<StepOutput> {
     let total = sums[1];
     let mut metrics = Metrics::new();
     for (&(name, _), &s) in names.as_slice().iter().zip(&sums[2..]) {
@@ -335,19 +502,28 @@ fn reduce_output(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::matrix::Matrix;
+    use crate::params::Role;
 
     #[test]
-    fn every_rank_gets_the_sum_in_rank_order() {
-        // 1e8 + 1 - 1e8 in f32: rank order gives 0 (1e8 + 1 rounds to
-        // 1e8), on every rank.
+    fn every_rank_gets_the_sum_in_ring_order() {
+        // 1e8, 1 and -1e8 in f32, segment k summed from rank k: segment 0
+        // (1e8 + 1) - 1e8 = 0 (1e8 + 1 rounds to 1e8), segment 1
+        // (1 - 1e8) + 1e8 = 0, segment 2 (elements 2 and 3) (-1e8 + 1e8) + 1
+        // = 1 (rank order would give 0); on every
+        // rank. Rank 1's values weighted by 2 before they are added, and a
+        // negative zero kept where every rank has one.
         let group = LocalReducer::group(3).unwrap();
         let results: Vec<(Vec<f32>, Vec<f64>)> = std::thread::scope(|s| {
             let handles: Vec<_> = group
                 .into_iter()
                 .map(|mut r| {
                     s.spawn(move || {
-                        let mut v = [[1e8f32, 1.0], [1.0, 2.0], [-1e8, 3.0]][r.rank()];
-                        r.allreduce_sum(&mut v).unwrap();
+                        let x = [1e8f32, 0.5, -1e8][r.rank()];
+                        let weight = if r.rank() == 1 { 2.0 } else { 1.0 };
+                        let mut v = [x, x, x, -0.0];
+                        let of = SumOf::VALUES;
+                        r.sum_weighted(&mut v, weight, of).unwrap();
                         let mut w = [r.rank() as f64 + 0.5];
                         r.allreduce_sum_f64(&mut w).unwrap();
                         (v.to_vec(), w.to_vec())
@@ -357,9 +533,70 @@ mod tests {
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         });
         for (v, w) in results {
-            assert_eq!(v, [0.0, 6.0]);
+            let bits: Vec<u32> = v.iter().map(|x| x.to_bits()).collect();
+            assert_eq!(bits, [0.0f32, 0.0, 1.0, -0.0].map(f32::to_bits), "{v:?}");
             assert_eq!(w, [4.5]);
         }
         assert!(LocalReducer::group(0).is_err());
+    }
+
+    #[test]
+    fn a_step_packs_the_small_tensors_with_the_sums() {
+        // Two ranks: W (large) summed alone, b packed with the f64 sums;
+        // both the f32 sum's bits (1 + 2^-24 rounds to 1), the f64 sums
+        // exact. add_as_f32 rounds to f32 (1 + 0.75 ulp -> 1 + 1 ulp).
+        let mut p = ParamSet::new();
+        p.push("W", Role::Weight, Matrix::zeros(256, 256).unwrap())
+            .unwrap();
+        p.push("b", Role::Bias, Matrix::zeros(1, 3).unwrap())
+            .unwrap();
+        let group = LocalReducer::group(2).unwrap();
+        let results: Vec<(ParamSet, Vec<f64>)> = std::thread::scope(|s| {
+            let handles: Vec<_> = group
+                .into_iter()
+                .map(|mut r| {
+                    let mut g = p.clone();
+                    s.spawn(move || {
+                        let x = [1.0f32, f32::EPSILON / 2.0][r.rank()];
+                        for t in g.tensors_mut() {
+                            t.value.as_mut_slice().fill(x);
+                        }
+                        let mut sums = [r.rank() as f64 + 0.25, 1e-20];
+                        r.sum_step(&mut g, 1.0, &mut sums, (0, 0)).unwrap();
+                        (g, sums.to_vec())
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let one_plus = 1.0f32 + f32::EPSILON / 2.0;
+        for (g, sums) in results {
+            assert_eq!(g.value(0).as_slice()[0].to_bits(), one_plus.to_bits());
+            assert!(
+                g.value(1)
+                    .as_slice()
+                    .iter()
+                    .all(|v| v.to_bits() == one_plus.to_bits())
+            );
+            assert_eq!(sums, [1.5, 2e-20]);
+        }
+        const { assert!(256 * 256 >= PACK_BELOW && 3 < PACK_BELOW) };
+        assert_eq!(
+            add_as_f32(1.0, f64::from(f32::EPSILON) * 0.75),
+            1.0 + f64::from(f32::EPSILON)
+        );
+    }
+
+    #[test]
+    fn ring_segments_cover_the_values_in_order() {
+        let cuts: Vec<_> = (0..3).map(|k| ring_segment(10, 3, k)).collect();
+        assert_eq!(cuts, [0..3, 3..6, 6..10]);
+        assert_eq!(ring_segment(2, 3, 0), 0..0);
+        let of = SumOf {
+            what: "the gradient",
+            tensor: Some("W"),
+            step: Some((0, 4)),
+        };
+        assert_eq!(of.to_string(), "the gradient of W (epoch 1, batch 5)");
     }
 }

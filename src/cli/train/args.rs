@@ -389,6 +389,11 @@ pub struct TrainArgs {
     /// cross-entropy (with --optimizer; the paper used conjugate gradients).
     #[arg(long, value_enum)]
     pub recipe: Option<Recipe>,
+    /// With --distributed: how long a sum across ranks waits for the other
+    /// ranks before every rank stops with an error naming the sum and the
+    /// rank waited for (a rank that died or hangs) [default: 300].
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub collective_timeout: Option<u32>,
 }
 
 /// The fast encoder of a PSD model.

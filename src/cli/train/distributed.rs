@@ -22,10 +22,17 @@ impl Ranks {
     /// and joins the MPI job.
     pub fn join(args: &TrainArgs) -> Result<Self> {
         if !args.distributed {
+            if let Some(t) = args.collective_timeout {
+                return Err(CliError::arg(
+                    "--collective-timeout",
+                    t.to_string(),
+                    "a run with --distributed",
+                ));
+            }
             return Ok(Ranks::alone());
         }
         check_distributable(args)?;
-        join_mpi()
+        join_mpi(args)
     }
 
     fn alone() -> Self {
@@ -60,22 +67,17 @@ impl Ranks {
         None
     }
 
-    /// On an error in a run of several ranks: prints it (naming the rank)
-    /// and ends every rank of the job, so that none waits forever in a
-    /// sum; otherwise gives `result` back.
+    /// On an error in a run of several ranks: prints it in one line
+    /// `latent: error: … (rank r of N; stopping every rank)` and ends every
+    /// rank of the job (`MPI_Abort`, exit status 1), so that none waits
+    /// for the others until its `--collective-timeout`; otherwise gives
+    /// `result` back.
     pub fn finish<T>(&self, result: Result<T>) -> Result<T> {
         #[cfg(feature = "mpi")]
         if let (Err(e), Some(m)) = (&result, &self.mpi)
             && m.ranks() > 1
         {
-            // One write, so that the ranks' lines do not interleave.
-            let line = format!(
-                "latent: error: {e} (rank {} of {}; stopping every rank)\n",
-                self.rank,
-                m.ranks()
-            );
-            eprint!("{line}");
-            m.abort(1);
+            m.abort_with(e);
         }
         result
     }
@@ -122,8 +124,11 @@ fn check_distributable(args: &TrainArgs) -> Result<()> {
 }
 
 #[cfg(feature = "mpi")]
-fn join_mpi() -> Result<Ranks> {
-    let mpi = latent::mpi::MpiRanks::init()
+fn join_mpi(args: &TrainArgs) -> Result<Ranks> {
+    let timeout = (args.collective_timeout).map_or(latent::mpi::DEFAULT_TIMEOUT, |s| {
+        std::time::Duration::from_secs(u64::from(s))
+    });
+    let mpi = latent::mpi::MpiRanks::init(timeout)
         .map_err(|e| CliError::arg("--distributed", "(MPI)", e.to_string()))?;
     Ok(Ranks {
         rank: mpi.rank(),
@@ -132,7 +137,7 @@ fn join_mpi() -> Result<Ranks> {
 }
 
 #[cfg(not(feature = "mpi"))]
-fn join_mpi() -> Result<Ranks> {
+fn join_mpi(_: &TrainArgs) -> Result<Ranks> {
     Err(CliError::arg(
         "--distributed",
         "(this build)",
