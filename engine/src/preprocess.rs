@@ -218,30 +218,17 @@ impl Standardizer {
                 expected: "at least one sample",
             });
         }
-        let n = x.rows() as f64;
-        let mut mean = vec![0f64; x.cols()];
-        for i in 0..x.rows() {
-            for (m, &v) in mean.iter_mut().zip(x.row(i)) {
-                *m += v as f64;
-            }
+        if x.cols() == 0 {
+            return Ok(Standardizer {
+                mean: Vec::new(),
+                std: Vec::new(),
+            });
         }
-        mean.iter_mut().for_each(|m| *m /= n);
-        let mut var = vec![0f64; x.cols()];
-        for i in 0..x.rows() {
-            for ((s, &v), &m) in var.iter_mut().zip(x.row(i)).zip(&mean) {
-                *s += (v as f64 - m).powi(2);
-            }
-        }
-        let std = var
-            .iter()
-            .map(|s| {
-                let sd = (s / n).sqrt();
-                if sd < Self::MIN_STD { 1.0 } else { sd as f32 }
-            })
-            .collect();
-        Ok(Standardizer {
-            mean: mean.iter().map(|&m| m as f32).collect(),
-            std,
+        // The rows in order as one piece: the sums `fit_streamed` makes of
+        // any pieces.
+        Self::fit_streamed(x.cols(), |each| {
+            each(x.as_slice());
+            Ok(())
         })
     }
 
