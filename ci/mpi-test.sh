@@ -18,7 +18,10 @@
 #   (LocalReducer), 3-rank runs bit-identical;
 # - a rank killed (kill -9) after the first checkpoint: the job exits
 #   non-zero, rank 0 says why, the checkpoint reads back, --resume is exact;
-#   a rank stopped (SIGSTOP): rank 0 gives up at --collective-timeout.
+#   a rank stopped (SIGSTOP): rank 0 gives up at --collective-timeout;
+# - --average-every 5 (parameter averaging): two 2-rank runs bit-identical
+#   (and not the gradient sums' model), --resume exact, refused without
+#   --distributed.
 # Also lints the feature's code (the workspace's clippy runs without it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -339,4 +342,25 @@ if [ -z "$victim" ] || [ "$rc" = 0 ] || [ "$rc" = 124 ] || [ -z "$line" ] || ali
     exit 1
 fi
 echo "ok: rank 1 stopped: exit $rc after $((SECONDS - stopped)) s; $line"
+echo "== --average-every: parameter averaging every 5 steps, bit-identical and resumable"
+avg=(--threads 1 train rbm "${base[@]}" --hidden 16 --distributed --average-every 5)
+mpi 2 "${avg[@]}" --epochs 3 --out av1
+mpi 2 "${avg[@]}" --epochs 3 --out av2
+same av1 av2
+mpi 2 --threads 1 train rbm "${common[@]}" --hidden 16 --distributed --out avs
+params avs
+if cmp -s av1.st/model.safetensors avs.st/model.safetensors; then
+    echo "expected --average-every 5 to train another model than the gradient sums" >&2
+    exit 1
+fi
+mpi 2 "${avg[@]}" --epochs 1 --out avr
+mpi 2 "${avg[@]}" --epochs 3 --resume avr --out avr
+same avr av1
+if "$L" -q train rbm "${common[@]}" --hidden 16 --average-every 5 --out avn 2> avn.err ||
+    ! grep -q -- '--average-every' avn.err; then
+    echo "expected --average-every without --distributed to be refused, naming the flag:" >&2
+    cat avn.err >&2
+    exit 1
+fi
+echo "ok: refused without --distributed: $(head -1 avn.err)"
 echo "== mpi tests passed"

@@ -399,6 +399,12 @@ impl Optimizer {
         &self.state
     }
 
+    /// The state buffers' names and values, to change in place (the ranks
+    /// of a data-parallel run average them); names and shapes stay.
+    pub fn state_values_mut(&mut self) -> impl Iterator<Item = (&str, &mut [f32])> {
+        (self.state.iter_mut()).map(|t| (t.name.as_str(), t.value.as_mut_slice()))
+    }
+
     /// Restores the step count and state buffers saved from an optimiser
     /// of the same kind over the same parameters.
     pub fn restore(&mut self, step: u64, state: &[Tensor]) -> Result<()> {

@@ -14,6 +14,7 @@ use latent_models::rbm::{Rbm, RbmConfig};
 use latent_testkit::TestRng;
 
 mod data_parallel {
+    pub mod averaging;
     pub mod pcd;
     pub mod stages;
 }
@@ -21,7 +22,7 @@ mod data_parallel {
 /// Worst |a - b| / max(1, |b|) tolerated between N ranks and one process
 /// after 3 epochs of 15 steps; measured 6.0e-8 here with 2 and 3 ranks
 /// (and under MPI, ci/mpi-test.sh).
-const TOL: f32 = 1e-6;
+pub const TOL: f32 = 1e-6;
 
 /// 707 binary-ish rows of 30 columns, so batches of 50 end with 7 rows.
 fn data() -> Dataset {

@@ -88,3 +88,25 @@ fn a_collective_timeout_needs_distributed() {
     );
     assert!(!d.join("out.latent").exists());
 }
+
+#[test]
+fn averaging_needs_distributed_and_at_least_one_step() {
+    let d = scratch("average-every");
+    let p = in_dir(&d);
+    write_idx(&d.join("a-ubyte"), 60, 8);
+    let (data, out) = (p("a-ubyte"), p("out.latent"));
+    let args = |k: &'static str| {
+        let common = ["train", "rbm", "--data", &data, "--hidden", "4"];
+        let mut a: Vec<&str> = common.to_vec();
+        a.extend(["--out", &out, "--average-every", k]);
+        a
+    };
+    let e = fails(&args("5"));
+    assert!(
+        e.contains("--average-every") && e.contains("--distributed"),
+        "{e}"
+    );
+    let e = fails(&args("0"));
+    assert!(e.contains("--average-every") && e.contains('0'), "{e}");
+    assert!(!d.join("out.latent").exists());
+}

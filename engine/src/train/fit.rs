@@ -37,11 +37,11 @@ struct FitRun<'d> {
 }
 
 /// The running sums of one epoch (weighted by the rows of each batch).
-struct EpochSums {
+pub(super) struct EpochSums {
     started: Instant,
-    loss: f64,
-    samples: usize,
-    metrics: Metrics,
+    pub(super) loss: f64,
+    pub(super) samples: usize,
+    pub(super) metrics: Metrics,
 }
 
 impl EpochSums {
@@ -309,20 +309,26 @@ impl<M: Model> Trainer<M> {
             // waits on memory (shuffled rows), and it wakes the pool's
             // threads before the step's first parallel region.
             let lr = self.optimizer.lr(epoch);
-            let out = match self.reducer.as_ref().map(|r| (r.rank(), r.ranks())) {
+            let rows = run.batcher.batch_len(b);
+            let (out, counted) = match self.reducer.as_ref().map(|r| (r.rank(), r.ranks())) {
                 None => {
                     let batch = run.batcher.batch_with(b, run.x, run.labels, run.par)?;
-                    self.step(&batch, b, run.par)?
+                    (self.step(&batch, b, run.par)?, rows)
                 }
                 Some(rank) => {
-                    let rows = run.batcher.batch_len(b);
                     let share = (run.batcher).batch_share(b, run.x, run.labels, run.par, rank)?;
-                    self.step_reduced(&share, (b, rows), run.par)?
+                    if self.average_every.is_some() {
+                        (self.step_local(&share, (b, rows), run.par)?, share.len())
+                    } else {
+                        (self.step_reduced(&share, (b, rows), run.par)?, rows)
+                    }
                 }
             };
-            sums.add(&out, run.batcher.batch_len(b))?;
+            sums.add(&out, counted)?;
+            self.average_if_due((b, run.batches), &mut sums)?;
             let control = self.report_batch(run, &sums, &out, (b, lr), observer);
             if self.agree(control)? == Control::Stop {
+                self.average_now(None, b)?;
                 return Ok(Some(StopReason::Observer));
             }
         }
@@ -333,7 +339,7 @@ impl<M: Model> Trainer<M> {
     /// gradients zeroed (unless the model overwrites them), the model's
     /// gradient with the fused update offered, the loss checked, then
     /// [`apply_update`](Self::apply_update).
-    fn step(&mut self, batch: &Batch<'_>, b: usize, par: Par) -> Result<StepOutput> {
+    pub(super) fn step(&mut self, batch: &Batch<'_>, b: usize, par: Par) -> Result<StepOutput> {
         let epoch = self.epoch;
         if !self.model.overwrites_gradients() {
             self.grads.fill_zero();

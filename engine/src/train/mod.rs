@@ -54,7 +54,10 @@
 //! minibatch and the ranks' gradients are summed before the same update
 //! runs on each (`reduce.rs`; [`LocalReducer`] runs the ranks as threads);
 //! persistent state kept by row (PCD chains) is split among the ranks
-//! and gathered for checkpoints (`rank_state.rs`).
+//! and gathered for checkpoints (`rank_state.rs`). With
+//! [`Trainer::set_average_every`] the ranks instead take local steps and
+//! average their parameters and optimiser state every k steps and at each
+//! epoch's end (`averaging.rs`).
 //! Without one, training is exactly as described above.
 //!
 //! # Files
@@ -64,6 +67,7 @@
 //! the [`Trainer`] (construction, checkpoints) in `trainer.rs`; its loop,
 //! phase by phase, in `fit.rs`.
 
+mod averaging;
 mod config;
 mod fit;
 mod model;

@@ -125,6 +125,11 @@ pub struct Trainer<M: Model> {
     /// Whether the persistent state is still to be split among the ranks
     /// (from [`set_reducer`](Self::set_reducer) to the first fit).
     pub(super) split_pending: bool,
+    /// Parameter averaging every this many steps instead of gradient sums
+    /// (a data-parallel run only; `averaging.rs`).
+    pub(super) average_every: Option<usize>,
+    /// The steps and rows since the last parameter average.
+    pub(super) window: super::averaging::Window,
 }
 
 impl<M: Model> std::fmt::Debug for Trainer<M> {
@@ -169,6 +174,8 @@ impl<M: Model> Trainer<M> {
             restored_rngs: Vec::new(),
             rank_state: Vec::new(),
             split_pending: false,
+            average_every: None,
+            window: Default::default(),
         })
     }
 

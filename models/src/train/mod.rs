@@ -152,6 +152,10 @@ pub struct Run<'a> {
     /// data's share it gets, and computes what a stage passes to the next
     /// (a layer's codes of the data) on all the rows, as a run alone does.
     pub reducer: Option<Box<dyn GradientReducer>>,
+    /// With a reducer: average the ranks' parameters and optimiser state
+    /// every this many steps instead of summing gradients every step
+    /// ([`Trainer::set_average_every`]); `None` sums gradients.
+    pub average_every: Option<usize>,
 }
 
 impl<'a> Run<'a> {
@@ -170,6 +174,7 @@ impl<'a> Run<'a> {
             observer,
             kept: None,
             reducer: None,
+            average_every: None,
         }
     }
 
@@ -189,6 +194,7 @@ impl<'a> Run<'a> {
             observer,
             kept: None,
             reducer: None,
+            average_every: None,
         }
     }
 
@@ -269,6 +275,7 @@ impl<'a> Run<'a> {
     ) -> Result<(Trainer<M>, FitSummary)> {
         if let Some(reducer) = self.reducer.take() {
             trainer.set_reducer(reducer)?;
+            trainer.set_average_every(self.average_every)?;
         }
         self.observer.begin_fit(epochs);
         trainer.set_epochs(epochs);

@@ -394,6 +394,13 @@ pub struct TrainArgs {
     /// rank waited for (a rank that died or hangs) [default: 300].
     #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u32).range(1..))]
     pub collective_timeout: Option<u32>,
+    /// With --distributed: instead of summing gradients every step, each
+    /// rank takes plain local steps on its share of each minibatch and the
+    /// ranks average their parameters and optimiser state every K steps
+    /// and at each epoch's end (for slow networks; K=1 with sgd is the
+    /// gradient sums' run up to float rounding, with more to send).
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(1..))]
+    pub average_every: Option<u32>,
 }
 
 /// The fast encoder of a PSD model.

@@ -29,6 +29,13 @@ impl Ranks {
                     "a run with --distributed",
                 ));
             }
+            if let Some(k) = args.average_every {
+                return Err(CliError::arg(
+                    "--average-every",
+                    k.to_string(),
+                    "a run with --distributed",
+                ));
+            }
             return Ok(Ranks::alone());
         }
         check_distributable(args)?;

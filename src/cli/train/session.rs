@@ -65,7 +65,8 @@ impl<'a> Session<'a> {
     /// The library's run: writing `--out` (every `--checkpoint-every`
     /// epochs too) with `settings` and the data's preprocessing `pre`; on a
     /// rank but 0 of a distributed run, writing nothing. The run (every
-    /// stage of it) trains with the ranks' reducer.
+    /// stage of it) trains with the ranks' reducer, averaging parameters
+    /// every `--average-every` steps when given.
     pub fn run<'s>(&'s mut self, settings: &'s Settings, pre: &'s Preprocess) -> Run<'s> {
         let args = self.args;
         let mut run = if self.writes {
@@ -75,6 +76,7 @@ impl<'a> Session<'a> {
         };
         run.checkpoint_every = args.checkpoint_every.map(|n| n as usize);
         run.reducer = self.reducer.take();
+        run.average_every = args.average_every.map(|k| k as usize);
         run
     }
 
