@@ -24,7 +24,7 @@ use latent_kernels::Par;
 use crate::error::{EngineError, Result};
 use crate::minibatch::Batch;
 use crate::train::fit::EpochSums;
-use crate::train::{MAX_METRICS, Metrics, Model, StepOutput, SumOf, Trainer};
+use crate::train::{MAX_METRICS, Metrics, Model, StepOutput, StepSums, SumOf, Trainer};
 
 /// The steps and rows (this rank's, all ranks') since the last average.
 #[derive(Debug, Clone, Copy, Default)]
@@ -123,7 +123,9 @@ impl<M: Model> Trainer<M> {
             Some(s) => pack_sums(s, &mut values),
             None => 0,
         };
-        reducer.sum_step(self.model.params_mut(), weight, &mut values[..n], step)?;
+        let labels = StepSums::PARAMETERS;
+        let params = self.model.params_mut();
+        reducer.sum_step(params, weight, &mut values[..n], (step, labels))?;
         for (name, v) in self.optimizer.state_values_mut() {
             let of = SumOf {
                 what: "the optimiser state",

@@ -56,6 +56,29 @@ impl std::fmt::Display for SumOf<'_> {
     }
 }
 
+/// What [`GradientReducer::sum_step`] sums, for its errors: the label of
+/// each large tensor's sum and that of the packed one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StepSums {
+    /// Each large tensor's sum, e.g. "the gradient" (of W).
+    pub tensors: &'static str,
+    /// The packed sum of the small tensors with the loss and metrics.
+    pub packed: &'static str,
+}
+
+impl StepSums {
+    /// A step's gradients.
+    pub const GRADIENTS: StepSums = StepSums {
+        tensors: "the gradient",
+        packed: "the small gradients, loss and metrics",
+    };
+    /// Parameters averaged across the ranks.
+    pub const PARAMETERS: StepSums = StepSums {
+        tensors: "the parameters",
+        packed: "the small parameters, loss and metrics",
+    };
+}
+
 /// Sums values across the ranks of a data-parallel run. Every rank calls
 /// the same sums in the same order with the same lengths; each call returns
 /// the element-wise sum over all ranks, the same bits on every rank.
@@ -96,18 +119,19 @@ pub trait GradientReducer: Send {
     /// smaller ones (biases) travel with `sums` in one
     /// [`sum_packed`](Self::sum_packed) after them, so that a step makes
     /// few messages. Each value's bits are those of the tensor's own f32
-    /// sum, in the ring order of the packed vector.
+    /// sum, in the ring order of the packed vector. `step` (0-based epoch
+    /// and batch) and `labels` name the sums in their errors.
     fn sum_step(
         &mut self,
         grads: &mut ParamSet,
         weight: f32,
         sums: &mut [f64],
-        step: (usize, usize),
+        (step, labels): ((usize, usize), StepSums),
     ) -> Result<()> {
         let small = |t: &&mut crate::params::Tensor| t.value.len() < PACK_BELOW;
         for t in grads.tensors_mut().iter_mut().filter(|t| !small(t)) {
             let tensor = Some(t.name.as_str());
-            let what = "the gradient";
+            let what = labels.tensors;
             let of = SumOf {
                 what,
                 tensor,
@@ -126,7 +150,7 @@ pub trait GradientReducer: Send {
         }
         let f32_len = packed.len();
         packed.extend_from_slice(sums);
-        let what = "the small gradients, loss and metrics";
+        let what = labels.packed;
         let of = SumOf {
             what,
             tensor: None,
@@ -426,7 +450,8 @@ impl<M: Model> Trainer<M> {
         let weight = share.len() as f32 / rows as f32;
         let (mut sums, count) = local_sums(&out, share.len(), &mut self.metric_names);
         let sums = &mut sums[..2 + count];
-        reducer.sum_step(&mut self.grads, weight, sums, (epoch, b))?;
+        let labels = StepSums::GRADIENTS;
+        reducer.sum_step(&mut self.grads, weight, sums, ((epoch, b), labels))?;
         let out = whole_batch(sums, &self.metric_names)?;
         if !out.loss.is_finite() {
             return Err(super::fit::diverged(
@@ -562,7 +587,8 @@ mod tests {
                             t.value.as_mut_slice().fill(x);
                         }
                         let mut sums = [r.rank() as f64 + 0.25, 1e-20];
-                        r.sum_step(&mut g, 1.0, &mut sums, (0, 0)).unwrap();
+                        r.sum_step(&mut g, 1.0, &mut sums, ((0, 0), StepSums::GRADIENTS))
+                            .unwrap();
                         (g, sums.to_vec())
                     })
                 })
