@@ -5,7 +5,7 @@
 //!
 //! # The ring
 //! A sum cuts the values into one segment per rank
-//! ([`ring_segment`]). In `N − 1` steps of a reduce-scatter each rank sends
+//! ([`rank_part`]). In `N − 1` steps of a reduce-scatter each rank sends
 //! a segment to the next rank and adds the one it receives from the
 //! previous rank to its own values (the rank's weight applied as it adds);
 //! segment `k` is then the sum starting at rank `k`, in ring order, on rank
@@ -39,7 +39,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use latent_engine::train::{GradientReducer, SumOf, add_as_f32, ring_segment};
+use latent_engine::minibatch::rank_part;
+use latent_engine::train::{GradientReducer, SumOf, add_as_f32};
 use latent_engine::{EngineError, Result};
 use mpi::Threading;
 use mpi::datatype::Equivalence;
@@ -305,7 +306,7 @@ fn ring_sum<T: Summand>(
     recv: &mut Vec<T>,
 ) -> Result<()> {
     let (rank, n, len) = (wait.rank, wait.ranks, values.len());
-    let seg = |k: usize| ring_segment(len, n, k % n);
+    let seg = |k: usize| rank_part(len, n, k % n);
     if weight != T::ONE {
         values[seg(rank)].iter_mut().for_each(|v| *v = *v * weight);
     }

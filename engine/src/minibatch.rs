@@ -12,6 +12,16 @@ use crate::error::{EngineError, Result};
 use crate::matrix::Matrix;
 use crate::rng::{Rng, streams};
 
+/// Rank `rank`'s part of `len` rows (or values) cut among `ranks` in rank
+/// order: `rank·len/ranks .. (rank+1)·len/ranks`. The parts cover `len` in
+/// order and differ by at most one (a part is empty when `len < ranks`):
+/// how a data-parallel run shares a batch among its ranks
+/// ([`Minibatcher::batch_share`]) and its persistent chains, and how its
+/// sums cut the values into the ring's segments.
+pub fn rank_part(len: usize, ranks: usize, rank: usize) -> std::ops::Range<usize> {
+    rank * len / ranks..(rank + 1) * len / ranks
+}
+
 /// One minibatch: views into the batcher's buffers.
 #[derive(Debug, Clone, Copy)]
 pub struct Batch<'a> {
@@ -172,10 +182,9 @@ impl Minibatcher {
     }
 
     /// Rank `rank`'s share of batch `index` among `ranks` (data-parallel
-    /// training): of the batch's `len` rows, those from `rank * len / ranks`
-    /// up to `(rank + 1) * len / ranks`, so the shares of all ranks are the
-    /// batch, in order, and differ by at most one row (a share is empty
-    /// when the batch has fewer rows than there are ranks). `(0, 1)` is
+    /// training): its [`rank_part`] of the batch's rows, so the shares of
+    /// all ranks are the batch, in order, and differ by at most one row (a
+    /// share is empty when the batch has fewer rows than there are ranks). `(0, 1)` is
     /// [`batch_with`](Self::batch_with). Only the share's rows are
     /// gathered from `data` (from a file, only they are read). Allocates
     /// nothing (a file source after its first gathers).
@@ -219,9 +228,9 @@ impl Minibatcher {
         }
         let start = index * self.batch_size;
         let whole = self.batch_size.min(self.n - start);
-        let (lo, hi) = (rank * whole / ranks, (rank + 1) * whole / ranks);
-        let len = hi - lo;
-        let idx = &self.order[start + lo..start + hi];
+        let part = rank_part(whole, ranks, rank);
+        let len = part.len();
+        let idx = &self.order[start + part.start..start + part.end];
         data.gather(idx, &mut self.x.as_mut_slice()[..len * self.features], par)?;
         self.labels.clear();
         if let Some(l) = labels {

@@ -81,7 +81,5 @@ pub use model::{FusedUpdate, MAX_METRICS, Metrics, Model, StepContext, StepOutpu
 pub use observe::{
     BatchProgress, Control, EpochProgress, FitSummary, Observer, Silent, StopReason,
 };
-pub use reduce::{
-    GradientReducer, LocalReducer, PACK_BELOW, StepSums, SumOf, add_as_f32, ring_segment,
-};
+pub use reduce::{GradientReducer, LocalReducer, PACK_BELOW, StepSums, SumOf, add_as_f32};
 pub use trainer::Trainer;

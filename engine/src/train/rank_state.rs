@@ -12,20 +12,29 @@
 //! from rank 0's stream) and keeps its rows; a resumed one takes its rows
 //! of the checkpoint's.
 
-use std::ops::Range;
-
 use latent_kernels::Par;
 
 use crate::error::{EngineError, Result};
-use crate::minibatch::Minibatcher;
+use crate::minibatch::{Minibatcher, rank_part};
 use crate::params::Tensor;
 use crate::rng::Rng;
 use crate::train::{GradientReducer, Model, Trainer};
 
-/// Rank `rank`'s rows of `rows` among `ranks`: `rank·rows/ranks ..
-/// (rank+1)·rows/ranks`, as [`Minibatcher::batch_share`] cuts a batch.
-pub(super) fn share(rank: usize, ranks: usize, rows: usize) -> Range<usize> {
-    rank * rows / ranks..(rank + 1) * rows / ranks
+/// Every rank's 32-bit words, this rank's `own` placed from word `at` of
+/// `len`, on every rank: one f64 sum that is exact, each rank adding its
+/// words to the zeros of the others' places (the checkpoint's random
+/// streams and persistent state of every rank, gathered in rank order).
+pub(super) fn gather_words(
+    reducer: &mut dyn GradientReducer,
+    (len, at): (usize, usize),
+    own: impl Iterator<Item = u32>,
+) -> Result<Vec<u32>> {
+    let mut words = vec![0.0f64; len];
+    for (w, v) in words[at..].iter_mut().zip(own) {
+        *w = f64::from(v);
+    }
+    reducer.allreduce_sum_f64(&mut words)?;
+    Ok(words.into_iter().map(|w| w as u32).collect())
 }
 
 impl<M: Model> Trainer<M> {
@@ -80,7 +89,7 @@ impl<M: Model> Trainer<M> {
         self.check_state_by_row(&full)?;
         let last = batcher.batch_len(batcher.num_batches() - 1);
         if let Some(q) =
-            (0..ranks).find(|&q| share(q, ranks, last).len() > share(q, ranks, rows).len())
+            (0..ranks).find(|&q| rank_part(last, ranks, q).len() > rank_part(rows, ranks, q).len())
         {
             return Err(EngineError::InvalidArgument {
                 what: "Trainer::fit: batch rows for the ranks' persistent chains",
@@ -99,7 +108,7 @@ impl<M: Model> Trainer<M> {
                     found: t.value.rows().to_string(),
                 });
             }
-            let own = share(rank, ranks, rows);
+            let own = rank_part(rows, ranks, rank);
             let cols = t.value.cols();
             let values = &t.value.as_slice()[own.start * cols..own.end * cols];
             mine.push(Tensor {
@@ -114,8 +123,8 @@ impl<M: Model> Trainer<M> {
     }
 
     /// Gathers every rank's rows of the persistent state into
-    /// `rank_state`, in rank order: one sum of the f32 values' bits as
-    /// f64 per tensor (exact: each rank adds its rows to zeros elsewhere).
+    /// `rank_state`, in rank order: the f32 values' bits, one
+    /// [`gather_words`] per tensor.
     pub(super) fn gather_persistent_state(&mut self) -> Result<()> {
         if self.rank_state.is_empty() {
             return Ok(());
@@ -127,7 +136,7 @@ impl<M: Model> Trainer<M> {
         let mine = self.model.persistent_state();
         for (full, own) in self.rank_state.iter_mut().zip(&mine) {
             let (rows, cols) = full.value.shape();
-            let range = share(rank, ranks, rows);
+            let range = rank_part(rows, ranks, rank);
             if own.name != full.name || own.value.shape() != (range.len(), cols) {
                 return Err(EngineError::Mismatch {
                     what: format!("persistent state {} of rank {rank} of {ranks}", full.name),
@@ -135,14 +144,10 @@ impl<M: Model> Trainer<M> {
                     found: format!("{} ({} x {})", own.name, own.value.rows(), own.value.cols()),
                 });
             }
-            let mut words = vec![0.0f64; rows * cols];
-            let at = range.start * cols;
-            for (w, v) in words[at..].iter_mut().zip(own.value.as_slice()) {
-                *w = f64::from(v.to_bits());
-            }
-            reducer.allreduce_sum_f64(&mut words)?;
+            let bits = own.value.as_slice().iter().map(|v| v.to_bits());
+            let words = gather_words(reducer.as_mut(), (rows * cols, range.start * cols), bits)?;
             for (v, &w) in full.value.as_mut_slice().iter_mut().zip(&words) {
-                *v = f32::from_bits(w as u32);
+                *v = f32::from_bits(w);
             }
         }
         Ok(())
@@ -151,12 +156,12 @@ impl<M: Model> Trainer<M> {
 
 #[cfg(test)]
 mod tests {
-    use super::share;
+    use crate::minibatch::rank_part;
 
     #[test]
     fn shares_cover_the_rows_in_rank_order() {
         for (rows, ranks) in [(10, 3), (7, 2), (5, 5), (100, 1)] {
-            let all: Vec<usize> = (0..ranks).flat_map(|r| share(r, ranks, rows)).collect();
+            let all: Vec<usize> = (0..ranks).flat_map(|r| rank_part(rows, ranks, r)).collect();
             assert_eq!(
                 all,
                 (0..rows).collect::<Vec<_>>(),

@@ -15,9 +15,10 @@ use std::sync::{Arc, Barrier, Mutex};
 use latent_kernels::Par;
 
 use crate::error::{EngineError, Result};
-use crate::minibatch::Batch;
+use crate::minibatch::{Batch, rank_part};
 use crate::params::ParamSet;
 use crate::rng::{Rng, streams};
+use crate::train::rank_state::gather_words;
 use crate::train::trainer::rank_rng_name;
 use crate::train::{Control, MAX_METRICS, Metrics, Model, StepContext, StepOutput, Trainer};
 
@@ -84,7 +85,7 @@ impl StepSums {
 /// the element-wise sum over all ranks, the same bits on every rank.
 ///
 /// The order of the additions is fixed, the ring order: the values are cut
-/// into `ranks` segments ([`ring_segment`]), and segment `k` is summed
+/// into `ranks` segments (segment `k` is [`rank_part`]`(len, ranks, k)`), and segment `k` is summed
 /// starting at rank `k`: `((x[k] + x[k+1]) + x[k+2]) + … + x[k-1]` (ranks
 /// modulo the rank count), each partial sum rounded to the element type.
 pub trait GradientReducer: Send {
@@ -192,12 +193,6 @@ pub fn add_as_f32(a: f64, b: f64) -> f64 {
     f64::from((a + b) as f32)
 }
 
-/// Segment `k` of `len` values cut into `ranks` segments, the unit of the
-/// ring order ([`GradientReducer`]): `k·len/ranks .. (k+1)·len/ranks`.
-pub fn ring_segment(len: usize, ranks: usize, k: usize) -> std::ops::Range<usize> {
-    k * len / ranks..(k + 1) * len / ranks
-}
-
 /// What the ranks of a [`LocalReducer`] group share: each rank's values
 /// (as f64, exact for f32) and a barrier.
 #[derive(Debug)]
@@ -264,7 +259,7 @@ impl LocalReducer {
         {
             let (slots, n, len) = (lock(), self.ranks, values.len());
             for k in 0..n {
-                for i in ring_segment(len, n, k) {
+                for i in rank_part(len, n, k) {
                     let mut total = from(slots[k][i]);
                     for j in 1..n {
                         total = add(i, total, from(slots[(k + j) % n][i]));
@@ -392,23 +387,20 @@ impl<M: Model> Trainer<M> {
         Ok(states)
     }
 
-    /// Gathers every rank's model stream into `rank_rngs` (one sum of
-    /// 32-bit words as f64, exact: each rank adds its own slot to zeros),
-    /// and every rank's rows of the persistent state.
+    /// Gathers every rank's model stream into `rank_rngs` (its 32-bit
+    /// words, [`gather_words`]), and every rank's rows of the persistent
+    /// state.
     pub(super) fn gather_rank_rngs(&mut self) -> Result<()> {
         let Some(reducer) = self.reducer.as_mut() else {
             return Ok(());
         };
         let rank = reducer.rank();
-        let mut words = vec![0.0f64; self.rank_rngs.len() * 8];
         let state = self.rng.state();
-        for (w, c) in words[rank * 8..].iter_mut().zip(state.chunks_exact(4)) {
-            *w = f64::from(u32::from_le_bytes([c[0], c[1], c[2], c[3]]));
-        }
-        reducer.allreduce_sum_f64(&mut words)?;
+        let own = (state.chunks_exact(4)).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]));
+        let words = gather_words(reducer.as_mut(), (self.rank_rngs.len() * 8, rank * 8), own)?;
         for (s, w) in self.rank_rngs.iter_mut().zip(words.chunks_exact(8)) {
             for (b, &v) in s.chunks_exact_mut(4).zip(w) {
-                b.copy_from_slice(&(v as u32).to_le_bytes());
+                b.copy_from_slice(&v.to_le_bytes());
             }
         }
         self.gather_persistent_state()
@@ -615,9 +607,9 @@ mod tests {
 
     #[test]
     fn ring_segments_cover_the_values_in_order() {
-        let cuts: Vec<_> = (0..3).map(|k| ring_segment(10, 3, k)).collect();
+        let cuts: Vec<_> = (0..3).map(|k| rank_part(10, 3, k)).collect();
         assert_eq!(cuts, [0..3, 3..6, 6..10]);
-        assert_eq!(ring_segment(2, 3, 0), 0..0);
+        assert_eq!(rank_part(2, 3, 0), 0..0);
         let of = SumOf {
             what: "the gradient",
             tensor: Some("W"),
